@@ -1,0 +1,23 @@
+#ifndef LODE_CLI_H
+#define LODE_CLI_H
+/* cli.h - the command line: parsing of common options and the commands. */
+
+typedef struct lode_cli {
+  const char *db;      /* --db, else $LODE_DB, else .lode/lode.db */
+  const char *id;      /* --id (run) */
+  const char *sync;    /* --sync normal|full */
+  int json;            /* --json */
+  int workers;         /* --workers N */
+  int argc;            /* positional arguments after the command */
+  char **argv;
+} lode_cli;
+
+/* Exit codes (SPEC §3). */
+enum { LODE_EXIT_OK = 0, LODE_EXIT_FAILED = 1, LODE_EXIT_USAGE = 2 };
+
+int lode_cmd_run(lode_cli *c);
+int lode_cmd_workflow(lode_cli *c);
+int lode_cmd_test(lode_cli *c);
+/* Prints help for a command (NULL: overview); 0 if the command exists. */
+int lode_cmd_help(const char *cmd);
+#endif

@@ -1,0 +1,65 @@
+/* cli_test.c - `lode test`: busted specs inside the host. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lua/lode_lua.h"
+
+/* busted is a Lua program: we run its runner in a lode Lua state, so specs
+ * `require("lode")` exactly as pipelines do. The helper module
+ * lode.test_helper gives every spec file a fresh temporary state database. */
+int lode_cmd_test(lode_cli *c) {
+  int have_path = 0;
+  struct stat st;
+  for (int i = 0; i < c->argc; i++)
+    if (c->argv[i][0] != '-' && stat(c->argv[i], &st) == 0) have_path = 1;
+
+  char tmpl[] = "/tmp/lode-test-XXXXXX";
+  char *dir = mkdtemp(tmpl);
+  if (!dir) {
+    perror("lode test: mkdtemp");
+    return LODE_EXIT_FAILED;
+  }
+  setenv("LODE_TEST_TMPDIR", dir, 1);
+
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
+  lua_State *L = lode_lua_new(cwd);
+  if (!L) {
+    fprintf(stderr, "lode test: out of memory\n");
+    return LODE_EXIT_FAILED;
+  }
+  /* arg = { [0] = "lode test", ...user args..., [default path] } */
+  lua_createtable(L, c->argc + 3, 1);
+  lua_pushliteral(L, "lode test");
+  lua_rawseti(L, -2, 0);
+  int n = 0;
+  lua_pushliteral(L, "--helper=lode.test_helper");
+  lua_rawseti(L, -2, ++n);
+  for (int i = 0; i < c->argc; i++) {
+    lua_pushstring(L, c->argv[i]);
+    lua_rawseti(L, -2, ++n);
+  }
+  if (!have_path) {
+    lua_pushliteral(L, "tests/lua");
+    lua_rawseti(L, -2, ++n);
+  }
+  lua_setglobal(L, "arg");
+
+  int rc = LODE_EXIT_OK;
+  const char *boot =
+      "local ok, runner = pcall(require, 'busted.runner')\n"
+      "if not ok then error('lode test needs busted (Debian package lua-busted): ' .. "
+      "tostring(runner), 0) end\n"
+      "runner({ standalone = false })\n";
+  if (luaL_loadbuffer(L, boot, strlen(boot), "=lode test") ||
+      lode_lua_pcall(L, 0, 0)) {
+    fprintf(stderr, "lode test: %s\n", lode_lua_errstr(L, -1));
+    rc = LODE_EXIT_FAILED;
+  }
+  lua_close(L);
+  return rc;
+}

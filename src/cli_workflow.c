@@ -1,0 +1,3 @@
+#include <stdio.h>
+#include "cli.h"
+int lode_cmd_workflow(lode_cli *c) { (void)c; fprintf(stderr, "not yet\n"); return 2; }

@@ -1,0 +1,2 @@
+/* executor.c - placeholder */
+int lode__executor_placeholder;

@@ -1,0 +1,2 @@
+/* sysdb.c - placeholder */
+int lode__sysdb_placeholder;

@@ -1,0 +1,87 @@
+/* util.c - clocks, ids and small helpers. */
+#include "core/util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t lode_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t lode_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void lode_uuid7(char out[37]) {
+  /* Monotonic within a process: if the clock has not moved, bump a counter in
+   * the rand_a field so ids made in the same millisecond still sort. */
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  static int64_t last_ms;
+  static uint16_t seq;
+  uint8_t b[16];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+    /* getrandom cannot fail for 16 bytes once the pool is ready; fall back to
+     * clock noise rather than leaving bytes uninitialised. */
+    int64_t t = lode_mono_ns();
+    for (int i = 0; i < 16; i++) b[i] = (uint8_t)(t >> ((i % 8) * 8)) ^ (uint8_t)i;
+  }
+  pthread_mutex_lock(&mu);
+  int64_t ms = lode_now_ms();
+  if (ms <= last_ms) {
+    ms = last_ms;
+    seq++;
+    if (seq > 0x0fff) { ms++; seq = 0; }
+  } else {
+    seq = (uint16_t)(((b[6] << 8) | b[7]) & 0x07ff); /* leave headroom */
+  }
+  last_ms = ms;
+  uint16_t s = seq;
+  pthread_mutex_unlock(&mu);
+  for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ms >> (8 * (5 - i)));
+  b[6] = (uint8_t)(0x70 | ((s >> 8) & 0x0f));
+  b[7] = (uint8_t)(s & 0xff);
+  b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
+  static const char hex[] = "0123456789abcdef";
+  int o = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+    out[o++] = hex[b[i] >> 4];
+    out[o++] = hex[b[i] & 15];
+  }
+  out[o] = 0;
+}
+
+void lode_iso8601(int64_t ms, char out[80]) {
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  snprintf(out, 80, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           (int)((ms % 1000 + 1000) % 1000));
+}
+
+size_t lode_strlcpy(char *dst, const char *src, size_t n) {
+  size_t l = strlen(src);
+  if (n) {
+    size_t c = l < n - 1 ? l : n - 1;
+    memcpy(dst, src, c);
+    dst[c] = 0;
+  }
+  return l;
+}
+
+void lode_sleep_s(double s) {
+  if (s <= 0) return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}

@@ -1,0 +1,19 @@
+#ifndef LODE_UTIL_H
+#define LODE_UTIL_H
+/* util.h - clocks, ids and small helpers shared by core and kernels. */
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock in milliseconds since the epoch, and a monotonic clock in ns. */
+int64_t lode_now_ms(void);
+int64_t lode_mono_ns(void);
+/* A UUIDv7 (RFC 9562) as 36 chars + NUL; time-ordered, random tail from
+ * getrandom(2). */
+void lode_uuid7(char out[37]);
+/* ISO-8601 UTC with milliseconds and a 'Z' zone: 2026-11-22T04:06:32.123Z */
+void lode_iso8601(int64_t ms, char out[80]);
+/* strlcpy-like: always NUL-terminates, returns strlen(src). */
+size_t lode_strlcpy(char *dst, const char *src, size_t n);
+/* Sleep for seconds (fractional). */
+void lode_sleep_s(double s);
+#endif

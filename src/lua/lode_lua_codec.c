@@ -1,0 +1,290 @@
+/* lode_lua_codec.c - walking Lua values into and out of lode's encoding. */
+#include "lua/lode_lua_codec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_EXTS 16
+static const lode_lua_ext *exts[MAX_EXTS];
+static int n_exts;
+
+void lode_lua_codec_register(const lode_lua_ext *ext) {
+  for (int i = 0; i < n_exts; i++)
+    if (exts[i]->id == ext->id) return;
+  if (n_exts < MAX_EXTS) exts[n_exts++] = ext;
+}
+
+typedef struct enc {
+  lua_State *L;
+  lode_buf *out;
+  char *err;
+  size_t errlen;
+  const void *stack[LODE_CODEC_MAX_DEPTH + 1]; /* tables on the current path */
+  int depth;
+  char path[512];
+  size_t pathlen;
+} enc;
+
+/* Appends one path segment for the key at index k; returns the old length. */
+static size_t path_push(enc *e, int k) {
+  lua_State *L = e->L;
+  size_t old = e->pathlen;
+  size_t room = sizeof e->path - e->pathlen;
+  int n = 0;
+  if (lua_type(L, k) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, k, &len);
+    int ident = len > 0 && len < 64 && !(s[0] >= '0' && s[0] <= '9');
+    for (size_t i = 0; ident && i < len; i++)
+      ident = (s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+               (s[i] >= '0' && s[i] <= '9'));
+    n = ident ? snprintf(e->path + old, room, ".%s", s)
+              : snprintf(e->path + old, room, "[\"%.40s\"]", s);
+  } else if (lua_isinteger(L, k)) {
+    n = snprintf(e->path + old, room, "[%lld]", (long long)lua_tointeger(L, k));
+  } else if (lua_type(L, k) == LUA_TNUMBER) {
+    n = snprintf(e->path + old, room, "[%g]", lua_tonumber(L, k));
+  } else {
+    n = snprintf(e->path + old, room, "[%s]", lua_toboolean(L, k) ? "true" : "false");
+  }
+  if (n > 0) e->pathlen = (size_t)n < room ? old + (size_t)n : sizeof e->path - 1;
+  return old;
+}
+
+static int enc_fail(enc *e, const char *what) {
+  snprintf(e->err, e->errlen, "%s %s", e->pathlen ? e->path : "value", what);
+  return -1;
+}
+
+static int enc_value(enc *e, int idx);
+
+static int enc_key(enc *e, int k) {
+  switch (lua_type(e->L, k)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN: return enc_value(e, k);
+    default: {
+      char what[64];
+      snprintf(what, sizeof what, "has a %s as a key", luaL_typename(e->L, k));
+      return enc_fail(e, what);
+    }
+  }
+}
+
+static int enc_table(enc *e, int idx) {
+  lua_State *L = e->L;
+  const void *ptr = lua_topointer(L, idx);
+  for (int i = 0; i < e->depth; i++)
+    if (e->stack[i] == ptr) return enc_fail(e, "is part of a cycle (a table contains itself)");
+  if (e->depth >= LODE_CODEC_MAX_DEPTH) return enc_fail(e, "is nested too deeply");
+  if (!lua_checkstack(L, 6)) return enc_fail(e, "cannot be encoded (Lua stack full)");
+  e->stack[e->depth++] = ptr;
+
+  /* array part: keys 1..narr, all non-nil */
+  uint64_t narr = 0;
+  while (lua_rawgeti(L, idx, (lua_Integer)narr + 1) != LUA_TNIL) {
+    lua_pop(L, 1);
+    narr++;
+  }
+  lua_pop(L, 1);
+  uint64_t total = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    total++;
+    lua_pop(L, 1);
+  }
+  if (lode_codec_put_table(e->out, narr, total - narr)) return enc_fail(e, "is too large");
+  for (uint64_t i = 1; i <= narr; i++) {
+    lua_pushinteger(L, (lua_Integer)i);
+    size_t old = path_push(e, lua_gettop(L));
+    lua_pop(L, 1);
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    int rc = enc_value(e, lua_gettop(L));
+    lua_pop(L, 1);
+    if (rc) return -1;
+    e->pathlen = old;
+    e->path[old] = 0;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* [.., key, value] */
+    int k = lua_gettop(L) - 1;
+    if (lua_isinteger(L, k)) {
+      lua_Integer ki = lua_tointeger(L, k);
+      if (ki >= 1 && (uint64_t)ki <= narr) {
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    size_t old = path_push(e, k);
+    if (enc_key(e, k) || enc_value(e, k + 1)) {
+      lua_pop(L, 2);
+      return -1;
+    }
+    e->pathlen = old;
+    e->path[old] = 0;
+    lua_pop(L, 1);
+  }
+  e->depth--;
+  return 0;
+}
+
+static int enc_value(enc *e, int idx) {
+  lua_State *L = e->L;
+  int rc = 0;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: rc = lode_codec_put_nil(e->out); break;
+    case LUA_TBOOLEAN: rc = lode_codec_put_bool(e->out, lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER:
+      rc = lua_isinteger(L, idx) ? lode_codec_put_int(e->out, lua_tointeger(L, idx))
+                                 : lode_codec_put_float(e->out, lua_tonumber(L, idx));
+      break;
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, idx, &n);
+      rc = lode_codec_put_str(e->out, s, n);
+      break;
+    }
+    case LUA_TTABLE: return enc_table(e, idx);
+    case LUA_TUSERDATA:
+      for (int i = 0; i < n_exts; i++) {
+        if (luaL_testudata(L, idx, exts[i]->tname)) {
+          lode_buf payload;
+          lode_buf_init(&payload, 0);
+          int r = exts[i]->encode(L, idx, &payload);
+          if (!r) r = lode_codec_put_ext(e->out, exts[i]->id, payload.p, payload.len);
+          lode_buf_free(&payload);
+          if (r) return enc_fail(e, "is too large");
+          return 0;
+        }
+      }
+      return enc_fail(e, "is a userdata lode cannot encode");
+    case LUA_TLIGHTUSERDATA: return enc_fail(e, "is a light userdata");
+    case LUA_TFUNCTION: return enc_fail(e, "is a function");
+    case LUA_TTHREAD: return enc_fail(e, "is a coroutine");
+    default: return enc_fail(e, "cannot be encoded");
+  }
+  if (rc) return enc_fail(e, "is too large");
+  return 0;
+}
+
+int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errlen) {
+  enc e;
+  e.L = L;
+  e.out = out;
+  e.err = err;
+  e.errlen = errlen;
+  e.depth = 0;
+  e.path[0] = 0;
+  e.pathlen = 0;
+  err[0] = 0;
+  idx = lua_absindex(L, idx);
+  size_t start = out->len;
+  int top = lua_gettop(L);
+  if (lode_codec_put_version(out) || enc_value(&e, idx)) {
+    if (!err[0]) snprintf(err, errlen, "value is too large");
+    out->len = start;
+    lua_settop(L, top);
+    return -1;
+  }
+  return 0;
+}
+
+int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
+                         size_t errlen) {
+  idx = lua_absindex(L, idx);
+  lua_createtable(L, n, 1);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, idx + i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "n");
+  err[0] = 0;
+  int rc = lode_lua_encode(L, -1, out, err, errlen);
+  lua_pop(L, 1);
+  return rc;
+}
+
+static int dec_value(lua_State *L, lode_codec_reader *r, int depth) {
+  lode_codec_item it;
+  if (depth > LODE_CODEC_MAX_DEPTH) {
+    snprintf(r->err, sizeof r->err, "corrupt value: nested too deeply");
+    return -1;
+  }
+  if (!lua_checkstack(L, 4)) {
+    snprintf(r->err, sizeof r->err, "Lua stack full");
+    return -1;
+  }
+  if (lode_codec_next(r, &it)) return -1;
+  switch (it.tag) {
+    case LODE_V_NIL: lua_pushnil(L); return 0;
+    case LODE_V_FALSE: lua_pushboolean(L, 0); return 0;
+    case LODE_V_TRUE: lua_pushboolean(L, 1); return 0;
+    case LODE_V_INT: lua_pushinteger(L, it.i); return 0;
+    case LODE_V_FLOAT: lua_pushnumber(L, it.f); return 0;
+    case LODE_V_STR: lua_pushlstring(L, (const char *)it.s, it.n); return 0;
+    case LODE_V_EXT:
+      for (int i = 0; i < n_exts; i++)
+        if (exts[i]->id == it.ext) {
+          if (exts[i]->decode(L, it.s, it.n)) {
+            snprintf(r->err, sizeof r->err, "corrupt value: bad %s payload", exts[i]->tname);
+            return -1;
+          }
+          return 0;
+        }
+      snprintf(r->err, sizeof r->err, "unknown value extension %u", it.ext);
+      return -1;
+    case LODE_V_TABLE: {
+      int narr = it.narr > 0x7fffffff ? 0x7fffffff : (int)it.narr;
+      int nhash = it.nhash > 0x7fffffff ? 0x7fffffff : (int)it.nhash;
+      lua_createtable(L, narr, nhash);
+      for (uint64_t i = 0; i < it.narr; i++) {
+        if (dec_value(L, r, depth + 1)) { lua_pop(L, 1); return -1; }
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+      }
+      for (uint64_t i = 0; i < it.nhash; i++) {
+        if (dec_value(L, r, depth + 1)) { lua_pop(L, 1); return -1; }
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 2);
+          snprintf(r->err, sizeof r->err, "corrupt value: nil key");
+          return -1;
+        }
+        if (dec_value(L, r, depth + 1)) { lua_pop(L, 2); return -1; }
+        lua_rawset(L, -3);
+      }
+      return 0;
+    }
+  }
+  snprintf(r->err, sizeof r->err, "corrupt value: unknown tag");
+  return -1;
+}
+
+int lode_lua_decode(lua_State *L, const void *p, size_t n, char *err, size_t errlen) {
+  lode_codec_reader r;
+  if (lode_codec_reader_init(&r, p, n) || dec_value(L, &r, 0)) {
+    snprintf(err, errlen, "%s", r.err);
+    return -1;
+  }
+  return 0;
+}
+
+int lode_lua_decode_args(lua_State *L, const void *p, size_t n, char *err, size_t errlen) {
+  if (lode_lua_decode(L, p, n, err, errlen)) return -1;
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    snprintf(err, errlen, "corrupt arguments: not a table");
+    return -1;
+  }
+  lua_getfield(L, -1, "n");
+  lua_Integer cnt = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (cnt < 0 || cnt > 250 || !lua_checkstack(L, (int)cnt + 2)) {
+    lua_pop(L, 1);
+    snprintf(err, errlen, "corrupt arguments: bad count");
+    return -1;
+  }
+  int t = lua_gettop(L);
+  for (lua_Integer i = 1; i <= cnt; i++) lua_rawgeti(L, t, i);
+  lua_remove(L, t);
+  return (int)cnt;
+}

@@ -1,0 +1,37 @@
+#ifndef LODE_LUA_CODEC_H
+#define LODE_LUA_CODEC_H
+/* lode_lua_codec.h - Lua values <-> lode's checkpoint encoding (core/codec.h).
+ *
+ * Encoding never raises a Lua error: it returns -1 with a message naming the
+ * path of the offending part, e.g. ".meta.cb is a function". Decoding pushes
+ * exactly one value or returns -1 with a message (and pushes nothing). */
+#include "core/codec.h"
+#include "lua/lode_lua.h"
+
+/* lode's own userdata register how they are encoded. `tname` is the
+ * metatable name given to luaL_newmetatable. */
+typedef struct lode_lua_ext {
+  uint32_t id;
+  const char *tname;
+  /* Appends the payload for the userdata at idx; 0 or -1 (buffer cap). */
+  int (*encode)(lua_State *L, int idx, lode_buf *out);
+  /* Pushes a new userdata built from the payload; 0, or -1 if malformed. */
+  int (*decode)(lua_State *L, const uint8_t *p, size_t n);
+} lode_lua_ext;
+
+/* Registers an extension; call from an area's open function. */
+void lode_lua_codec_register(const lode_lua_ext *ext);
+
+/* Encodes the value at idx (version byte included) and appends it to out. */
+int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errlen);
+/* Encodes n values starting at idx as one array table {v1..vn} with n kept
+ * in field "n" (so trailing nils survive). */
+int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
+                         size_t errlen);
+/* Pushes the decoded value. */
+int lode_lua_decode(lua_State *L, const void *p, size_t n, char *err, size_t errlen);
+/* Decodes a value made by lode_lua_encode_args and pushes its elements;
+ * returns their count, or -1 with err. */
+int lode_lua_decode_args(lua_State *L, const void *p, size_t n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,22 @@
+local lode = require("lode")
+
+describe("lode.matrix", function()
+  it("has rows, dims, rows as tables and dot products", function()
+    local m = lode.matrix.from({ { 1, 0, 0 }, { 0, 2, 0 } })
+    assert.are.equal(2, #m)
+    assert.are.equal(3, m:dims())
+    assert.are.same({ 0, 2, 0 }, m:row(2))
+    assert.are.same({ 1, 4 }, m:dot({ 1, 2, 3 }))
+  end)
+
+  it("normalises rows to unit length", function()
+    local m = lode.matrix.from({ { 3, 4 } }):normalize()
+    assert.is_true(math.abs(m:get(1, 1) - 0.6) < 1e-6)
+    assert.is_true(math.abs(m:get(1, 2) - 0.8) < 1e-6)
+  end)
+
+  it("rejects out-of-range rows with a clear error", function()
+    local m = lode.matrix.new(1, 2)
+    assert.has_error(function() m:row(2) end)
+  end)
+end)
