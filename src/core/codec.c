@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- writing ------------------------------------------------------------ */
@@ -234,6 +235,16 @@ int lode_json_put_str(lode_buf *out, const void *s, size_t n) {
 
 static int json_value(lode_codec_reader *r, size_t max_str, lode_buf *out, int depth);
 
+/* The shortest %g form that reads back as the same double. */
+static int put_shortest(lode_buf *out, double f) {
+  char tmp[40];
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, f);
+    if (strtod(tmp, NULL) == f) break;
+  }
+  return lode_buf_puts(out, tmp);
+}
+
 static int json_key(lode_codec_reader *r, lode_buf *out) {
   lode_codec_item k;
   if (lode_codec_next(r, &k)) return -1;
@@ -262,7 +273,7 @@ static int json_value(lode_codec_reader *r, size_t max_str, lode_buf *out, int d
       if (isnan(it.f) || isinf(it.f)) return lode_buf_puts(out, "null");
       if (it.f == floor(it.f) && fabs(it.f) < 1e15)
         return lode_buf_printf(out, "%.1f", it.f);
-      return lode_buf_printf(out, "%.17g", it.f);
+      return put_shortest(out, it.f);
     case LODE_V_STR:
       if (max_str && it.n > max_str) {
         size_t cut = max_str; /* do not cut inside a UTF-8 sequence */

@@ -1,2 +1,676 @@
-/* sysdb.c - placeholder */
-int lode__sysdb_placeholder;
+/* sysdb.c - the system database on SQLite (WAL). See sysdb.h. */
+#include "core/sysdb.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/util.h"
+
+/* Prepared statements, cached per connection: the step path is hot. */
+#define STMTS(X)                                                                          \
+  X(WF_INSERT,                                                                            \
+    "INSERT OR IGNORE INTO workflows(id,name,status,parent_id,parent_step,input,pipeline," \
+    "version,executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,"       \
+    "parent_span_id,queue,created_at,updated_at,started_at) "                             \
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")                                       \
+  X(WF_GET,                                                                               \
+    "SELECT id,name,status,parent_id,parent_step,input,output,error,pipeline,version,"    \
+    "executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,parent_span_id," \
+    "queue,created_at,updated_at,started_at,ended_at FROM workflows WHERE id=?")          \
+  X(WF_STATUS, "SELECT status FROM workflows WHERE id=?")                                 \
+  X(WF_FINISH,                                                                            \
+    "UPDATE workflows SET status=?,output=?,error=?,updated_at=?,ended_at=? "             \
+    "WHERE id=? AND status='PENDING'")                                                    \
+  X(WF_CLAIM,                                                                             \
+    "UPDATE workflows SET executor_id=?,recovery_attempts=recovery_attempts+?,"           \
+    "updated_at=? WHERE id=? AND status='PENDING' AND executor_id IS ?")                  \
+  X(WF_RESET, "UPDATE workflows SET recovery_attempts=0 WHERE id=?")                      \
+  X(STEPS_LOAD,                                                                           \
+    "SELECT step_no,name,status,output,error,attempts,child_id,span_id,started_at,"       \
+    "ended_at FROM steps WHERE workflow_id=? ORDER BY step_no")                           \
+  X(STEP_PUT,                                                                             \
+    "INSERT OR REPLACE INTO steps(workflow_id,step_no,name,status,output,error,attempts," \
+    "child_id,span_id,started_at,ended_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)")                \
+  X(BEGIN, "BEGIN IMMEDIATE")                                                             \
+  X(COMMIT, "COMMIT")                                                                     \
+  X(ROLLBACK, "ROLLBACK")
+
+enum {
+#define X(name, sql) S_##name,
+  STMTS(X)
+#undef X
+  S_COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define X(name, sql) sql,
+    STMTS(X)
+#undef X
+};
+
+struct lode_sysdb {
+  sqlite3 *db;
+  sqlite3_stmt *st[S_COUNT];
+  char *path;
+};
+
+static const char *const status_names[] = {
+#define X(s) #s,
+    LODE_WF_STATUSES(X)
+#undef X
+};
+
+const char *lode_wf_status_name(int s) {
+  return s >= 0 && s < LODE_WF_NSTATUS ? status_names[s] : "UNKNOWN";
+}
+
+int lode_wf_status_parse(const char *name) {
+  for (int i = 0; i < LODE_WF_NSTATUS; i++)
+    if (!strcasecmp(name, status_names[i])) return i;
+  return -1;
+}
+
+static int db_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen) {
+  snprintf(err, errlen, "%s: %s (%s)", db && db->path ? db->path : "state database", what,
+           db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc));
+  return LODE_EDB;
+}
+
+static sqlite3_stmt *stmt(lode_sysdb *db, int which) {
+  if (!db->st[which] &&
+      sqlite3_prepare_v3(db->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                         &db->st[which], NULL) != SQLITE_OK)
+    return NULL;
+  return db->st[which];
+}
+
+/* ---- migrations --------------------------------------------------------- */
+
+static const char *const schema_v1 =
+    "CREATE TABLE workflows("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
+    " parent_id TEXT, parent_step INTEGER, input BLOB, output BLOB, error TEXT,"
+    " pipeline TEXT, version TEXT, executor_id TEXT,"
+    " recovery_attempts INTEGER NOT NULL DEFAULT 0, max_recovery_attempts INTEGER,"
+    " trace_id TEXT, span_id TEXT, parent_span_id TEXT,"
+    " queue TEXT, priority INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, deadline_ms INTEGER,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " started_at INTEGER, ended_at INTEGER);"
+    "CREATE INDEX workflows_status ON workflows(status, created_at);"
+    "CREATE INDEX workflows_parent ON workflows(parent_id);"
+    "CREATE INDEX workflows_created ON workflows(created_at);"
+    "CREATE TABLE steps("
+    " workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL, name TEXT NOT NULL,"
+    " status TEXT NOT NULL, output BLOB, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,"
+    " child_id TEXT, span_id TEXT, started_at INTEGER, ended_at INTEGER,"
+    " PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
+    "CREATE TABLE executors("
+    " id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,"
+    " proc_start TEXT, started_at INTEGER NOT NULL);";
+
+static int core_v1(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, schema_v1, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "schema: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return LODE_EDB;
+  }
+  return LODE_OK;
+}
+
+#define MAX_MIGRATIONS 16
+static struct {
+  const char *name;
+  lode_migration_fn fn;
+} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}};
+static int n_migrations = 1;
+
+void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
+  for (int i = 0; i < n_migrations; i++)
+    if (!strcmp(migrations[i].name, name)) return;
+  if (n_migrations < MAX_MIGRATIONS) {
+    migrations[n_migrations].name = name;
+    migrations[n_migrations].fn = fn;
+    n_migrations++;
+  }
+}
+
+/* Applies the migrations this database has not seen, each once, in one
+ * IMMEDIATE transaction so two processes opening a new file do not race. */
+static int migrate(lode_sysdb *db, char *err, size_t errlen) {
+  int rc = LODE_OK;
+  char *msg = NULL;
+  if (sqlite3_exec(db->db, "BEGIN IMMEDIATE;"
+                   "CREATE TABLE IF NOT EXISTS lode_migrations("
+                   " name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);",
+                   NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "%s: cannot prepare migrations: %s", db->path, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    return LODE_EDB;
+  }
+  for (int i = 0; i < n_migrations && rc == LODE_OK; i++) {
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(db->db, "SELECT 1 FROM lode_migrations WHERE name=?", -1, &q, NULL);
+    sqlite3_bind_text(q, 1, migrations[i].name, -1, SQLITE_STATIC);
+    int seen = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    if (seen) continue;
+    char e2[256] = "";
+    rc = migrations[i].fn(db->db, e2, sizeof e2);
+    if (rc != LODE_OK) {
+      snprintf(err, errlen, "%s: migration %s failed: %s", db->path, migrations[i].name, e2);
+      break;
+    }
+    sqlite3_prepare_v2(db->db, "INSERT INTO lode_migrations VALUES(?,?)", -1, &q, NULL);
+    sqlite3_bind_text(q, 1, migrations[i].name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, lode_now_ms());
+    sqlite3_step(q);
+    sqlite3_finalize(q);
+  }
+  if (rc == LODE_OK && sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    rc = db_err(db, 0, "cannot commit migrations", err, errlen);
+  if (rc != LODE_OK) sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+static int mkdirs_for(const char *path) {
+  char tmp[PATH_MAX];
+  if (lode_strlcpy(tmp, path, sizeof tmp) >= sizeof tmp) return -1;
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return 0;
+}
+
+int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
+                    size_t errlen) {
+  *out = NULL;
+  lode_sysdb *db = calloc(1, sizeof *db);
+  if (!db || !(db->path = strdup(path))) {
+    free(db);
+    snprintf(err, errlen, "out of memory");
+    return LODE_ENOMEM;
+  }
+  int rc = LODE_OK;
+  if (mkdirs_for(path) != 0) {
+    snprintf(err, errlen, "%s: cannot create its folder: %s", path, strerror(errno));
+    rc = LODE_EIO;
+    goto done;
+  }
+  if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                          SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    rc = db_err(db, 0, "cannot open", err, errlen);
+    goto done;
+  }
+  sqlite3_busy_timeout(db->db, 30000);
+  char pragmas[256];
+  snprintf(pragmas, sizeof pragmas,
+           "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
+           "PRAGMA cache_size=-16000;",
+           sync_full ? "FULL" : "NORMAL");
+  char *msg = NULL;
+  if (sqlite3_exec(db->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "%s: %s (is it a lode state database?)", path, msg ? msg : "?");
+    sqlite3_free(msg);
+    rc = LODE_EDB;
+    goto done;
+  }
+  rc = migrate(db, err, errlen);
+done:
+  if (rc != LODE_OK) {
+    lode_sysdb_close(db);
+    return rc;
+  }
+  *out = db;
+  return LODE_OK;
+}
+
+void lode_sysdb_close(lode_sysdb *db) {
+  if (!db) return;
+  for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
+  sqlite3_close(db->db);
+  free(db->path);
+  free(db);
+}
+
+sqlite3 *lode_sysdb_sqlite(lode_sysdb *db) { return db->db; }
+const char *lode_sysdb_path(lode_sysdb *db) { return db->path; }
+
+static int run_simple(lode_sysdb *db, int which, const char *what, char *err, size_t errlen) {
+  sqlite3_stmt *s = stmt(db, which);
+  if (!s) return db_err(db, 0, what, err, errlen);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, what, err, errlen);
+  return LODE_OK;
+}
+
+int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen) {
+  return run_simple(db, S_BEGIN, "cannot begin a transaction", err, errlen);
+}
+int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen) {
+  return run_simple(db, S_COMMIT, "cannot commit", err, errlen);
+}
+void lode_sysdb_rollback(lode_sysdb *db) {
+  char e[64];
+  if (sqlite3_get_autocommit(db->db)) return;
+  run_simple(db, S_ROLLBACK, "rollback", e, sizeof e);
+}
+
+/* ---- binding helpers ---------------------------------------------------- */
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(s, i);
+}
+
+static void bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n) {
+  if (p) sqlite3_bind_blob64(s, i, p ? p : "", n, SQLITE_STATIC);
+  else sqlite3_bind_null(s, i);
+}
+
+static char *col_text(sqlite3_stmt *s, int i) {
+  const unsigned char *t = sqlite3_column_text(s, i);
+  return t ? strdup((const char *)t) : NULL;
+}
+
+static uint8_t *col_blob(sqlite3_stmt *s, int i, size_t *n) {
+  const void *b = sqlite3_column_blob(s, i);
+  *n = (size_t)sqlite3_column_bytes(s, i);
+  if (!b) return NULL;
+  uint8_t *p = malloc(*n ? *n : 1);
+  if (p) memcpy(p, b, *n);
+  return p;
+}
+
+void lode_wf_row_clear(lode_wf_row *r) {
+  char **strs[] = {&r->id,      &r->name,    &r->parent_id,      &r->pipeline,
+                   &r->version, &r->error,   &r->trace_id,       &r->span_id,
+                   &r->parent_span_id, &r->executor_id, &r->queue};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    free(*strs[i]);
+    *strs[i] = NULL;
+  }
+  free(r->input);
+  free(r->output);
+  memset(r, 0, sizeof *r);
+}
+
+void lode_step_rows_free(lode_step_row *rows, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].name);
+    free(rows[i].output);
+    free(rows[i].error);
+    free(rows[i].child_id);
+    free(rows[i].span_id);
+  }
+  free(rows);
+}
+
+/* ---- workflows ----------------------------------------------------------- */
+
+int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
+                         size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_WF_INSERT);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  int64_t now = lode_now_ms();
+  bind_text(s, 1, r->id);
+  bind_text(s, 2, r->name);
+  bind_text(s, 3, lode_wf_status_name(r->status));
+  bind_text(s, 4, r->parent_id);
+  if (r->parent_id) sqlite3_bind_int64(s, 5, r->parent_step);
+  else sqlite3_bind_null(s, 5);
+  bind_blob(s, 6, r->input, r->input_len);
+  bind_text(s, 7, r->pipeline);
+  bind_text(s, 8, r->version);
+  bind_text(s, 9, r->executor_id);
+  sqlite3_bind_int(s, 10, r->recovery_attempts);
+  sqlite3_bind_int(s, 11, r->max_recovery_attempts);
+  bind_text(s, 12, r->trace_id);
+  bind_text(s, 13, r->span_id);
+  bind_text(s, 14, r->parent_span_id);
+  bind_text(s, 15, r->queue);
+  sqlite3_bind_int64(s, 16, r->created_at ? r->created_at : now);
+  sqlite3_bind_int64(s, 17, now);
+  sqlite3_bind_int64(s, 18, r->started_at ? r->started_at : now);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot record workflow", err, errlen);
+  *existed = sqlite3_changes(db->db) == 0;
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
+                      size_t errlen) {
+  memset(r, 0, sizeof *r);
+  sqlite3_stmt *s = stmt(db, S_WF_GET);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(s);
+    snprintf(err, errlen, "no workflow with id '%s' in %s", id, db->path);
+    return LODE_ENOTFOUND;
+  }
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(s);
+    return db_err(db, rc, "cannot read workflow", err, errlen);
+  }
+  r->id = col_text(s, 0);
+  r->name = col_text(s, 1);
+  r->status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 2));
+  r->parent_id = col_text(s, 3);
+  r->parent_step = sqlite3_column_int64(s, 4);
+  r->input = col_blob(s, 5, &r->input_len);
+  r->output = col_blob(s, 6, &r->output_len);
+  r->error = col_text(s, 7);
+  r->pipeline = col_text(s, 8);
+  r->version = col_text(s, 9);
+  r->executor_id = col_text(s, 10);
+  r->recovery_attempts = sqlite3_column_int(s, 11);
+  r->max_recovery_attempts = sqlite3_column_int(s, 12);
+  r->trace_id = col_text(s, 13);
+  r->span_id = col_text(s, 14);
+  r->parent_span_id = col_text(s, 15);
+  r->queue = col_text(s, 16);
+  r->created_at = sqlite3_column_int64(s, 17);
+  r->updated_at = sqlite3_column_int64(s, 18);
+  r->started_at = sqlite3_column_int64(s, 19);
+  r->ended_at = sqlite3_column_int64(s, 20);
+  sqlite3_reset(s);
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
+                         size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_WF_STATUS);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) *status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 0));
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) {
+    snprintf(err, errlen, "no workflow with id '%s'", id);
+    return LODE_ENOTFOUND;
+  }
+  if (rc != SQLITE_ROW) return db_err(db, rc, "cannot read workflow status", err, errlen);
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8_t *out,
+                         size_t out_len, const char *error, char *err, size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_WF_FINISH);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  int64_t now = lode_now_ms();
+  bind_text(s, 1, lode_wf_status_name(status));
+  bind_blob(s, 2, out, out_len);
+  bind_text(s, 3, error);
+  sqlite3_bind_int64(s, 4, now);
+  sqlite3_bind_int64(s, 5, now);
+  bind_text(s, 6, id);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot record workflow outcome", err, errlen);
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_set_status(lode_sysdb *db, const char *id, int status, unsigned from_mask,
+                             int *changed, char *err, size_t errlen) {
+  char sql[512];
+  int n = snprintf(sql, sizeof sql, "UPDATE workflows SET status=?, updated_at=? WHERE id=? "
+                                    "AND status IN (");
+  int first = 1;
+  for (int i = 0; i < LODE_WF_NSTATUS; i++)
+    if (from_mask & (1u << i)) {
+      n += snprintf(sql + n, sizeof sql - (size_t)n, "%s'%s'", first ? "" : ",",
+                    lode_wf_status_name(i));
+      first = 0;
+    }
+  snprintf(sql + n, sizeof sql - (size_t)n, ")");
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, lode_wf_status_name(status));
+  sqlite3_bind_int64(s, 2, lode_now_ms());
+  bind_text(s, 3, id);
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot change workflow status", err, errlen);
+  if (changed) *changed = sqlite3_changes(db->db) > 0;
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_executor,
+                        const char *executor_id, int bump, int *claimed, char *err,
+                        size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_WF_CLAIM);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, executor_id);
+  sqlite3_bind_int(s, 2, bump ? 1 : 0);
+  sqlite3_bind_int64(s, 3, lode_now_ms());
+  bind_text(s, 4, id);
+  bind_text(s, 5, expect_executor);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot claim workflow", err, errlen);
+  *claimed = sqlite3_changes(db->db) > 0;
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_WF_RESET);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, id);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot reset attempts", err, errlen);
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
+                       int (*fn)(void *ud, const lode_wf_row *r), void *ud, char *err,
+                       size_t errlen) {
+  char sql[1024];
+  int n = snprintf(sql, sizeof sql, "SELECT id FROM workflows WHERE 1");
+  if (f->status >= 0) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND status=?1");
+  if (f->name) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND name=?2");
+  if (f->pipeline) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND pipeline=?3");
+  if (f->roots_only) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND parent_id IS NULL");
+  if (f->since_ms) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND created_at>=?4");
+  if (f->until_ms) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND created_at<=?5");
+  n += snprintf(sql + n, sizeof sql - (size_t)n, " ORDER BY created_at %s, rowid %s",
+                f->oldest_first ? "ASC" : "DESC", f->oldest_first ? "ASC" : "DESC");
+  if (f->limit > 0) snprintf(sql + n, sizeof sql - (size_t)n, " LIMIT %d", f->limit);
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "cannot list workflows", err, errlen);
+  if (f->status >= 0) bind_text(s, 1, lode_wf_status_name(f->status));
+  if (f->name) bind_text(s, 2, f->name);
+  if (f->pipeline) bind_text(s, 3, f->pipeline);
+  if (f->since_ms) sqlite3_bind_int64(s, 4, f->since_ms);
+  if (f->until_ms) sqlite3_bind_int64(s, 5, f->until_ms);
+  /* collect ids first: fn may write to the database */
+  char **ids = NULL;
+  size_t nids = 0, cap = 0;
+  int rc, ret = LODE_OK;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (nids == cap) {
+      cap = cap ? cap * 2 : 64;
+      char **p = realloc(ids, cap * sizeof *ids);
+      if (!p) { ret = LODE_ENOMEM; break; }
+      ids = p;
+    }
+    ids[nids++] = col_text(s, 0);
+  }
+  sqlite3_finalize(s);
+  if (ret == LODE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    ret = db_err(db, rc, "cannot list workflows", err, errlen);
+  for (size_t i = 0; i < nids && ret == LODE_OK; i++) {
+    lode_wf_row r;
+    if (lode_sysdb_wf_get(db, ids[i], &r, err, errlen) != LODE_OK) continue;
+    int stop = fn(ud, &r);
+    lode_wf_row_clear(&r);
+    if (stop) break;
+  }
+  for (size_t i = 0; i < nids; i++) free(ids[i]);
+  free(ids);
+  return ret;
+}
+
+/* ---- steps --------------------------------------------------------------- */
+
+int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
+                          size_t *n, char *err, size_t errlen) {
+  *rows = NULL;
+  *n = 0;
+  sqlite3_stmt *s = stmt(db, S_STEPS_LOAD);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, wf_id);
+  size_t cap = 0;
+  int rc, ret = LODE_OK;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      lode_step_row *p = realloc(*rows, cap * sizeof **rows);
+      if (!p) { ret = LODE_ENOMEM; break; }
+      *rows = p;
+    }
+    lode_step_row *r = &(*rows)[(*n)++];
+    memset(r, 0, sizeof *r);
+    r->step_no = sqlite3_column_int64(s, 0);
+    r->name = col_text(s, 1);
+    r->status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 2));
+    r->output = col_blob(s, 3, &r->output_len);
+    r->error = col_text(s, 4);
+    r->attempts = sqlite3_column_int(s, 5);
+    r->child_id = col_text(s, 6);
+    r->span_id = col_text(s, 7);
+    r->started_at = sqlite3_column_int64(s, 8);
+    r->ended_at = sqlite3_column_int64(s, 9);
+  }
+  sqlite3_reset(s);
+  if (ret == LODE_OK && rc != SQLITE_DONE)
+    ret = db_err(db, rc, "cannot load steps", err, errlen);
+  if (ret != LODE_OK) {
+    lode_step_rows_free(*rows, *n);
+    *rows = NULL;
+    *n = 0;
+    if (ret == LODE_ENOMEM) snprintf(err, errlen, "out of memory loading steps of %s", wf_id);
+  }
+  return ret;
+}
+
+int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *r, char *err,
+                        size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_STEP_PUT);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, wf_id);
+  sqlite3_bind_int64(s, 2, r->step_no);
+  bind_text(s, 3, r->name);
+  bind_text(s, 4, lode_wf_status_name(r->status));
+  bind_blob(s, 5, r->output, r->output_len);
+  bind_text(s, 6, r->error);
+  sqlite3_bind_int(s, 7, r->attempts);
+  bind_text(s, 8, r->child_id);
+  bind_text(s, 9, r->span_id);
+  sqlite3_bind_int64(s, 10, r->started_at);
+  sqlite3_bind_int64(s, 11, r->ended_at);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot checkpoint step", err, errlen);
+  return LODE_OK;
+}
+
+/* ---- executors ----------------------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat: the process start time in clock ticks since
+ * boot. With the pid it names one process for the life of the machine. */
+static int proc_start(long pid, char *out, size_t n) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t got = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[got] = 0;
+  char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  if (!p) return -1;
+  int field = 2;
+  for (p++; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  size_t i = 0;
+  while (*p && *p != ' ' && i + 1 < n) out[i++] = *p++;
+  out[i] = 0;
+  return i ? 0 : -1;
+}
+
+static void hostname(char *out, size_t n) {
+  if (gethostname(out, n) != 0) lode_strlcpy(out, "localhost", n);
+  out[n - 1] = 0;
+}
+
+int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen) {
+  char host[256], start[64] = "";
+  hostname(host, sizeof host);
+  proc_start((long)getpid(), start, sizeof start);
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO executors VALUES(?,?,?,?,?)", -1, &s,
+                         NULL) != SQLITE_OK)
+    return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, id);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
+  bind_text(s, 3, host);
+  bind_text(s, 4, start);
+  sqlite3_bind_int64(s, 5, lode_now_ms());
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot register executor", err, errlen);
+  return LODE_OK;
+}
+
+void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, "DELETE FROM executors WHERE id=?", -1, &s, NULL) != SQLITE_OK)
+    return;
+  bind_text(s, 1, id);
+  sqlite3_step(s);
+  sqlite3_finalize(s);
+}
+
+int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
+  if (!id) return 0;
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, "SELECT pid, host, proc_start FROM executors WHERE id=?", -1,
+                         &s, NULL) != SQLITE_OK)
+    return 0;
+  bind_text(s, 1, id);
+  int alive = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    char host[256], start[64];
+    hostname(host, sizeof host);
+    const char *rhost = (const char *)sqlite3_column_text(s, 1);
+    const char *rstart = (const char *)sqlite3_column_text(s, 2);
+    long pid = (long)sqlite3_column_int64(s, 0);
+    if (rhost && strcmp(rhost, host) != 0)
+      alive = 1; /* another host: assume alive (no heartbeat across hosts yet) */
+    else if (proc_start(pid, start, sizeof start) == 0 && rstart && !strcmp(start, rstart))
+      alive = 1;
+  }
+  sqlite3_finalize(s);
+  return alive;
+}

@@ -85,3 +85,15 @@ void lode_sleep_s(double s) {
   while (nanosleep(&ts, &ts) != 0) {
   }
 }
+
+#include "core/error.h"
+
+const char *lode_strerror(int code) {
+  static const char *const msgs[] = {
+#define X(name, msg) msg,
+      LODE_ERRORS(X)
+#undef X
+  };
+  if (code < 0 || (size_t)code >= sizeof msgs / sizeof msgs[0]) return "unknown error";
+  return msgs[code];
+}

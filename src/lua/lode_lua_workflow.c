@@ -1,2 +1,732 @@
-#include "lua/lode_lua.h"
-void lode_lua_open_workflow(lua_State *L) { (void)L; }
+/* lode_lua_workflow.c - workflows and steps in Lua, driving the executor. */
+#include "lua/lode_lua_workflow.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "lua/lode_lua_codec.h"
+
+#define WORKFLOW_MT "lode.workflow"
+#define STEP_MT "lode.step"
+#define TRACK_MT "lode.track"
+#define HOST_MT "lode.host"
+#define ERRLEN 1024
+
+static const char host_key = 'h';      /* registry: the host userdata */
+static const char workflows_key = 'w'; /* registry: name -> workflow object */
+
+typedef struct host {
+  lode_exec *ex;
+  lode_wf *current; /* workflow whose body is running, or NULL */
+  int in_step;      /* inside a step function: nested steps run plain */
+  int loading;
+  char *db_path, *pipeline, *version;
+  int sync_full;
+  char last_top_id[512]; /* id of the last top-level workflow started */
+} host;
+
+/* ---- host ------------------------------------------------------------------ */
+
+static int host_gc(lua_State *L) {
+  host *h = luaL_checkudata(L, 1, HOST_MT);
+  lode_exec_close(h->ex);
+  h->ex = NULL;
+  free(h->db_path);
+  free(h->pipeline);
+  free(h->version);
+  h->db_path = h->pipeline = h->version = NULL;
+  return 0;
+}
+
+static host *get_host(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
+  host *h = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (h) return h;
+  h = lua_newuserdatauv(L, sizeof *h, 0);
+  memset(h, 0, sizeof *h);
+  if (luaL_newmetatable(L, HOST_MT)) {
+    lua_pushcfunction(L, host_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  return h;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+void lode_host_configure(lua_State *L, const lode_host_opts *o) {
+  host *h = get_host(L);
+  lode_exec_close(h->ex);
+  h->ex = NULL;
+  free(h->db_path);
+  free(h->pipeline);
+  free(h->version);
+  h->db_path = dup_or_null(o->db_path);
+  h->pipeline = dup_or_null(o->pipeline);
+  h->version = dup_or_null(o->version);
+  h->sync_full = o->sync_full;
+}
+
+lode_exec *lode_host_exec(lua_State *L, char *err, size_t errlen) {
+  host *h = get_host(L);
+  if (h->ex) return h->ex;
+  const char *path = h->db_path;
+  if (!path) path = getenv("LODE_DB");
+  if (!path) path = ".lode/lode.db";
+  lode_exec_opts o = {path, h->sync_full, h->pipeline, h->version};
+  if (lode_exec_open(&o, &h->ex, err, errlen) != LODE_OK) return NULL;
+  return h->ex;
+}
+
+void lode_host_set_loading(lua_State *L, int on) { get_host(L)->loading = on; }
+
+const char *lode_host_last_id(lua_State *L) {
+  host *h = get_host(L);
+  return h->last_top_id[0] ? h->last_top_id : NULL;
+}
+
+/* Raises a Lua error after the caller has freed what it owns. */
+static int raise_msg(lua_State *L, const char *msg) {
+  lua_pushstring(L, msg);
+  return lua_error(L);
+}
+
+static lode_exec *need_exec(lua_State *L) {
+  char err[ERRLEN];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  if (!ex) raise_msg(L, err);
+  return ex;
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+typedef struct retry_opts {
+  int max_attempts;
+  double interval, backoff;
+} retry_opts;
+
+static double opt_number(lua_State *L, int t, const char *k, double def) {
+  lua_getfield(L, t, k);
+  double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* ---- declaring ----------------------------------------------------------------- */
+
+static void check_name(lua_State *L, int idx, const char *what) {
+  size_t n;
+  const char *s = luaL_checklstring(L, idx, &n);
+  if (n == 0 || n > 200)
+    luaL_error(L, "%s name must be 1 to 200 characters, got '%s'", what, s);
+}
+
+/* Builds {name=, fn=, opts=} with metatable mt. */
+static void new_callable(lua_State *L, const char *mt) {
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  lua_createtable(L, 0, 4);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "name");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "fn");
+  if (lua_istable(L, 3)) lua_pushvalue(L, 3);
+  else lua_newtable(L);
+  lua_setfield(L, -2, "opts");
+  luaL_setmetatable(L, mt);
+}
+
+static int l_workflow(lua_State *L) {
+  check_name(L, 1, "workflow");
+  const char *name = lua_tostring(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &workflows_key); /* [.., wfs] */
+  if (lua_getfield(L, -1, name) != LUA_TNIL)
+    return luaL_error(L, "workflow '%s' is declared twice; workflow names must be unique",
+                      name);
+  lua_pop(L, 1);
+  new_callable(L, WORKFLOW_MT); /* [.., wfs, obj] */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  return 1;
+}
+
+static int l_step(lua_State *L) {
+  check_name(L, 1, "step");
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "retries");
+    if (!lua_isnil(L, -1)) {
+      luaL_checktype(L, -1, LUA_TTABLE);
+      int t = lua_gettop(L);
+      if (opt_number(L, t, "max_attempts", 1) < 1)
+        return luaL_error(L, "step '%s': retries.max_attempts must be >= 1",
+                          lua_tostring(L, 1));
+      if (opt_number(L, t, "interval", 1) < 0 || opt_number(L, t, "backoff", 2) < 1)
+        return luaL_error(L, "step '%s': retries.interval must be >= 0 and backoff >= 1",
+                          lua_tostring(L, 1));
+    }
+    lua_pop(L, 1);
+  }
+  new_callable(L, STEP_MT);
+  return 1;
+}
+
+static int l_track(lua_State *L) {
+  check_name(L, 1, "tracked function");
+  new_callable(L, TRACK_MT);
+  return 1;
+}
+
+/* ---- running steps -------------------------------------------------------------- */
+
+static void get_retry(lua_State *L, int obj, retry_opts *r) {
+  r->max_attempts = 1;
+  r->interval = 1.0;
+  r->backoff = 2.0;
+  lua_getfield(L, obj, "opts");
+  lua_getfield(L, -1, "retries");
+  if (lua_istable(L, -1)) {
+    int t = lua_gettop(L);
+    r->max_attempts = (int)opt_number(L, t, "max_attempts", 1);
+    r->interval = opt_number(L, t, "interval", 1.0);
+    r->backoff = opt_number(L, t, "backoff", 2.0);
+  }
+  lua_pop(L, 2);
+}
+
+/* Pushes the decoded checkpoint, or raises the recorded error. */
+static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
+  char err[ERRLEN];
+  if (rec->status != LODE_WF_SUCCESS) {
+    lua_pushstring(L, rec->error ? rec->error : "step failed");
+    return lua_error(L);
+  }
+  if (!rec->output) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (lode_lua_decode(L, rec->output, rec->output_len, err, sizeof err))
+    return luaL_error(L, "%s '%s': recorded output cannot be read: %s", what, rec->name, err);
+  return 1;
+}
+
+/* Calls fn (at fn_idx) with the nargs values at args_idx, once per attempt,
+ * under the retry policy. On success leaves exactly one result on the stack
+ * and returns the number of attempts; on failure leaves the joined errors
+ * (every attempt's) and returns -attempts. */
+static int run_attempts(lua_State *L, int obj, int args_idx, int nargs, const char *name) {
+  retry_opts r;
+  get_retry(L, obj, &r);
+  luaL_Buffer errs;
+  int top = lua_gettop(L);
+  lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
+  int err_idx = lua_gettop(L);
+  for (int attempt = 1; attempt <= r.max_attempts; attempt++) {
+    lua_getfield(L, obj, "fn");
+    for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
+    int base = lua_gettop(L) - nargs;
+    if (lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK) {
+      int nres = lua_gettop(L) - base + 1;
+      if (nres > 1) {
+        lua_settop(L, top);
+        lua_pushfstring(L,
+                        "step '%s' returned %d values; a step returns one value (use a "
+                        "table for several)",
+                        name, nres);
+        return -attempt;
+      }
+      if (nres == 0) lua_pushnil(L);
+      lua_replace(L, err_idx);
+      lua_settop(L, err_idx);
+      return attempt;
+    }
+    /* [.., errs, msg] */
+    luaL_buffinit(L, &errs);
+    lua_pushvalue(L, err_idx);
+    luaL_addvalue(&errs);
+    if (r.max_attempts > 1) {
+      lua_pushfstring(L, "attempt %d of %d: ", attempt, r.max_attempts);
+      luaL_addvalue(&errs);
+    }
+    lua_pushvalue(L, -2);
+    luaL_addvalue(&errs);
+    luaL_addchar(&errs, '\n');
+    luaL_pushresult(&errs); /* [.., errs, msg, joined] */
+    lua_replace(L, err_idx);
+    lua_settop(L, err_idx);
+    if (attempt < r.max_attempts) {
+      double delay = r.interval * pow(r.backoff, attempt - 1);
+      lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, attempt, delay);
+      lode_sleep_s(delay);
+    }
+  }
+  return -r.max_attempts;
+}
+
+static int step_call(lua_State *L) {
+  /* [self, args...] */
+  int nargs = lua_gettop(L) - 1;
+  host *h = get_host(L);
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  int name_idx = lua_gettop(L);
+  lode_wf *wf = h->current;
+
+  if (!wf || h->in_step) { /* outside a workflow: a plain (traced) call */
+    int in = h->in_step;
+    h->in_step = 1;
+    int rc = run_attempts(L, 1, 2, nargs, name);
+    h->in_step = in;
+    if (rc < 0) return lua_error(L);
+    return 1;
+  }
+
+  char err[ERRLEN];
+  int64_t pos;
+  const lode_step_row *rec;
+  int rc = lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err);
+  if (rc != LODE_OK) return raise_msg(L, err);
+  if (rec) return replay(L, rec, "step");
+
+  lode_test_crash_point(name);
+  int64_t started = lode_now_ms();
+  h->in_step = 1;
+  int attempts = run_attempts(L, 1, 2, nargs, name);
+  h->in_step = 0;
+  (void)name_idx;
+
+  lode_step_row row;
+  memset(&row, 0, sizeof row);
+  row.step_no = pos;
+  row.name = (char *)name;
+  row.started_at = started;
+  row.ended_at = lode_now_ms();
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  if (attempts > 0) {
+    row.attempts = attempts;
+    row.status = LODE_WF_SUCCESS;
+    char eerr[512];
+    if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr)) {
+      /* not retried: the same function would return the same kind of value */
+      lode_buf_free(&out);
+      lua_pushfstring(L, "step '%s' output: %s", name, eerr);
+      row.status = LODE_WF_ERROR;
+      row.error = (char *)lua_tostring(L, -1);
+    } else {
+      row.output = out.p;
+      row.output_len = out.len;
+    }
+  } else {
+    row.attempts = -attempts;
+    row.status = LODE_WF_ERROR;
+    lua_pushfstring(L, "step '%s' failed after %d attempt%s:\n%s", name, -attempts,
+                    -attempts == 1 ? "" : "s", lua_tostring(L, -1));
+    row.error = (char *)lua_tostring(L, -1);
+  }
+  rc = lode_wf_step_record(wf, &row, err, sizeof err);
+  lode_buf_free(&out);
+  if (rc != LODE_OK) return raise_msg(L, err);
+  if (row.status != LODE_WF_SUCCESS) return lua_error(L);
+  return 1;
+}
+
+/* lode.track: a span, not durable. Tracing records it; here it is a call. */
+static int track_call(lua_State *L) {
+  int nargs = lua_gettop(L) - 1;
+  lua_getfield(L, 1, "fn");
+  lua_insert(L, 2);
+  lua_call(L, nargs, LUA_MULTRET);
+  return lua_gettop(L) - 1;
+}
+
+/* Runs `fn` as a recorded pseudo-step (lode.now, lode.uuid): its value is
+ * produced once and replayed. fn pushes the value. */
+static int recorded_value(lua_State *L, const char *name, void (*fn)(lua_State *L)) {
+  host *h = get_host(L);
+  lode_wf *wf = h->in_step ? NULL : h->current;
+  if (!wf) {
+    fn(L);
+    return 1;
+  }
+  char err[ERRLEN];
+  int64_t pos;
+  const lode_step_row *rec;
+  if (lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err) != LODE_OK)
+    return raise_msg(L, err);
+  if (rec) return replay(L, rec, "value");
+  fn(L);
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  char eerr[256];
+  lode_lua_encode(L, -1, &out, eerr, sizeof eerr);
+  lode_step_row row;
+  memset(&row, 0, sizeof row);
+  row.step_no = pos;
+  row.name = (char *)name;
+  row.status = LODE_WF_SUCCESS;
+  row.output = out.p;
+  row.output_len = out.len;
+  row.attempts = 1;
+  row.started_at = row.ended_at = lode_now_ms();
+  int rc = lode_wf_step_record(wf, &row, err, sizeof err);
+  lode_buf_free(&out);
+  if (rc != LODE_OK) return raise_msg(L, err);
+  return 1;
+}
+
+static void push_now(lua_State *L) { lua_pushnumber(L, (double)lode_now_ms() / 1000.0); }
+static void push_uuid(lua_State *L) {
+  char u[37];
+  lode_uuid7(u);
+  lua_pushstring(L, u);
+}
+static int l_now(lua_State *L) { return recorded_value(L, "lode.now", push_now); }
+static int l_uuid(lua_State *L) { return recorded_value(L, "lode.uuid", push_uuid); }
+
+/* ---- running workflows ------------------------------------------------------------ */
+
+/* Runs the body of `wf` (object at obj) in a new coroutine with the nargs
+ * values at args_idx. Records the outcome. Pushes the result, or the error
+ * message and returns -1. */
+static int run_body(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs) {
+  host *h = get_host(L);
+  lua_State *co = lua_newthread(L); /* anchored on L's stack */
+  int co_idx = lua_gettop(L);
+  lua_getfield(L, obj, "fn");
+  for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
+  lua_xmove(L, co, nargs + 1);
+
+  lode_wf *saved = h->current;
+  int saved_in_step = h->in_step;
+  h->current = wf;
+  h->in_step = 0;
+  int nres = 0;
+  int st = lua_resume(co, L, nargs, &nres);
+  h->current = saved;
+  h->in_step = saved_in_step;
+
+  char err[ERRLEN];
+  int status;
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  if (st == LUA_OK) {
+    if (nres > 1) {
+      lua_pushfstring(L, "workflow '%s' returned %d values; a workflow returns one value "
+                         "(use a table for several)", lode_wf_name(wf), nres);
+      status = LODE_WF_ERROR;
+    } else {
+      if (nres == 0) lua_pushnil(L);
+      else lua_xmove(co, L, 1);
+      char eerr[512];
+      if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr)) {
+        lua_pushfstring(L, "workflow '%s' result: %s", lode_wf_name(wf), eerr);
+        status = LODE_WF_ERROR;
+      } else {
+        status = LODE_WF_SUCCESS;
+      }
+    }
+  } else if (st == LUA_YIELD) {
+    lua_pushfstring(L, "workflow '%s' yielded outside lode's scheduler (do not call "
+                       "coroutine.yield in a workflow body)", lode_wf_name(wf));
+    status = LODE_WF_ERROR;
+  } else {
+    const char *msg = lua_tostring(co, -1);
+    if (!msg) {
+      if (luaL_callmeta(co, -1, "__tostring") && lua_isstring(co, -1)) msg = lua_tostring(co, -1);
+      else msg = "(error object is not a string)";
+    }
+    luaL_traceback(L, co, msg, 0);
+    status = LODE_WF_ERROR;
+  }
+  /* [.., co, result-or-error] */
+  int rc = lode_wf_finish(wf, status, status == LODE_WF_SUCCESS ? out.p : NULL, out.len,
+                          status == LODE_WF_SUCCESS ? NULL : lua_tostring(L, -1), err,
+                          sizeof err);
+  lode_buf_free(&out);
+  lua_remove(L, co_idx);
+  if (rc != LODE_OK) {
+    lua_pop(L, 1);
+    lua_pushstring(L, err);
+    return -1;
+  }
+  return status == LODE_WF_SUCCESS ? 0 : -1;
+}
+
+/* Pushes a finished workflow's recorded result, or its error (returns -1). */
+static int push_outcome(lua_State *L, lode_wf_outcome *o) {
+  char err[ERRLEN];
+  int rc = 0;
+  if (o->status == LODE_WF_SUCCESS) {
+    if (!o->output) lua_pushnil(L);
+    else if (lode_lua_decode(L, o->output, o->output_len, err, sizeof err)) {
+      lua_pushfstring(L, "recorded result cannot be read: %s", err);
+      rc = -1;
+    }
+  } else {
+    lua_pushstring(L, o->error ? o->error : "workflow failed");
+    rc = -1;
+  }
+  return rc;
+}
+
+static int max_recovery(lua_State *L, int obj) {
+  lua_getfield(L, obj, "opts");
+  int v = (int)opt_number(L, lua_gettop(L), "max_recovery_attempts", 0);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Begins (or resumes) and runs a workflow. Pushes result or error; returns
+ * 0, -1 (failed: error pushed), and sets *status. */
+static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent, int64_t pos,
+                         int args_idx, int nargs, int use_recorded_input, int *status) {
+  char err[ERRLEN];
+  lode_exec *ex = need_exec(L);
+  lua_getfield(L, obj, "name");
+  const char *name = lua_tostring(L, -1);
+  lode_buf in;
+  lode_buf_init(&in, 0);
+  if (!use_recorded_input &&
+      lode_lua_encode_args(L, args_idx, nargs, &in, err, sizeof err)) {
+    lua_pushfstring(L, "workflow '%s' input: %s", name, err);
+    *status = LODE_WF_ERROR;
+    return -1;
+  }
+  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj)};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  int rc = lode_wf_begin(ex, &s, &wf, &done, err, sizeof err);
+  lode_buf_free(&in);
+  lua_pop(L, 1); /* name */
+  if (rc == LODE_EBUSY && id) {
+    rc = lode_exec_await(ex, id, &done, err, sizeof err);
+    wf = NULL;
+  }
+  if (rc != LODE_OK) {
+    lua_pushstring(L, err);
+    *status = -1;
+    return -1;
+  }
+  if (!parent) lode_strlcpy(get_host(L)->last_top_id, id ? id : (wf ? lode_wf_id(wf) : ""),
+                           sizeof get_host(L)->last_top_id);
+  if (!wf) {
+    *status = done.status;
+    int r = push_outcome(L, &done);
+    lode_wf_outcome_clear(&done);
+    return r;
+  }
+  if (use_recorded_input || lode_wf_resumed(wf)) {
+    /* a resumed workflow runs with what was recorded, not what was passed */
+    const uint8_t *p;
+    size_t n;
+    lode_wf_input(wf, &p, &n);
+    int got = p ? lode_lua_decode_args(L, p, n, err, sizeof err) : 0;
+    if (got < 0) {
+      lode_wf_free(wf);
+      lua_pushfstring(L, "workflow %s: recorded input cannot be read: %s", id ? id : "?", err);
+      *status = -1;
+      return -1;
+    }
+    int r = run_body(L, obj, wf, lua_gettop(L) - got + 1, got);
+    /* [.., inputs..., result] */
+    lua_insert(L, lua_gettop(L) - got);
+    lua_pop(L, got);
+    *status = r == 0 ? LODE_WF_SUCCESS : LODE_WF_ERROR;
+    lode_wf_free(wf);
+    return r;
+  }
+  int r = run_body(L, obj, wf, args_idx, nargs);
+  *status = r == 0 ? LODE_WF_SUCCESS : LODE_WF_ERROR;
+  lode_wf_free(wf);
+  return r;
+}
+
+static int wf_call(lua_State *L) {
+  /* [self, args...] */
+  int nargs = lua_gettop(L) - 1;
+  host *h = get_host(L);
+  lode_wf *parent = h->in_step ? NULL : h->current;
+  int status;
+  if (!parent) {
+    if (start_and_run(L, 1, NULL, NULL, 0, 2, nargs, 0, &status) < 0) return lua_error(L);
+    return 1;
+  }
+  /* a child workflow takes the next position of its parent */
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  char err[ERRLEN];
+  int64_t pos;
+  const lode_step_row *rec;
+  if (lode_wf_step_next(parent, name, &pos, &rec, err, sizeof err) != LODE_OK)
+    return raise_msg(L, err);
+  if (rec) return replay(L, rec, "child workflow");
+  int64_t started = lode_now_ms();
+  int r = start_and_run(L, 1, NULL, parent, pos, 2, nargs, 0, &status);
+  /* checkpoint the child's outcome at its position in the parent */
+  lode_step_row row;
+  memset(&row, 0, sizeof row);
+  row.step_no = pos;
+  row.name = (char *)name;
+  row.attempts = 1;
+  row.started_at = started;
+  row.ended_at = lode_now_ms();
+  char child_id[512];
+  snprintf(child_id, sizeof child_id, "%s-%lld", lode_wf_id(parent), (long long)pos);
+  row.child_id = child_id;
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  if (r == 0) {
+    row.status = LODE_WF_SUCCESS;
+    char eerr[256];
+    if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr) == 0) {
+      row.output = out.p;
+      row.output_len = out.len;
+    }
+  } else {
+    row.status = LODE_WF_ERROR;
+    row.error = (char *)lua_tostring(L, -1);
+  }
+  int rc = LODE_OK;
+  if (status != -1) rc = lode_wf_step_record(parent, &row, err, sizeof err);
+  lode_buf_free(&out);
+  if (rc != LODE_OK) return raise_msg(L, err);
+  if (r < 0) return lua_error(L);
+  return 1;
+}
+
+int lode_lua_is_workflow(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, WORKFLOW_MT);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  if (!same) return 0;
+  lua_getfield(L, idx, "name");
+  return 1;
+}
+
+void lode_lua_push_workflow(lua_State *L, const char *name) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &workflows_key);
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+}
+
+/* Protected entry points for the CLI. */
+typedef struct run_args {
+  const char *id;
+  int nargs;
+  int use_recorded;
+  int status;
+  int failed;
+} run_args;
+
+static int p_run(lua_State *L) {
+  /* [ra, wfobj, args...] */
+  run_args *ra = lua_touserdata(L, 1);
+  int r = start_and_run(L, 2, ra->id, NULL, 0, 3, ra->nargs, ra->use_recorded, &ra->status);
+  ra->failed = r < 0;
+  return 1;
+}
+
+static int call_run(lua_State *L, int wf_idx, run_args *ra, int *status) {
+  wf_idx = lua_absindex(L, wf_idx);
+  int nargs = ra->nargs;
+  lua_pushcfunction(L, p_run);
+  lua_pushlightuserdata(L, ra);
+  lua_pushvalue(L, wf_idx);
+  /* move the args above [fn, ra, wf] */
+  for (int i = 0; i < 3; i++) lua_insert(L, lua_gettop(L) - nargs - 2);
+  int rc = lode_lua_pcall(L, nargs + 2, 1);
+  *status = ra->status;
+  if (rc != LUA_OK) {
+    *status = LODE_WF_ERROR;
+    return LODE_EUSAGE;
+  }
+  if (ra->failed) return ra->status == -1 ? LODE_EDB : LODE_EUSAGE;
+  return LODE_OK;
+}
+
+int lode_lua_run_top(lua_State *L, int wf_idx, const char *id, int nargs, int *status) {
+  run_args ra = {id, nargs, 0, 0, 0};
+  return call_run(L, wf_idx, &ra, status);
+}
+
+int lode_lua_resume(lua_State *L, const char *id, int *status) {
+  char err[ERRLEN];
+  *status = -1;
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  if (!ex) {
+    lua_pushstring(L, err);
+    return LODE_EDB;
+  }
+  lode_wf_row r;
+  if (lode_sysdb_wf_get(lode_exec_db(ex), id, &r, err, sizeof err) != LODE_OK) {
+    lua_pushstring(L, err);
+    return LODE_ENOTFOUND;
+  }
+  lode_lua_push_workflow(L, r.name);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "workflow %s: the pipeline %s declares no workflow named '%s'", id,
+                    r.pipeline ? r.pipeline : "(unknown)", r.name);
+    lode_wf_row_clear(&r);
+    return LODE_ENOTFOUND;
+  }
+  lode_wf_row_clear(&r);
+  run_args ra = {id, 0, 1, 0, 0};
+  int rc = call_run(L, -1, &ra, status);
+  lua_remove(L, -2); /* the workflow object */
+  return rc;
+}
+
+/* lode._test_use_db(path): `lode test` gives each spec file a fresh database */
+static int l_test_use_db(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lode_host_opts o = {path, 0, NULL, NULL};
+  lode_host_configure(L, &o);
+  return 0;
+}
+
+static int callable_tostring(lua_State *L) {
+  lua_getfield(L, 1, "name");
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__name");
+  lua_pushfstring(L, "%s '%s'", lua_tostring(L, -1), lua_tostring(L, -3));
+  return 1;
+}
+
+static void callable_mt(lua_State *L, const char *name, lua_CFunction call) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, call);
+  lua_setfield(L, -2, "__call");
+  lua_pushcfunction(L, callable_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
+static const luaL_Reg api[] = {
+    {"workflow", l_workflow}, {"step", l_step}, {"track", l_track},
+    {"now", l_now},           {"uuid", l_uuid}, {"_test_use_db", l_test_use_db},
+    {NULL, NULL}};
+
+void lode_lua_open_workflow(lua_State *L) {
+  get_host(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &workflows_key);
+  if (lua_isnil(L, -1)) {
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &workflows_key);
+  }
+  lua_pop(L, 1);
+  callable_mt(L, WORKFLOW_MT, wf_call);
+  callable_mt(L, STEP_MT, step_call);
+  callable_mt(L, TRACK_MT, track_call);
+  luaL_setfuncs(L, api, 0);
+}

@@ -1,0 +1,20 @@
+#ifndef LODE_CLI_COMMON_H
+#define LODE_CLI_COMMON_H
+/* cli_common.h - helpers shared by the CLI commands. */
+#include <limits.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "lua/lode_lua.h"
+
+/* Loads a pipeline file: on success *L holds the state with the returned
+ * workflow on top; abs_out (PATH_MAX) and version_out (17) are filled. On
+ * failure prints the error (file and line) and returns LODE_EXIT_USAGE. */
+int lode_pipeline_load(lode_cli *c, const char *file, lua_State **L, char *abs_out,
+                       char *version_out);
+/* Prints a workflow outcome left by lode_lua_run_top / lode_lua_resume (the
+ * result or error on top of L's stack) and returns the exit code. */
+int lode_cli_report_result(lua_State *L, int rc, int status, const char *id, int json);
+/* "2026-11-22 04:06:32" in local time, from a static buffer. */
+const char *lode_cli_time(int64_t ms);
+#endif

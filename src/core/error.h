@@ -1,0 +1,29 @@
+#ifndef LODE_ERROR_H
+#define LODE_ERROR_H
+/* error.h - lode's status codes and their messages, from one X-macro table.
+ * Functions return one of these and, where a detail helps, fill a caller's
+ * `char *err, size_t errlen` with a message naming the thing. */
+
+#define LODE_ERRORS(X)                                                       \
+  X(OK, "ok")                                                                \
+  X(ENOMEM, "out of memory")                                                 \
+  X(EDB, "state database error")                                             \
+  X(ENOTFOUND, "not found")                                                  \
+  X(ECONFLICT, "conflicting record")                                         \
+  X(ECORRUPT, "corrupt record")                                              \
+  X(ECANCELLED, "workflow was cancelled")                                    \
+  X(ENONDET, "workflow is not deterministic")                                \
+  X(EDEADLETTER, "workflow exceeded its recovery attempts")                  \
+  X(EUSAGE, "bad usage")                                                     \
+  X(EIO, "input/output error")                                               \
+  X(EBUSY, "owned by a live process")
+
+enum lode_status_code {
+#define X(name, msg) LODE_##name,
+  LODE_ERRORS(X)
+#undef X
+};
+
+const char *lode_strerror(int code);
+
+#endif

@@ -1,0 +1,134 @@
+#ifndef LODE_SYSDB_H
+#define LODE_SYSDB_H
+/* sysdb.h - the system database: workflow status, step checkpoints,
+ * executors. SQLite today, behind this narrow interface so another backend
+ * (PostgreSQL for many hosts) can take its place.
+ *
+ * Ownership: rows returned by the getters are filled with heap copies; the
+ * caller releases them with lode_wf_row_clear / lode_step_rows_free. Inputs
+ * are borrowed for the duration of the call. All functions return a
+ * lode_status_code (core/error.h) and fill err on failure.
+ *
+ * Threads: one lode_sysdb per thread; SQLite's WAL lets connections of many
+ * threads and processes share the file. */
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sqlite3 sqlite3;
+typedef struct lode_sysdb lode_sysdb;
+
+#define LODE_WF_STATUSES(X)            \
+  X(ENQUEUED)                          \
+  X(PENDING)                           \
+  X(SUCCESS)                           \
+  X(ERROR)                             \
+  X(CANCELLED)                         \
+  X(MAX_RECOVERY_ATTEMPTS_EXCEEDED)
+
+enum lode_wf_status {
+#define X(s) LODE_WF_##s,
+  LODE_WF_STATUSES(X)
+#undef X
+  LODE_WF_NSTATUS
+};
+
+const char *lode_wf_status_name(int status);
+/* -1 if the name is unknown */
+int lode_wf_status_parse(const char *name);
+
+typedef struct lode_wf_row {
+  char *id, *name, *parent_id, *pipeline, *version, *error;
+  char *trace_id, *span_id, *parent_span_id, *executor_id, *queue;
+  int status;
+  int64_t parent_step;
+  int recovery_attempts, max_recovery_attempts;
+  uint8_t *input, *output;
+  size_t input_len, output_len;
+  int64_t created_at, updated_at, started_at, ended_at;
+} lode_wf_row;
+
+typedef struct lode_step_row {
+  int64_t step_no;
+  char *name;
+  int status; /* LODE_WF_SUCCESS or LODE_WF_ERROR */
+  uint8_t *output;
+  size_t output_len;
+  char *error; /* every attempt's error, one per line block */
+  int attempts;
+  char *child_id, *span_id;
+  int64_t started_at, ended_at;
+} lode_step_row;
+
+void lode_wf_row_clear(lode_wf_row *r);
+void lode_step_rows_free(lode_step_row *rows, size_t n);
+
+/* Opens (creating and migrating) the database at path; parent folders are
+ * created. sync_full: PRAGMA synchronous=FULL, else NORMAL. WAL always. */
+int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
+                    size_t errlen);
+void lode_sysdb_close(lode_sysdb *db);
+/* The connection, for modules that write in the same transaction (trace). */
+sqlite3 *lode_sysdb_sqlite(lode_sysdb *db);
+const char *lode_sysdb_path(lode_sysdb *db);
+
+int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen);
+int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen);
+void lode_sysdb_rollback(lode_sysdb *db);
+
+/* Inserts the workflow unless its id exists; *existed tells which. */
+int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
+                         size_t errlen);
+/* LODE_ENOTFOUND if there is no such workflow. */
+int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *out, char *err,
+                      size_t errlen);
+int lode_sysdb_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
+                         size_t errlen);
+/* Records the outcome if the workflow is still PENDING (a cancel wins). */
+int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8_t *out,
+                         size_t out_len, const char *error, char *err, size_t errlen);
+/* Sets status where the current status is in from_mask (bit per status);
+ * *changed tells whether a row changed. */
+int lode_sysdb_wf_set_status(lode_sysdb *db, const char *id, int status, unsigned from_mask,
+                             int *changed, char *err, size_t errlen);
+/* Takes ownership of a PENDING workflow for executor_id, counting a recovery
+ * attempt if bump; *claimed is 0 if another executor took it first (its
+ * executor_id no longer equals expect_executor). */
+int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_executor,
+                        const char *executor_id, int bump, int *claimed, char *err,
+                        size_t errlen);
+int lode_sysdb_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size_t errlen);
+
+typedef struct lode_wf_filter {
+  int status;           /* -1: any */
+  const char *name;     /* NULL: any */
+  const char *pipeline; /* NULL: any */
+  int roots_only;       /* only workflows without a parent */
+  int64_t since_ms, until_ms; /* created_at window; 0: open */
+  int limit;            /* 0: no limit */
+  int oldest_first;
+} lode_wf_filter;
+/* Calls fn for each matching row (newest first unless oldest_first); the
+ * row is cleared after fn returns. fn returns non-zero to stop. */
+int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
+                       int (*fn)(void *ud, const lode_wf_row *r), void *ud, char *err,
+                       size_t errlen);
+
+int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
+                          size_t *n, char *err, size_t errlen);
+int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *s, char *err,
+                        size_t errlen);
+
+/* Executors: one row per process, so recovery can tell a dead owner from a
+ * live one. */
+int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen);
+void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id);
+/* 1 if the executor's process is alive (same host: pid and start time
+ * match); 0 if dead or unknown. */
+int lode_sysdb_executor_alive(lode_sysdb *db, const char *id);
+
+/* Test hook: a migration list that modules can extend (trace adds its
+ * tables). Each runs once, in order, inside the migration transaction. */
+typedef int (*lode_migration_fn)(sqlite3 *db, char *err, size_t errlen);
+void lode_sysdb_add_migration(const char *name, lode_migration_fn fn);
+
+#endif
