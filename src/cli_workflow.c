@@ -1,3 +1,370 @@
+/* cli_workflow.c - `lode workflow list|get|steps|cancel|resume`. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "cli.h"
-int lode_cmd_workflow(lode_cli *c) { (void)c; fprintf(stderr, "not yet\n"); return 2; }
+#include "cli_common.h"
+#include "core/codec.h"
+#include "core/error.h"
+#include "core/sysdb.h"
+#include "core/util.h"
+#include "lua/lode_lua_workflow.h"
+
+/* Appends the JSON of an encoded value (null if absent), strings cut at
+ * max_str bytes. */
+static void put_value(lode_buf *b, const uint8_t *p, size_t n, size_t max_str) {
+  char err[128];
+  if (!p || lode_codec_to_json(p, n, max_str, b, err, sizeof err) != 0) lode_buf_puts(b, "null");
+}
+
+static void put_args(lode_buf *b, const uint8_t *p, size_t n, size_t max_str) {
+  char err[128];
+  if (!p || lode_codec_args_to_json(p, n, max_str, b, err, sizeof err) != 0)
+    lode_buf_puts(b, "null");
+}
+
+static void put_str(lode_buf *b, const char *s) {
+  if (s) lode_json_put_str(b, s, strlen(s));
+  else lode_buf_puts(b, "null");
+}
+
+static void put_time(lode_buf *b, int64_t ms) {
+  if (!ms) {
+    lode_buf_puts(b, "null");
+    return;
+  }
+  char t[80];
+  lode_iso8601(ms, t);
+  lode_buf_printf(b, "\"%s\"", t);
+}
+
+static void wf_json(lode_buf *b, const lode_wf_row *r, int full) {
+  lode_buf_puts(b, "{\"id\":");
+  put_str(b, r->id);
+  lode_buf_puts(b, ",\"name\":");
+  put_str(b, r->name);
+  lode_buf_printf(b, ",\"status\":\"%s\",\"created_at\":", lode_wf_status_name(r->status));
+  put_time(b, r->created_at);
+  lode_buf_puts(b, ",\"updated_at\":");
+  put_time(b, r->updated_at);
+  lode_buf_puts(b, ",\"ended_at\":");
+  put_time(b, r->ended_at);
+  lode_buf_puts(b, ",\"parent_id\":");
+  put_str(b, r->parent_id);
+  lode_buf_printf(b, ",\"recovery_attempts\":%d,\"trace_id\":", r->recovery_attempts);
+  put_str(b, r->trace_id);
+  lode_buf_puts(b, ",\"span_id\":");
+  put_str(b, r->span_id);
+  if (full) {
+    lode_buf_puts(b, ",\"pipeline\":");
+    put_str(b, r->pipeline);
+    lode_buf_puts(b, ",\"version\":");
+    put_str(b, r->version);
+    lode_buf_puts(b, ",\"input\":");
+    put_args(b, r->input, r->input_len, 0);
+    lode_buf_puts(b, ",\"output\":");
+    put_value(b, r->output, r->output_len, 0);
+    lode_buf_puts(b, ",\"error\":");
+    put_str(b, r->error);
+  }
+  lode_buf_putc(b, '}');
+}
+
+static void fmt_duration(char *out, size_t n, int64_t ms) {
+  if (ms < 0) snprintf(out, n, "-");
+  else if (ms < 1000) snprintf(out, n, "%lldms", (long long)ms);
+  else if (ms < 60000) snprintf(out, n, "%.2fs", (double)ms / 1000);
+  else snprintf(out, n, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
+}
+
+typedef struct list_ctx {
+  int json, count;
+  lode_buf *b;
+} list_ctx;
+
+static int list_row(void *ud, const lode_wf_row *r) {
+  list_ctx *lc = ud;
+  if (lc->json) {
+    if (lc->count) lode_buf_putc(lc->b, ',');
+    wf_json(lc->b, r, 0);
+  } else {
+    char dur[32];
+    fmt_duration(dur, sizeof dur, r->ended_at ? r->ended_at - r->created_at : -1);
+    printf("%-40s %-28s %-31s %s  %s\n", r->id, r->name, lode_wf_status_name(r->status),
+           lode_cli_time(r->created_at), dur);
+  }
+  lc->count++;
+  return 0;
+}
+
+static int open_db(lode_cli *c, lode_sysdb **db) {
+  char err[512];
+  struct stat st;
+  if (stat(c->db, &st) != 0) {
+    fprintf(stderr, "lode: no state database at %s (use --db or $LODE_DB)\n", c->db);
+    return LODE_EXIT_USAGE;
+  }
+  if (lode_sysdb_open(c->db, 0, db, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_FAILED;
+  }
+  return LODE_EXIT_OK;
+}
+
+/* Parses `--flag VALUE` pairs out of the positional args. */
+static const char *flag(lode_cli *c, const char *name) {
+  for (int i = 0; i + 1 < c->argc; i++)
+    if (!strcmp(c->argv[i], name)) return c->argv[i + 1];
+  return NULL;
+}
+
+static int cmd_list(lode_cli *c, lode_sysdb *db) {
+  lode_wf_filter f = {-1, NULL, NULL, 0, 0, 0, 0, 0};
+  const char *s = flag(c, "--status");
+  if (s && (f.status = lode_wf_status_parse(s)) < 0) {
+    fprintf(stderr, "lode: unknown status '%s' (ENQUEUED, PENDING, SUCCESS, ERROR, "
+                    "CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED)\n", s);
+    return LODE_EXIT_USAGE;
+  }
+  f.name = flag(c, "--name");
+  const char *lim = flag(c, "--limit");
+  f.limit = lim ? atoi(lim) : 100;
+  const char *since = flag(c, "--since"); /* seconds ago */
+  if (since) f.since_ms = lode_now_ms() - (int64_t)(atof(since) * 1000);
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  list_ctx lc = {c->json, 0, &b};
+  if (c->json) lode_buf_putc(&b, '[');
+  else printf("%-40s %-28s %-31s %-19s  %s\n", "ID", "NAME", "STATUS", "CREATED", "DURATION");
+  char err[512];
+  int rc = lode_sysdb_wf_list(db, &f, list_row, &lc, err, sizeof err);
+  if (c->json) {
+    lode_buf_puts(&b, "]\n");
+    fputs(lode_buf_cstr(&b), stdout);
+  }
+  lode_buf_free(&b);
+  if (rc != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_FAILED;
+  }
+  return LODE_EXIT_OK;
+}
+
+static int cmd_get(lode_cli *c, lode_sysdb *db, const char *id) {
+  lode_wf_row r;
+  char err[512];
+  if (lode_sysdb_wf_get(db, id, &r, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_USAGE;
+  }
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  if (c->json) {
+    wf_json(&b, &r, 1);
+    lode_buf_putc(&b, '\n');
+  } else {
+    lode_buf_printf(&b, "id:           %s\nname:         %s\nstatus:       %s\n", r.id, r.name,
+                    lode_wf_status_name(r.status));
+    lode_buf_printf(&b, "created:      %s\n", lode_cli_time(r.created_at));
+    if (r.parent_id) lode_buf_printf(&b, "parent:       %s\n", r.parent_id);
+    lode_buf_printf(&b, "trace id:     %s\nroot span:    %s\n", r.trace_id ? r.trace_id : "-",
+                    r.span_id ? r.span_id : "-");
+    lode_buf_printf(&b, "pipeline:     %s (version %s)\nrecoveries:   %d of %d\ninput:        ",
+                    r.pipeline ? r.pipeline : "-", r.version ? r.version : "-",
+                    r.recovery_attempts, r.max_recovery_attempts);
+    put_args(&b, r.input, r.input_len, 200);
+    lode_buf_puts(&b, "\nresult:       ");
+    put_value(&b, r.output, r.output_len, 200);
+    lode_buf_putc(&b, '\n');
+    if (r.error) lode_buf_printf(&b, "error:\n%s\n", r.error);
+  }
+  fputs(lode_buf_cstr(&b), stdout);
+  lode_buf_free(&b);
+  lode_wf_row_clear(&r);
+  return LODE_EXIT_OK;
+}
+
+static int cmd_steps(lode_cli *c, lode_sysdb *db, const char *id) {
+  lode_wf_row r;
+  char err[512];
+  if (lode_sysdb_wf_get(db, id, &r, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_USAGE;
+  }
+  lode_wf_row_clear(&r);
+  lode_step_row *steps;
+  size_t n;
+  if (lode_sysdb_steps_load(db, id, &steps, &n, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_FAILED;
+  }
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  if (c->json) lode_buf_putc(&b, '[');
+  else lode_buf_printf(&b, "%-5s %-28s %-8s %-9s %-8s %s\n", "STEP", "NAME", "STATUS",
+                       "DURATION", "ATTEMPTS", "OUTPUT / ERROR");
+  for (size_t i = 0; i < n; i++) {
+    lode_step_row *s = &steps[i];
+    if (c->json) {
+      if (i) lode_buf_putc(&b, ',');
+      lode_buf_printf(&b, "{\"step\":%lld,\"name\":", (long long)s->step_no);
+      put_str(&b, s->name);
+      lode_buf_printf(&b, ",\"status\":\"%s\",\"attempts\":%d,\"started_at\":",
+                      lode_wf_status_name(s->status), s->attempts);
+      put_time(&b, s->started_at);
+      lode_buf_printf(&b, ",\"duration_ms\":%lld,\"output\":",
+                      (long long)(s->ended_at - s->started_at));
+      put_value(&b, s->output, s->output_len, 0);
+      lode_buf_puts(&b, ",\"error\":");
+      put_str(&b, s->error);
+      lode_buf_puts(&b, ",\"child_id\":");
+      put_str(&b, s->child_id);
+      lode_buf_putc(&b, '}');
+    } else {
+      char dur[32];
+      fmt_duration(dur, sizeof dur, s->ended_at - s->started_at);
+      lode_buf_printf(&b, "%-5lld %-28s %-8s %-9s %-8d ", (long long)s->step_no, s->name,
+                      lode_wf_status_name(s->status), dur, s->attempts);
+      if (s->status == LODE_WF_SUCCESS) {
+        lode_buf pv;
+        lode_buf_init(&pv, 0);
+        put_value(&pv, s->output, s->output_len, 40);
+        char *t = lode_buf_cstr(&pv);
+        if (pv.len > 70) {
+          memcpy(t + 67, "...", 4);
+          while ((t[66] & 0xc0) == 0x80) memmove(t + 66, t + 67, 4); /* no cut UTF-8 */
+        }
+        lode_buf_puts(&b, t);
+        lode_buf_free(&pv);
+        if (s->child_id) lode_buf_printf(&b, "  (child %s)", s->child_id);
+      }
+      lode_buf_putc(&b, '\n');
+      if (s->error) {
+        /* every attempt's error, indented */
+        const char *e = s->error;
+        while (*e) {
+          const char *nl = strchr(e, '\n');
+          size_t len = nl ? (size_t)(nl - e) : strlen(e);
+          lode_buf_puts(&b, "      ! ");
+          lode_buf_append(&b, e, len);
+          lode_buf_putc(&b, '\n');
+          e += len + (nl ? 1 : 0);
+        }
+      }
+    }
+  }
+  if (c->json) lode_buf_puts(&b, "]\n");
+  fputs(lode_buf_cstr(&b), stdout);
+  lode_buf_free(&b);
+  lode_step_rows_free(steps, n);
+  return LODE_EXIT_OK;
+}
+
+static int cmd_cancel(lode_sysdb *db, const char *id) {
+  char err[512];
+  int status;
+  if (lode_sysdb_wf_status(db, id, &status, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_USAGE;
+  }
+  int changed = 0;
+  if (lode_sysdb_wf_set_status(db, id, LODE_WF_CANCELLED,
+                               (1u << LODE_WF_PENDING) | (1u << LODE_WF_ENQUEUED), &changed,
+                               err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_FAILED;
+  }
+  if (changed)
+    printf("cancelled %s (it stops before its next step; 'lode workflow resume %s' runs it on)\n",
+           id, id);
+  else
+    printf("%s is %s; nothing to cancel\n", id, lode_wf_status_name(status));
+  return LODE_EXIT_OK;
+}
+
+/* Checks the workflow can be resumed and marks it PENDING again. Returns -1
+ * to go on, or the exit code. On -1, *pipeline holds the recorded file. */
+static int resume_prepare(lode_sysdb *db, const char *id, char **pipeline) {
+  lode_wf_row r;
+  char err[512];
+  *pipeline = NULL;
+  if (lode_sysdb_wf_get(db, id, &r, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    return LODE_EXIT_USAGE;
+  }
+  int code = -1;
+  if (r.parent_id) {
+    fprintf(stderr, "lode: %s is a child of %s; resume the parent: lode workflow resume %s\n",
+            id, r.parent_id, r.parent_id);
+    code = LODE_EXIT_USAGE;
+  } else if (r.status == LODE_WF_SUCCESS) {
+    printf("%s already finished (SUCCESS); nothing to resume\n", id);
+    code = LODE_EXIT_OK;
+  } else if (!r.pipeline) {
+    fprintf(stderr, "lode: %s has no recorded pipeline file\n", id);
+    code = LODE_EXIT_USAGE;
+  } else {
+    int changed;
+    unsigned from = (1u << LODE_WF_CANCELLED) | (1u << LODE_WF_ERROR) |
+                    (1u << LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED);
+    if (lode_sysdb_wf_set_status(db, id, LODE_WF_PENDING, from, &changed, err, sizeof err) ||
+        lode_sysdb_wf_reset_attempts(db, id, err, sizeof err)) {
+      fprintf(stderr, "lode: %s\n", err);
+      code = LODE_EXIT_FAILED;
+    } else {
+      *pipeline = strdup(r.pipeline);
+    }
+  }
+  lode_wf_row_clear(&r);
+  return code;
+}
+
+/* Closes db before running: the resumed run opens its own executor. */
+static int cmd_resume(lode_cli *c, lode_sysdb *db, const char *id) {
+  char *pipeline;
+  int code = resume_prepare(db, id, &pipeline);
+  lode_sysdb_close(db);
+  if (code != -1) return code;
+  lua_State *L;
+  char abs[PATH_MAX], version[17];
+  int rc = lode_pipeline_load(c, pipeline, &L, abs, version);
+  free(pipeline);
+  if (rc != LODE_EXIT_OK) return rc;
+  lua_pop(L, 1); /* the main workflow: resume looks the recorded one up by name */
+  int status;
+  rc = lode_lua_resume(L, id, &status);
+  code = lode_cli_report_result(L, rc, status, id, c->json);
+  lua_close(L);
+  return code;
+}
+
+int lode_cmd_workflow(lode_cli *c) {
+  if (c->argc < 1) {
+    lode_cmd_help("workflow");
+    return LODE_EXIT_USAGE;
+  }
+  const char *sub = c->argv[0];
+  int needs_id = strcmp(sub, "list") != 0;
+  if (needs_id && c->argc < 2) {
+    fprintf(stderr, "usage: lode workflow %s ID\n", sub);
+    return LODE_EXIT_USAGE;
+  }
+  const char *id = needs_id ? c->argv[1] : NULL;
+  if (strcmp(sub, "list") && strcmp(sub, "get") && strcmp(sub, "steps") &&
+      strcmp(sub, "cancel") && strcmp(sub, "resume")) {
+    fprintf(stderr, "lode: unknown workflow command '%s'; see 'lode help workflow'\n", sub);
+    return LODE_EXIT_USAGE;
+  }
+  lode_sysdb *db;
+  int rc = open_db(c, &db);
+  if (rc != LODE_EXIT_OK) return rc;
+  if (!strcmp(sub, "list")) rc = cmd_list(c, db);
+  else if (!strcmp(sub, "get")) rc = cmd_get(c, db, id);
+  else if (!strcmp(sub, "steps")) rc = cmd_steps(c, db, id);
+  else if (!strcmp(sub, "cancel")) rc = cmd_cancel(db, id);
+  else return cmd_resume(c, db, id); /* closes db */
+  lode_sysdb_close(db);
+  return rc;
+}

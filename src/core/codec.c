@@ -317,3 +317,20 @@ int lode_codec_to_json(const void *p, size_t n, size_t max_str, lode_buf *out,
   }
   return 0;
 }
+
+int lode_codec_args_to_json(const void *p, size_t n, size_t max_str, lode_buf *out, char *err,
+                            size_t errlen) {
+  lode_codec_reader r;
+  lode_codec_item it, k;
+  if (lode_codec_reader_init(&r, p, n) == 0 && lode_codec_next(&r, &it) == 0 &&
+      it.tag == LODE_V_TABLE && it.nhash == 1) {
+    size_t mark = out->len;
+    int ok = lode_buf_putc(out, '[') == 0;
+    for (uint64_t i = 0; ok && i < it.narr; i++)
+      ok = (i == 0 || lode_buf_putc(out, ',') == 0) && json_value(&r, max_str, out, 1) == 0;
+    ok = ok && lode_codec_next(&r, &k) == 0 && k.tag == LODE_V_STR && k.n == 1 && k.s[0] == 'n';
+    if (ok && lode_buf_putc(out, ']') == 0 && lode_buf_cstr(out)) return 0;
+    out->len = mark;
+  }
+  return lode_codec_to_json(p, n, max_str, out, err, errlen);
+}

@@ -82,6 +82,10 @@ int lode_codec_skip(lode_codec_reader *r);
 int lode_codec_to_json(const void *p, size_t n, size_t max_str, lode_buf *out,
                        char *err, size_t errlen);
 
+/* The same for an argument list (lode_lua_encode_args): a JSON array. */
+int lode_codec_args_to_json(const void *p, size_t n, size_t max_str, lode_buf *out, char *err,
+                            size_t errlen);
+
 /* Extensions may register how their payload looks in JSON. The hook appends
  * JSON to out; it must be registered before threads start. */
 typedef int (*lode_codec_ext_json_fn)(const uint8_t *p, size_t n, lode_buf *out);

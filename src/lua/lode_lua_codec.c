@@ -288,3 +288,51 @@ int lode_lua_decode_args(lua_State *L, const void *p, size_t n, char *err, size_
   lua_remove(L, t);
   return (int)cnt;
 }
+
+/* lode._encode(v) -> string; lode._decode(s) -> v: the checkpoint codec,
+ * exposed for tests and debugging. */
+static int l_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char err[600];
+  if (lode_lua_encode(L, 1, &b, err, sizeof err)) {
+    lode_buf_free(&b);
+    return luaL_error(L, "%s", err);
+  }
+  lua_pushlstring(L, (const char *)b.p, b.len);
+  lode_buf_free(&b);
+  return 1;
+}
+
+static int l_decode(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char err[256];
+  if (lode_lua_decode(L, s, n, err, sizeof err)) return luaL_error(L, "%s", err);
+  return 1;
+}
+
+static int l_to_json(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char err[256];
+  if (lode_codec_to_json(s, n, (size_t)luaL_optinteger(L, 2, 0), &b, err, sizeof err)) {
+    lode_buf_free(&b);
+    return luaL_error(L, "%s", err);
+  }
+  lua_pushlstring(L, (const char *)b.p, b.len);
+  lode_buf_free(&b);
+  return 1;
+}
+
+void lode_lua_open_codec(lua_State *L) {
+  lua_pushcfunction(L, l_encode);
+  lua_setfield(L, -2, "_encode");
+  lua_pushcfunction(L, l_decode);
+  lua_setfield(L, -2, "_decode");
+  lua_pushcfunction(L, l_to_json);
+  lua_setfield(L, -2, "_to_json");
+}
