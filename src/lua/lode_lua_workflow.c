@@ -28,6 +28,7 @@ typedef struct host {
   char *db_path, *pipeline, *version;
   int sync_full;
   char last_top_id[512]; /* id of the last top-level workflow started */
+  int begin_rc;          /* why the last workflow could not start */
 } host;
 
 /* ---- host ------------------------------------------------------------------ */
@@ -513,6 +514,7 @@ static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent,
   if (rc != LODE_OK) {
     lua_pushstring(L, err);
     *status = -1;
+    get_host(L)->begin_rc = rc;
     return -1;
   }
   if (!parent) lode_strlcpy(get_host(L)->last_top_id, id ? id : (wf ? lode_wf_id(wf) : ""),
@@ -650,7 +652,7 @@ static int call_run(lua_State *L, int wf_idx, run_args *ra, int *status) {
     *status = LODE_WF_ERROR;
     return LODE_EUSAGE;
   }
-  if (ra->failed) return ra->status == -1 ? LODE_EDB : LODE_EUSAGE;
+  if (ra->failed) return ra->status == -1 ? get_host(L)->begin_rc : LODE_EUSAGE;
   return LODE_OK;
 }
 
