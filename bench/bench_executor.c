@@ -1,0 +1,129 @@
+/* bench_executor.c - executor overhead against raw SQLite, and replay rate.
+ *
+ * Prints:
+ *   raw insert:   N autocommit inserts into a WAL database (same sync mode)
+ *   lode steps:   1000 runs of a workflow of 10 no-op steps, per-step time
+ *   ratio:        lode per-step / raw per-insert (targets: normal <= 1.5,
+ *                 full <= 1.2)
+ *   replay:       steps/s replaying a finished 10,000-step workflow
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "lua/lode_lua.h"
+#include "lua/lode_lua_workflow.h"
+
+static double raw_insert(const char *path, int full, int n) {
+  sqlite3 *db;
+  unlink(path);
+  sqlite3_open(path, &db);
+  char pragmas[128];
+  snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+           full ? "FULL" : "NORMAL");
+  sqlite3_exec(db, pragmas, NULL, NULL, NULL);
+  sqlite3_exec(db,
+               "CREATE TABLE t(wf TEXT, n INTEGER, name TEXT, status TEXT, out BLOB, "
+               "PRIMARY KEY(wf, n)) WITHOUT ROWID",
+               NULL, NULL, NULL);
+  sqlite3_stmt *st;
+  sqlite3_prepare_v2(db, "INSERT INTO t VALUES(?,?,?,?,?)", -1, &st, NULL);
+  int64_t t0 = lode_mono_ns();
+  for (int i = 0; i < n; i++) {
+    sqlite3_bind_text(st, 1, "01a2017a-d0dc-7411-a828-8aa1cf8d1ba4", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, i);
+    sqlite3_bind_text(st, 3, "noop", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, "SUCCESS", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, "\1\0", 2, SQLITE_STATIC);
+    sqlite3_step(st);
+    sqlite3_reset(st);
+  }
+  double per = (double)(lode_mono_ns() - t0) / n;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return per;
+}
+
+static lua_State *state_for(const char *db, int full) {
+  lua_State *L = lode_lua_new(NULL);
+  lode_host_opts o = {db, full, "/bench.lua", "v"};
+  lode_host_configure(L, &o);
+  const char *src =
+      "local lode = require('lode')\n"
+      "local noop = lode.step('noop', function() return nil end)\n"
+      "ten = lode.workflow('ten', function() for i = 1, 10 do noop() end end)\n"
+      "many = lode.workflow('many', function(n) for i = 1, n do noop() end return n end)\n";
+  if (luaL_dostring(L, src)) {
+    fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    exit(1);
+  }
+  return L;
+}
+
+static double lode_steps(const char *db, int full, int runs) {
+  unlink(db);
+  lua_State *L = state_for(db, full);
+  int status;
+  /* warm-up: open the database, prepare statements */
+  lua_getglobal(L, "ten");
+  lode_lua_run_top(L, -1, NULL, 0, &status);
+  lua_settop(L, 0);
+  int64_t t0 = lode_mono_ns();
+  for (int i = 0; i < runs; i++) {
+    lua_getglobal(L, "ten");
+    if (lode_lua_run_top(L, -1, NULL, 0, &status) != 0) {
+      fprintf(stderr, "run failed: %s\n", lua_tostring(L, -1));
+      exit(1);
+    }
+    lua_settop(L, 0);
+  }
+  double per = (double)(lode_mono_ns() - t0) / (runs * 10.0);
+  lua_close(L);
+  return per;
+}
+
+static double replay_rate(const char *db, int n) {
+  unlink(db);
+  lua_State *L = state_for(db, 0);
+  int status;
+  lua_getglobal(L, "many");
+  lua_pushinteger(L, n);
+  lode_lua_run_top(L, -2, "replay-me", 1, &status);
+  lua_close(L);
+  /* mark it unfinished so a resume replays every step */
+  sqlite3 *s;
+  sqlite3_open(db, &s);
+  sqlite3_exec(s, "UPDATE workflows SET status='PENDING' WHERE id='replay-me'", NULL, NULL, NULL);
+  sqlite3_close(s);
+  L = state_for(db, 0);
+  int64_t t0 = lode_mono_ns();
+  if (lode_lua_resume(L, "replay-me", &status) != 0) {
+    fprintf(stderr, "replay failed: %s\n", lua_tostring(L, -1));
+    exit(1);
+  }
+  double secs = (double)(lode_mono_ns() - t0) / 1e9;
+  lua_close(L);
+  return n / secs;
+}
+
+int main(int argc, char **argv) {
+  const char *dir = argc > 1 ? argv[1] : "/tmp";
+  char raw[512], wf[512];
+  snprintf(raw, sizeof raw, "%s/bench-raw.db", dir);
+  snprintf(wf, sizeof wf, "%s/bench-lode.db", dir);
+  int runs = argc > 2 ? atoi(argv[2]) : 1000;
+  for (int full = 0; full <= 1; full++) {
+    double r = raw_insert(raw, full, runs * 10);
+    double l = lode_steps(wf, full, runs);
+    printf("sync %-6s raw insert %8.2f us   lode step %8.2f us   ratio %.2f (target <= %.1f)\n",
+           full ? "full" : "normal", r / 1e3, l / 1e3, l / r, full ? 1.2 : 1.5);
+  }
+  printf("replay of a finished 10,000-step workflow: %.0f steps/s (target >= 200000)\n",
+         replay_rate(wf, 10000));
+  unlink(raw);
+  unlink(wf);
+  return 0;
+}
