@@ -3,10 +3,11 @@
  * optionally runs the background exporter configured from the environment.
  *
  *   lode_trace_fill DB [--traces N] [--spans M] [--twice] [--feedback]
- *                   [--bad-name NAME] [--export] [--flush SECONDS]
+ *                   [--bad-name NAME] [--export] [--flush SECONDS] [--pause-ms MS]
  *
  * --twice writes every span first as started (no end) and then again as
- * finished, like a real run. Prints one JSON line with what it did. */
+ * finished, like a real run; --pause-ms waits after each commit (so a live
+ * exporter sends many small batches, as during a real run). Prints one JSON line with what it did. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static int exec(sqlite3 *db, const char *sql) {
 }
 
 int main(int argc, char **argv) {
-  int ntraces = 1, nspans = 3, twice = 0, feedback = 0, do_export = 0;
+  int ntraces = 1, nspans = 3, twice = 0, feedback = 0, do_export = 0, pause_ms = 0;
   double flush = 10;
   const char *bad = NULL;
   char err[512];
@@ -44,6 +45,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--feedback")) feedback = 1;
     else if (!strcmp(argv[i], "--export")) do_export = 1;
     else if (!strcmp(argv[i], "--flush") && i + 1 < argc) flush = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc) pause_ms = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--bad-name") && i + 1 < argc) bad = argv[++i];
     else {
       fprintf(stderr, "trace_fill: unknown argument %s\n", argv[i]);
@@ -128,6 +130,7 @@ int main(int argc, char **argv) {
       }
       if (exec(db, "COMMIT")) return 1;
       lode_exporter_kick(ex);
+      if (pause_ms > 0) lode_sleep_s(pause_ms / 1000.0);
     }
   }
   int64_t t1 = lode_mono_ns();
