@@ -1,2 +1,19 @@
 # tracing: Opik records, local trace store, exporter, HTTP, `lode trace`/`export`
+list(APPEND LODE_CORE_SOURCES
+  src/core/trace.c
+  src/core/trace_view.c
+  src/core/trace_export.c
+  src/core/opik_config.c
+  src/core/http.c
+)
 list(APPEND LODE_CLI_SOURCES src/cli_trace.c)
+list(APPEND LODE_C_TESTS test_trace)
+
+if(LODE_TESTING)
+  # Test and bench helper: fills a database through the C API and optionally
+  # runs the background exporter. Built next to `lode` so integration tests
+  # find it beside $LODE_BIN.
+  add_executable(lode_trace_fill tests/c/trace_fill.c)
+  target_link_libraries(lode_trace_fill PRIVATE lode_core)
+  set_target_properties(lode_trace_fill PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+endif()

@@ -1,0 +1,347 @@
+/* trace.c - the local trace store: building Opik bodies and upserting rows. */
+#include "core/trace.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/opik_config.h"
+#include "core/util.h"
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS trace_records("
+    " id TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"          /* trace | span | feedback */
+    " trace_id TEXT,"
+    " parent_id TEXT,"              /* parent span id; NULL for roots and traces */
+    " name TEXT,"
+    " type TEXT,"
+    " start_ms INTEGER,"
+    " end_ms INTEGER,"
+    " error TEXT,"                  /* 'Type: message' for `lode trace`, NULL if ok */
+    " body TEXT NOT NULL,"          /* JSON sent to Opik, minus the envelope */
+    " rev INTEGER NOT NULL,"        /* bumps on every upsert */
+    " state TEXT NOT NULL,"         /* pending | sent | failed | disabled */
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL)"; /* epoch ms, strictly increasing per id */
+static const char *const index_sql[] = {
+    "CREATE INDEX IF NOT EXISTS trace_records_outbox"
+    " ON trace_records(state, kind, next_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS trace_records_by_trace ON trace_records(trace_id, start_ms)",
+};
+
+int lode_trace_migrate(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
+  for (size_t i = 0; i < sizeof index_sql / sizeof *index_sql; i++)
+    if (sqlite3_exec(db, index_sql[i], NULL, NULL, &msg) != SQLITE_OK) goto fail;
+  return 0;
+fail:
+  snprintf(err, errlen, "creating the trace store tables in %s: %s",
+           sqlite3_db_filename(db, "main") ? sqlite3_db_filename(db, "main") : "(memory)",
+           msg ? msg : sqlite3_errmsg(db));
+  sqlite3_free(msg);
+  return -1;
+}
+
+/* ---- disabled flag --------------------------------------------------------- */
+
+static atomic_int forced_disabled = -1;
+static int config_disabled;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void read_config_disabled(void) {
+  lode_opik_config cfg;
+  char err[256];
+  /* A broken config file is reported by whoever starts the exporter; here
+   * only the environment decides. */
+  if (lode_opik_config_load(&cfg, NULL, err, sizeof err) == 0) {
+    config_disabled = cfg.track_disable;
+    lode_opik_config_free(&cfg);
+  } else {
+    config_disabled = lode__opik_truthy(getenv("OPIK_TRACK_DISABLE"));
+  }
+}
+
+void lode_trace_set_disabled(int disabled) { atomic_store(&forced_disabled, disabled); }
+
+int lode_trace_disabled(void) {
+  int f = atomic_load(&forced_disabled);
+  if (f >= 0) return f;
+  pthread_once(&config_once, read_config_disabled);
+  return config_disabled;
+}
+
+/* ---- body building ----------------------------------------------------------- */
+
+/* Parses caller JSON; text that is not JSON is kept as a string rather than
+ * dropped, and a non-object is wrapped under `wrap_key` as Opik's SDK does
+ * (Opik's input/output/metadata fields only take objects). */
+static int add_json_field(cJSON *obj, const char *field, const char *text, const char *wrap_key) {
+  if (!text) return 0;
+  cJSON *v = cJSON_ParseWithLength(text, strlen(text));
+  if (!v) v = cJSON_CreateString(text);
+  if (!v) return -1;
+  if (!cJSON_IsObject(v)) {
+    cJSON *w = cJSON_CreateObject();
+    if (!w) {
+      cJSON_Delete(v);
+      return -1;
+    }
+    cJSON_AddItemToObject(w, wrap_key, v);
+    v = w;
+  }
+  cJSON_AddItemToObject(obj, field, v);
+  return 0;
+}
+
+static int add_str(cJSON *obj, const char *k, const char *v) {
+  if (!v) return 0;
+  return cJSON_AddStringToObject(obj, k, v) ? 0 : -1;
+}
+
+static int add_time(cJSON *obj, const char *k, int64_t ms) {
+  char iso[80];
+  lode_iso8601(ms, iso);
+  return cJSON_AddStringToObject(obj, k, iso) ? 0 : -1;
+}
+
+/* Opik requires unique tags. */
+static int add_tags(cJSON *obj, const char *const *tags, int ntags) {
+  if (!tags || ntags <= 0) return 0;
+  cJSON *a = cJSON_AddArrayToObject(obj, "tags");
+  if (!a) return -1;
+  for (int i = 0; i < ntags; i++) {
+    if (!tags[i]) continue;
+    int dup = 0;
+    for (int j = 0; j < i && !dup; j++) dup = tags[j] && !strcmp(tags[j], tags[i]);
+    if (!dup && !cJSON_AddItemToArray(a, cJSON_CreateString(tags[i]))) return -1;
+  }
+  return 0;
+}
+
+/* error_info needs a non-empty exception_type and traceback. */
+static int add_error(cJSON *obj, const char *type, const char *msg, const char *tb) {
+  if (!type && !msg && !tb) return 0;
+  cJSON *e = cJSON_AddObjectToObject(obj, "error_info");
+  if (!e) return -1;
+  const char *t = type && *type ? type : "Error";
+  const char *trace = tb && *tb ? tb : (msg && *msg ? msg : t);
+  if (add_str(e, "exception_type", t) || add_str(e, "message", msg) ||
+      add_str(e, "traceback", trace))
+    return -1;
+  return 0;
+}
+
+/* Opik's usage map takes int32 counts only; anything else (floats, strings,
+ * nested costs) is kept in metadata.usage so nothing is lost. */
+static int add_usage(cJSON *obj, const char *usage_json) {
+  if (!usage_json) return 0;
+  cJSON *u = cJSON_ParseWithLength(usage_json, strlen(usage_json));
+  if (!cJSON_IsObject(u)) {
+    cJSON_Delete(u);
+    return 0;
+  }
+  cJSON *out = cJSON_CreateObject(), *rest = NULL, *it;
+  if (!out) goto oom;
+  cJSON_ArrayForEach(it, u) {
+    double d = it->valuedouble;
+    if (cJSON_IsNumber(it) && d == (double)(int32_t)d && d >= -2147483648.0 && d <= 2147483647.0) {
+      if (!cJSON_AddNumberToObject(out, it->string, d)) goto oom;
+    } else {
+      if (!rest && !(rest = cJSON_CreateObject())) goto oom;
+      cJSON *c = cJSON_Duplicate(it, 1);
+      if (!c) goto oom;
+      cJSON_AddItemToObject(rest, it->string, c);
+    }
+  }
+  cJSON_AddItemToObject(obj, "usage", out);
+  out = NULL;
+  if (rest) {
+    cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (!md && !(md = cJSON_AddObjectToObject(obj, "metadata"))) goto oom;
+    cJSON_DeleteItemFromObjectCaseSensitive(md, "usage");
+    cJSON_AddItemToObject(md, "usage", rest);
+    rest = NULL;
+  }
+  cJSON_Delete(u);
+  return 0;
+oom:
+  cJSON_Delete(out);
+  cJSON_Delete(rest);
+  cJSON_Delete(u);
+  return -1;
+}
+
+static int valid_type(const char *t) {
+  return !strcmp(t, "general") || !strcmp(t, "tool") || !strcmp(t, "llm") ||
+         !strcmp(t, "guardrail");
+}
+
+/* ---- upsert ------------------------------------------------------------------- */
+
+typedef struct row {
+  const char *id, *kind, *trace_id, *parent_id, *name, *type;
+  int64_t start_ms, end_ms;
+  const char *error_type, *error_message;
+  const char *body;
+} row;
+
+static const char *const upsert_sql =
+    "INSERT INTO trace_records(id, kind, trace_id, parent_id, name, type, start_ms, end_ms,"
+    " error, body, rev, state, attempts, last_error, next_attempt_at, updated_at)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 0, NULL, 0, ?12)"
+    " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, trace_id=excluded.trace_id,"
+    " parent_id=excluded.parent_id, name=excluded.name, type=excluded.type,"
+    " start_ms=excluded.start_ms, end_ms=excluded.end_ms, error=excluded.error,"
+    " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
+    " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
+
+static int upsert(sqlite3 *db, const row *r, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  char errtxt[512];
+  int rc = -1;
+  errtxt[0] = 0;
+  if (r->error_type || r->error_message)
+    snprintf(errtxt, sizeof errtxt, "%s%s%s", r->error_type ? r->error_type : "Error",
+             r->error_message ? ": " : "", r->error_message ? r->error_message : "");
+  if (sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
+  sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, r->trace_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, r->parent_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, r->type, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 7, r->start_ms);
+  sqlite3_bind_int64(st, 8, r->end_ms);
+  if (errtxt[0]) sqlite3_bind_text(st, 9, errtxt, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 10, r->body, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 11, lode_trace_disabled() ? LODE_TRACE_DISABLED : LODE_TRACE_PENDING,
+                    -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 12, lode_now_ms());
+  if (sqlite3_step(st) != SQLITE_DONE) goto fail;
+  rc = 0;
+  goto done;
+fail:
+  snprintf(err, errlen, "storing %s %s in the trace store: %s", r->kind, r->id,
+           sqlite3_errmsg(db));
+done:
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int check_id(const char *what, const char *id, char *err, size_t errlen) {
+  if (id && strlen(id) == 36) return 0;
+  snprintf(err, errlen, "%s: '%.40s' is not a UUID (use lode_uuid7)", what, id ? id : "(null)");
+  return -1;
+}
+
+int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
+  int rc = -1;
+  char *body = NULL;
+  cJSON *o = NULL;
+  const char *type = s->type && *s->type ? s->type : "general";
+  if (check_id("span id", s->id, err, errlen) || check_id("span trace_id", s->trace_id, err, errlen))
+    return -1;
+  if (s->parent_span_id && check_id("span parent_span_id", s->parent_span_id, err, errlen))
+    return -1;
+  if (!valid_type(type)) {
+    snprintf(err, errlen, "span %s: type '%.40s' is not one of general, tool, llm, guardrail",
+             s->id, type);
+    return -1;
+  }
+  if (!(o = cJSON_CreateObject())) goto oom;
+  if (add_str(o, "id", s->id) || add_str(o, "trace_id", s->trace_id) ||
+      add_str(o, "parent_span_id", s->parent_span_id) ||
+      add_str(o, "name", s->name ? s->name : "span") || add_str(o, "type", type) ||
+      add_time(o, "start_time", s->start_ms) ||
+      (s->end_ms > 0 && add_time(o, "end_time", s->end_ms)) ||
+      add_json_field(o, "input", s->input_json, "input") ||
+      add_json_field(o, "output", s->output_json, "output") ||
+      add_json_field(o, "metadata", s->metadata_json, "metadata") ||
+      add_tags(o, s->tags, s->ntags) || add_str(o, "model", s->model) ||
+      add_str(o, "provider", s->provider) || add_usage(o, s->usage_json) ||
+      add_error(o, s->error_type, s->error_message, s->error_traceback))
+    goto oom;
+  if (!(body = cJSON_PrintUnformatted(o))) goto oom;
+  row r = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
+           s->start_ms, s->end_ms, s->error_type, s->error_message, body};
+  rc = upsert(db, &r, err, errlen);
+  goto done;
+oom:
+  snprintf(err, errlen, "span %s: out of memory building its record", s->id);
+done:
+  cJSON_free(body);
+  cJSON_Delete(o);
+  return rc;
+}
+
+int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen) {
+  int rc = -1;
+  char *body = NULL;
+  cJSON *o = NULL;
+  if (check_id("trace id", t->id, err, errlen)) return -1;
+  if (!(o = cJSON_CreateObject())) goto oom;
+  if (add_str(o, "id", t->id) || add_str(o, "name", t->name ? t->name : "trace") ||
+      add_time(o, "start_time", t->start_ms) ||
+      (t->end_ms > 0 && add_time(o, "end_time", t->end_ms)) ||
+      add_json_field(o, "input", t->input_json, "input") ||
+      add_json_field(o, "output", t->output_json, "output") ||
+      add_json_field(o, "metadata", t->metadata_json, "metadata") ||
+      add_tags(o, t->tags, t->ntags) ||
+      add_error(o, t->error_type, t->error_message, t->error_traceback))
+    goto oom;
+  if (!(body = cJSON_PrintUnformatted(o))) goto oom;
+  row r = {t->id, "trace", t->id, NULL, t->name ? t->name : "trace", NULL,
+           t->start_ms, t->end_ms, t->error_type, t->error_message, body};
+  rc = upsert(db, &r, err, errlen);
+  goto done;
+oom:
+  snprintf(err, errlen, "trace %s: out of memory building its record", t->id);
+done:
+  cJSON_free(body);
+  cJSON_Delete(o);
+  return rc;
+}
+
+int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name, double value,
+                            const char *reason, char *err, size_t errlen) {
+  int rc = -1;
+  char *body = NULL, *rowid = NULL;
+  cJSON *o = NULL;
+  if (check_id("feedback trace_id", trace_id, err, errlen)) return -1;
+  if (!name || !*name) {
+    snprintf(err, errlen, "feedback on trace %s: the score needs a non-empty name", trace_id);
+    return -1;
+  }
+  if (!(value >= -999999999.0 && value <= 999999999.0)) {
+    snprintf(err, errlen, "feedback '%.80s' on trace %s: value must be a finite number "
+             "within +-999999999", name, trace_id);
+    return -1;
+  }
+  size_t n = strlen(trace_id) + strlen(name) + 5;
+  if (!(rowid = malloc(n))) goto oom;
+  /* one row per (trace, name): Opik keeps one score per name too */
+  snprintf(rowid, n, "fb:%s:%s", trace_id, name);
+  if (!(o = cJSON_CreateObject())) goto oom;
+  if (add_str(o, "id", trace_id) || add_str(o, "name", name) ||
+      !cJSON_AddNumberToObject(o, "value", value) || add_str(o, "reason", reason) ||
+      add_str(o, "source", "sdk"))
+    goto oom;
+  if (!(body = cJSON_PrintUnformatted(o))) goto oom;
+  row r = {rowid, "feedback", trace_id, NULL, name, NULL, lode_now_ms(), 0, NULL, NULL, body};
+  rc = upsert(db, &r, err, errlen);
+  goto done;
+oom:
+  snprintf(err, errlen, "feedback on trace %s: out of memory building its record", trace_id);
+done:
+  cJSON_free(body);
+  cJSON_Delete(o);
+  free(rowid);
+  return rc;
+}

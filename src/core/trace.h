@@ -1,0 +1,68 @@
+#ifndef LODE_TRACE_H
+#define LODE_TRACE_H
+/* trace.h - the local trace store: Opik trace, span and feedback records.
+ *
+ * Every record is ALWAYS stored locally in `trace_records` (that is what
+ * `lode trace` reads); the exporter (trace_export.h) sends pending rows to
+ * Opik. The put functions run inside the caller's open transaction (they never
+ * BEGIN or COMMIT), so a record commits atomically with the checkpoint it
+ * describes.
+ *
+ * Ownership: callers keep ownership of every string they pass; nothing is
+ * retained after a call returns. `body` in the table is the JSON object sent
+ * to Opik minus the envelope fields the exporter adds at send time
+ * (`project_name`, `last_updated_at`), so a project rename or a retry never
+ * needs the record rebuilt. */
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One-time setup of the record tables; idempotent. Called by the executor's
+ * migration runner inside its migration transaction. */
+int lode_trace_migrate(sqlite3 *db, char *err, size_t errlen);
+
+typedef struct lode_span_rec {
+  const char *id, *trace_id, *parent_span_id; /* UUIDv7 strings; parent NULL = root span */
+  const char *name, *type;                    /* "general" (default), "tool", "llm", "guardrail" */
+  int64_t start_ms, end_ms;                   /* epoch ms; end_ms 0 = still running */
+  const char *input_json, *output_json;       /* any JSON text or NULL; non-objects are
+                                                 wrapped as {"input": v} / {"output": v} */
+  const char *metadata_json;                  /* JSON object text or NULL */
+  const char *const *tags;
+  int ntags;
+  const char *error_type, *error_message, *error_traceback; /* -> error_info, NULL if none */
+  const char *usage_json, *model, *provider;  /* optional (LLM/embedding spans) */
+} lode_span_rec;
+
+typedef struct lode_trace_rec {
+  const char *id, *name;
+  int64_t start_ms, end_ms;
+  const char *input_json, *output_json, *metadata_json;
+  const char *const *tags;
+  int ntags;
+  const char *error_type, *error_message, *error_traceback;
+} lode_trace_rec;
+
+/* Upserts the record (by id), marking it pending for export (or `disabled`
+ * when OPIK_TRACK_DISABLE is set, see lode_trace_set_disabled), with
+ * updated_at = now, strictly increasing per id. Returns 0 or -1 with `err`
+ * naming the record. */
+int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen);
+int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen);
+/* Feedback score on a trace (lode.trace.feedback): name, value, reason (may be
+ * NULL). One score per (trace, name): a later call replaces it, as in Opik. */
+int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name,
+                            double value, const char *reason, char *err, size_t errlen);
+
+/* Whether new records are stored as `disabled` (never sent, not even by
+ * `lode export`). By default this follows OPIK_TRACK_DISABLE / the config file,
+ * read once; 0 or 1 forces it, -1 goes back to the configuration. */
+void lode_trace_set_disabled(int disabled);
+int lode_trace_disabled(void);
+
+/* Row states. */
+#define LODE_TRACE_PENDING "pending"
+#define LODE_TRACE_SENT "sent"
+#define LODE_TRACE_FAILED "failed"
+#define LODE_TRACE_DISABLED "disabled"
+#endif

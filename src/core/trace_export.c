@@ -1,0 +1,503 @@
+/* trace_export.c - the outbox sender and its background thread. */
+#include "core/trace_export.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/trace.h"
+#include "core/util.h"
+
+/* ---- the sender: one connection, one HTTP client, no threads ------------- */
+
+typedef struct item {
+  char *id;
+  int64_t rev, updated_at;
+  size_t off, len; /* body bytes in sender.bodies */
+} item;
+
+typedef struct sender {
+  sqlite3 *db;
+  lode_http *http;
+  char *url;          /* base URL */
+  char *project_json; /* "\"project_name\":\"...\"," pre-escaped */
+  sqlite3_stmt *sel, *mark_sent, *mark_failed, *mark_retry, *count_pending;
+  lode_buf bodies, req;
+  item *items;
+  int nitems;
+  int failures;       /* consecutive retryable failures, for the backoff */
+  int warned;         /* the permanent-failure warning is logged once */
+  atomic_llong abort_at_ms; /* 0: never; requests abort past this wall time */
+  lode_export_stats st;
+} sender;
+
+enum { ROUND_IDLE, ROUND_MORE, ROUND_BACKOFF };
+
+static const struct kind {
+  const char *name, *path, *method, *key;
+  int stamped; /* carries last_updated_at */
+} kinds[] = {
+    {"trace", "/v1/private/traces/batch", "POST", "traces", 1},
+    {"span", "/v1/private/spans/batch", "POST", "spans", 1},
+    {"feedback", "/v1/private/traces/feedback-scores", "PUT", "scores", 0},
+};
+
+static int should_abort(void *ud) {
+  sender *s = ud;
+  long long at = atomic_load(&s->abort_at_ms);
+  return at && lode_now_ms() >= at;
+}
+
+static void sender_free(sender *s) {
+  sqlite3_finalize(s->sel);
+  sqlite3_finalize(s->mark_sent);
+  sqlite3_finalize(s->mark_failed);
+  sqlite3_finalize(s->mark_retry);
+  sqlite3_finalize(s->count_pending);
+  if (s->db) sqlite3_close(s->db);
+  lode_http_free(s->http);
+  free(s->url);
+  free(s->project_json);
+  for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
+  free(s->items);
+  lode_buf_free(&s->bodies);
+  lode_buf_free(&s->req);
+  memset(s, 0, sizeof *s);
+}
+
+static int sender_init(sender *s, const char *db_path, const lode_opik_config *cfg, char *err,
+                       size_t errlen) {
+  char *msg = NULL;
+  memset(s, 0, sizeof *s);
+  lode_buf_init(&s->bodies, LODE_EXPORT_MAX_BYTES * 4);
+  lode_buf_init(&s->req, LODE_EXPORT_MAX_BYTES * 4);
+  if (!(s->items = calloc(LODE_EXPORT_MAX_ITEMS, sizeof *s->items))) goto oom;
+  if (sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+      SQLITE_OK) {
+    snprintf(err, errlen, "opening %s for trace export: %s", db_path,
+             s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->db, 5000);
+  if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
+                   &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "opening %s for trace export: %s", db_path, msg);
+    goto fail;
+  }
+  if (lode_trace_migrate(s->db, err, errlen)) goto fail;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT id, rev, updated_at, body FROM trace_records"
+                         " WHERE state='pending' AND kind=?1 AND next_attempt_at<=?2 LIMIT ?3",
+                         -1, &s->sel, NULL) ||
+      sqlite3_prepare_v2(s->db,
+                         "UPDATE trace_records SET state='sent', attempts=attempts+1,"
+                         " last_error=NULL WHERE id=?1 AND rev=?2 AND state='pending'",
+                         -1, &s->mark_sent, NULL) ||
+      sqlite3_prepare_v2(s->db,
+                         "UPDATE trace_records SET state='failed', attempts=attempts+1,"
+                         " last_error=?3 WHERE id=?1 AND rev=?2 AND state='pending'",
+                         -1, &s->mark_failed, NULL) ||
+      sqlite3_prepare_v2(s->db,
+                         "UPDATE trace_records SET attempts=attempts+1, last_error=?3,"
+                         " next_attempt_at=?4 WHERE id=?1 AND rev=?2 AND state='pending'",
+                         -1, &s->mark_retry, NULL) ||
+      sqlite3_prepare_v2(s->db, "SELECT count(*) FROM trace_records WHERE state='pending'", -1,
+                         &s->count_pending, NULL)) {
+    snprintf(err, errlen, "preparing trace export queries on %s: %s", db_path,
+             sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  if (!(s->http = lode_http_new(err, errlen))) goto fail;
+  lode_http_set_abort(s->http, should_abort, s);
+  /* The key is copied into curl's header list only; it is never formatted
+   * into anything that is logged or stored. */
+  char auth[2048], ws[1024];
+  const char *hdrs[4];
+  int nh = 0;
+  hdrs[nh++] = "Content-Type: application/json";
+  hdrs[nh++] = "Expect:"; /* no 100-continue round trip on big batches */
+  if (cfg->api_key) {
+    snprintf(auth, sizeof auth, "Authorization: %s", cfg->api_key);
+    hdrs[nh++] = auth;
+  }
+  if (cfg->workspace) {
+    snprintf(ws, sizeof ws, "Comet-Workspace: %s", cfg->workspace);
+    hdrs[nh++] = ws;
+  }
+  int hrc = lode_http_set_headers(s->http, hdrs, nh);
+  memset(auth, 0, sizeof auth);
+  if (hrc) goto oom;
+  if (!(s->url = strdup(cfg->url))) goto oom;
+  {
+    cJSON *str = cJSON_CreateString(cfg->project_name ? cfg->project_name
+                                                      : LODE_OPIK_DEFAULT_PROJECT);
+    char *q = str ? cJSON_PrintUnformatted(str) : NULL;
+    cJSON_Delete(str);
+    if (!q) goto oom;
+    size_t n = strlen(q) + 32;
+    s->project_json = malloc(n);
+    if (s->project_json) snprintf(s->project_json, n, "\"project_name\":%s,", q);
+    cJSON_free(q);
+    if (!s->project_json) goto oom;
+  }
+  return 0;
+oom:
+  snprintf(err, errlen, "out of memory starting the trace exporter");
+fail:
+  sqlite3_free(msg);
+  sender_free(s);
+  return -1;
+}
+
+static int pending_count(sender *s) {
+  int n = -1;
+  if (sqlite3_step(s->count_pending) == SQLITE_ROW) n = sqlite3_column_int(s->count_pending, 0);
+  sqlite3_reset(s->count_pending);
+  return n;
+}
+
+static void clear_items(sender *s) {
+  for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
+  s->nitems = 0;
+  lode_buf_reset(&s->bodies);
+}
+
+/* Loads up to 1000 due rows of one kind, within the byte cap (a single row
+ * larger than the cap still goes, alone). Returns the count or -1. */
+static int load_batch(sender *s, const struct kind *k) {
+  int rc = -1;
+  size_t bytes = 0;
+  clear_items(s);
+  sqlite3_bind_text(s->sel, 1, k->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s->sel, 2, lode_now_ms());
+  sqlite3_bind_int(s->sel, 3, LODE_EXPORT_MAX_ITEMS);
+  for (;;) {
+    int r = sqlite3_step(s->sel);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      lode_warn("trace export: reading the outbox: %s", sqlite3_errmsg(s->db));
+      goto done;
+    }
+    const char *body = (const char *)sqlite3_column_text(s->sel, 3);
+    size_t len = (size_t)sqlite3_column_bytes(s->sel, 3);
+    if (!body || len < 2 || body[0] != '{') continue; /* cannot happen: we wrote it */
+    if (s->nitems > 0 && bytes + len + 128 > LODE_EXPORT_MAX_BYTES) break;
+    item *it = &s->items[s->nitems];
+    it->id = strdup((const char *)sqlite3_column_text(s->sel, 0));
+    if (!it->id) goto done;
+    it->rev = sqlite3_column_int64(s->sel, 1);
+    it->updated_at = sqlite3_column_int64(s->sel, 2);
+    it->off = s->bodies.len;
+    it->len = len;
+    if (lode_buf_append(&s->bodies, body, len)) {
+      free(it->id);
+      goto done;
+    }
+    s->nitems++;
+    bytes += len + 128;
+  }
+  rc = s->nitems;
+done:
+  sqlite3_reset(s->sel);
+  return rc;
+}
+
+/* {"spans":[{"project_name":..,"last_updated_at":..,<body minus '{'>,...]} */
+static int build_request(sender *s, const struct kind *k, int lo, int hi) {
+  lode_buf *b = &s->req;
+  lode_buf_reset(b);
+  if (lode_buf_printf(b, "{\"%s\":[", k->key)) return -1;
+  for (int i = lo; i < hi; i++) {
+    const item *it = &s->items[i];
+    if (i > lo && lode_buf_putc(b, ',')) return -1;
+    if (lode_buf_putc(b, '{') || lode_buf_puts(b, s->project_json)) return -1;
+    if (k->stamped) {
+      char iso[80];
+      lode_iso8601(it->updated_at, iso);
+      if (lode_buf_printf(b, "\"last_updated_at\":\"%s\",", iso)) return -1;
+    }
+    const char *body = (const char *)s->bodies.p + it->off;
+    /* an empty object body would leave a dangling comma */
+    if (it->len == 2) b->len--;
+    if (lode_buf_append(b, body + 1, it->len - 1)) return -1;
+  }
+  if (lode_buf_puts(b, "]}")) return -1;
+  lode_buf_cstr(b);
+  return 0;
+}
+
+/* Runs one UPDATE per item in [lo,hi) inside one write transaction. */
+static int mark(sender *s, sqlite3_stmt *st, int lo, int hi, const char *text, int64_t when,
+                int *count) {
+  int rc = -1;
+  if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto fail;
+  for (int i = lo; i < hi; i++) {
+    sqlite3_bind_text(st, 1, s->items[i].id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, s->items[i].rev);
+    if (text) sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+    if (when) sqlite3_bind_int64(st, 4, when);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      goto fail;
+    }
+    if (count) *count += sqlite3_changes(s->db);
+  }
+  if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    goto fail;
+  }
+  return 0;
+fail:
+  lode_warn("trace export: updating the outbox: %s (the records will be sent again)",
+            sqlite3_errmsg(s->db));
+  return rc;
+}
+
+static int retryable(long status) {
+  return status == 0 || status == 408 || status == 429 || status >= 500;
+}
+
+static double jitter01(void) {
+  uint32_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint32_t)lode_mono_ns();
+  return (double)r / 4294967296.0;
+}
+
+/* Sends items [lo,hi). Returns 0 when every item was settled (sent or
+ * failed), or a positive backoff in ms when the server asked to retry. */
+static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, double timeout_s) {
+  char url[4096], text[LODE_HTTP_BODY_MAX + 64];
+  lode_http_resp *resp = malloc(sizeof *resp);
+  int64_t backoff = 0;
+  if (!resp || build_request(s, k, lo, hi)) {
+    lode_warn("trace export: out of memory building a %s batch", k->name);
+    backoff = 1000;
+    goto done;
+  }
+  snprintf(url, sizeof url, "%s%s", s->url, k->path);
+  s->st.requests++;
+  int trc = lode_http_send(s->http, k->method, url, (const char *)s->req.p, s->req.len,
+                           timeout_s, resp);
+  long status = trc ? 0 : resp->status;
+  if (status >= 200 && status < 300) {
+    s->failures = 0;
+    mark(s, s->mark_sent, lo, hi, NULL, 0, &s->st.sent);
+    goto done;
+  }
+  if (retryable(status)) {
+    double base = 0.2 * (double)(1 << (s->failures < 8 ? s->failures : 8));
+    if (base > 30) base = 30;
+    double d = base * (0.5 + 0.5 * jitter01());
+    if (!trc && resp->retry_after_s >= 0)
+      d = resp->retry_after_s < 300 ? resp->retry_after_s : 300;
+    s->failures++;
+    backoff = (int64_t)(d * 1000) + 1;
+    if (trc) snprintf(text, sizeof text, "network: %s", resp->error);
+    else snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
+    lode_debug("trace export: %s batch to %s: %s; retrying in %.1fs", k->name, k->path, text, d);
+    mark(s, s->mark_retry, lo, hi, text, lode_now_ms() + backoff, NULL);
+    goto done;
+  }
+  /* A permanent rejection. Opik's 422 names fields, not items, so split the
+   * batch until the bad records are alone: the good ones still go. */
+  if (hi - lo > 1) {
+    int mid = lo + (hi - lo) / 2;
+    backoff = send_range(s, k, lo, mid, timeout_s);
+    if (!backoff) backoff = send_range(s, k, mid, hi, timeout_s);
+    goto done;
+  }
+  snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
+  if (!s->warned) {
+    lode_warn("trace export: Opik rejected a %s (HTTP %ld at %s); it is kept as failed, "
+              "see 'lode export --failed'", k->name, status, k->path);
+    s->warned = 1;
+  }
+  mark(s, s->mark_failed, lo, hi, text, 0, &s->st.failed);
+done:
+  free(resp);
+  return backoff;
+}
+
+/* One step of delivery: the first kind with due rows gets one batch, so
+ * traces always go before spans. *wait_ms is set for ROUND_BACKOFF. */
+static int round_once(sender *s, double timeout_s, int64_t *wait_ms) {
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+    int n = load_batch(s, &kinds[i]);
+    if (n < 0) {
+      *wait_ms = 1000;
+      return ROUND_BACKOFF;
+    }
+    if (n == 0) continue;
+    int64_t b = send_range(s, &kinds[i], 0, n, timeout_s);
+    clear_items(s);
+    if (b > 0) {
+      *wait_ms = b;
+      return ROUND_BACKOFF;
+    }
+    return ROUND_MORE;
+  }
+  return ROUND_IDLE;
+}
+
+/* Per-request timeout: 30 s, or what is left before a deadline. */
+static double request_timeout(int64_t deadline_ms) {
+  if (!deadline_ms) return 30.0;
+  double left = (double)(deadline_ms - lode_now_ms()) / 1000.0;
+  if (left > 30) left = 30;
+  return left < 0.05 ? 0.05 : left;
+}
+
+int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double timeout_s,
+                      lode_export_stats *stats, char *err, size_t errlen) {
+  sender s;
+  memset(stats, 0, sizeof *stats);
+  if (!lode_opik_config_sends(cfg)) {
+    snprintf(err, errlen, cfg && cfg->track_disable
+                              ? "tracking is disabled (OPIK_TRACK_DISABLE); nothing is sent"
+                              : "Opik is not configured: set OPIK_URL_OVERRIDE (self-hosted, "
+                                "e.g. http://localhost:5173/api) or OPIK_API_KEY (Opik Cloud)");
+    return -1;
+  }
+  if (sender_init(&s, db_path, cfg, err, errlen)) return -1;
+  int64_t deadline = lode_now_ms() + (int64_t)(timeout_s * 1000);
+  atomic_store(&s.abort_at_ms, deadline);
+  for (;;) {
+    int64_t wait = 0;
+    int r = round_once(&s, request_timeout(deadline), &wait);
+    if (r == ROUND_IDLE) {
+      /* rows in backoff are not due yet but still pending: wait for them */
+      if (pending_count(&s) <= 0) break;
+      wait = 100;
+    }
+    if (r == ROUND_MORE) continue;
+    if (lode_now_ms() + wait >= deadline) break;
+    lode_sleep_s((double)wait / 1000.0);
+  }
+  /* rows left in backoff become due at once for the next run */
+  sqlite3_exec(s.db, "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
+               " AND next_attempt_at>0", NULL, NULL, NULL);
+  s.st.pending = pending_count(&s);
+  *stats = s.st;
+  sender_free(&s);
+  return 0;
+}
+
+/* ---- the background exporter ------------------------------------------------ */
+
+struct lode_exporter {
+  int active; /* 0: inert (nothing to send) */
+  sender s;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int kicked, stopping;
+  int64_t stop_deadline_ms;
+};
+
+/* How often the thread looks for records committed by other processes. */
+#define POLL_MS 1000
+
+static void *exporter_main(void *ud) {
+  lode_exporter *ex = ud;
+  int64_t wake_at = 0; /* 0: run a round now */
+  for (;;) {
+    pthread_mutex_lock(&ex->mu);
+    while (!ex->kicked && !ex->stopping && wake_at && lode_now_ms() < wake_at) {
+      struct timespec ts;
+      ts.tv_sec = (time_t)(wake_at / 1000);
+      ts.tv_nsec = (long)(wake_at % 1000) * 1000000L;
+      pthread_cond_timedwait(&ex->cv, &ex->mu, &ts); /* CLOCK_REALTIME, as lode_now_ms */
+    }
+    int stopping = ex->stopping;
+    int64_t deadline = ex->stop_deadline_ms;
+    ex->kicked = 0;
+    pthread_mutex_unlock(&ex->mu);
+    if (stopping && lode_now_ms() >= deadline) break;
+    int64_t wait = 0;
+    int r = round_once(&ex->s, request_timeout(stopping ? deadline : 0), &wait);
+    if (r == ROUND_MORE) {
+      wake_at = 0;
+      continue;
+    }
+    if (r == ROUND_IDLE) {
+      if (stopping && pending_count(&ex->s) <= 0) break;
+      wait = stopping ? 50 : POLL_MS;
+    }
+    wake_at = lode_now_ms() + wait;
+    if (stopping && wake_at >= deadline) break;
+  }
+  return NULL;
+}
+
+lode_exporter *lode_exporter_start(const char *db_path, const lode_opik_config *cfg, char *err,
+                                   size_t errlen) {
+  lode_exporter *ex = calloc(1, sizeof *ex);
+  if (!ex) {
+    snprintf(err, errlen, "out of memory starting the trace exporter");
+    return NULL;
+  }
+  if (!lode_opik_config_sends(cfg)) return ex; /* local only: inert */
+  if (sender_init(&ex->s, db_path, cfg, err, errlen)) {
+    free(ex);
+    return NULL;
+  }
+  pthread_mutex_init(&ex->mu, NULL);
+  pthread_cond_init(&ex->cv, NULL);
+  int e = pthread_create(&ex->thread, NULL, exporter_main, ex);
+  if (e) {
+    snprintf(err, errlen, "starting the trace exporter thread: %s", strerror(e));
+    pthread_mutex_destroy(&ex->mu);
+    pthread_cond_destroy(&ex->cv);
+    sender_free(&ex->s);
+    free(ex);
+    return NULL;
+  }
+  ex->active = 1;
+  return ex;
+}
+
+void lode_exporter_kick(lode_exporter *ex) {
+  if (!ex || !ex->active) return;
+  pthread_mutex_lock(&ex->mu);
+  ex->kicked = 1;
+  pthread_cond_signal(&ex->cv);
+  pthread_mutex_unlock(&ex->mu);
+}
+
+int lode_exporter_stop(lode_exporter *ex, double flush_timeout_s) {
+  if (!ex) return 0;
+  int left = 0;
+  if (ex->active) {
+    if (flush_timeout_s < 0) flush_timeout_s = 0;
+    int64_t deadline = lode_now_ms() + (int64_t)(flush_timeout_s * 1000);
+    pthread_mutex_lock(&ex->mu);
+    ex->stopping = 1;
+    ex->stop_deadline_ms = deadline;
+    pthread_cond_signal(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+    /* an in-flight request is aborted at the deadline */
+    atomic_store(&ex->s.abort_at_ms, deadline);
+    pthread_join(ex->thread, NULL);
+    sqlite3_exec(ex->s.db, "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
+                 " AND next_attempt_at>0", NULL, NULL, NULL);
+    left = pending_count(&ex->s);
+    if (left < 0) left = 0;
+    pthread_mutex_destroy(&ex->mu);
+    pthread_cond_destroy(&ex->cv);
+    sender_free(&ex->s);
+  }
+  free(ex);
+  return left;
+}

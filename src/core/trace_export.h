@@ -1,0 +1,51 @@
+#ifndef LODE_TRACE_EXPORT_H
+#define LODE_TRACE_EXPORT_H
+/* trace_export.h - delivering pending trace records to Opik.
+ *
+ * Records go, oldest state first, in batches of at most 1000 items and
+ * LODE_EXPORT_MAX_BYTES per request: traces to POST <url>/v1/private/traces/batch,
+ * then spans to POST <url>/v1/private/spans/batch, then feedback scores to
+ * PUT <url>/v1/private/traces/feedback-scores. Each trace and span carries
+ * `project_name` and `last_updated_at` (Opik keeps the newest version).
+ * 429, 5xx, 408 and network failures are retried with exponential backoff and
+ * jitter, honouring Retry-After. Any other 4xx splits the batch in halves until
+ * the bad records are alone; those are marked `failed` with the response and
+ * never retried automatically (`lode export --retry-failed` does it).
+ * A row is marked sent only if its `rev` is unchanged, so a newer version
+ * written during the request stays pending.
+ *
+ * Ownership: the exporter owns its thread, its SQLite connection and a copy
+ * of the configuration; the caller's config may be freed after start. */
+#include <stddef.h>
+
+#include "core/opik_config.h"
+
+#define LODE_EXPORT_MAX_ITEMS 1000
+#define LODE_EXPORT_MAX_BYTES ((size_t)4 << 20)
+
+typedef struct lode_exporter lode_exporter;
+
+/* Starts the background exporter on its own connection to `db_path`.
+ * When cfg does not send (no URL, or tracking disabled) the exporter is inert:
+ * no thread, kick does nothing and stop returns 0. NULL on error. */
+lode_exporter *lode_exporter_start(const char *db_path, const lode_opik_config *cfg, char *err,
+                                   size_t errlen);
+/* New records were committed: deliver them soon. Thread-safe. */
+void lode_exporter_kick(lode_exporter *ex);
+/* Waits up to flush_timeout_s for pending records to be delivered, stops the
+ * thread and frees everything. Returns how many records are left pending (they
+ * stay for the next run or `lode export`). NULL is accepted (returns 0). */
+int lode_exporter_stop(lode_exporter *ex, double flush_timeout_s);
+
+typedef struct lode_export_stats {
+  int sent;      /* rows marked sent by this call */
+  int failed;    /* rows marked failed by this call */
+  int pending;   /* rows still pending at the end */
+  int requests;  /* HTTP requests made */
+} lode_export_stats;
+
+/* Synchronous delivery (used by `lode export`): sends until nothing is
+ * pending or timeout_s passes. Returns 0 (see stats) or -1 on a setup error. */
+int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double timeout_s,
+                      lode_export_stats *stats, char *err, size_t errlen);
+#endif

@@ -1,0 +1,149 @@
+/* trace_fill.c - test and bench helper: writes traces and spans through the
+ * C API (as the executor does: records inside the caller's transaction) and
+ * optionally runs the background exporter configured from the environment.
+ *
+ *   lode_trace_fill DB [--traces N] [--spans M] [--twice] [--feedback]
+ *                   [--bad-name NAME] [--export] [--flush SECONDS] [--pause-ms MS]
+ *
+ * --twice writes every span first as started (no end) and then again as
+ * finished, like a real run; --pause-ms waits after each commit (so a live
+ * exporter sends many small batches, as during a real run). Prints one JSON line with what it did. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/opik_config.h"
+#include "core/trace.h"
+#include "core/trace_export.h"
+#include "core/util.h"
+
+static int exec(sqlite3 *db, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    fprintf(stderr, "trace_fill: %s: %s\n", sql, msg);
+    sqlite3_free(msg);
+    return -1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  int ntraces = 1, nspans = 3, twice = 0, feedback = 0, do_export = 0, pause_ms = 0;
+  double flush = 10;
+  const char *bad = NULL;
+  char err[512];
+  if (argc < 2) {
+    fprintf(stderr, "usage: lode_trace_fill DB [--traces N] [--spans M] [--twice] [--feedback]"
+                    " [--bad-name NAME] [--export] [--flush S]\n");
+    return 2;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--traces") && i + 1 < argc) ntraces = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--spans") && i + 1 < argc) nspans = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--twice")) twice = 1;
+    else if (!strcmp(argv[i], "--feedback")) feedback = 1;
+    else if (!strcmp(argv[i], "--export")) do_export = 1;
+    else if (!strcmp(argv[i], "--flush") && i + 1 < argc) flush = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc) pause_ms = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--bad-name") && i + 1 < argc) bad = argv[++i];
+    else {
+      fprintf(stderr, "trace_fill: unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (nspans < 1) nspans = 1;
+  sqlite3 *db = NULL;
+  if (sqlite3_open(argv[1], &db) != SQLITE_OK) {
+    fprintf(stderr, "trace_fill: cannot open %s\n", argv[1]);
+    return 1;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")) return 1;
+  if (exec(db, "BEGIN") || lode_trace_migrate(db, err, sizeof err) ||
+      exec(db, "CREATE TABLE IF NOT EXISTS workflows(id TEXT PRIMARY KEY, name TEXT,"
+               " status TEXT, trace_id TEXT, span_id TEXT)") || exec(db, "COMMIT")) {
+    fprintf(stderr, "trace_fill: %s\n", err);
+    return 1;
+  }
+  lode_exporter *ex = NULL;
+  lode_opik_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  if (do_export) {
+    if (lode_opik_config_load(&cfg, NULL, err, sizeof err) ||
+        !(ex = lode_exporter_start(argv[1], &cfg, err, sizeof err))) {
+      fprintf(stderr, "trace_fill: %s\n", err);
+      return 1;
+    }
+  }
+  char (*ids)[37] = malloc((size_t)nspans * sizeof *ids);
+  if (!ids) return 1;
+  int64_t t0 = lode_mono_ns();
+  long long puts = 0;
+  for (int t = 0; t < ntraces; t++) {
+    char tid[37], wfid[64];
+    lode_uuid7(tid);
+    for (int s = 0; s < nspans; s++) lode_uuid7(ids[s]);
+    snprintf(wfid, sizeof wfid, "wf-%d", t);
+    const char *tags[] = {"execution:workflow", "phase:TEST"};
+    int64_t start = lode_now_ms();
+    for (int pass = twice ? 0 : 1; pass < 2; pass++) {
+      int fin = pass == 1;
+      int64_t end = fin ? lode_now_ms() + 1 : 0;
+      if (exec(db, "BEGIN")) return 1;
+      lode_trace_rec tr = {tid, "fill_workflow", start, end, "{\"folder\":\"docs\"}",
+                           fin ? "{\"files\":3}" : NULL, "{\"phase\":\"TEST\"}", tags, 2,
+                           NULL, NULL, NULL};
+      if (lode_trace_put_trace(db, &tr, err, sizeof err)) goto fail;
+      puts++;
+      for (int s = 0; s < nspans; s++) {
+        char name[64], out[64];
+        snprintf(name, sizeof name, s == 0 ? "fill_workflow" : "step_%d", s);
+        if (bad && t == 0 && s == 1) snprintf(name, sizeof name, "%s", bad);
+        snprintf(out, sizeof out, "{\"n\":%d,\"pass\":%d}", s, pass);
+        int err_span = fin && s == 2;
+        lode_span_rec sp = {0};
+        sp.id = ids[s];
+        sp.trace_id = tid;
+        sp.parent_span_id = s == 0 ? NULL : ids[s < 3 ? 0 : 1];
+        sp.name = name;
+        sp.type = s % 4 == 3 ? "tool" : NULL;
+        sp.start_ms = start;
+        sp.end_ms = end;
+        sp.input_json = "[1,2,3]";
+        sp.output_json = fin ? out : NULL;
+        sp.metadata_json = "{\"step\":1}";
+        sp.error_type = err_span ? "RuntimeError" : NULL;
+        sp.error_message = err_span ? "boom" : NULL;
+        sp.error_traceback = err_span ? "stack traceback:\n\t[C]: in ?" : NULL;
+        if (lode_trace_put_span(db, &sp, err, sizeof err)) goto fail;
+        puts++;
+      }
+      if (fin && feedback && lode_trace_put_feedback(db, tid, "quality", 0.75, "fine", err, sizeof err))
+        goto fail;
+      if (!pass || !twice) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT OR REPLACE INTO workflows VALUES('%s','fill_workflow','PENDING','%s','%s')",
+                 wfid, tid, ids[0]);
+        if (exec(db, sql)) return 1;
+      }
+      if (exec(db, "COMMIT")) return 1;
+      lode_exporter_kick(ex);
+      if (pause_ms > 0) lode_sleep_s(pause_ms / 1000.0);
+    }
+  }
+  int64_t t1 = lode_mono_ns();
+  int left = lode_exporter_stop(ex, flush);
+  int64_t t2 = lode_mono_ns();
+  printf("{\"traces\":%d,\"spans\":%lld,\"puts\":%lld,\"put_s\":%.6f,\"stop_s\":%.6f,"
+         "\"pending\":%d}\n", ntraces, (long long)ntraces * nspans, puts,
+         (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, left);
+  free(ids);
+  lode_opik_config_free(&cfg);
+  sqlite3_close(db);
+  return 0;
+fail:
+  fprintf(stderr, "trace_fill: %s\n", err);
+  return 1;
+}

@@ -1,0 +1,310 @@
+"""Trace export against the fake Opik: outage, flaky server, 422, secrets,
+OPIK_TRACK_DISABLE, body validity, and the `lode trace` tree.
+
+The database is filled through the C API by build/lode_trace_fill (built by
+cmake/trace.cmake next to the lode binary), the way the executor records
+spans: each span is written first as started, then again as finished.
+"""
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_opik import FakeOpik  # noqa: E402
+
+BIN = os.environ.get("LODE_BIN", os.path.join(os.getcwd(), "build", "lode"))
+FILL = os.path.join(os.path.dirname(BIN), "lode_trace_fill")
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_")}
+    e["HOME"] = str(tmp_path)  # no ~/.opik.config from the machine
+    e["OPIK_CONFIG_PATH"] = str(tmp_path / "no-opik.config")
+    return e
+
+
+def dead_url():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "http://127.0.0.1:%d/api" % port
+
+
+def fill(db, env, *args, check=True):
+    p = subprocess.run([FILL, str(db), *args], env=env, capture_output=True, text=True,
+                       timeout=60)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout), p
+
+
+def lode(env, *args, timeout=90):
+    return subprocess.run([BIN, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def rows(db):
+    with sqlite3.connect(str(db)) as c:
+        return c.execute("SELECT id, kind, state, body, name FROM trace_records").fetchall()
+
+
+def assert_final_versions(db, state):
+    """Every local trace/span reached the fake, as its last (finished) version."""
+    local = rows(db)
+    spans = [r for r in local if r[1] == "span"]
+    traces = [r for r in local if r[1] == "trace"]
+    assert set(state["spans"]) == {r[0] for r in spans}
+    assert set(state["traces"]) == {r[0] for r in traces}
+    for sid, body in state["spans"].items():
+        assert "end_time" in body, sid
+        assert body["output"]["pass"] == 1, body
+        assert body["project_name"] == "Default Project"
+    for tid, body in state["traces"].items():
+        assert "end_time" in body and body["output"] == {"files": 3}
+    fb = [r for r in local if r[1] == "feedback"]
+    assert len(state["feedback"]) == len(fb)
+
+
+def test_outage_during_run_then_export_delivers_everything(tmp_path, env):
+    db = tmp_path / "t.db"
+    env["OPIK_URL_OVERRIDE"] = dead_url()
+    t0 = time.monotonic()
+    out, _ = fill(db, env, "--traces", "3", "--spans", "5", "--twice", "--feedback",
+                  "--export", "--flush", "0.5")
+    assert time.monotonic() - t0 < 10
+    assert out["pending"] == 3 + 15 + 3  # nothing lost, nothing sent
+    assert {r[2] for r in rows(db)} == {"pending"}
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "delivered 21 records" in p.stdout
+        st = opik.state()
+    assert st["errors"] == []
+    assert_final_versions(db, st)
+    assert {r[2] for r in rows(db)} == {"sent"}
+    paths = [r["path"] for r in st["requests"]]
+    assert paths.index("/api/v1/private/traces/batch") < paths.index("/api/v1/private/spans/batch")
+
+
+def test_live_exporter_keeps_the_newest_version(tmp_path, env):
+    db = tmp_path / "t.db"
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        out, _ = fill(db, env, "--traces", "5", "--spans", "8", "--twice", "--export")
+        st = opik.state()
+    assert out["pending"] == 0
+    assert st["errors"] == []
+    assert_final_versions(db, st)
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_flaky_opik_every_record_arrives(tmp_path, env, seed):
+    db = tmp_path / "t.db"
+    with FakeOpik(fail_rate=0.3, seed=seed, retry_after=0.05) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        out, _ = fill(db, env, "--traces", "20", "--spans", "10", "--twice", "--feedback",
+                      "--export", "--flush", "30", "--pause-ms", "10")
+        assert out["pending"] == 0
+        # records written with no exporter running go out through `lode export`
+        fill(db, env, "--traces", "10", "--spans", "10", "--twice")
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+        st = opik.state()
+    statuses = [r["status"] for r in st["requests"]]
+    assert any(s in (500, 429) for s in statuses), statuses  # failures did happen
+    assert st["errors"] == []
+    assert_final_versions(db, st)
+    assert {r[2] for r in rows(db)} == {"sent"}
+
+
+def test_422_one_record_reported_others_delivered(tmp_path, env):
+    db = tmp_path / "t.db"
+    fill(db, env, "--traces", "3", "--spans", "6", "--twice", "--bad-name", "poison_step")
+    with FakeOpik(reject_names={"poison_step"}) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 1
+        assert "1 record was rejected" in p.stdout
+        assert "lode export --failed" in p.stdout
+        st = opik.state()
+        n = st["request_count"]
+        assert n < 15  # the bad record was isolated by halving, not retried
+        # nothing left to retry automatically: a second export sends nothing
+        p2 = lode(env, "export", "--db", str(db))
+        assert p2.returncode == 0, p2.stdout
+        assert opik.state()["request_count"] == n
+    bad = [r for r in rows(db) if r[4] == "poison_step"]
+    assert len(bad) == 1 and bad[0][2] == "failed"
+    others = [r for r in rows(db) if r[4] != "poison_step"]
+    assert {r[2] for r in others} == {"sent"}
+    assert len(st["spans"]) == 17 and len(st["traces"]) == 3
+    assert st["errors"] == []
+    p = lode(env, "export", "--failed", "--db", str(db))
+    assert p.returncode == 0
+    assert bad[0][0] in p.stdout and "HTTP 422" in p.stdout and "poison_step" in p.stdout
+    p = lode(env, "export", "--failed", "--json", "--db", str(db))
+    failed = json.loads(p.stdout)
+    assert [f["id"] for f in failed] == [bad[0][0]]
+    assert "rejected by the fake" in failed[0]["response"]
+
+
+def test_422_for_a_whole_batch(tmp_path, env):
+    """The fake rejects the 2nd batch (and those records for good): they are
+    failed, everything else is delivered, and the export ends."""
+    db = tmp_path / "t.db"
+    fill(db, env, "--traces", "4", "--spans", "5")
+    with FakeOpik(fail_422_batch=2) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db), timeout=60)
+        st = opik.state()
+    assert p.returncode == 1
+    bad = {i for r in st["rejected"] for i in r["ids"]}
+    states = {r[0]: r[2] for r in rows(db)}
+    assert bad and all(states[i] == "failed" for i in bad)
+    assert all(s == "sent" for i, s in states.items() if i not in bad)
+    assert st["errors"] == []
+
+
+def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
+    db = tmp_path / "t.db"
+    key = "lode-SECRET-key-5f3a9c"
+    env.update(OPIK_API_KEY=key, OPIK_WORKSPACE="team-ws", OPIK_PROJECT_NAME="rag demo",
+               LODE_LOG="debug")
+    logs = ""
+    with FakeOpik(fail_first=2, reject_names={"poison_step"}) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        out, p = fill(db, env, "--traces", "2", "--spans", "4", "--twice", "--feedback",
+                      "--bad-name", "poison_step", "--export", "--flush", "20")
+        logs += p.stdout + p.stderr
+        for args in (["export"], ["export", "--failed"], ["trace", "wf-0"],
+                     ["export", "--retry-failed"]):
+            q = lode(env, *args, "--db", str(db))
+            logs += q.stdout + q.stderr
+        st = opik.state()
+    assert st["request_count"] > 2
+    for h in st["headers"]:
+        assert h.get("Authorization") == key  # exactly the key: no "Bearer "
+        assert h.get("Comet-Workspace") == "team-ws"
+    assert all(b["project_name"] == "rag demo" for b in st["spans"].values())
+    assert "warning" in logs  # the rejection was logged...
+    assert key not in logs    # ...without the key
+    for f in os.listdir(tmp_path):
+        with open(tmp_path / f, "rb") as fh:
+            assert key.encode() not in fh.read(), f
+    assert st["errors"] == []
+
+
+def test_track_disable_sends_nothing_ever(tmp_path, env):
+    db = tmp_path / "t.db"
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        env["OPIK_TRACK_DISABLE"] = "true"
+        out, _ = fill(db, env, "--traces", "2", "--spans", "3", "--twice", "--export")
+        assert out["pending"] == 0
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0 and "disabled" in p.stdout
+        # records made while disabled stay local even once tracking is back on
+        del env["OPIK_TRACK_DISABLE"]
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert opik.state()["request_count"] == 0
+    assert {r[2] for r in rows(db)} == {"disabled"}
+    # still visible locally
+    p = lode(env, "trace", "wf-1", "--db", str(db))
+    assert p.returncode == 0 and "fill_workflow" in p.stdout
+
+
+def test_no_opik_configured_keeps_records_local(tmp_path, env):
+    db = tmp_path / "t.db"
+    fill(db, env, "--traces", "1", "--spans", "2", "--export")
+    p = lode(env, "export", "--db", str(db))
+    assert p.returncode == 1 and "OPIK_URL_OVERRIDE" in p.stderr
+    assert {r[2] for r in rows(db)} == {"pending"}
+
+
+def test_fake_rejects_invalid_bodies(tmp_path):
+    """The validity assertions above can fail: the fake does reject."""
+    with FakeOpik() as opik:
+        bad = [
+            {"spans": [{"id": "not-a-uuid", "start_time": "2026-01-01T00:00:00Z"}]},
+            {"spans": [{"id": "01900000-0000-7000-8000-000000000001",
+                        "trace_id": "01900000-0000-7000-8000-000000000002",
+                        "start_time": "2026-01-01 00:00:00",  # no zone
+                        "last_updated_at": "2026-01-01T00:00:00Z"}]},
+            {"spans": [{"id": "01900000-0000-4000-8000-000000000001",  # UUIDv4
+                        "trace_id": "01900000-0000-7000-8000-000000000002",
+                        "start_time": "2026-01-01T00:00:00Z",
+                        "last_updated_at": "2026-01-01T00:00:00Z"}]},
+            {"spans": [{"start_time": "2026-01-01T00:00:00Z", "input": [1, 2]}]},
+            {"spans": []},
+        ]
+        for body in bad:
+            req = urllib.request.Request(opik.url + "/v1/private/spans/batch",
+                                         data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=5)
+            assert e.value.code == 422
+        assert len(opik.state()["errors"]) >= len(bad)
+        assert opik.state()["spans"] == {}
+
+
+def test_fake_cli_mode(tmp_path):
+    pf = tmp_path / "port"
+    proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                          "fake_opik.py"),
+                             "--port-file", str(pf), "--fail-rate", "0.5", "--seed", "1"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if pf.exists():
+                break
+            time.sleep(0.05)
+        port = int(pf.read_text())
+        with urllib.request.urlopen("http://127.0.0.1:%d/_test/state" % port, timeout=5) as r:
+            st = json.load(r)
+        assert st["request_count"] == 0 and st["errors"] == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_lode_trace_tree(tmp_path, env):
+    db = tmp_path / "t.db"
+    fill(db, env, "--traces", "2", "--spans", "6", "--twice")
+    with sqlite3.connect(str(db)) as c:
+        tid, sid = c.execute("SELECT trace_id, span_id FROM workflows WHERE id='wf-0'").fetchone()
+    p = lode(env, "trace", "wf-0", "--db", str(db))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "trace %s  fill_workflow [execution:workflow] [phase:TEST]" % tid
+    assert lines[1].startswith("fill_workflow  ") and lines[1].endswith("  ok")
+    assert lines[2].startswith(" ├── step_1  ")
+    assert lines[3].startswith(" │    ├── step_3  [tool]  ")
+    assert lines[5].startswith(" │    └── step_5  ")
+    assert lines[6].startswith(" └── step_2  ") and lines[6].endswith("  error")
+    assert lines[7].strip() == "error: RuntimeError: boom"
+    assert len(lines) == 8
+    j = json.loads(lode(env, "trace", "wf-0", "--json", "--db", str(db)).stdout)
+    assert j["trace_id"] == tid and j["spans"][0]["id"] == sid
+    assert [c["name"] for c in j["spans"][0]["children"]] == ["step_1", "step_2"]
+    # a trace id directly
+    p = lode(env, "trace", tid, "--db", str(db))
+    assert p.returncode == 0 and p.stdout.splitlines()[0].startswith("trace " + tid)
+    p = lode(env, "trace", "no-such-workflow", "--db", str(db))
+    assert p.returncode == 1 and "no-such-workflow" in p.stderr
+    p = lode(env, "trace", "--db", str(db))
+    assert p.returncode == 2
+    p = lode(env, "trace", "wf-0", "--db", str(tmp_path / "missing.db"))
+    assert p.returncode == 1 and "no database" in p.stderr
