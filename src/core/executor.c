@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/codec.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -15,6 +16,9 @@ struct lode_exec {
   lode_sysdb *db;
   char id[37];
   char *pipeline, *version;
+  int tracing;
+  void (*kick)(void *ud);
+  void *kick_ud;
 };
 
 struct lode_wf {
@@ -26,6 +30,10 @@ struct lode_wf {
   int64_t pos;          /* last position handed out */
   int resumed;
   int cancelled;
+  /* trace attributes, kept for the span written at the end */
+  char **tags;
+  int ntags;
+  char *metadata_json, *phase;
 };
 
 void lode_test_crash_point(const char *step_name) {
@@ -59,6 +67,7 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   lode_uuid7(ex->id);
   rc = lode_sysdb_executor_register(ex->db, ex->id, err, errlen);
   if (rc != LODE_OK) goto done;
+  ex->tracing = !lode_trace_disabled();
   if (o->pipeline) ex->pipeline = strdup(o->pipeline);
   if (o->version) ex->version = strdup(o->version);
 done:
@@ -116,6 +125,223 @@ static void take_outcome(lode_wf_row *r, lode_wf_outcome *o) {
   }
 }
 
+int lode_exec_tracing(const lode_exec *ex) { return ex->tracing; }
+
+void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud) {
+  ex->kick = fn;
+  ex->kick_ud = ud;
+}
+
+static void kick(lode_exec *ex) {
+  if (ex->kick) ex->kick(ex->kick_ud);
+}
+
+#define SPAN_MAX_STR 4096
+#define SPAN_MAX_JSON (256 * 1024)
+
+char *lode_span_json(const uint8_t *p, size_t n, int args) {
+  if (!p) return NULL;
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char err[128];
+  int rc = args ? lode_codec_args_to_json(p, n, SPAN_MAX_STR, &b, err, sizeof err)
+                : lode_codec_to_json(p, n, SPAN_MAX_STR, &b, err, sizeof err);
+  if (rc != 0) {
+    lode_buf_free(&b);
+    return NULL;
+  }
+  if (b.len > SPAN_MAX_JSON) {
+    /* too large even with long strings cut: keep a preview, never drop it */
+    lode_buf t;
+    lode_buf_init(&t, 0);
+    size_t keep = SPAN_MAX_JSON / 4;
+    while (keep > 0 && (b.p[keep] & 0xc0) == 0x80) keep--;
+    lode_buf_puts(&t, "{\"truncated\":true,\"bytes\":");
+    lode_buf_printf(&t, "%zu,\"preview\":", b.len);
+    lode_json_put_str(&t, b.p, keep);
+    lode_buf_putc(&t, '}');
+    lode_buf_free(&b);
+    return lode_buf_cstr(&t) ? (char *)lode_buf_steal(&t, NULL) : NULL;
+  }
+  if (!lode_buf_cstr(&b)) {
+    lode_buf_free(&b);
+    return NULL;
+  }
+  return (char *)lode_buf_steal(&b, NULL);
+}
+
+/* {"workflow_id": ..., "recovery_attempts": ..., <user metadata>} */
+static char *wf_metadata(const lode_wf *wf, const char *user_json, const char *extra_json,
+                         int with_phase) {
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  lode_buf_puts(&b, "{\"workflow_id\":");
+  lode_json_put_str(&b, wf->row.id, strlen(wf->row.id));
+  lode_buf_printf(&b, ",\"recovery_attempts\":%d", wf->row.recovery_attempts);
+  if (with_phase && wf->phase) {
+    lode_buf_puts(&b, ",\"phase\":");
+    lode_json_put_str(&b, wf->phase, strlen(wf->phase));
+  }
+  const char *users[2] = {user_json, extra_json};
+  for (int i = 0; i < 2; i++) {
+    /* splice the members of a user object (validated by whoever made it) */
+    const char *u = users[i];
+    if (!u) continue;
+    while (*u == ' ') u++;
+    size_t l = strlen(u);
+    if (l > 2 && u[0] == '{' && u[l - 1] == '}') {
+      lode_buf_putc(&b, ',');
+      lode_buf_append(&b, u + 1, l - 2);
+    }
+  }
+  lode_buf_putc(&b, '}');
+  return lode_buf_cstr(&b) ? (char *)lode_buf_steal(&b, NULL) : NULL;
+}
+
+/* The workflow's tags plus lode's own (trace roots only). */
+static int wf_tags(const lode_wf *wf, const char **out, int max, char *phase_tag, size_t plen) {
+  int n = 0;
+  if (!wf->row.parent_id) {
+    out[n++] = "execution:workflow";
+    if (wf->phase) {
+      snprintf(phase_tag, plen, "phase:%s", wf->phase);
+      out[n++] = phase_tag;
+    }
+  }
+  for (int i = 0; i < wf->ntags && n < max; i++) out[n++] = wf->tags[i];
+  return n;
+}
+
+/* Writes the workflow's span (and trace, for a root) as it stands. */
+static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t out_len,
+                        const char *error, const lode_span_extra *x, char *err, size_t errlen) {
+  sqlite3 *db = lode_sysdb_sqlite(wf->ex->db);
+  char *in_json = x && x->input_json ? NULL : lode_span_json(wf->row.input, wf->row.input_len, 1);
+  char *out_json = x && x->output_json ? NULL : lode_span_json(out, out_len, 0);
+  char *meta = wf_metadata(wf, wf->metadata_json, x ? x->metadata_json : NULL, 1);
+  const char *tags[64];
+  char phase_tag[256];
+  int ntags = wf_tags(wf, tags, 48, phase_tag, sizeof phase_tag);
+  for (int i = 0; x && i < x->ntags && ntags < 64; i++) tags[ntags++] = x->tags[i];
+  const char *msg = NULL;
+  char first[512];
+  if (error) { /* message: the first line; traceback: all of it */
+    const char *nl = strchr(error, '\n');
+    size_t l = nl ? (size_t)(nl - error) : strlen(error);
+    if (l >= sizeof first) l = sizeof first - 1;
+    memcpy(first, error, l);
+    first[l] = 0;
+    msg = first;
+  }
+  int64_t start = wf->row.created_at ? wf->row.created_at : lode_now_ms();
+  lode_span_rec sp;
+  memset(&sp, 0, sizeof sp);
+  sp.id = wf->row.span_id;
+  sp.trace_id = wf->row.trace_id;
+  sp.parent_span_id = wf->row.parent_span_id;
+  sp.name = wf->row.name;
+  sp.type = x && x->type ? x->type : "general";
+  sp.start_ms = start;
+  sp.end_ms = end_ms;
+  sp.input_json = x && x->input_json ? x->input_json : in_json;
+  sp.output_json = x && x->output_json ? x->output_json : out_json;
+  sp.metadata_json = meta;
+  sp.tags = wf->row.parent_id ? tags : NULL; /* a root's tags go on its trace */
+  sp.ntags = wf->row.parent_id ? ntags : 0;
+  if (error) {
+    sp.error_type = "LuaError";
+    sp.error_message = msg;
+    sp.error_traceback = error;
+  }
+  if (x) {
+    sp.usage_json = x->usage_json;
+    sp.model = x->model;
+    sp.provider = x->provider;
+  }
+  int rc = lode_trace_put_span(db, &sp, err, errlen);
+  if (rc == 0 && !wf->row.parent_id) {
+    char *tmeta = wf_metadata(wf, wf->metadata_json, NULL, 1);
+    lode_trace_rec t;
+    memset(&t, 0, sizeof t);
+    t.id = wf->row.trace_id;
+    t.name = wf->row.name;
+    t.start_ms = start;
+    t.end_ms = end_ms;
+    t.input_json = sp.input_json;
+    t.output_json = sp.output_json;
+    t.metadata_json = tmeta;
+    t.tags = tags;
+    t.ntags = ntags;
+    t.error_type = sp.error_type;
+    t.error_message = sp.error_message;
+    t.error_traceback = sp.error_traceback;
+    rc = lode_trace_put_trace(db, &t, err, errlen);
+    free(tmeta);
+  }
+  free(in_json);
+  free(out_json);
+  free(meta);
+  return rc == 0 ? LODE_OK : LODE_EDB;
+}
+
+static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t) {
+  if (!t) return;
+  if (t->ntags > 0 && (wf->tags = calloc((size_t)t->ntags, sizeof *wf->tags))) {
+    for (int i = 0; i < t->ntags; i++)
+      if (t->tags[i]) wf->tags[wf->ntags++] = strdup(t->tags[i]);
+  }
+  if (t->metadata_json) wf->metadata_json = strdup(t->metadata_json);
+  if (t->phase && !wf->row.parent_id) wf->phase = strdup(t->phase);
+}
+
+int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_span_rec *spans,
+                          int nspans, char *err, size_t errlen) {
+  if (!ex->tracing || (nspans == 0 && !t)) return LODE_OK;
+  sqlite3 *db = lode_sysdb_sqlite(ex->db);
+  int rc = lode_sysdb_begin(ex->db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  if (t && lode_trace_put_trace(db, t, err, errlen) != 0) rc = LODE_EDB;
+  for (int i = 0; i < nspans && rc == LODE_OK; i++)
+    if (lode_trace_put_span(db, &spans[i], err, errlen) != 0) rc = LODE_EDB;
+  if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
+  if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
+  else kick(ex);
+  return rc;
+}
+
+int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *name, double value,
+                             const char *reason, char *err, size_t errlen) {
+  if (!ex->tracing) return LODE_OK;
+  int rc = lode_sysdb_begin(ex->db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  if (lode_trace_put_feedback(lode_sysdb_sqlite(ex->db), trace_id, name, value, reason, err,
+                              errlen) != 0)
+    rc = LODE_EDB;
+  if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
+  if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
+  else kick(ex);
+  return rc;
+}
+
+static int copy_row(const lode_wf_row *a, lode_wf_row *b) {
+  memset(b, 0, sizeof *b);
+  const char *src[] = {a->id, a->name, a->parent_id, a->trace_id, a->span_id,
+                       a->parent_span_id, a->executor_id};
+  char **dst[] = {&b->id, &b->name, &b->parent_id, &b->trace_id, &b->span_id,
+                  &b->parent_span_id, &b->executor_id};
+  for (size_t i = 0; i < sizeof src / sizeof src[0]; i++)
+    if (src[i] && !(*dst[i] = strdup(src[i]))) return LODE_ENOMEM;
+  if (a->input) {
+    if (!(b->input = malloc(a->input_len ? a->input_len : 1))) return LODE_ENOMEM;
+    memcpy(b->input, a->input, a->input_len);
+    b->input_len = a->input_len;
+  }
+  b->status = a->status;
+  b->parent_step = a->parent_step;
+  b->max_recovery_attempts = a->max_recovery_attempts;
+  return LODE_OK;
+}
+
 int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_outcome *done,
                   char *err, size_t errlen) {
   *wfp = NULL;
@@ -152,15 +378,54 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
   nr.span_id = span_id;
   nr.parent_span_id = s->parent ? s->parent->row.span_id : NULL;
   int existed = 0;
-  int rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
-  if (rc != LODE_OK) return rc;
-
+  nr.created_at = lode_now_ms();
   lode_wf *wf = calloc(1, sizeof *wf);
   if (!wf) {
     snprintf(err, errlen, "out of memory");
     return LODE_ENOMEM;
   }
   wf->ex = ex;
+  int rc;
+  if (!ex->tracing) {
+    rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
+    if (rc != LODE_OK) goto fail;
+  } else {
+    /* the workflow and the start of its span commit together */
+    rc = lode_sysdb_begin(ex->db, err, errlen);
+    if (rc != LODE_OK) goto fail;
+    rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
+    if (rc == LODE_OK && !existed) {
+      if (copy_row(&nr, &wf->row) != LODE_OK) {
+        snprintf(err, errlen, "out of memory");
+        rc = LODE_ENOMEM;
+      } else {
+        wf->row.created_at = nr.created_at;
+        keep_trace_opts(wf, s->trace);
+        rc = wf_trace_put(wf, 0, NULL, 0, NULL, NULL, err, errlen);
+      }
+    }
+    if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
+    if (rc != LODE_OK) {
+      lode_sysdb_rollback(ex->db);
+      goto fail;
+    }
+    if (!existed) kick(ex);
+  }
+  if (!existed) {
+    /* fresh: the row is what we inserted; no need to read it back */
+    if (!wf->row.id) {
+      if (copy_row(&nr, &wf->row) != LODE_OK) {
+        snprintf(err, errlen, "out of memory");
+        rc = LODE_ENOMEM;
+        goto fail;
+      }
+      wf->row.created_at = nr.created_at;
+      keep_trace_opts(wf, s->trace);
+    }
+    *wfp = wf;
+    return LODE_OK;
+  }
+  lode_wf_row_clear(&wf->row);
   rc = lode_sysdb_wf_get(ex->db, id, &wf->row, err, errlen);
   if (rc != LODE_OK) goto fail;
   if (strcmp(wf->row.name, s->name) != 0) {
@@ -220,6 +485,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     }
     rc = lode_sysdb_steps_load(ex->db, id, &wf->steps, &wf->nsteps, err, errlen);
     if (rc != LODE_OK) goto fail;
+    keep_trace_opts(wf, s->trace);
   }
   *wfp = wf;
   return LODE_OK;
@@ -251,6 +517,7 @@ const char *lode_wf_name(const lode_wf *wf) { return wf->row.name; }
 const char *lode_wf_trace_id(const lode_wf *wf) { return wf->row.trace_id; }
 const char *lode_wf_span_id(const lode_wf *wf) { return wf->row.span_id; }
 int lode_wf_resumed(const lode_wf *wf) { return wf->resumed; }
+int lode_wf_recovery_attempts(const lode_wf *wf) { return wf->row.recovery_attempts; }
 
 void lode_wf_input(const lode_wf *wf, const uint8_t **p, size_t *n) {
   *p = wf->row.input;
@@ -274,29 +541,65 @@ int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_st
     *rec = r;
     return LODE_OK;
   }
-  /* about to run new work: honour a cancel from anywhere */
-  int status = LODE_WF_PENDING;
-  int rc = lode_sysdb_wf_status(wf->ex->db, wf->row.id, &status, err, errlen);
-  if (rc != LODE_OK) return rc;
-  if (status == LODE_WF_CANCELLED) {
-    wf->cancelled = 1;
+  /* about to run new work: honour a cancel seen by the last checkpoint (the
+   * status is read inside each checkpoint's transaction, so this costs no
+   * extra query on the hot path) */
+  if (wf->cancelled) {
     snprintf(err, errlen, "workflow %s was cancelled", wf->row.id);
     return LODE_ECANCELLED;
   }
   return LODE_OK;
 }
 
-int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, char *err, size_t errlen) {
-  return lode_sysdb_step_put(wf->ex->db, wf->row.id, row, err, errlen);
+/* One transaction: the checkpoint, and a look at the workflow's status so a
+ * cancel from any process stops it before its next step. */
+int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_rec *spans,
+                        int nspans, char *err, size_t errlen) {
+  lode_sysdb *db = wf->ex->db;
+  int status = LODE_WF_PENDING;
+  int rc = lode_sysdb_begin(db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
+  if (rc == LODE_OK) rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
+  for (int i = 0; i < nspans && rc == LODE_OK && wf->ex->tracing; i++)
+    if (lode_trace_put_span(lode_sysdb_sqlite(db), &spans[i], err, errlen) != 0) rc = LODE_EDB;
+  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
+  if (rc != LODE_OK) {
+    lode_sysdb_rollback(db);
+    return rc;
+  }
+  if (status == LODE_WF_CANCELLED) wf->cancelled = 1;
+  if (nspans && wf->ex->tracing) kick(wf->ex);
+  return LODE_OK;
 }
 
 int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
-                   const char *error, char *err, size_t errlen) {
-  return lode_sysdb_wf_finish(wf->ex->db, wf->row.id, status, out, out_len, error, err, errlen);
+                   const char *error, const lode_span_extra *extra, char *err, size_t errlen) {
+  lode_exec *ex = wf->ex;
+  if (!ex->tracing)
+    return lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
+  int rc = lode_sysdb_begin(ex->db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
+  if (rc == LODE_OK) {
+    const char *e = error;
+    if (!e && wf->cancelled) e = "cancelled";
+    rc = wf_trace_put(wf, lode_now_ms(), out, out_len, e, extra, err, errlen);
+  }
+  if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
+  if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
+  else kick(ex);
+  return rc;
 }
+
+int lode_wf_parent_step(const lode_wf *wf) { return wf->row.parent_id != NULL; }
 
 void lode_wf_free(lode_wf *wf) {
   if (!wf) return;
+  for (int i = 0; i < wf->ntags; i++) free(wf->tags[i]);
+  free(wf->tags);
+  free(wf->metadata_json);
+  free(wf->phase);
   lode_wf_row_clear(&wf->row);
   lode_step_rows_free(wf->steps, wf->nsteps);
   free(wf);

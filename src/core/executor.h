@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/sysdb.h"
+#include "core/trace.h"
 
 typedef struct lode_exec lode_exec;
 typedef struct lode_wf lode_wf;
@@ -39,6 +40,22 @@ const char *lode_exec_id(lode_exec *ex);
 
 #define LODE_DEFAULT_MAX_RECOVERY 100
 
+/* Trace attributes of a workflow (SPEC §6). */
+typedef struct lode_wf_trace {
+  const char *const *tags; /* user tags: on the trace of a top-level run */
+  int ntags;
+  const char *metadata_json; /* user metadata, a JSON object (or NULL) */
+  const char *phase;         /* top-level runs only: metadata `phase`, tag `phase:X` */
+} lode_wf_trace;
+
+/* What `lode.trace.update` added to a workflow's own span. */
+typedef struct lode_span_extra {
+  const char *metadata_json; /* merged over lode's own metadata */
+  const char *const *tags;
+  int ntags;
+  const char *input_json, *output_json, *usage_json, *model, *provider, *type;
+} lode_span_extra;
+
 typedef struct lode_wf_start {
   const char *id;   /* NULL: a new UUIDv7 (a child: PARENT-N) */
   const char *name; /* workflow name */
@@ -47,6 +64,7 @@ typedef struct lode_wf_start {
   lode_wf *parent;    /* set for a child workflow */
   int64_t parent_pos; /* the child's position in its parent */
   int max_recovery_attempts; /* 0: LODE_DEFAULT_MAX_RECOVERY */
+  const lode_wf_trace *trace; /* may be NULL */
 } lode_wf_start;
 
 typedef struct lode_wf_outcome {
@@ -74,17 +92,40 @@ void lode_wf_input(const lode_wf *wf, const uint8_t **p, size_t *n);
 const char *lode_wf_trace_id(const lode_wf *wf);
 const char *lode_wf_span_id(const lode_wf *wf);
 int lode_wf_resumed(const lode_wf *wf); /* 1 if it had been started before */
+int lode_wf_recovery_attempts(const lode_wf *wf);
 
 /* The next step position. *rec is the recorded checkpoint to replay, or NULL
  * when the step must run now. LODE_ENONDET (message as SPEC §5) when the
  * recorded name differs; LODE_ECANCELLED once the workflow is cancelled. */
 int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_step_row **rec,
                       char *err, size_t errlen);
-/* Checkpoints a finished step (row->step_no from lode_wf_step_next). */
-int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, char *err, size_t errlen);
-/* Records the workflow's outcome unless it was cancelled meanwhile. */
+/* Checkpoints a finished step (row->step_no from lode_wf_step_next) and, in
+ * the same transaction, the spans that describe it (the step's own span, its
+ * failed attempts, tracked functions it called). */
+int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_rec *spans,
+                        int nspans, char *err, size_t errlen);
+/* Records the workflow's outcome unless it was cancelled meanwhile, and
+ * closes its span (and its trace, for a top-level run) in the same
+ * transaction. */
 int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
-                   const char *error, char *err, size_t errlen);
+                   const char *error, const lode_span_extra *extra, char *err, size_t errlen);
+int lode_wf_parent_step(const lode_wf *wf); /* 1 if it is a child workflow */
+
+/* Tracing: 1 when spans are recorded (OPIK_TRACK_DISABLE turns it off). */
+int lode_exec_tracing(const lode_exec *ex);
+/* Writes spans that belong to no checkpoint (tracked functions in a
+ * workflow body; manual traces, with their trace record `t`). */
+int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_span_rec *spans,
+                          int nspans, char *err, size_t errlen);
+/* A feedback score on a trace (lode.trace.feedback). */
+int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *name, double value,
+                             const char *reason, char *err, size_t errlen);
+/* Called after each commit that wrote trace records (the exporter's kick). */
+void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
+/* JSON for a span's input/output from an encoded value (args: an argument
+ * list). Strings are cut at 4 KiB and the whole text at 256 KiB, with a
+ * marker. Returns a malloc'd string, or NULL. */
+char *lode_span_json(const uint8_t *p, size_t n, int args);
 void lode_wf_free(lode_wf *wf);
 
 /* Test-only fault injection (builds with LODE_TEST_HOOKS): the environment

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/trace.h"
 #include "core/util.h"
 
 /* Prepared statements, cached per connection: the step path is hot. */
@@ -125,12 +126,18 @@ static int core_v1(sqlite3 *db, char *err, size_t errlen) {
   return LODE_OK;
 }
 
+/* The local trace store commits with the checkpoints it describes, so its
+ * tables live in the same file. */
+static int trace_v1(sqlite3 *db, char *err, size_t errlen) {
+  return lode_trace_migrate(db, err, errlen) == 0 ? LODE_OK : LODE_EDB;
+}
+
 #define MAX_MIGRATIONS 16
 static struct {
   const char *name;
   lode_migration_fn fn;
-} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}};
-static int n_migrations = 1;
+} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}};
+static int n_migrations = 2;
 
 void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
   for (int i = 0; i < n_migrations; i++)

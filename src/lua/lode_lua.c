@@ -44,6 +44,7 @@ void lode_lua_open_all(lua_State *L) {
   lua_setfield(L, -2, "version");
   lode_lua_open_workflow(L);
   lode_lua_open_codec(L);
+  lode_lua_open_trace(L);
   lode_lua_open_matrix(L);
   lode_lua_open_text(L);
   lode_lua_open_embed(L);

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "lua/lode_lua_codec.h"
+#include "lua/lode_lua_trace.h"
 
 #define WORKFLOW_MT "lode.workflow"
 #define STEP_MT "lode.step"
@@ -218,11 +219,13 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
   return 1;
 }
 
-/* Calls fn (at fn_idx) with the nargs values at args_idx, once per attempt,
- * under the retry policy. On success leaves exactly one result on the stack
- * and returns the number of attempts; on failure leaves the joined errors
- * (every attempt's) and returns -attempts. */
-static int run_attempts(lua_State *L, int obj, int args_idx, int nargs, const char *name) {
+/* Calls fn with the nargs values at args_idx, once per attempt, under the
+ * retry policy. On success leaves exactly one result on the stack and returns
+ * the number of attempts; on failure leaves the joined errors (every
+ * attempt's) and returns -attempts. If `att` is given, each attempt's times
+ * and error are recorded there (up to max_att; errors malloc'd). */
+static int run_attempts(lua_State *L, int obj, int args_idx, int nargs, const char *name,
+                        lode_attempt *att, int max_att) {
   retry_opts r;
   get_retry(L, obj, &r);
   luaL_Buffer errs;
@@ -230,10 +233,17 @@ static int run_attempts(lua_State *L, int obj, int args_idx, int nargs, const ch
   lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
   int err_idx = lua_gettop(L);
   for (int attempt = 1; attempt <= r.max_attempts; attempt++) {
+    int64_t t0 = lode_now_ms();
     lua_getfield(L, obj, "fn");
     for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
     int base = lua_gettop(L) - nargs;
-    if (lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK) {
+    int ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
+    if (att && attempt <= max_att) {
+      att[attempt - 1].start_ms = t0;
+      att[attempt - 1].end_ms = lode_now_ms();
+      att[attempt - 1].error = ok ? NULL : strdup(lode_lua_errstr(L, -1));
+    }
+    if (ok) {
       int nres = lua_gettop(L) - base + 1;
       if (nres > 1) {
         lua_settop(L, top);
@@ -271,23 +281,79 @@ static int run_attempts(lua_State *L, int obj, int args_idx, int nargs, const ch
   return -r.max_attempts;
 }
 
+static void free_attempts(lode_attempt *att, int n) {
+  for (int i = 0; i < n; i++) free(att[i].error);
+  free(att);
+}
+
+/* JSON of the nargs values at args_idx, for a span's input (NULL if
+ * tracing is off or they cannot be encoded: the step reports that). */
+static char *args_json(lua_State *L, lode_exec *ex, int args_idx, int nargs) {
+  if (!ex || !lode_exec_tracing(ex)) return NULL;
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char err[256];
+  char *j = NULL;
+  if (lode_lua_encode_args(L, args_idx, nargs, &b, err, sizeof err) == 0)
+    j = lode_span_json(b.p, b.len, 1);
+  lode_buf_free(&b);
+  return j;
+}
+
+/* JSON of the value at idx (a step's or tracked function's result). */
+static char *value_json(lua_State *L, lode_exec *ex, int idx) {
+  if (!ex || !lode_exec_tracing(ex)) return NULL;
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char err[256];
+  char *j = NULL;
+  if (lode_lua_encode(L, idx, &b, err, sizeof err) == 0) j = lode_span_json(b.p, b.len, 0);
+  lode_buf_free(&b);
+  return j;
+}
+
+/* A traced call that is not a checkpoint: a step outside any workflow, or a
+ * tracked function. Leaves its results (or raises its error). */
+static int plain_traced(lua_State *L, int kind, int nargs, const char *name, const char *type) {
+  host *h = get_host(L);
+  char err[ERRLEN];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err); /* NULL: untraced, still runs */
+  char *in = args_json(L, ex, 2, nargs);
+  lode_span_frame *f = lode__frame_push(L, kind, name, type);
+  int in_step = h->in_step;
+  int top = lua_gettop(L);
+  int ok;
+  if (kind == LODE_FRAME_STEP) {
+    h->in_step = 1;
+    ok = run_attempts(L, 1, 2, nargs, name, NULL, 0) > 0;
+  } else {
+    lua_getfield(L, 1, "fn");
+    for (int i = 0; i < nargs; i++) lua_pushvalue(L, 2 + i);
+    ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
+  }
+  h->in_step = in_step;
+  int nres = lua_gettop(L) - top;
+  char *out = ok && nres > 0 ? value_json(L, ex, top + 1) : NULL;
+  int rc = lode__frame_finish(L, f, ex, in, out, ok ? NULL : lode_lua_errstr(L, -1), err,
+                              sizeof err);
+  lode__frame_pop(L, f);
+  free(in);
+  free(out);
+  if (rc != LODE_OK) lode_warn("span '%s' not recorded: %s", name, err);
+  if (!ok) return lua_error(L);
+  return nres;
+}
+
 static int step_call(lua_State *L) {
   /* [self, args...] */
   int nargs = lua_gettop(L) - 1;
   host *h = get_host(L);
   lua_getfield(L, 1, "name");
   const char *name = lua_tostring(L, -1);
-  int name_idx = lua_gettop(L);
+  lua_pop(L, 1); /* still anchored by self.name */
   lode_wf *wf = h->current;
 
-  if (!wf || h->in_step) { /* outside a workflow: a plain (traced) call */
-    int in = h->in_step;
-    h->in_step = 1;
-    int rc = run_attempts(L, 1, 2, nargs, name);
-    h->in_step = in;
-    if (rc < 0) return lua_error(L);
-    return 1;
-  }
+  if (!wf || h->in_step) return plain_traced(L, LODE_FRAME_STEP, nargs, name, "general");
 
   char err[ERRLEN];
   int64_t pos;
@@ -297,11 +363,18 @@ static int step_call(lua_State *L) {
   if (rec) return replay(L, rec, "step");
 
   lode_test_crash_point(name);
+  lode_exec *ex = h->ex;
+  int tracing = ex && lode_exec_tracing(ex);
+  char *in = tracing ? args_json(L, ex, 2, nargs) : NULL;
+  retry_opts ro;
+  get_retry(L, 1, &ro);
+  int max_att = ro.max_attempts < 1000 ? ro.max_attempts : 1000;
+  lode_attempt *att = tracing ? calloc((size_t)max_att, sizeof *att) : NULL;
+  lode_span_frame *f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
   int64_t started = lode_now_ms();
   h->in_step = 1;
-  int attempts = run_attempts(L, 1, 2, nargs, name);
+  int attempts = run_attempts(L, 1, 2, nargs, name, att, max_att);
   h->in_step = 0;
-  (void)name_idx;
 
   lode_step_row row;
   memset(&row, 0, sizeof row);
@@ -332,20 +405,38 @@ static int step_call(lua_State *L) {
                     -attempts == 1 ? "" : "s", lua_tostring(L, -1));
     row.error = (char *)lua_tostring(L, -1);
   }
-  rc = lode_wf_step_record(wf, &row, err, sizeof err);
+  const lode_span_rec *spans = NULL;
+  int nspans = 0;
+  char *outj = NULL;
+  if (f) {
+    outj = row.output ? lode_span_json(row.output, row.output_len, 0) : NULL;
+    nspans = lode__frame_spans(f, ex, lode_wf_id(wf), pos, lode_wf_recovery_attempts(wf), in,
+                               outj, row.error, att, row.attempts < max_att ? row.attempts : max_att,
+                               &spans);
+  }
+  rc = lode_wf_step_record(wf, &row, spans, nspans, err, sizeof err);
+  if (f) lode__frame_pop(L, f);
+  free(in);
+  free(outj);
+  if (att) free_attempts(att, max_att);
   lode_buf_free(&out);
   if (rc != LODE_OK) return raise_msg(L, err);
   if (row.status != LODE_WF_SUCCESS) return lua_error(L);
   return 1;
 }
 
-/* lode.track: a span, not durable. Tracing records it; here it is a call. */
+/* lode.track: a span, not durable: it runs every time it is called. */
 static int track_call(lua_State *L) {
   int nargs = lua_gettop(L) - 1;
-  lua_getfield(L, 1, "fn");
-  lua_insert(L, 2);
-  lua_call(L, nargs, LUA_MULTRET);
-  return lua_gettop(L) - 1;
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "opts");
+  lua_getfield(L, -1, "type");
+  char type[32];
+  lode_strlcpy(type, lua_isstring(L, -1) ? lua_tostring(L, -1) : "general", sizeof type);
+  lua_pop(L, 2);
+  return plain_traced(L, LODE_FRAME_TRACK, nargs, name, type);
 }
 
 /* Runs `fn` as a recorded pseudo-step (lode.now, lode.uuid): its value is
@@ -377,7 +468,7 @@ static int recorded_value(lua_State *L, const char *name, void (*fn)(lua_State *
   row.output_len = out.len;
   row.attempts = 1;
   row.started_at = row.ended_at = lode_now_ms();
-  int rc = lode_wf_step_record(wf, &row, err, sizeof err);
+  int rc = lode_wf_step_record(wf, &row, NULL, 0, err, sizeof err);
   lode_buf_free(&out);
   if (rc != LODE_OK) return raise_msg(L, err);
   return 1;
@@ -409,6 +500,7 @@ static int run_body(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs)
   int saved_in_step = h->in_step;
   h->current = wf;
   h->in_step = 0;
+  lode_span_frame *frame = lode__frame_push_wf(L, lode_wf_trace_id(wf), lode_wf_span_id(wf));
   int nres = 0;
   int st = lua_resume(co, L, nargs, &nres);
   h->current = saved;
@@ -448,9 +540,12 @@ static int run_body(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs)
     status = LODE_WF_ERROR;
   }
   /* [.., co, result-or-error] */
+  lode_span_extra extra;
+  lode__frame_extra(frame, &extra);
   int rc = lode_wf_finish(wf, status, status == LODE_WF_SUCCESS ? out.p : NULL, out.len,
-                          status == LODE_WF_SUCCESS ? NULL : lua_tostring(L, -1), err,
+                          status == LODE_WF_SUCCESS ? NULL : lua_tostring(L, -1), &extra, err,
                           sizeof err);
+  lode__frame_pop(L, frame);
   lode_buf_free(&out);
   lua_remove(L, co_idx);
   if (rc != LODE_OK) {
@@ -485,6 +580,62 @@ static int max_recovery(lua_State *L, int obj) {
   return v;
 }
 
+/* Trace attributes from the workflow's options; strings stay valid while
+ * the options table is on the stack (at opts_idx). */
+typedef struct trace_opts {
+  lode_wf_trace t;
+  const char *tags[32];
+  char *metadata;
+} trace_opts;
+
+static void get_trace_opts(lua_State *L, int obj, int child, trace_opts *to) {
+  memset(to, 0, sizeof *to);
+  to->t.tags = to->tags;
+  lua_getfield(L, obj, "opts"); /* left on the stack: anchors the strings */
+  int o = lua_gettop(L);
+  lua_getfield(L, o, "phase");
+  if (lua_isstring(L, -1)) {
+    if (child) {
+      /* phase belongs on trace roots only (SPEC §6): warn once, ignore */
+      lua_getfield(L, o, "_phase_warned");
+      if (!lua_toboolean(L, -1)) {
+        lua_getfield(L, obj, "name");
+        lode_warn("workflow '%s' declares phase '%s' but runs as a child workflow; phase "
+                  "belongs on top-level workflows and is ignored here",
+                  lua_tostring(L, -1), lua_tostring(L, -3));
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, o, "_phase_warned");
+      }
+      lua_pop(L, 1);
+    } else {
+      to->t.phase = lua_tostring(L, -1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, o, "tags");
+  if (lua_istable(L, -1)) {
+    int n = (int)lua_rawlen(L, -1);
+    for (int i = 1; i <= n && to->t.ntags < 32; i++) {
+      lua_rawgeti(L, -1, i);
+      if (lua_isstring(L, -1)) to->tags[to->t.ntags++] = lua_tostring(L, -1);
+      lua_pop(L, 1); /* the string stays alive in the tags table */
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, o, "metadata");
+  if (lua_istable(L, -1)) {
+    lode_buf b;
+    lode_buf_init(&b, 0);
+    char err[256];
+    if (lode_lua_encode(L, -1, &b, err, sizeof err) == 0)
+      to->metadata = lode_span_json(b.p, b.len, 0);
+    lode_buf_free(&b);
+    to->t.metadata_json = to->metadata;
+  }
+  lua_pop(L, 1);
+}
+
 /* Begins (or resumes) and runs a workflow. Pushes result or error; returns
  * 0, -1 (failed: error pushed), and sets *status. */
 static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent, int64_t pos,
@@ -501,12 +652,15 @@ static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent,
     *status = LODE_WF_ERROR;
     return -1;
   }
-  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj)};
+  trace_opts to;
+  get_trace_opts(L, obj, parent != NULL, &to); /* pushes opts */
+  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj), &to.t};
   lode_wf *wf;
   lode_wf_outcome done;
   int rc = lode_wf_begin(ex, &s, &wf, &done, err, sizeof err);
   lode_buf_free(&in);
-  lua_pop(L, 1); /* name */
+  free(to.metadata);
+  lua_pop(L, 2); /* opts, name */
   if (rc == LODE_EBUSY && id) {
     rc = lode_exec_await(ex, id, &done, err, sizeof err);
     wf = NULL;
@@ -597,7 +751,7 @@ static int wf_call(lua_State *L) {
     row.error = (char *)lua_tostring(L, -1);
   }
   int rc = LODE_OK;
-  if (status != -1) rc = lode_wf_step_record(parent, &row, err, sizeof err);
+  if (status != -1) rc = lode_wf_step_record(parent, &row, NULL, 0, err, sizeof err);
   lode_buf_free(&out);
   if (rc != LODE_OK) return raise_msg(L, err);
   if (r < 0) return lua_error(L);

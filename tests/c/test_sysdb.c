@@ -45,7 +45,7 @@ static void test_steps_and_replay(void **state) {
   lode_exec *ex;
   lode_exec_opts o = {path, 0, "/p.lua", "v1"};
   assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
-  lode_wf_start s = {"wf-1", "main", (const uint8_t *)"\1\0", 2, NULL, 0, 0};
+  lode_wf_start s = {"wf-1", "main", (const uint8_t *)"\1\0", 2, NULL, 0, 0, NULL};
   lode_wf *wf;
   lode_wf_outcome done;
   assert_int_equal(lode_wf_begin(ex, &s, &wf, &done, err, sizeof err), LODE_OK);
@@ -57,7 +57,7 @@ static void test_steps_and_replay(void **state) {
   assert_int_equal(pos, 1);
   lode_step_row row = {.step_no = 1, .name = "a", .status = LODE_WF_SUCCESS,
                        .output = (uint8_t *)"\1\3\4", .output_len = 3, .attempts = 1};
-  assert_int_equal(lode_wf_step_record(wf, &row, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_wf_step_record(wf, &row, NULL, 0, err, sizeof err), LODE_OK);
   lode_wf_free(wf); /* as if the process died here */
 
   /* same executor again: resumes (not a recovery), replays step 1 */
@@ -69,7 +69,7 @@ static void test_steps_and_replay(void **state) {
   /* determinism: position 2 is new, so any name runs */
   assert_int_equal(lode_wf_step_next(wf, "b", &pos, &rec, err, sizeof err), LODE_OK);
   assert_null(rec);
-  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, (const uint8_t *)"\1\0", 2, NULL, err,
+  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, (const uint8_t *)"\1\0", 2, NULL, NULL, err,
                                   sizeof err), LODE_OK);
   lode_wf_free(wf);
 
@@ -80,7 +80,7 @@ static void test_steps_and_replay(void **state) {
   lode_wf_outcome_clear(&done);
 
   /* another name under the same id is a conflict */
-  lode_wf_start s2 = {"wf-1", "other", NULL, 0, NULL, 0, 0};
+  lode_wf_start s2 = {"wf-1", "other", NULL, 0, NULL, 0, 0, NULL};
   assert_int_equal(lode_wf_begin(ex, &s2, &wf, &done, err, sizeof err), LODE_ECONFLICT);
   assert_non_null(strstr(err, "already used by workflow 'main'"));
   lode_exec_close(ex);
@@ -92,7 +92,7 @@ static void test_nondeterminism_message(void **state) {
   lode_exec *ex;
   lode_exec_opts o = {path, 0, NULL, NULL};
   assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
-  lode_wf_start s = {"wf-2", "w", NULL, 0, NULL, 0, 0};
+  lode_wf_start s = {"wf-2", "w", NULL, 0, NULL, 0, 0, NULL};
   lode_wf *wf;
   lode_wf_outcome done;
   assert_int_equal(lode_wf_begin(ex, &s, &wf, &done, err, sizeof err), LODE_OK);
@@ -100,7 +100,7 @@ static void test_nondeterminism_message(void **state) {
   const lode_step_row *rec;
   lode_wf_step_next(wf, "x", &pos, &rec, err, sizeof err);
   lode_step_row row = {.step_no = 1, .name = "x", .status = LODE_WF_SUCCESS, .attempts = 1};
-  lode_wf_step_record(wf, &row, err, sizeof err);
+  lode_wf_step_record(wf, &row, NULL, 0, err, sizeof err);
   lode_wf_free(wf);
   assert_int_equal(lode_wf_begin(ex, &s, &wf, &done, err, sizeof err), LODE_OK);
   assert_int_equal(lode_wf_step_next(wf, "y", &pos, &rec, err, sizeof err), LODE_ENONDET);
