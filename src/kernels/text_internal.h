@@ -36,6 +36,10 @@ int lode__text_split_range(const struct lode__text_work *w,
                            struct lode_text_chunks *out, size_t off,
                            size_t len, size_t header_first, size_t nheaders);
 
+/* Length of the valid UTF-8 sequence at p (n >= 1 bytes available), 0 if
+ * the bytes there are not one. */
+size_t lode__text_utf8_seq(const unsigned char *p, size_t n);
+
 /* Length in bytes of JS-trim() whitespace at the start / end of p[0..n). */
 size_t lode__text_ws_prefix(const char *p, size_t n);
 size_t lode__text_ws_suffix(const char *p, size_t n);

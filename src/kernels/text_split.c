@@ -29,8 +29,7 @@
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (n bytes available), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
+size_t lode__text_utf8_seq(const unsigned char *p, size_t n) {
   unsigned char c = p[0];
   if (c < 0x80) return 1;
   if (c < 0xC2) return 0;
@@ -64,7 +63,7 @@ size_t lode_text_utf8_invalid_at(const char *s, size_t len) {
       i += 8;
     }
     if (i >= len) break;
-    size_t k = utf8_seq(p + i, len - i);
+    size_t k = lode__text_utf8_seq(p + i, len - i);
     if (k == 0) return i;
     i += k;
   }
@@ -208,7 +207,7 @@ int lode__text_work_init(struct lode__text_work *w, const char *s, size_t len,
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0, o = 0;
   while (i < len) {
-    size_t k = utf8_seq(p + i, len - i);
+    size_t k = lode__text_utf8_seq(p + i, len - i);
     if (k == 0) {
       memcpy(r + o, "\xEF\xBF\xBD", 3);
       map[o] = map[o + 1] = map[o + 2] = i;
@@ -381,7 +380,7 @@ static int split_rec(struct ctx *c, size_t off, size_t len, size_t from) {
   int rc = -1;
   if (chars) {
     for (size_t i = off; i < end;) {
-      size_t k = utf8_seq((const unsigned char *)t + i, end - i);
+      size_t k = lode__text_utf8_seq((const unsigned char *)t + i, end - i);
       if (k == 0) k = 1; /* cannot happen: the working text is valid */
       if (push_piece(&p, &n, &cap, i, k) < 0) goto done;
       i += k;
