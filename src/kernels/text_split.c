@@ -173,10 +173,11 @@ static struct lode_text_chunk *chunk_push(struct lode_text_chunks *c) {
 void lode__text_chunks_finish(struct lode_text_chunks *c,
                               const struct lode__text_work *w) {
   (void)w;
+  /* an arena that never got a byte is NULL: empty names point at "" */
   for (size_t i = 0; i < c->n; i++)
     if (c->v[i].priv_off != NONE) c->v[i].text = c->arena + c->v[i].priv_off;
   for (size_t i = 0; i < c->nheaders; i++)
-    c->headers[i].text = c->arena + c->headers[i].priv_off;
+    c->headers[i].text = c->arena ? c->arena + c->headers[i].priv_off : "";
 }
 
 /* ---- working text ------------------------------------------------------- */

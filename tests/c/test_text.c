@@ -343,6 +343,16 @@ static void markdown_paths(void **state) {
   expect_path(c, k, p_install, 1);
   assert_non_null(find_chunk(c, "# Install"));
   lode_text_chunks_free(c);
+
+  /* an empty ATX header (found by the fuzzer: its name has no bytes) */
+  static const char *const p_empty[] = {""};
+  lode_text_markdown_opts_default(&o);
+  assert_int_equal(lode_text_split_markdown("#\nbody\n", 8, &o, &c, err), 0);
+  assert_int_equal(c->n, 1);
+  expect_path(c, &c->v[0], p_empty, 1);
+  assert_non_null(c->headers[0].text);
+  assert_int_equal(c->v[0].start, 2);
+  lode_text_chunks_free(c);
 }
 
 int main(void) {
