@@ -287,6 +287,14 @@ static int emit_span(struct ctx *c, size_t a, size_t b) {
   return 0;
 }
 
+/* The working-text span [a, b), trimmed; nothing when it is all blank. */
+static int emit_trimmed(struct ctx *c, size_t a, size_t b) {
+  const char *t = c->w->t;
+  size_t lead = lode__text_ws_prefix(t + a, b - a);
+  if (lead == b - a) return 0;
+  return emit_span(c, a + lead, b - lode__text_ws_suffix(t + a + lead, b - a - lead));
+}
+
 /* joinDocs: pieces [first, first+n) joined by msep, trimmed, dropped when
  * empty. In keep/char mode pieces are adjacent, so the chunk is a slice. */
 static int emit_join(struct ctx *c, const struct piece *p, size_t first, size_t n,
@@ -296,12 +304,9 @@ static int emit_join(struct ctx *c, const struct piece *p, size_t first, size_t 
   for (size_t k = first; k + 1 < first + n && contiguous; k++)
     contiguous = p[k].off + p[k].len + mseplen == p[k + 1].off;
   const char *t = c->w->t;
+  if (contiguous) return emit_trimmed(c, a, b);
   size_t lead = lode__text_ws_prefix(t + a, b - a);
   size_t trail = lead == b - a ? 0 : lode__text_ws_suffix(t + a + lead, b - a - lead);
-  if (contiguous) {
-    if (lead == b - a) return 0;
-    return emit_span(c, a + lead, b - trail);
-  }
   /* repeated separators were collapsed: the text is built, the span covers
    * the source range it came from */
   struct lode_text_chunks *o = c->out;
@@ -382,6 +387,41 @@ static const char *find(const char *h, size_t hn, const char *s, size_t sn) {
   return memmem(p, (size_t)(h + hn - p), s, sn);
 }
 
+/* _splitText with "" as the separator: every piece is one code point, so
+ * mergeSplits runs over the text directly instead of over a piece per
+ * character (a long unbroken run would otherwise cost 24 bytes a byte).
+ * Pieces of `size` or more (only when size is 1) are pushed untrimmed, as in
+ * JS. */
+static int split_chars(struct ctx *c, size_t off, size_t end) {
+  const unsigned char *t = (const unsigned char *)c->w->t;
+  if (c->size <= 1) {
+    for (size_t i = off; i < end;) {
+      size_t k = lode__text_utf8_seq(t + i, end - i);
+      if (k == 0) k = 1; /* cannot happen: the working text is valid */
+      if (emit_span(c, i, i + k) < 0) return -1;
+      i += k;
+    }
+    return 0;
+  }
+  size_t first = off, total = 0;
+  for (size_t d = off; d < end;) {
+    size_t k = lode__text_utf8_seq(t + d, end - d);
+    if (k == 0) k = 1;
+    if (total + 1 > c->size && total > 0) {
+      if (emit_trimmed(c, first, d) < 0) return -1;
+      while (total > c->overlap || (total + 1 > c->size && total > 0)) {
+        size_t f = lode__text_utf8_seq(t + first, end - first);
+        first += f ? f : 1;
+        total--;
+      }
+    }
+    total++;
+    d += k;
+  }
+  if (end > first) return emit_trimmed(c, first, end);
+  return 0;
+}
+
 /* _splitText(text[off, off+len), separators[from..]) */
 static int split_rec(struct ctx *c, size_t off, size_t len, size_t from) {
   const char *t = c->w->t;
@@ -394,21 +434,14 @@ static int split_rec(struct ctx *c, size_t off, size_t len, size_t from) {
     if (sep == NONE) sep = c->nsep - 1; /* none found: the last one */
   }
   /* JS: an empty list (from == nsep) splits by character, like "" */
-  int chars = sep == NONE || c->seplens[sep] == 0;
-  const char *s = chars ? "" : c->seps[sep];
-  size_t sl = chars ? 0 : c->seplens[sep];
+  if (sep == NONE || c->seplens[sep] == 0) return split_chars(c, off, off + len);
+  const char *s = c->seps[sep];
+  size_t sl = c->seplens[sep];
 
   struct piece *p = NULL;
   size_t n = 0, cap = 0, end = off + len;
   int rc = -1;
-  if (chars) {
-    for (size_t i = off; i < end;) {
-      size_t k = lode__text_utf8_seq((const unsigned char *)t + i, end - i);
-      if (k == 0) k = 1; /* cannot happen: the working text is valid */
-      if (push_piece(&p, &n, &cap, i, k) < 0) goto done;
-      i += k;
-    }
-  } else if (c->keep) {
+  if (c->keep) {
     /* text.split(/(?=sep)/): a piece starts at every occurrence after the
      * first byte, overlapping occurrences included */
     size_t a = off;
@@ -433,8 +466,8 @@ static int split_rec(struct ctx *c, size_t off, size_t len, size_t from) {
   for (size_t i = 0; i < n; i++) p[i].cp = lode_text_cp_count(t + p[i].off, p[i].len);
 
   /* merged with "" when the separator stays in the pieces */
-  const char *msep = (c->keep || chars) ? "" : s;
-  size_t mseplen = (c->keep || chars) ? 0 : sl;
+  const char *msep = c->keep ? "" : s;
+  size_t mseplen = c->keep ? 0 : sl;
   size_t msepcp = lode_text_cp_count(msep, mseplen);
   size_t good = NONE;
   for (size_t i = 0; i < n; i++) {
