@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "kernels/text.h"
 
 static char *slurp(const char *path, size_t *len) {
@@ -227,6 +229,39 @@ static void utf8_property(void **state) {
   }
 }
 
+/* normalize's NFC/NFKC (which skips lines that cannot change) equals
+ * utf8proc's over the whole text, on random text full of combining marks,
+ * Hangul jamo, singletons and newlines. */
+static void nfc_matches_utf8proc(void **state) {
+  (void)state;
+  static const char *const pool[] = {"a", "e", "A", "\n", " ", "\xCC\x81", "\xCC\xA3",
+                                     "\xCD\x84", "\xE1\x84\x80", "\xE1\x85\xA1",
+                                     "\xE1\x86\xA8", "\xE2\x84\xAB", "\xC3\xA9",
+                                     "\xEF\xAC\x81", "\xC2\xA0", "\xE2\x82\x82",
+                                     "\xF0\x9F\x98\x80", "\xE4\xB8\xAD", "\xC7\x84"};
+  char buf[4096];
+  for (int iter = 0; iter < 2000; iter++) {
+    size_t n = 0, k = next_rand() % 200;
+    for (size_t i = 0; i < k; i++) {
+      const char *p = pool[next_rand() % (sizeof pool / sizeof pool[0])];
+      memcpy(buf + n, p, strlen(p));
+      n += strlen(p);
+    }
+    struct lode_text_normalize_opts o = {.nfc = 1, .nfkc = iter & 1};
+    char *out = NULL;
+    size_t olen = 0;
+    assert_int_equal(lode_text_normalize(buf, n, &o, &out, &olen, NULL), 0);
+    utf8proc_uint8_t *ref = NULL;
+    utf8proc_option_t flags = UTF8PROC_STABLE | UTF8PROC_COMPOSE | ((iter & 1) ? UTF8PROC_COMPAT : 0);
+    utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t *)buf, (utf8proc_ssize_t)n, &ref, flags);
+    assert_true(rl >= 0);
+    assert_int_equal(olen, (size_t)rl);
+    assert_memory_equal(out, ref, olen);
+    free(ref);
+    free(out);
+  }
+}
+
 static void normalize_examples(void **state) {
   (void)state;
   struct lode_text_normalize_opts o;
@@ -359,6 +394,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(split_parity),
       cmocka_unit_test(utf8_property),
+      cmocka_unit_test(nfc_matches_utf8proc),
       cmocka_unit_test(normalize_examples),
       cmocka_unit_test(split_errors),
       cmocka_unit_test(markdown_paths),
