@@ -194,7 +194,7 @@ int lode_text_split_markdown(const char *s, size_t len,
   struct lode_text_chunks *res = NULL;
   const struct hdr *stack[6];
   size_t depth = 0;
-  int rc = -1;
+  int rc = -1, oom = 0;
   *out = NULL;
   memset(&c, 0, sizeof c);
   memset(&w, 0, sizeof w);
@@ -243,12 +243,18 @@ int lode_text_split_markdown(const char *s, size_t len,
     }
     size_t end = h ? h->line_start : w.len;
     size_t a = body > end ? end : body;
-    if (lode__text_split_range(&w, &o->split, res, a, end - a, pfirst, pn) < 0) goto oom;
+    if (lode__text_split_range(&w, &o->split, res, a, end - a, pfirst, pn) < 0) {
+      oom = 1;
+      goto done;
+    }
     if (!h) break;
     while (depth > 0 && stack[depth - 1]->level >= h->level) depth--;
     stack[depth++] = h;
     pfirst = put_path(res, stack, depth);
-    if (pfirst == (size_t)-1) goto oom;
+    if (pfirst == (size_t)-1) {
+      oom = 1;
+      goto done;
+    }
     pn = depth;
     pos = h->line_start;
     body = o->strip_headers ? h->body_start : h->line_start;
@@ -257,10 +263,8 @@ int lode_text_split_markdown(const char *s, size_t len,
   *out = res;
   res = NULL;
   rc = 0;
-  goto done;
-oom:
-  if (err) snprintf(err, LODE_TEXT_ERRLEN, "split_markdown: out of memory");
 done:
+  if (rc < 0 && oom && err) snprintf(err, LODE_TEXT_ERRLEN, "split_markdown: out of memory");
   free(c.h);
   lode__text_work_free(&w);
   lode_text_chunks_free(res);
