@@ -6,6 +6,9 @@
 #include <time.h>
 
 #include "core/codec.h"
+#include "core/log.h"
+#include "core/opik_config.h"
+#include "core/trace_export.h"
 #include "core/error.h"
 #include "core/sysdb.h"
 #include "lua/lode_lua_codec.h"
@@ -73,4 +76,35 @@ int lode_cli_report_result(lua_State *L, int rc, int status, const char *id, int
   }
   fprintf(stderr, "lode: workflow %s failed (%s):\n%s\n", id, lode_wf_status_name(status), msg);
   return LODE_EXIT_FAILED;
+}
+
+static lode_exporter *exporter;
+static double flush_timeout = 10.0;
+
+static void kick(void *ud) { lode_exporter_kick(ud); }
+
+void lode_cli_exporter_start(lua_State *L, const char *db_path) {
+  char err[512];
+  lode_opik_config cfg;
+  if (lode_opik_config_load(&cfg, NULL, err, sizeof err) != 0) {
+    lode_warn("Opik configuration: %s; traces are kept locally only", err);
+    return;
+  }
+  flush_timeout = cfg.flush_timeout_s;
+  if (lode_opik_config_sends(&cfg)) {
+    exporter = lode_exporter_start(db_path, &cfg, err, sizeof err);
+    if (!exporter) lode_warn("cannot start the trace exporter: %s", err);
+  }
+  lode_opik_config_free(&cfg);
+  lode_exec *ex = exporter ? lode_host_exec(L, err, sizeof err) : NULL;
+  if (ex) lode_exec_on_trace_commit(ex, kick, exporter);
+}
+
+void lode_cli_exporter_stop(void) {
+  if (!exporter) return;
+  int left = lode_exporter_stop(exporter, flush_timeout);
+  exporter = NULL;
+  if (left > 0)
+    lode_warn("%d trace record%s not delivered to Opik yet; they are kept and 'lode export' "
+              "(or the next run) delivers them", left, left == 1 ? " is" : "s are");
 }

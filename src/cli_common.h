@@ -15,6 +15,12 @@ int lode_pipeline_load(lode_cli *c, const char *file, lua_State **L, char *abs_o
 /* Prints a workflow outcome left by lode_lua_run_top / lode_lua_resume (the
  * result or error on top of L's stack) and returns the exit code. */
 int lode_cli_report_result(lua_State *L, int rc, int status, const char *id, int json);
+/* Starts delivering this state's trace records to Opik in the background
+ * when Opik is configured (no-op otherwise). */
+void lode_cli_exporter_start(lua_State *L, const char *db_path);
+/* Waits for the outbox up to OPIK_DEFAULT_FLUSH_TIMEOUT and says what is
+ * left for the next run or `lode export`. */
+void lode_cli_exporter_stop(void);
 /* "2026-11-22 04:06:32" in local time, from a static buffer. */
 const char *lode_cli_time(int64_t ms);
 #endif

@@ -166,6 +166,7 @@ int lode_cmd_run(lode_cli *c) {
     lua_close(L);
     return LODE_EXIT_FAILED;
   }
+  lode_cli_exporter_start(L, c->db);
   int nargs = c->argc - 1;
   luaL_checkstack(L, nargs + 8, "too many arguments");
   for (int i = 0; i < nargs; i++) lua_pushstring(L, c->argv[i + 1]);
@@ -202,6 +203,7 @@ int lode_cmd_run(lode_cli *c) {
     id = c->id;
   }
   int exit_code = lode_cli_report_result(L, rc, status, id, c->json);
-  lua_close(L);
+  lua_close(L); /* closes the executor: nothing more is written */
+  lode_cli_exporter_stop();
   return exit_code;
 }

@@ -17,13 +17,18 @@ int lode_cmd_test(lode_cli *c) {
   for (int i = 0; i < c->argc; i++)
     if (c->argv[i][0] != '-' && stat(c->argv[i], &st) == 0) have_path = 1;
 
+  /* where the per-spec databases go: $LODE_TEST_TMPDIR if set (to inspect
+   * them afterwards), else a new temporary folder */
+  const char *given = getenv("LODE_TEST_TMPDIR");
   char tmpl[] = "/tmp/lode-test-XXXXXX";
-  char *dir = mkdtemp(tmpl);
-  if (!dir) {
-    perror("lode test: mkdtemp");
-    return LODE_EXIT_FAILED;
+  if (!given || !*given) {
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+      perror("lode test: mkdtemp");
+      return LODE_EXIT_FAILED;
+    }
+    setenv("LODE_TEST_TMPDIR", dir, 1);
   }
-  setenv("LODE_TEST_TMPDIR", dir, 1);
 
   char cwd[4096];
   if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");

@@ -333,10 +333,12 @@ static int cmd_resume(lode_cli *c, lode_sysdb *db, const char *id) {
   free(pipeline);
   if (rc != LODE_EXIT_OK) return rc;
   lua_pop(L, 1); /* the main workflow: resume looks the recorded one up by name */
+  lode_cli_exporter_start(L, c->db);
   int status;
   rc = lode_lua_resume(L, id, &status);
   code = lode_cli_report_result(L, rc, status, id, c->json);
   lua_close(L);
+  lode_cli_exporter_stop();
   return code;
 }
 
