@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/trace.h"
 #include "core/util.h"
 #include "lua/lode_lua.h"
 #include "lua/lode_lua_workflow.h"
@@ -115,6 +116,14 @@ int main(int argc, char **argv) {
   snprintf(raw, sizeof raw, "%s/bench-raw.db", dir);
   snprintf(wf, sizeof wf, "%s/bench-lode.db", dir);
   int runs = argc > 2 ? atoi(argv[2]) : 1000;
+  /* tracing on vs off (issue: one Opik trace tree per run) */
+  lode_trace_set_disabled(1);
+  double off = lode_steps(wf, 0, runs);
+  lode_trace_set_disabled(0);
+  double on = lode_steps(wf, 0, runs);
+  printf("tracing: steps/s on %.0f, off %.0f, ratio on/off %.2f (target >= 0.8)\n", 1e9 / on,
+         1e9 / off, off / on);
+  lode_trace_set_disabled(1); /* the durability figures below: the executor alone */
   for (int full = 0; full <= 1; full++) {
     double r = raw_insert(raw, full, runs * 10);
     double l = lode_steps(wf, full, runs);

@@ -224,7 +224,7 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
   char pragmas[256];
   snprintf(pragmas, sizeof pragmas,
            "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-           "PRAGMA cache_size=-16000;",
+           "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=8000;",
            sync_full ? "FULL" : "NORMAL");
   char *msg = NULL;
   if (sqlite3_exec(db->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
@@ -246,6 +246,7 @@ done:
 void lode_sysdb_close(lode_sysdb *db) {
   if (!db) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
+  if (db->db) lode_trace_forget(db->db);
   sqlite3_close(db->db);
   free(db->path);
   free(db);

@@ -1,6 +1,9 @@
 /* trace.c - the local trace store: building Opik bodies and upserting rows. */
 #include "core/trace.h"
 
+#include "core/buf.h"
+#include "core/codec.h"
+
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,11 +31,14 @@ static const char *const schema_sql =
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " last_error TEXT,"
     " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
-    " updated_at INTEGER NOT NULL)"; /* epoch ms, strictly increasing per id */
+    " updated_at INTEGER NOT NULL)"  /* epoch ms, strictly increasing per id */
+    " WITHOUT ROWID";
+/* Few b-trees on purpose: every span commits with its checkpoint, so each
+ * index is one more page written per step. The outbox index is partial: sent
+ * records leave it, so it stays small and hot. */
 static const char *const index_sql[] = {
     "CREATE INDEX IF NOT EXISTS trace_records_outbox"
-    " ON trace_records(state, kind, next_attempt_at)",
-    "CREATE INDEX IF NOT EXISTS trace_records_by_trace ON trace_records(trace_id, start_ms)",
+    " ON trace_records(kind, next_attempt_at) WHERE state='pending'",
 };
 
 int lode_trace_migrate(sqlite3 *db, char *err, size_t errlen) {
@@ -202,6 +208,34 @@ static const char *const upsert_sql =
     " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
     " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
 
+/* The upsert is prepared once per connection: each thread writes through its
+ * own connection (one executor per thread), so a thread-local cache needs no
+ * lock. lode_trace_forget drops it before that connection closes. */
+static _Thread_local sqlite3 *cached_db;
+static _Thread_local sqlite3_stmt *cached_st;
+
+void lode_trace_forget(sqlite3 *db) {
+  if (cached_db == db && cached_st) {
+    sqlite3_finalize(cached_st);
+    cached_st = NULL;
+    cached_db = NULL;
+  }
+}
+
+static sqlite3_stmt *upsert_stmt(sqlite3 *db) {
+  if (cached_db == db && cached_st) return cached_st;
+  if (cached_st) sqlite3_finalize(cached_st);
+  cached_st = NULL;
+  cached_db = NULL;
+  if (sqlite3_prepare_v3(db, upsert_sql, -1, SQLITE_PREPARE_PERSISTENT, &cached_st, NULL) !=
+      SQLITE_OK) {
+    cached_st = NULL;
+    return NULL;
+  }
+  cached_db = db;
+  return cached_st;
+}
+
 static int upsert(sqlite3 *db, const row *r, char *err, size_t errlen) {
   sqlite3_stmt *st = NULL;
   char errtxt[512];
@@ -210,7 +244,7 @@ static int upsert(sqlite3 *db, const row *r, char *err, size_t errlen) {
   if (r->error_type || r->error_message)
     snprintf(errtxt, sizeof errtxt, "%s%s%s", r->error_type ? r->error_type : "Error",
              r->error_message ? ": " : "", r->error_message ? r->error_message : "");
-  if (sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
+  if (!(st = upsert_stmt(db))) goto fail;
   sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, r->trace_id, -1, SQLITE_STATIC);
@@ -231,7 +265,10 @@ fail:
   snprintf(err, errlen, "storing %s %s in the trace store: %s", r->kind, r->id,
            sqlite3_errmsg(db));
 done:
-  sqlite3_finalize(st);
+  if (st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+  }
   return rc;
 }
 
@@ -239,6 +276,86 @@ static int check_id(const char *what, const char *id, char *err, size_t errlen) 
   if (id && strlen(id) == 36) return 0;
   snprintf(err, errlen, "%s: '%.40s' is not a UUID (use lode_uuid7)", what, id ? id : "(null)");
   return -1;
+}
+
+/* JSON text lode made itself (lode_span_json) is an object already; only
+ * such text takes the fast path below. */
+static int is_object_text(const char *t) {
+  if (!t) return 1;
+  size_t n = strlen(t);
+  return n >= 2 && t[0] == '{' && t[n - 1] == '}';
+}
+
+static void put_kv_str(lode_buf *b, const char *k, const char *v) {
+  if (!v) return;
+  lode_buf_printf(b, ",\"%s\":", k);
+  lode_json_put_str(b, v, strlen(v));
+}
+
+static void put_kv_raw(lode_buf *b, const char *k, const char *v) {
+  if (!v) return;
+  lode_buf_printf(b, ",\"%s\":", k);
+  lode_buf_puts(b, v);
+}
+
+/* The hot path (a span per step): the body written straight into a buffer,
+ * for records whose JSON parts are objects lode rendered. Returns NULL when
+ * the record needs the general (cJSON) path. */
+static char *fast_span_body(const lode_span_rec *s, const char *type) {
+  if (s->usage_json || !is_object_text(s->input_json) || !is_object_text(s->output_json) ||
+      !is_object_text(s->metadata_json))
+    return NULL;
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char iso[80];
+  lode_buf_puts(&b, "{\"id\":");
+  lode_json_put_str(&b, s->id, strlen(s->id));
+  put_kv_str(&b, "trace_id", s->trace_id);
+  put_kv_str(&b, "parent_span_id", s->parent_span_id);
+  put_kv_str(&b, "name", s->name ? s->name : "span");
+  put_kv_str(&b, "type", type);
+  lode_iso8601(s->start_ms, iso);
+  put_kv_str(&b, "start_time", iso);
+  if (s->end_ms > 0) {
+    lode_iso8601(s->end_ms, iso);
+    put_kv_str(&b, "end_time", iso);
+  }
+  put_kv_raw(&b, "input", s->input_json);
+  put_kv_raw(&b, "output", s->output_json);
+  put_kv_raw(&b, "metadata", s->metadata_json);
+  if (s->tags && s->ntags > 0) {
+    lode_buf_puts(&b, ",\"tags\":[");
+    int first = 1;
+    for (int i = 0; i < s->ntags; i++) {
+      if (!s->tags[i]) continue;
+      int dup = 0;
+      for (int j = 0; j < i && !dup; j++) dup = s->tags[j] && !strcmp(s->tags[j], s->tags[i]);
+      if (dup) continue;
+      if (!first) lode_buf_putc(&b, ',');
+      lode_json_put_str(&b, s->tags[i], strlen(s->tags[i]));
+      first = 0;
+    }
+    lode_buf_putc(&b, ']');
+  }
+  put_kv_str(&b, "model", s->model);
+  put_kv_str(&b, "provider", s->provider);
+  if (s->error_type || s->error_message || s->error_traceback) {
+    const char *t = s->error_type && *s->error_type ? s->error_type : "Error";
+    const char *tb = s->error_traceback && *s->error_traceback
+                         ? s->error_traceback
+                         : (s->error_message && *s->error_message ? s->error_message : t);
+    lode_buf_puts(&b, ",\"error_info\":{\"exception_type\":");
+    lode_json_put_str(&b, t, strlen(t));
+    put_kv_str(&b, "message", s->error_message);
+    put_kv_str(&b, "traceback", tb);
+    lode_buf_putc(&b, '}');
+  }
+  lode_buf_putc(&b, '}');
+  if (!lode_buf_cstr(&b)) {
+    lode_buf_free(&b);
+    return NULL;
+  }
+  return (char *)lode_buf_steal(&b, NULL);
 }
 
 int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
@@ -254,6 +371,14 @@ int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t e
     snprintf(err, errlen, "span %s: type '%.40s' is not one of general, tool, llm, guardrail",
              s->id, type);
     return -1;
+  }
+  char *fast = fast_span_body(s, type);
+  if (fast) {
+    row fr = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
+              s->start_ms, s->end_ms, s->error_type, s->error_message, fast};
+    rc = upsert(db, &fr, err, errlen);
+    free(fast);
+    return rc;
   }
   if (!(o = cJSON_CreateObject())) goto oom;
   if (add_str(o, "id", s->id) || add_str(o, "trace_id", s->trace_id) ||

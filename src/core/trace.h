@@ -60,6 +60,9 @@ int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name,
 void lode_trace_set_disabled(int disabled);
 int lode_trace_disabled(void);
 
+/* Drops this thread's prepared statements for `db`; call before closing it. */
+void lode_trace_forget(sqlite3 *db);
+
 /* Row states. */
 #define LODE_TRACE_PENDING "pending"
 #define LODE_TRACE_SENT "sent"

@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
+#include <stdlib.h>
 #include <time.h>
 
 int64_t lode_now_ms(void) {
@@ -26,12 +26,9 @@ void lode_uuid7(char out[37]) {
   static int64_t last_ms;
   static uint16_t seq;
   uint8_t b[16];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-    /* getrandom cannot fail for 16 bytes once the pool is ready; fall back to
-     * clock noise rather than leaving bytes uninitialised. */
-    int64_t t = lode_mono_ns();
-    for (int i = 0; i < 16; i++) b[i] = (uint8_t)(t >> ((i % 8) * 8)) ^ (uint8_t)i;
-  }
+  /* glibc's arc4random: a userspace ChaCha20 generator seeded from the
+   * kernel, so an id costs no system call (one per span on the hot path) */
+  arc4random_buf(b, sizeof b);
   pthread_mutex_lock(&mu);
   int64_t ms = lode_now_ms();
   if (ms <= last_ms) {

@@ -254,7 +254,7 @@ static void frame_span(lode_span_frame *f, const char *meta_json, const char *in
   if (sp->end_ms <= sp->start_ms) sp->end_ms = sp->start_ms;
   sp->input_json = f->u_input ? f->u_input : input_json;
   sp->output_json = f->u_output ? f->u_output : output_json;
-  sp->metadata_json = keep(f, merge_objects(meta_json, f->u_meta));
+  sp->metadata_json = f->u_meta ? keep(f, merge_objects(meta_json, f->u_meta)) : meta_json;
   sp->tags = (const char *const *)f->u_tags;
   sp->ntags = f->u_ntags;
   sp->usage_json = f->u_usage;
