@@ -73,6 +73,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap stops the cluster on ^C or kill
 
 # initdb refuses root: as root the cluster belongs to the Debian 'postgres' user.
 if [ "$(id -u)" = 0 ]; then
