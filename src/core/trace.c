@@ -202,15 +202,45 @@ static const char *const upsert_sql =
     " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
     " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
 
-static int upsert(sqlite3 *db, const row *r, char *err, size_t errlen) {
-  sqlite3_stmt *st = NULL;
+struct lode_trace_writer {
+  sqlite3 *db;
+  sqlite3_stmt *upsert; /* prepared once: parsing it costs more than running it */
+};
+
+lode_trace_writer *lode_trace_writer_new(sqlite3 *db, char *err, size_t errlen) {
+  lode_trace_writer *w = calloc(1, sizeof *w);
+  if (!w) {
+    snprintf(err, errlen, "out of memory creating a trace writer");
+    return NULL;
+  }
+  w->db = db;
+  if (sqlite3_prepare_v3(db, upsert_sql, -1, SQLITE_PREPARE_PERSISTENT, &w->upsert, NULL) !=
+      SQLITE_OK) {
+    snprintf(err, errlen, "preparing the trace store upsert: %s (was lode_trace_migrate run?)",
+             sqlite3_errmsg(db));
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+void lode_trace_writer_free(lode_trace_writer *w) {
+  if (!w) return;
+  sqlite3_finalize(w->upsert);
+  free(w);
+}
+
+/* Runs the upsert with `cached` (reset afterwards) or a statement prepared
+ * for this call only. */
+static int upsert(sqlite3 *db, sqlite3_stmt *cached, const row *r, char *err, size_t errlen) {
+  sqlite3_stmt *st = cached;
   char errtxt[512];
   int rc = -1;
   errtxt[0] = 0;
   if (r->error_type || r->error_message)
     snprintf(errtxt, sizeof errtxt, "%s%s%s", r->error_type ? r->error_type : "Error",
              r->error_message ? ": " : "", r->error_message ? r->error_message : "");
-  if (sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
+  if (!st && sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
   sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, r->trace_id, -1, SQLITE_STATIC);
@@ -220,6 +250,7 @@ static int upsert(sqlite3 *db, const row *r, char *err, size_t errlen) {
   sqlite3_bind_int64(st, 7, r->start_ms);
   sqlite3_bind_int64(st, 8, r->end_ms);
   if (errtxt[0]) sqlite3_bind_text(st, 9, errtxt, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, 9);
   sqlite3_bind_text(st, 10, r->body, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 11, lode_trace_disabled() ? LODE_TRACE_DISABLED : LODE_TRACE_PENDING,
                     -1, SQLITE_STATIC);
@@ -231,7 +262,12 @@ fail:
   snprintf(err, errlen, "storing %s %s in the trace store: %s", r->kind, r->id,
            sqlite3_errmsg(db));
 done:
-  sqlite3_finalize(st);
+  if (cached) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* they point into the caller's strings */
+  } else {
+    sqlite3_finalize(st);
+  }
   return rc;
 }
 
@@ -241,7 +277,8 @@ static int check_id(const char *what, const char *id, char *err, size_t errlen) 
   return -1;
 }
 
-int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
+static int put_span(sqlite3 *db, sqlite3_stmt *cached, const lode_span_rec *s, char *err,
+                    size_t errlen) {
   int rc = -1;
   char *body = NULL;
   cJSON *o = NULL;
@@ -271,7 +308,7 @@ int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t e
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
            s->start_ms, s->end_ms, s->error_type, s->error_message, body};
-  rc = upsert(db, &r, err, errlen);
+  rc = upsert(db, cached, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "span %s: out of memory building its record", s->id);
@@ -281,7 +318,8 @@ done:
   return rc;
 }
 
-int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen) {
+static int put_trace(sqlite3 *db, sqlite3_stmt *cached, const lode_trace_rec *t, char *err,
+                     size_t errlen) {
   int rc = -1;
   char *body = NULL;
   cJSON *o = NULL;
@@ -299,7 +337,7 @@ int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {t->id, "trace", t->id, NULL, t->name ? t->name : "trace", NULL,
            t->start_ms, t->end_ms, t->error_type, t->error_message, body};
-  rc = upsert(db, &r, err, errlen);
+  rc = upsert(db, cached, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "trace %s: out of memory building its record", t->id);
@@ -309,8 +347,8 @@ done:
   return rc;
 }
 
-int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name, double value,
-                            const char *reason, char *err, size_t errlen) {
+static int put_feedback(sqlite3 *db, sqlite3_stmt *cached, const char *trace_id, const char *name,
+                        double value, const char *reason, char *err, size_t errlen) {
   int rc = -1;
   char *body = NULL, *rowid = NULL;
   cJSON *o = NULL;
@@ -335,7 +373,7 @@ int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name,
     goto oom;
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {rowid, "feedback", trace_id, NULL, name, NULL, lode_now_ms(), 0, NULL, NULL, body};
-  rc = upsert(db, &r, err, errlen);
+  rc = upsert(db, cached, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "feedback on trace %s: out of memory building its record", trace_id);
@@ -344,4 +382,32 @@ done:
   cJSON_Delete(o);
   free(rowid);
   return rc;
+}
+
+int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
+  return put_span(db, NULL, s, err, errlen);
+}
+
+int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen) {
+  return put_trace(db, NULL, t, err, errlen);
+}
+
+int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name, double value,
+                            const char *reason, char *err, size_t errlen) {
+  return put_feedback(db, NULL, trace_id, name, value, reason, err, errlen);
+}
+
+int lode_trace_writer_put_span(lode_trace_writer *w, const lode_span_rec *s, char *err,
+                               size_t errlen) {
+  return put_span(w->db, w->upsert, s, err, errlen);
+}
+
+int lode_trace_writer_put_trace(lode_trace_writer *w, const lode_trace_rec *t, char *err,
+                                size_t errlen) {
+  return put_trace(w->db, w->upsert, t, err, errlen);
+}
+
+int lode_trace_writer_put_feedback(lode_trace_writer *w, const char *trace_id, const char *name,
+                                   double value, const char *reason, char *err, size_t errlen) {
+  return put_feedback(w->db, w->upsert, trace_id, name, value, reason, err, errlen);
 }

@@ -54,6 +54,21 @@ int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t
 int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name,
                             double value, const char *reason, char *err, size_t errlen);
 
+/* A writer caches the prepared upsert for one connection: the same
+ * semantics as the functions above at about half the cost per record (SQL
+ * parsing dominates an upsert). Use it for hot paths; free it BEFORE closing
+ * the connection (sqlite3_close refuses to close with a live statement).
+ * Like the connection, a writer is used by one thread at a time. */
+typedef struct lode_trace_writer lode_trace_writer;
+lode_trace_writer *lode_trace_writer_new(sqlite3 *db, char *err, size_t errlen);
+void lode_trace_writer_free(lode_trace_writer *w);
+int lode_trace_writer_put_span(lode_trace_writer *w, const lode_span_rec *s, char *err,
+                               size_t errlen);
+int lode_trace_writer_put_trace(lode_trace_writer *w, const lode_trace_rec *t, char *err,
+                                size_t errlen);
+int lode_trace_writer_put_feedback(lode_trace_writer *w, const char *trace_id, const char *name,
+                                   double value, const char *reason, char *err, size_t errlen);
+
 /* Whether new records are stored as `disabled` (never sent, not even by
  * `lode export`). By default this follows OPIK_TRACK_DISABLE / the config file,
  * read once; 0 or 1 forces it, -1 goes back to the configuration. */

@@ -141,6 +141,38 @@ static void test_body_shapes(void **state) {
   sqlite3_close(db);
 }
 
+/* The cached-statement writer behaves like the plain functions; a value bound
+ * for one record (an error) never leaks into the next. */
+static void test_writer(void **state) {
+  (void)state;
+  sqlite3 *db = open_mem();
+  char err[256], tid[37], a[37], b[37];
+  lode_uuid7(tid), lode_uuid7(a), lode_uuid7(b);
+  lode_trace_writer *w = lode_trace_writer_new(db, err, sizeof err);
+  assert_non_null(w);
+  lode_span_rec s = {0};
+  s.id = a, s.trace_id = tid, s.name = "x", s.start_ms = 1, s.end_ms = 2;
+  s.error_type = "E", s.error_message = "bad";
+  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  s.id = b, s.error_type = NULL, s.error_message = NULL;
+  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE error IS NOT NULL", NULL), 1);
+  assert_int_equal(col_int(db, "SELECT rev FROM trace_records WHERE id=?", b), 2);
+  lode_trace_rec t = {0};
+  t.id = tid, t.name = "wf", t.start_ms = 1;
+  assert_int_equal(lode_trace_writer_put_trace(w, &t, err, sizeof err), 0);
+  assert_int_equal(lode_trace_writer_put_feedback(w, tid, "q", 1, NULL, err, sizeof err), 0);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records", NULL), 4);
+  lode_trace_writer_free(w);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+  /* a writer needs the table */
+  assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+  assert_null(lode_trace_writer_new(db, err, sizeof err));
+  assert_non_null(strstr(err, "lode_trace_migrate"));
+  sqlite3_close(db);
+}
+
 /* ---- configuration ------------------------------------------------------------ */
 
 static char cfg_path[256];
@@ -414,6 +446,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_upsert_bumps_rev_and_time),
       cmocka_unit_test(test_body_shapes),
+      cmocka_unit_test(test_writer),
       cmocka_unit_test(test_config_precedence),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_render_tree),
