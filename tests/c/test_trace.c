@@ -399,7 +399,7 @@ static void test_exporter_outage_keeps_pending(void **state) {
   assert_non_null(x);
   lode_trace_set_disabled(0);
   lode_uuid7(tid);
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 30; i++) {
     lode_span_rec s = {0};
     lode_uuid7(sid);
     s.id = sid, s.trace_id = tid, s.name = "s", s.start_ms = 1, s.end_ms = 2;
@@ -407,17 +407,36 @@ static void test_exporter_outage_keeps_pending(void **state) {
     assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     lode_exporter_kick(x);
+    lode_sleep_s(0.01);
   }
   int64_t t0 = lode_mono_ns();
   int left = lode_exporter_stop(x, 0.5);
   double took = (double)(lode_mono_ns() - t0) / 1e9;
-  assert_int_equal(left, 5);
+  assert_int_equal(left, 30);
   assert_true(took < 5.0); /* bounded by the flush timeout, not by retries */
+  /* backoff holds during the outage: 30 kicks did not make 30 attempts */
+  long long attempts = col_int(db, "SELECT max(attempts) FROM trace_records", NULL);
+  assert_true(attempts <= 6);
   /* attempts were recorded, and nothing is stuck in backoff for the next run */
   assert_true(col_int(db, "SELECT max(attempts) FROM trace_records", NULL) >= 1);
   assert_true(col_int(db, "SELECT count(*) FROM trace_records WHERE last_error LIKE 'network:%'",
                       NULL) >= 1);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE next_attempt_at>0", NULL), 0);
+
+  /* a damaged row is failed once, not retried forever; `lode export`
+   * semantics: bounded by its timeout during an outage */
+  sqlite3_exec(db, "INSERT INTO trace_records(id, kind, body, rev, state, updated_at)"
+                   " VALUES('junk', 'span', 'garbage', 1, 'pending', 1)", NULL, NULL, NULL);
+  lode_export_stats st;
+  assert_int_equal(lode_opik_config_load(&cfg, &ex, err, sizeof err), 0);
+  t0 = lode_mono_ns();
+  assert_int_equal(lode_export_flush(path, &cfg, 0.4, &st, err, sizeof err), 0);
+  assert_true((double)(lode_mono_ns() - t0) / 1e9 < 5.0);
+  lode_opik_config_free(&cfg);
+  assert_int_equal(st.pending, 30);
+  assert_int_equal(st.sent, 0);
+  assert_true(st.requests >= 1 && st.requests <= 6);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE state='failed'", NULL), 1);
 
   /* an inert exporter (nothing configured) */
   lode_opik_settings none = LODE_OPIK_SETTINGS_INIT;
@@ -430,7 +449,6 @@ static void test_exporter_outage_keeps_pending(void **state) {
   assert_int_equal(lode_exporter_stop(x, 1), 0);
   lode_opik_config_free(&cfg);
   /* synchronous export refuses to run without Opik */
-  lode_export_stats st;
   assert_int_equal(lode_export_flush(path, &cfg, 1, &st, err, sizeof err), -1);
   assert_non_null(strstr(err, "OPIK_URL_OVERRIDE"));
   sqlite3_close(db);
