@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "core/opik_config.h"
 #include "core/util.h"
@@ -79,12 +80,43 @@ int lode_trace_disabled(void) {
 
 /* ---- body building ----------------------------------------------------------- */
 
+/* A value that does not fit is cut at a UTF-8 boundary, never dropped, and
+ * says so: the text keeps a marker and the wrapper carries the sizes. */
+static cJSON *truncated_value(const char *text, size_t len, const char *wrap_key) {
+  size_t cut = LODE_TRACE_MAX_VALUE_BYTES;
+  while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;
+  char marker[96];
+  int mn = snprintf(marker, sizeof marker, " ...[truncated by lode: %zu of %zu bytes kept]", cut, len);
+  char *s = malloc(cut + (size_t)mn + 1);
+  cJSON *w = cJSON_CreateObject();
+  if (!s || !w) goto oom;
+  memcpy(s, text, cut);
+  memcpy(s + cut, marker, (size_t)mn + 1);
+  if (!cJSON_AddStringToObject(w, wrap_key, s) || !cJSON_AddTrueToObject(w, "lode_truncated") ||
+      !cJSON_AddNumberToObject(w, "lode_original_bytes", (double)len))
+    goto oom;
+  free(s);
+  return w;
+oom:
+  free(s);
+  cJSON_Delete(w);
+  return NULL;
+}
+
 /* Parses caller JSON; text that is not JSON is kept as a string rather than
  * dropped, and a non-object is wrapped under `wrap_key` as Opik's SDK does
  * (Opik's input/output/metadata fields only take objects). */
 static int add_json_field(cJSON *obj, const char *field, const char *text, const char *wrap_key) {
   if (!text) return 0;
-  cJSON *v = cJSON_ParseWithLength(text, strlen(text));
+  size_t len = strlen(text);
+  if (len > LODE_TRACE_MAX_VALUE_BYTES) {
+    cJSON *t = truncated_value(text, len, wrap_key);
+    if (!t) return -1;
+    cJSON_AddItemToObject(obj, field, t);
+    return 0;
+  }
+  /* require the whole text to be JSON: `1 junk` is text, not the number 1 */
+  cJSON *v = cJSON_ParseWithOpts(text, NULL, 1);
   if (!v) v = cJSON_CreateString(text);
   if (!v) return -1;
   if (!cJSON_IsObject(v)) {
@@ -142,7 +174,7 @@ static int add_error(cJSON *obj, const char *type, const char *msg, const char *
  * nested costs) is kept in metadata.usage so nothing is lost. */
 static int add_usage(cJSON *obj, const char *usage_json) {
   if (!usage_json) return 0;
-  cJSON *u = cJSON_ParseWithLength(usage_json, strlen(usage_json));
+  cJSON *u = cJSON_ParseWithOpts(usage_json, NULL, 1);
   if (!cJSON_IsObject(u)) {
     cJSON_Delete(u);
     return 0;
@@ -181,6 +213,45 @@ oom:
 static int valid_type(const char *t) {
   return !strcmp(t, "general") || !strcmp(t, "tool") || !strcmp(t, "llm") ||
          !strcmp(t, "guardrail");
+}
+
+/* Opik needs valid UTF-8, and Lua strings are bytes: invalid sequences in any
+ * field become U+FFFD. JSON's own syntax is ASCII, so repairing bytes inside
+ * strings keeps the document valid. Returns NULL when `s` is already valid
+ * (the common case, no copy), else a malloc'd repaired copy (or NULL with
+ * *oom set). */
+static char *utf8_repair(const char *s, int *oom) {
+  const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+  size_t n = strlen(s), i = 0;
+  utf8proc_int32_t cp;
+  *oom = 0;
+  while (i < n) {
+    utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+    if (k < 0) break;
+    i += (size_t)k;
+  }
+  if (i == n) return NULL;
+  char *out = malloc(n * 3 + 1), *o = out;
+  if (!out) {
+    *oom = 1;
+    return NULL;
+  }
+  memcpy(o, s, i);
+  o += i;
+  while (i < n) {
+    utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+    if (k < 0) {
+      memcpy(o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    } else {
+      memcpy(o, s + i, (size_t)k);
+      o += k;
+      i += (size_t)k;
+    }
+  }
+  *o = 0;
+  return out;
 }
 
 /* ---- upsert ------------------------------------------------------------------- */
@@ -235,23 +306,35 @@ void lode_trace_writer_free(lode_trace_writer *w) {
 static int upsert(sqlite3 *db, sqlite3_stmt *cached, const row *r, char *err, size_t errlen) {
   sqlite3_stmt *st = cached;
   char errtxt[512];
-  int rc = -1;
+  int rc = -1, oom1, oom2;
+  char *fixed_body = utf8_repair(r->body, &oom1), *fixed_name = NULL;
+  if (r->name) fixed_name = utf8_repair(r->name, &oom2);
+  else oom2 = 0;
+  if (oom1 || oom2) {
+    snprintf(err, errlen, "storing %s %s: out of memory", r->kind, r->id);
+    goto done;
+  }
   errtxt[0] = 0;
-  if (r->error_type || r->error_message)
+  if (r->error_type || r->error_message) {
+    /* cut at a character boundary: `lode trace` prints this column */
     snprintf(errtxt, sizeof errtxt, "%s%s%s", r->error_type ? r->error_type : "Error",
              r->error_message ? ": " : "", r->error_message ? r->error_message : "");
+    size_t n = strlen(errtxt);
+    if (n == sizeof errtxt - 1)
+      while (n > 0 && ((unsigned char)errtxt[n] & 0xC0) == 0x80) errtxt[n--] = 0;
+  }
   if (!st && sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
   sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, r->trace_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, r->parent_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, fixed_name ? fixed_name : r->name, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, r->type, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, r->start_ms);
   sqlite3_bind_int64(st, 8, r->end_ms);
   if (errtxt[0]) sqlite3_bind_text(st, 9, errtxt, -1, SQLITE_STATIC);
   else sqlite3_bind_null(st, 9);
-  sqlite3_bind_text(st, 10, r->body, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 10, fixed_body ? fixed_body : r->body, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 11, lode_trace_disabled() ? LODE_TRACE_DISABLED : LODE_TRACE_PENDING,
                     -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 12, lode_now_ms());
@@ -268,6 +351,8 @@ done:
   } else {
     sqlite3_finalize(st);
   }
+  free(fixed_body);
+  free(fixed_name);
   return rc;
 }
 

@@ -9,13 +9,19 @@
  * describes.
  *
  * Ownership: callers keep ownership of every string they pass; nothing is
- * retained after a call returns. `body` in the table is the JSON object sent
+ * retained after a call returns. Strings need not be valid UTF-8 (Lua strings
+ * are bytes): invalid sequences are stored and sent as U+FFFD. `body` in the table is the JSON object sent
  * to Opik minus the envelope fields the exporter adds at send time
  * (`project_name`, `last_updated_at`), so a project rename or a retry never
  * needs the record rebuilt. */
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* input/output/metadata JSON longer than this is truncated (with a marker and
+ * the original size), never dropped: Opik and the per-request cap need
+ * bounded records. */
+#define LODE_TRACE_MAX_VALUE_BYTES ((size_t)256 << 10)
 
 /* One-time setup of the record tables; idempotent. Called by the executor's
  * migration runner inside its migration transaction. */

@@ -141,6 +141,43 @@ static void test_body_shapes(void **state) {
   sqlite3_close(db);
 }
 
+/* Lua strings are bytes; Opik needs UTF-8 and bounded records. */
+static void test_hostile_values(void **state) {
+  (void)state;
+  sqlite3 *db = open_mem();
+  char err[256], tid[37], sid[37];
+  lode_uuid7(tid), lode_uuid7(sid);
+  size_t big = LODE_TRACE_MAX_VALUE_BYTES + 5000;
+  char *huge = malloc(big + 3);
+  assert_non_null(huge);
+  huge[0] = '"';
+  memset(huge + 1, 'x', big);
+  huge[big + 1] = '"';
+  huge[big + 2] = 0;
+  lode_span_rec s = {0};
+  s.id = sid, s.trace_id = tid, s.start_ms = 1;
+  s.name = "bad\xff\xfename";
+  s.input_json = "\"caf\xc3\" \x80\""; /* broken UTF-8, and trailing junk: not JSON */
+  s.output_json = huge;
+  s.error_type = "E", s.error_message = "msg \xe2\x82";
+  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  free(huge);
+  cJSON *b = body_of(db, sid);
+  assert_string_equal(cJSON_GetObjectItem(b, "name")->valuestring, "bad\xef\xbf\xbd\xef\xbf\xbdname");
+  const char *in = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "input"), "input")->valuestring;
+  assert_string_equal(in, "\"caf\xef\xbf\xbd\" \xef\xbf\xbd\"");
+  cJSON *out = cJSON_GetObjectItem(b, "output");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(out, "lode_truncated")));
+  assert_true(cJSON_GetObjectItem(out, "lode_original_bytes")->valuedouble == (double)big + 2);
+  const char *o = cJSON_GetObjectItem(out, "output")->valuestring;
+  assert_true(strlen(o) < LODE_TRACE_MAX_VALUE_BYTES + 100);
+  assert_non_null(strstr(o, "...[truncated by lode: "));
+  cJSON_Delete(b);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE name=?",
+                           "bad\xef\xbf\xbd\xef\xbf\xbdname"), 1);
+  sqlite3_close(db);
+}
+
 /* The cached-statement writer behaves like the plain functions; a value bound
  * for one record (an error) never leaks into the next. */
 static void test_writer(void **state) {
@@ -465,6 +502,7 @@ int main(void) {
       cmocka_unit_test(test_upsert_bumps_rev_and_time),
       cmocka_unit_test(test_body_shapes),
       cmocka_unit_test(test_writer),
+      cmocka_unit_test(test_hostile_values),
       cmocka_unit_test(test_config_precedence),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_render_tree),

@@ -212,7 +212,7 @@ class FakeOpik:
             self.headers.append({k: v for k, v in h.headers.items()})
             status, body, extra, items = self._decide(key, raw, h.headers)
             self.requests.append({"method": method, "path": h.path, "status": status,
-                                  "items": items})
+                                  "items": items, "bytes": len(raw)})
         h._send(status, body, extra=extra)
 
     def _decide(self, key, raw, headers):

@@ -128,6 +128,23 @@ def test_flaky_opik_every_record_arrives(tmp_path, env, seed):
     assert {r[2] for r in rows(db)} == {"sent"}
 
 
+def test_batches_respect_item_and_byte_caps(tmp_path, env):
+    """3,000 spans need >= 3 span batches of <= 1000 items; the fake's schema
+    (maxItems 1000) would reject a bigger one."""
+    db = tmp_path / "t.db"
+    fill(db, env, "--traces", "5", "--spans", "600")
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+        st = opik.state()
+    span_reqs = [r for r in st["requests"] if r["path"].endswith("/spans/batch")]
+    assert len(span_reqs) >= 3
+    assert all(r["items"] <= 1000 for r in span_reqs)
+    assert all(r["bytes"] <= 4 * 1024 * 1024 for r in st["requests"])
+    assert len(st["spans"]) == 3000 and st["errors"] == []
+
+
 def test_422_one_record_reported_others_delivered(tmp_path, env):
     db = tmp_path / "t.db"
     fill(db, env, "--traces", "3", "--spans", "6", "--twice", "--bad-name", "poison_step")
