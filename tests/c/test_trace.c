@@ -424,6 +424,8 @@ static void test_exporter_outage_keeps_pending(void **state) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+  /* the exporter writes on its own connection: wait for it, as the executor must */
+  sqlite3_busy_timeout(db, 5000);
   assert_int_equal(lode_trace_migrate(db, err, sizeof err), 0);
   snprintf(url, sizeof url, "http://127.0.0.1:%d/api", dead_port());
   lode_opik_settings ex = LODE_OPIK_SETTINGS_INIT;
@@ -440,9 +442,9 @@ static void test_exporter_outage_keeps_pending(void **state) {
     lode_span_rec s = {0};
     lode_uuid7(sid);
     s.id = sid, s.trace_id = tid, s.name = "s", s.start_ms = 1, s.end_ms = 2;
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    if (lode_trace_put_span(db, &s, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     lode_exporter_kick(x);
     lode_sleep_s(0.01);
   }

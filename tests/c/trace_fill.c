@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
     for (int pass = twice ? 0 : 1; pass < 2; pass++) {
       int fin = pass == 1;
       int64_t end = fin ? lode_now_ms() + 1 : 0;
-      if (exec(db, "BEGIN")) return 1;
+      if (exec(db, "BEGIN IMMEDIATE")) return 1;
       lode_trace_rec tr = {tid, "fill_workflow", start, end, "{\"folder\":\"docs\"}",
                            fin ? "{\"files\":3}" : NULL, "{\"phase\":\"TEST\"}", tags, 2,
                            NULL, NULL, NULL};
