@@ -31,6 +31,7 @@ typedef struct sender {
   lode_http *http;
   char *url;          /* base URL */
   char *project_json; /* "\"project_name\":\"...\"," pre-escaped */
+  char *secret;       /* the API key, only to scrub it from server responses */
   sqlite3_stmt *sel, *mark_sent, *mark_failed, *mark_retry, *count_pending;
   lode_buf bodies, req;
   item *items;
@@ -68,6 +69,11 @@ static void sender_free(sender *s) {
   lode_http_free(s->http);
   free(s->url);
   free(s->project_json);
+  if (s->secret) {
+    volatile char *p = s->secret;
+    while (*p) *p++ = 0;
+    free(s->secret);
+  }
   for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
   free(s->items);
   lode_buf_free(&s->bodies);
@@ -151,6 +157,7 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   memset(auth, 0, sizeof auth);
   if (hrc) goto oom;
   if (!(s->url = strdup(cfg->url))) goto oom;
+  if (cfg->api_key && *cfg->api_key && !(s->secret = strdup(cfg->api_key))) goto oom;
   {
     cJSON *str = cJSON_CreateString(cfg->project_name ? cfg->project_name
                                                       : LODE_OPIK_DEFAULT_PROJECT);
@@ -278,6 +285,24 @@ fail:
   return rc;
 }
 
+/* A proxy or a misconfigured server may echo request headers in an error
+ * body; the key must not reach the database or the log through it. */
+static void scrub(const sender *s, char *text) {
+  if (!s->secret) return;
+  size_t kl = strlen(s->secret);
+  static const char mask[] = "[redacted]";
+  char *p;
+  while ((p = strstr(text, s->secret))) {
+    size_t rest = strlen(p + kl);
+    if (kl >= sizeof mask - 1) {
+      memcpy(p, mask, sizeof mask - 1);
+      memmove(p + sizeof mask - 1, p + kl, rest + 1);
+    } else {
+      memset(p, '*', kl); /* a key shorter than the mask: same length */
+    }
+  }
+}
+
 static int retryable(long status) {
   return status == 0 || status == 408 || status == 429 || status >= 500;
 }
@@ -319,6 +344,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     backoff = (int64_t)(d * 1000) + 1;
     if (trc) snprintf(text, sizeof text, "network: %s", resp->error);
     else snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
+    scrub(s, text);
     lode_debug("trace export: %s batch to %s: %s; retrying in %.1fs", k->name, k->path, text, d);
     mark(s, s->mark_retry, lo, hi, text, lode_now_ms() + backoff, NULL);
     goto done;
@@ -332,6 +358,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     goto done;
   }
   snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
+  scrub(s, text);
   if (!s->warned) {
     lode_warn("trace export: Opik rejected a %s (HTTP %ld at %s); it is kept as failed, "
               "see 'lode export --failed'", k->name, status, k->path);

@@ -199,7 +199,7 @@ def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
     env.update(OPIK_API_KEY=key, OPIK_WORKSPACE="team-ws", OPIK_PROJECT_NAME="rag demo",
                LODE_LOG="debug")
     logs = ""
-    with FakeOpik(fail_first=2, reject_names={"poison_step"}) as opik:
+    with FakeOpik(fail_first=2, reject_names={"poison_step"}, echo_headers=True) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
         out, p = fill(db, env, "--traces", "2", "--spans", "4", "--twice", "--feedback",
                       "--bad-name", "poison_step", "--export", "--flush", "20")
@@ -216,6 +216,11 @@ def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
     assert all(b["project_name"] == "rag demo" for b in st["spans"].values())
     assert "warning" in logs  # the rejection was logged...
     assert key not in logs    # ...without the key
+    # the server echoed our headers in its error bodies; what we kept is scrubbed
+    with sqlite3.connect(str(db)) as c:
+        kept = [r[0] for r in c.execute("SELECT last_error FROM trace_records"
+                                        " WHERE state='failed'")]
+    assert kept and all("request_headers" in k and "[redacted]" in k for k in kept)
     for f in os.listdir(tmp_path):
         with open(tmp_path / f, "rb") as fh:
             assert key.encode() not in fh.read(), f
