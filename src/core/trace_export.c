@@ -138,8 +138,8 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   }
   if (!(s->http = lode_http_new(err, errlen))) goto fail;
   lode_http_set_abort(s->http, should_abort, s);
-  /* The key is copied into curl's header list only; it is never formatted
-   * into anything that is logged or stored. */
+  /* The key goes into curl's header list (and `secret`, to scrub responses);
+   * it is never formatted into anything that is logged or stored. */
   char auth[2048], ws[1024];
   const char *hdrs[4];
   int nh = 0;

@@ -303,6 +303,14 @@ static void test_config_precedence(void **state) {
   assert_non_null(strstr(err, cfg_path));
   assert_non_null(strstr(err, ":3:"));
   assert_null(strstr(err, "topsecret"));
+  clear_env();
+  setenv("OPIK_URL_OVERRIDE", "http://h/api", 1);
+  setenv("OPIK_API_KEY", "abc\r\nX-Evil: 1", 1);
+  assert_int_equal(lode_opik_config_load(&c, &ex, err, sizeof err), -1);
+  assert_non_null(strstr(err, "OPIK_API_KEY"));
+  assert_null(strstr(err, "Evil"));
+  unsetenv("OPIK_API_KEY");
+  setenv("OPIK_CONFIG_PATH", cfg_path, 1);
   setenv("OPIK_URL_OVERRIDE", "ftp://x", 1);
   write_cfg("[opik]\n");
   assert_int_equal(lode_opik_config_load(&c, NULL, err, sizeof err), -1);
