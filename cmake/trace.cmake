@@ -6,6 +6,9 @@ list(APPEND LODE_CORE_SOURCES
   src/core/opik_config.c
   src/core/http.c
 )
+# utf8proc: invalid UTF-8 from Lua strings is repaired before it reaches Opik
+pkg_check_modules(LODE_TRACE_UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+list(APPEND LODE_CORE_LIBS PkgConfig::LODE_TRACE_UTF8PROC)
 list(APPEND LODE_CLI_SOURCES src/cli_trace.c)
 list(APPEND LODE_C_TESTS test_trace)
 

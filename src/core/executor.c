@@ -17,6 +17,7 @@ struct lode_exec {
   char id[37];
   char *pipeline, *version;
   int tracing;
+  lode_trace_writer *tw; /* prepared trace-store statements on db */
   void (*kick)(void *ud);
   void *kick_ud;
 };
@@ -68,10 +69,15 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   rc = lode_sysdb_executor_register(ex->db, ex->id, err, errlen);
   if (rc != LODE_OK) goto done;
   ex->tracing = !lode_trace_disabled();
+  if (ex->tracing && !(ex->tw = lode_trace_writer_new(lode_sysdb_sqlite(ex->db), err, errlen))) {
+    rc = LODE_EDB;
+    goto done;
+  }
   if (o->pipeline) ex->pipeline = strdup(o->pipeline);
   if (o->version) ex->version = strdup(o->version);
 done:
   if (rc != LODE_OK) {
+    lode_trace_writer_free(ex->tw);
     lode_sysdb_close(ex->db);
     free(ex);
     return rc;
@@ -83,6 +89,7 @@ done:
 void lode_exec_close(lode_exec *ex) {
   if (!ex) return;
   lode_sysdb_executor_unregister(ex->db, ex->id);
+  lode_trace_writer_free(ex->tw);
   lode_sysdb_close(ex->db);
   free(ex->pipeline);
   free(ex->version);
@@ -215,7 +222,6 @@ static int wf_tags(const lode_wf *wf, const char **out, int max, char *phase_tag
 /* Writes the workflow's span (and trace, for a root) as it stands. */
 static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t out_len,
                         const char *error, const lode_span_extra *x, char *err, size_t errlen) {
-  sqlite3 *db = lode_sysdb_sqlite(wf->ex->db);
   char *in_json = x && x->input_json ? NULL : lode_span_json(wf->row.input, wf->row.input_len, 1);
   char *out_json = x && x->output_json ? NULL : lode_span_json(out, out_len, 0);
   char *meta = wf_metadata(wf, wf->metadata_json, x ? x->metadata_json : NULL, 1);
@@ -258,7 +264,7 @@ static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t 
     sp.model = x->model;
     sp.provider = x->provider;
   }
-  int rc = lode_trace_put_span(db, &sp, err, errlen);
+  int rc = lode_trace_writer_put_span(wf->ex->tw, &sp, err, errlen);
   if (rc == 0 && !wf->row.parent_id) {
     char *tmeta = wf_metadata(wf, wf->metadata_json, NULL, 1);
     lode_trace_rec t;
@@ -275,7 +281,7 @@ static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t 
     t.error_type = sp.error_type;
     t.error_message = sp.error_message;
     t.error_traceback = sp.error_traceback;
-    rc = lode_trace_put_trace(db, &t, err, errlen);
+    rc = lode_trace_writer_put_trace(wf->ex->tw, &t, err, errlen);
     free(tmeta);
   }
   free(in_json);
@@ -297,12 +303,11 @@ static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t) {
 int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_span_rec *spans,
                           int nspans, char *err, size_t errlen) {
   if (!ex->tracing || (nspans == 0 && !t)) return LODE_OK;
-  sqlite3 *db = lode_sysdb_sqlite(ex->db);
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
-  if (t && lode_trace_put_trace(db, t, err, errlen) != 0) rc = LODE_EDB;
+  if (t && lode_trace_writer_put_trace(ex->tw, t, err, errlen) != 0) rc = LODE_EDB;
   for (int i = 0; i < nspans && rc == LODE_OK; i++)
-    if (lode_trace_put_span(db, &spans[i], err, errlen) != 0) rc = LODE_EDB;
+    if (lode_trace_writer_put_span(ex->tw, &spans[i], err, errlen) != 0) rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
   else kick(ex);
@@ -314,8 +319,7 @@ int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *na
   if (!ex->tracing) return LODE_OK;
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
-  if (lode_trace_put_feedback(lode_sysdb_sqlite(ex->db), trace_id, name, value, reason, err,
-                              errlen) != 0)
+  if (lode_trace_writer_put_feedback(ex->tw, trace_id, name, value, reason, err, errlen) != 0)
     rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
@@ -562,7 +566,7 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
   rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
   if (rc == LODE_OK) rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
   for (int i = 0; i < nspans && rc == LODE_OK && wf->ex->tracing; i++)
-    if (lode_trace_put_span(lode_sysdb_sqlite(db), &spans[i], err, errlen) != 0) rc = LODE_EDB;
+    if (lode_trace_writer_put_span(wf->ex->tw, &spans[i], err, errlen) != 0) rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
   if (rc != LODE_OK) {
     lode_sysdb_rollback(db);

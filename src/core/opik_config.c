@@ -169,6 +169,18 @@ int lode_opik_config_load(lode_opik_config *cfg, const lode_opik_settings *ex_in
     snprintf(err, errlen, "out of memory loading the Opik configuration");
     goto done;
   }
+  /* these go into HTTP headers and the request line: a CR/LF would inject
+   * headers. The message names the setting, never the (secret) value. */
+  static const char *const names[] = {"Opik URL (OPIK_URL_OVERRIDE)", "API key (OPIK_API_KEY)",
+                                      "workspace (OPIK_WORKSPACE)"};
+  const char *vals[] = {cfg->url, cfg->api_key, cfg->workspace};
+  for (int i = 0; i < 3; i++)
+    for (const unsigned char *p = (const unsigned char *)vals[i]; p && *p; p++)
+      if (*p < 0x20 || *p == 0x7f) {
+        snprintf(err, errlen, "the Opik %s contains a control character; check its value",
+                 names[i]);
+        goto done;
+      }
   if (cfg->url) {
     size_t n = strlen(cfg->url);
     while (n > 0 && cfg->url[n - 1] == '/') cfg->url[--n] = 0;

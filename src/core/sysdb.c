@@ -132,12 +132,31 @@ static int trace_v1(sqlite3 *db, char *err, size_t errlen) {
   return lode_trace_migrate(db, err, errlen) == 0 ? LODE_OK : LODE_EDB;
 }
 
+/* Queues: what the dispatcher scans, and deduplication while a workflow
+ * with the same dedup id is queued or running (the partial unique index
+ * lets the id be reused once that workflow has finished). */
+static int core_v2(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db,
+                   "ALTER TABLE workflows ADD COLUMN wake_at INTEGER;"
+                   "CREATE INDEX workflows_queue ON workflows(queue, status, priority, created_at)"
+                   " WHERE queue IS NOT NULL;"
+                   "CREATE UNIQUE INDEX workflows_dedup ON workflows(queue, dedup_id)"
+                   " WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED','PENDING');",
+                   NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "schema 2: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return LODE_EDB;
+  }
+  return LODE_OK;
+}
+
 #define MAX_MIGRATIONS 16
 static struct {
   const char *name;
   lode_migration_fn fn;
-} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}};
-static int n_migrations = 2;
+} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2}};
+static int n_migrations = 3;
 
 void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
   for (int i = 0; i < n_migrations; i++)
@@ -246,7 +265,6 @@ done:
 void lode_sysdb_close(lode_sysdb *db) {
   if (!db) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
-  if (db->db) lode_trace_forget(db->db);
   sqlite3_close(db->db);
   free(db->path);
   free(db);
@@ -681,4 +699,171 @@ int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
   }
   sqlite3_finalize(s);
   return alive;
+}
+
+/* ---- queues --------------------------------------------------------------- */
+
+int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, const char *dedup_id,
+                          int *existed, char *err, size_t errlen) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db,
+                         "INSERT INTO workflows(id,name,status,parent_id,parent_step,input,"
+                         "pipeline,version,recovery_attempts,max_recovery_attempts,trace_id,"
+                         "span_id,parent_span_id,queue,priority,dedup_id,created_at,updated_at)"
+                         " VALUES(?,?,'ENQUEUED',?,?,?,?,?,0,?,?,?,?,?,?,?,?,?)"
+                         " ON CONFLICT(id) DO NOTHING",
+                         -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "prepare", err, errlen);
+  int64_t now = lode_now_ms();
+  bind_text(s, 1, r->id);
+  bind_text(s, 2, r->name);
+  bind_text(s, 3, r->parent_id);
+  if (r->parent_id) sqlite3_bind_int64(s, 4, r->parent_step);
+  else sqlite3_bind_null(s, 4);
+  bind_blob(s, 5, r->input, r->input_len);
+  bind_text(s, 6, r->pipeline);
+  bind_text(s, 7, r->version);
+  sqlite3_bind_int(s, 8, r->max_recovery_attempts);
+  bind_text(s, 9, r->trace_id);
+  bind_text(s, 10, r->span_id);
+  bind_text(s, 11, r->parent_span_id);
+  bind_text(s, 12, r->queue);
+  sqlite3_bind_int(s, 13, priority);
+  bind_text(s, 14, dedup_id);
+  sqlite3_bind_int64(s, 15, r->created_at ? r->created_at : now);
+  sqlite3_bind_int64(s, 16, now);
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc == SQLITE_CONSTRAINT) {
+    snprintf(err, errlen,
+             "cannot enqueue workflow '%s' on queue '%s': dedup id '%s' is already used by a "
+             "workflow that is queued or running",
+             r->name, r->queue ? r->queue : "?", dedup_id ? dedup_id : "?");
+    return LODE_ECONFLICT;
+  }
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot enqueue workflow", err, errlen);
+  *existed = sqlite3_changes(db->db) == 0;
+  return LODE_OK;
+}
+
+static int64_t count1(lode_sysdb *db, const char *sql, const char *a, const char *b, int64_t c) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  bind_text(s, 1, a);
+  if (b) bind_text(s, 2, b);
+  if (c) sqlite3_bind_int64(s, 3, c);
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  return n;
+}
+
+int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const char *executor_id,
+                           int max_n, char ***ids, int *nids, char *err, size_t errlen) {
+  *ids = NULL;
+  *nids = 0;
+  if (max_n <= 0) return LODE_OK;
+  int rc = lode_sysdb_begin(db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  int64_t n = max_n;
+  int64_t now = lode_now_ms();
+  if (q->concurrency > 0) {
+    int64_t running = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
+                                 "status='PENDING'", q->name, NULL, 0);
+    if (q->concurrency - running < n) n = q->concurrency - running;
+  }
+  if (q->worker_concurrency > 0 && n > 0) {
+    int64_t mine = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
+                              "status='PENDING' AND executor_id=?2", q->name, executor_id, 0);
+    if (q->worker_concurrency - mine < n) n = q->worker_concurrency - mine;
+  }
+  if (q->limit > 0 && n > 0) {
+    /* every start counts, finished or not: the window is about starts */
+    int64_t started = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
+                                 "started_at IS NOT NULL AND started_at>?3 AND ?2 IS NULL",
+                             q->name, NULL, now - (int64_t)(q->period_s * 1000));
+    if (q->limit - started < n) n = q->limit - started;
+  }
+  char **out = NULL;
+  int got = 0;
+  if (n > 0) {
+    sqlite3_stmt *s;
+    const char *sql =
+        q->priority ? "SELECT id FROM workflows WHERE queue=?1 AND status='ENQUEUED' ORDER BY "
+                      "priority<>0, priority, created_at, rowid LIMIT ?2"
+                    : "SELECT id FROM workflows WHERE queue=?1 AND status='ENQUEUED' ORDER BY "
+                      "created_at, rowid LIMIT ?2";
+    if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) {
+      rc = db_err(db, 0, "cannot read queue", err, errlen);
+    } else {
+      bind_text(s, 1, q->name);
+      sqlite3_bind_int64(s, 2, n);
+      out = calloc((size_t)n, sizeof *out);
+      while (out && sqlite3_step(s) == SQLITE_ROW) out[got++] = col_text(s, 0);
+      sqlite3_finalize(s);
+    }
+    sqlite3_stmt *u = NULL;
+    if (rc == LODE_OK &&
+        sqlite3_prepare_v2(db->db, "UPDATE workflows SET status='PENDING', executor_id=?1, "
+                                   "started_at=?2, updated_at=?2 WHERE id=?3 AND "
+                                   "status='ENQUEUED'", -1, &u, NULL) != SQLITE_OK)
+      rc = db_err(db, 0, "cannot claim", err, errlen);
+    for (int i = 0; i < got && rc == LODE_OK; i++) {
+      bind_text(u, 1, executor_id);
+      sqlite3_bind_int64(u, 2, now);
+      bind_text(u, 3, out[i]);
+      if (sqlite3_step(u) != SQLITE_DONE) rc = db_err(db, 0, "cannot claim", err, errlen);
+      sqlite3_reset(u);
+    }
+    sqlite3_finalize(u);
+  }
+  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
+  if (rc != LODE_OK) {
+    lode_sysdb_rollback(db);
+    for (int i = 0; i < got; i++) free(out[i]);
+    free(out);
+    return rc;
+  }
+  *ids = out;
+  *nids = got;
+  return LODE_OK;
+}
+
+int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, char *err,
+                       size_t errlen) {
+  sqlite3_stmt *s;
+  const char *sql = id ? "UPDATE workflows SET status='ENQUEUED', executor_id=NULL, "
+                         "started_at=NULL WHERE executor_id=?1 AND status='PENDING' AND "
+                         "queue IS NOT NULL AND id=?2"
+                       : "UPDATE workflows SET status='ENQUEUED', executor_id=NULL, "
+                         "started_at=NULL WHERE executor_id=?1 AND status='PENDING' AND "
+                         "queue IS NOT NULL";
+  if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, executor_id);
+  if (id) bind_text(s, 2, id);
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot release workflows", err, errlen);
+  return LODE_OK;
+}
+
+int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen) {
+  /* queued workflows whose process died go back to their queue */
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db, "SELECT DISTINCT executor_id FROM workflows WHERE "
+                                 "status='PENDING' AND queue IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "prepare", err, errlen);
+  char *dead[64];
+  int n = 0;
+  while (sqlite3_step(s) == SQLITE_ROW && n < 64) {
+    const char *e = (const char *)sqlite3_column_text(s, 0);
+    if (!e || !lode_sysdb_executor_alive(db, e)) dead[n++] = e ? strdup(e) : NULL;
+  }
+  sqlite3_finalize(s);
+  int rc = LODE_OK;
+  for (int i = 0; i < n; i++) {
+    if (dead[i] && rc == LODE_OK) rc = lode_sysdb_release(db, dead[i], NULL, err, errlen);
+    free(dead[i]);
+  }
+  return rc;
 }

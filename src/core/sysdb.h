@@ -126,6 +126,31 @@ void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id);
  * match); 0 if dead or unknown. */
 int lode_sysdb_executor_alive(lode_sysdb *db, const char *id);
 
+/* ---- queues ---- */
+typedef struct lode_queue_limits {
+  const char *name;
+  int concurrency;        /* global, across processes; 0: unlimited */
+  int worker_concurrency; /* per process (executor id); 0: unlimited */
+  int limit;              /* rate limiter: at most `limit` starts ... */
+  double period_s;        /* ... in any window of period_s; limit 0: none */
+  int priority;           /* order by priority (lower first, 0 = none = first) */
+} lode_queue_limits;
+
+/* Inserts an ENQUEUED workflow (r->queue set). LODE_ECONFLICT when the dedup
+ * id is taken by a queued or running workflow of that queue. */
+int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority,
+                          const char *dedup_id, int *existed, char *err, size_t errlen);
+/* Atomically moves up to max_n ENQUEUED workflows of a queue to PENDING for
+ * executor_id, within the queue's limits. *ids (malloc'd, each malloc'd). */
+int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const char *executor_id,
+                           int max_n, char ***ids, int *nids, char *err, size_t errlen);
+/* Puts queued workflows held by executor_id (one, or all if id is NULL)
+ * back to ENQUEUED, to be claimed again. */
+int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, char *err,
+                       size_t errlen);
+/* Releases queued workflows held by dead processes. */
+int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen);
+
 /* Test hook: a migration list that modules can extend (trace adds its
  * tables). Each runs once, in order, inside the migration transaction. */
 typedef int (*lode_migration_fn)(sqlite3 *db, char *err, size_t errlen);

@@ -1,15 +1,13 @@
 /* trace.c - the local trace store: building Opik bodies and upserting rows. */
 #include "core/trace.h"
 
-#include "core/buf.h"
-#include "core/codec.h"
-
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "core/opik_config.h"
 #include "core/util.h"
@@ -31,14 +29,11 @@ static const char *const schema_sql =
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " last_error TEXT,"
     " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
-    " updated_at INTEGER NOT NULL)"  /* epoch ms, strictly increasing per id */
-    " WITHOUT ROWID";
-/* Few b-trees on purpose: every span commits with its checkpoint, so each
- * index is one more page written per step. The outbox index is partial: sent
- * records leave it, so it stays small and hot. */
+    " updated_at INTEGER NOT NULL)"; /* epoch ms, strictly increasing per id */
 static const char *const index_sql[] = {
     "CREATE INDEX IF NOT EXISTS trace_records_outbox"
-    " ON trace_records(kind, next_attempt_at) WHERE state='pending'",
+    " ON trace_records(state, kind, next_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS trace_records_by_trace ON trace_records(trace_id, start_ms)",
 };
 
 int lode_trace_migrate(sqlite3 *db, char *err, size_t errlen) {
@@ -85,12 +80,43 @@ int lode_trace_disabled(void) {
 
 /* ---- body building ----------------------------------------------------------- */
 
+/* A value that does not fit is cut at a UTF-8 boundary, never dropped, and
+ * says so: the text keeps a marker and the wrapper carries the sizes. */
+static cJSON *truncated_value(const char *text, size_t len, const char *wrap_key) {
+  size_t cut = LODE_TRACE_MAX_VALUE_BYTES;
+  while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;
+  char marker[96];
+  int mn = snprintf(marker, sizeof marker, " ...[truncated by lode: %zu of %zu bytes kept]", cut, len);
+  char *s = malloc(cut + (size_t)mn + 1);
+  cJSON *w = cJSON_CreateObject();
+  if (!s || !w) goto oom;
+  memcpy(s, text, cut);
+  memcpy(s + cut, marker, (size_t)mn + 1);
+  if (!cJSON_AddStringToObject(w, wrap_key, s) || !cJSON_AddTrueToObject(w, "lode_truncated") ||
+      !cJSON_AddNumberToObject(w, "lode_original_bytes", (double)len))
+    goto oom;
+  free(s);
+  return w;
+oom:
+  free(s);
+  cJSON_Delete(w);
+  return NULL;
+}
+
 /* Parses caller JSON; text that is not JSON is kept as a string rather than
  * dropped, and a non-object is wrapped under `wrap_key` as Opik's SDK does
  * (Opik's input/output/metadata fields only take objects). */
 static int add_json_field(cJSON *obj, const char *field, const char *text, const char *wrap_key) {
   if (!text) return 0;
-  cJSON *v = cJSON_ParseWithLength(text, strlen(text));
+  size_t len = strlen(text);
+  if (len > LODE_TRACE_MAX_VALUE_BYTES) {
+    cJSON *t = truncated_value(text, len, wrap_key);
+    if (!t) return -1;
+    cJSON_AddItemToObject(obj, field, t);
+    return 0;
+  }
+  /* require the whole text to be JSON: `1 junk` is text, not the number 1 */
+  cJSON *v = cJSON_ParseWithOpts(text, NULL, 1);
   if (!v) v = cJSON_CreateString(text);
   if (!v) return -1;
   if (!cJSON_IsObject(v)) {
@@ -148,7 +174,7 @@ static int add_error(cJSON *obj, const char *type, const char *msg, const char *
  * nested costs) is kept in metadata.usage so nothing is lost. */
 static int add_usage(cJSON *obj, const char *usage_json) {
   if (!usage_json) return 0;
-  cJSON *u = cJSON_ParseWithLength(usage_json, strlen(usage_json));
+  cJSON *u = cJSON_ParseWithOpts(usage_json, NULL, 1);
   if (!cJSON_IsObject(u)) {
     cJSON_Delete(u);
     return 0;
@@ -189,6 +215,45 @@ static int valid_type(const char *t) {
          !strcmp(t, "guardrail");
 }
 
+/* Opik needs valid UTF-8, and Lua strings are bytes: invalid sequences in any
+ * field become U+FFFD. JSON's own syntax is ASCII, so repairing bytes inside
+ * strings keeps the document valid. Returns NULL when `s` is already valid
+ * (the common case, no copy), else a malloc'd repaired copy (or NULL with
+ * *oom set). */
+static char *utf8_repair(const char *s, int *oom) {
+  const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+  size_t n = strlen(s), i = 0;
+  utf8proc_int32_t cp;
+  *oom = 0;
+  while (i < n) {
+    utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+    if (k < 0) break;
+    i += (size_t)k;
+  }
+  if (i == n) return NULL;
+  char *out = malloc(n * 3 + 1), *o = out;
+  if (!out) {
+    *oom = 1;
+    return NULL;
+  }
+  memcpy(o, s, i);
+  o += i;
+  while (i < n) {
+    utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+    if (k < 0) {
+      memcpy(o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+    } else {
+      memcpy(o, s + i, (size_t)k);
+      o += k;
+      i += (size_t)k;
+    }
+  }
+  *o = 0;
+  return out;
+}
+
 /* ---- upsert ------------------------------------------------------------------- */
 
 typedef struct row {
@@ -208,53 +273,68 @@ static const char *const upsert_sql =
     " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
     " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
 
-/* The upsert is prepared once per connection: each thread writes through its
- * own connection (one executor per thread), so a thread-local cache needs no
- * lock. lode_trace_forget drops it before that connection closes. */
-static _Thread_local sqlite3 *cached_db;
-static _Thread_local sqlite3_stmt *cached_st;
+struct lode_trace_writer {
+  sqlite3 *db;
+  sqlite3_stmt *upsert; /* prepared once: parsing it costs more than running it */
+};
 
-void lode_trace_forget(sqlite3 *db) {
-  if (cached_db == db && cached_st) {
-    sqlite3_finalize(cached_st);
-    cached_st = NULL;
-    cached_db = NULL;
-  }
-}
-
-static sqlite3_stmt *upsert_stmt(sqlite3 *db) {
-  if (cached_db == db && cached_st) return cached_st;
-  if (cached_st) sqlite3_finalize(cached_st);
-  cached_st = NULL;
-  cached_db = NULL;
-  if (sqlite3_prepare_v3(db, upsert_sql, -1, SQLITE_PREPARE_PERSISTENT, &cached_st, NULL) !=
-      SQLITE_OK) {
-    cached_st = NULL;
+lode_trace_writer *lode_trace_writer_new(sqlite3 *db, char *err, size_t errlen) {
+  lode_trace_writer *w = calloc(1, sizeof *w);
+  if (!w) {
+    snprintf(err, errlen, "out of memory creating a trace writer");
     return NULL;
   }
-  cached_db = db;
-  return cached_st;
+  w->db = db;
+  if (sqlite3_prepare_v3(db, upsert_sql, -1, SQLITE_PREPARE_PERSISTENT, &w->upsert, NULL) !=
+      SQLITE_OK) {
+    snprintf(err, errlen, "preparing the trace store upsert: %s (was lode_trace_migrate run?)",
+             sqlite3_errmsg(db));
+    free(w);
+    return NULL;
+  }
+  return w;
 }
 
-static int upsert(sqlite3 *db, const row *r, char *err, size_t errlen) {
-  sqlite3_stmt *st = NULL;
+void lode_trace_writer_free(lode_trace_writer *w) {
+  if (!w) return;
+  sqlite3_finalize(w->upsert);
+  free(w);
+}
+
+/* Runs the upsert with `cached` (reset afterwards) or a statement prepared
+ * for this call only. */
+static int upsert(sqlite3 *db, sqlite3_stmt *cached, const row *r, char *err, size_t errlen) {
+  sqlite3_stmt *st = cached;
   char errtxt[512];
-  int rc = -1;
+  int rc = -1, oom1, oom2;
+  char *fixed_body = utf8_repair(r->body, &oom1), *fixed_name = NULL;
+  if (r->name) fixed_name = utf8_repair(r->name, &oom2);
+  else oom2 = 0;
+  if (oom1 || oom2) {
+    snprintf(err, errlen, "storing %s %s: out of memory", r->kind, r->id);
+    goto done;
+  }
   errtxt[0] = 0;
-  if (r->error_type || r->error_message)
+  if (r->error_type || r->error_message) {
+    /* cut at a character boundary: `lode trace` prints this column */
     snprintf(errtxt, sizeof errtxt, "%s%s%s", r->error_type ? r->error_type : "Error",
              r->error_message ? ": " : "", r->error_message ? r->error_message : "");
-  if (!(st = upsert_stmt(db))) goto fail;
+    size_t n = strlen(errtxt);
+    if (n == sizeof errtxt - 1)
+      while (n > 0 && ((unsigned char)errtxt[n] & 0xC0) == 0x80) errtxt[n--] = 0;
+  }
+  if (!st && sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
   sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, r->trace_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, r->parent_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, fixed_name ? fixed_name : r->name, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, r->type, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, r->start_ms);
   sqlite3_bind_int64(st, 8, r->end_ms);
   if (errtxt[0]) sqlite3_bind_text(st, 9, errtxt, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 10, r->body, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, 9);
+  sqlite3_bind_text(st, 10, fixed_body ? fixed_body : r->body, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 11, lode_trace_disabled() ? LODE_TRACE_DISABLED : LODE_TRACE_PENDING,
                     -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 12, lode_now_ms());
@@ -265,10 +345,14 @@ fail:
   snprintf(err, errlen, "storing %s %s in the trace store: %s", r->kind, r->id,
            sqlite3_errmsg(db));
 done:
-  if (st) {
+  if (cached) {
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_clear_bindings(st); /* they point into the caller's strings */
+  } else {
+    sqlite3_finalize(st);
   }
+  free(fixed_body);
+  free(fixed_name);
   return rc;
 }
 
@@ -278,87 +362,8 @@ static int check_id(const char *what, const char *id, char *err, size_t errlen) 
   return -1;
 }
 
-/* JSON text lode made itself (lode_span_json) is an object already; only
- * such text takes the fast path below. */
-static int is_object_text(const char *t) {
-  if (!t) return 1;
-  size_t n = strlen(t);
-  return n >= 2 && t[0] == '{' && t[n - 1] == '}';
-}
-
-static void put_kv_str(lode_buf *b, const char *k, const char *v) {
-  if (!v) return;
-  lode_buf_printf(b, ",\"%s\":", k);
-  lode_json_put_str(b, v, strlen(v));
-}
-
-static void put_kv_raw(lode_buf *b, const char *k, const char *v) {
-  if (!v) return;
-  lode_buf_printf(b, ",\"%s\":", k);
-  lode_buf_puts(b, v);
-}
-
-/* The hot path (a span per step): the body written straight into a buffer,
- * for records whose JSON parts are objects lode rendered. Returns NULL when
- * the record needs the general (cJSON) path. */
-static char *fast_span_body(const lode_span_rec *s, const char *type) {
-  if (s->usage_json || !is_object_text(s->input_json) || !is_object_text(s->output_json) ||
-      !is_object_text(s->metadata_json))
-    return NULL;
-  lode_buf b;
-  lode_buf_init(&b, 0);
-  char iso[80];
-  lode_buf_puts(&b, "{\"id\":");
-  lode_json_put_str(&b, s->id, strlen(s->id));
-  put_kv_str(&b, "trace_id", s->trace_id);
-  put_kv_str(&b, "parent_span_id", s->parent_span_id);
-  put_kv_str(&b, "name", s->name ? s->name : "span");
-  put_kv_str(&b, "type", type);
-  lode_iso8601(s->start_ms, iso);
-  put_kv_str(&b, "start_time", iso);
-  if (s->end_ms > 0) {
-    lode_iso8601(s->end_ms, iso);
-    put_kv_str(&b, "end_time", iso);
-  }
-  put_kv_raw(&b, "input", s->input_json);
-  put_kv_raw(&b, "output", s->output_json);
-  put_kv_raw(&b, "metadata", s->metadata_json);
-  if (s->tags && s->ntags > 0) {
-    lode_buf_puts(&b, ",\"tags\":[");
-    int first = 1;
-    for (int i = 0; i < s->ntags; i++) {
-      if (!s->tags[i]) continue;
-      int dup = 0;
-      for (int j = 0; j < i && !dup; j++) dup = s->tags[j] && !strcmp(s->tags[j], s->tags[i]);
-      if (dup) continue;
-      if (!first) lode_buf_putc(&b, ',');
-      lode_json_put_str(&b, s->tags[i], strlen(s->tags[i]));
-      first = 0;
-    }
-    lode_buf_putc(&b, ']');
-  }
-  put_kv_str(&b, "model", s->model);
-  put_kv_str(&b, "provider", s->provider);
-  if (s->error_type || s->error_message || s->error_traceback) {
-    const char *t = s->error_type && *s->error_type ? s->error_type : "Error";
-    const char *tb = s->error_traceback && *s->error_traceback
-                         ? s->error_traceback
-                         : (s->error_message && *s->error_message ? s->error_message : t);
-    lode_buf_puts(&b, ",\"error_info\":{\"exception_type\":");
-    lode_json_put_str(&b, t, strlen(t));
-    put_kv_str(&b, "message", s->error_message);
-    put_kv_str(&b, "traceback", tb);
-    lode_buf_putc(&b, '}');
-  }
-  lode_buf_putc(&b, '}');
-  if (!lode_buf_cstr(&b)) {
-    lode_buf_free(&b);
-    return NULL;
-  }
-  return (char *)lode_buf_steal(&b, NULL);
-}
-
-int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
+static int put_span(sqlite3 *db, sqlite3_stmt *cached, const lode_span_rec *s, char *err,
+                    size_t errlen) {
   int rc = -1;
   char *body = NULL;
   cJSON *o = NULL;
@@ -371,14 +376,6 @@ int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t e
     snprintf(err, errlen, "span %s: type '%.40s' is not one of general, tool, llm, guardrail",
              s->id, type);
     return -1;
-  }
-  char *fast = fast_span_body(s, type);
-  if (fast) {
-    row fr = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
-              s->start_ms, s->end_ms, s->error_type, s->error_message, fast};
-    rc = upsert(db, &fr, err, errlen);
-    free(fast);
-    return rc;
   }
   if (!(o = cJSON_CreateObject())) goto oom;
   if (add_str(o, "id", s->id) || add_str(o, "trace_id", s->trace_id) ||
@@ -396,7 +393,7 @@ int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t e
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
            s->start_ms, s->end_ms, s->error_type, s->error_message, body};
-  rc = upsert(db, &r, err, errlen);
+  rc = upsert(db, cached, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "span %s: out of memory building its record", s->id);
@@ -406,7 +403,8 @@ done:
   return rc;
 }
 
-int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen) {
+static int put_trace(sqlite3 *db, sqlite3_stmt *cached, const lode_trace_rec *t, char *err,
+                     size_t errlen) {
   int rc = -1;
   char *body = NULL;
   cJSON *o = NULL;
@@ -424,7 +422,7 @@ int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {t->id, "trace", t->id, NULL, t->name ? t->name : "trace", NULL,
            t->start_ms, t->end_ms, t->error_type, t->error_message, body};
-  rc = upsert(db, &r, err, errlen);
+  rc = upsert(db, cached, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "trace %s: out of memory building its record", t->id);
@@ -434,8 +432,8 @@ done:
   return rc;
 }
 
-int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name, double value,
-                            const char *reason, char *err, size_t errlen) {
+static int put_feedback(sqlite3 *db, sqlite3_stmt *cached, const char *trace_id, const char *name,
+                        double value, const char *reason, char *err, size_t errlen) {
   int rc = -1;
   char *body = NULL, *rowid = NULL;
   cJSON *o = NULL;
@@ -460,7 +458,7 @@ int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name,
     goto oom;
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {rowid, "feedback", trace_id, NULL, name, NULL, lode_now_ms(), 0, NULL, NULL, body};
-  rc = upsert(db, &r, err, errlen);
+  rc = upsert(db, cached, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "feedback on trace %s: out of memory building its record", trace_id);
@@ -469,4 +467,32 @@ done:
   cJSON_Delete(o);
   free(rowid);
   return rc;
+}
+
+int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
+  return put_span(db, NULL, s, err, errlen);
+}
+
+int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen) {
+  return put_trace(db, NULL, t, err, errlen);
+}
+
+int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name, double value,
+                            const char *reason, char *err, size_t errlen) {
+  return put_feedback(db, NULL, trace_id, name, value, reason, err, errlen);
+}
+
+int lode_trace_writer_put_span(lode_trace_writer *w, const lode_span_rec *s, char *err,
+                               size_t errlen) {
+  return put_span(w->db, w->upsert, s, err, errlen);
+}
+
+int lode_trace_writer_put_trace(lode_trace_writer *w, const lode_trace_rec *t, char *err,
+                                size_t errlen) {
+  return put_trace(w->db, w->upsert, t, err, errlen);
+}
+
+int lode_trace_writer_put_feedback(lode_trace_writer *w, const char *trace_id, const char *name,
+                                   double value, const char *reason, char *err, size_t errlen) {
+  return put_feedback(w->db, w->upsert, trace_id, name, value, reason, err, errlen);
 }

@@ -31,6 +31,7 @@ typedef struct sender {
   lode_http *http;
   char *url;          /* base URL */
   char *project_json; /* "\"project_name\":\"...\"," pre-escaped */
+  char *secret;       /* the API key, only to scrub it from server responses */
   sqlite3_stmt *sel, *mark_sent, *mark_failed, *mark_retry, *count_pending;
   lode_buf bodies, req;
   item *items;
@@ -68,6 +69,11 @@ static void sender_free(sender *s) {
   lode_http_free(s->http);
   free(s->url);
   free(s->project_json);
+  if (s->secret) {
+    volatile char *p = s->secret;
+    while (*p) *p++ = 0;
+    free(s->secret);
+  }
   for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
   free(s->items);
   lode_buf_free(&s->bodies);
@@ -95,6 +101,19 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
     goto fail;
   }
   if (lode_trace_migrate(s->db, err, errlen)) goto fail;
+  /* A new run or `lode export` tries at once (backoffs were the last
+   * process's); a row whose body is not an object (a hand-edited or damaged
+   * database) is failed rather than retried forever. */
+  if (sqlite3_exec(s->db,
+                   "UPDATE trace_records SET next_attempt_at=0"
+                   " WHERE state='pending' AND next_attempt_at>0;"
+                   "UPDATE trace_records SET state='failed',"
+                   " last_error='the stored record is not a JSON object; it cannot be sent'"
+                   " WHERE state='pending' AND (body IS NULL OR substr(body,1,1)<>'{')",
+                   NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "preparing the trace outbox in %s: %s", db_path, msg);
+    goto fail;
+  }
   if (sqlite3_prepare_v2(s->db,
                          "SELECT id, rev, updated_at, body FROM trace_records"
                          " WHERE state='pending' AND kind=?1 AND next_attempt_at<=?2 LIMIT ?3",
@@ -119,8 +138,8 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   }
   if (!(s->http = lode_http_new(err, errlen))) goto fail;
   lode_http_set_abort(s->http, should_abort, s);
-  /* The key is copied into curl's header list only; it is never formatted
-   * into anything that is logged or stored. */
+  /* The key goes into curl's header list (and `secret`, to scrub responses);
+   * it is never formatted into anything that is logged or stored. */
   char auth[2048], ws[1024];
   const char *hdrs[4];
   int nh = 0;
@@ -138,6 +157,7 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   memset(auth, 0, sizeof auth);
   if (hrc) goto oom;
   if (!(s->url = strdup(cfg->url))) goto oom;
+  if (cfg->api_key && *cfg->api_key && !(s->secret = strdup(cfg->api_key))) goto oom;
   {
     cJSON *str = cJSON_CreateString(cfg->project_name ? cfg->project_name
                                                       : LODE_OPIK_DEFAULT_PROJECT);
@@ -190,7 +210,7 @@ static int load_batch(sender *s, const struct kind *k) {
     }
     const char *body = (const char *)sqlite3_column_text(s->sel, 3);
     size_t len = (size_t)sqlite3_column_bytes(s->sel, 3);
-    if (!body || len < 2 || body[0] != '{') continue; /* cannot happen: we wrote it */
+    if (!body || len < 2 || body[0] != '{') continue; /* failed at start-up */
     if (s->nitems > 0 && bytes + len + 128 > LODE_EXPORT_MAX_BYTES) break;
     item *it = &s->items[s->nitems];
     it->id = strdup((const char *)sqlite3_column_text(s->sel, 0));
@@ -265,6 +285,24 @@ fail:
   return rc;
 }
 
+/* A proxy or a misconfigured server may echo request headers in an error
+ * body; the key must not reach the database or the log through it. */
+static void scrub(const sender *s, char *text) {
+  if (!s->secret) return;
+  size_t kl = strlen(s->secret);
+  static const char mask[] = "[redacted]";
+  char *p;
+  while ((p = strstr(text, s->secret))) {
+    size_t rest = strlen(p + kl);
+    if (kl >= sizeof mask - 1) {
+      memcpy(p, mask, sizeof mask - 1);
+      memmove(p + sizeof mask - 1, p + kl, rest + 1);
+    } else {
+      memset(p, '*', kl); /* a key shorter than the mask: same length */
+    }
+  }
+}
+
 static int retryable(long status) {
   return status == 0 || status == 408 || status == 429 || status >= 500;
 }
@@ -306,6 +344,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     backoff = (int64_t)(d * 1000) + 1;
     if (trc) snprintf(text, sizeof text, "network: %s", resp->error);
     else snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
+    scrub(s, text);
     lode_debug("trace export: %s batch to %s: %s; retrying in %.1fs", k->name, k->path, text, d);
     mark(s, s->mark_retry, lo, hi, text, lode_now_ms() + backoff, NULL);
     goto done;
@@ -319,6 +358,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     goto done;
   }
   snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
+  scrub(s, text);
   if (!s->warned) {
     lode_warn("trace export: Opik rejected a %s (HTTP %ld at %s); it is kept as failed, "
               "see 'lode export --failed'", k->name, status, k->path);
@@ -409,34 +449,48 @@ struct lode_exporter {
 /* How often the thread looks for records committed by other processes. */
 #define POLL_MS 1000
 
+/* Waits until a round is due. Kicks wake the thread early, except during a
+ * backoff: an Opik outage must not turn every commit into a request. A stop
+ * request is a kick (flush now) with a deadline. Returns 0 to run a round, -1
+ * to exit (stopping and the deadline passed). Called with ex->mu held. */
+static int wait_due(lode_exporter *ex, int64_t wake_at, int64_t backoff_until) {
+  for (;;) {
+    int64_t now = lode_now_ms();
+    if (ex->stopping && now >= ex->stop_deadline_ms) return -1;
+    if (now >= backoff_until && (ex->kicked || now >= wake_at)) return 0;
+    int64_t until = now < backoff_until ? backoff_until : wake_at;
+    if (ex->stopping && until > ex->stop_deadline_ms) until = ex->stop_deadline_ms;
+    struct timespec ts;
+    ts.tv_sec = (time_t)(until / 1000);
+    ts.tv_nsec = (long)(until % 1000) * 1000000L;
+    pthread_cond_timedwait(&ex->cv, &ex->mu, &ts); /* CLOCK_REALTIME, as lode_now_ms */
+  }
+}
+
 static void *exporter_main(void *ud) {
   lode_exporter *ex = ud;
-  int64_t wake_at = 0; /* 0: run a round now */
+  int64_t wake_at = 0, backoff_until = 0;
   for (;;) {
     pthread_mutex_lock(&ex->mu);
-    while (!ex->kicked && !ex->stopping && wake_at && lode_now_ms() < wake_at) {
-      struct timespec ts;
-      ts.tv_sec = (time_t)(wake_at / 1000);
-      ts.tv_nsec = (long)(wake_at % 1000) * 1000000L;
-      pthread_cond_timedwait(&ex->cv, &ex->mu, &ts); /* CLOCK_REALTIME, as lode_now_ms */
-    }
+    int go = wait_due(ex, wake_at, backoff_until);
     int stopping = ex->stopping;
     int64_t deadline = ex->stop_deadline_ms;
     ex->kicked = 0;
     pthread_mutex_unlock(&ex->mu);
-    if (stopping && lode_now_ms() >= deadline) break;
+    if (go < 0) break;
     int64_t wait = 0;
     int r = round_once(&ex->s, request_timeout(stopping ? deadline : 0), &wait);
+    int64_t now = lode_now_ms();
     if (r == ROUND_MORE) {
-      wake_at = 0;
-      continue;
-    }
-    if (r == ROUND_IDLE) {
+      wake_at = backoff_until = 0;
+    } else if (r == ROUND_BACKOFF) {
+      backoff_until = now + wait;
+    } else {
       if (stopping && pending_count(&ex->s) <= 0) break;
-      wait = stopping ? 50 : POLL_MS;
+      /* idle: look again later for records committed by other processes (or,
+       * when stopping, for rows whose backoff ends before the deadline) */
+      wake_at = now + (stopping ? 50 : POLL_MS);
     }
-    wake_at = lode_now_ms() + wait;
-    if (stopping && wake_at >= deadline) break;
   }
   return NULL;
 }
@@ -484,6 +538,7 @@ int lode_exporter_stop(lode_exporter *ex, double flush_timeout_s) {
     int64_t deadline = lode_now_ms() + (int64_t)(flush_timeout_s * 1000);
     pthread_mutex_lock(&ex->mu);
     ex->stopping = 1;
+    ex->kicked = 1; /* flush now */
     ex->stop_deadline_ms = deadline;
     pthread_cond_signal(&ex->cv);
     pthread_mutex_unlock(&ex->mu);

@@ -254,7 +254,9 @@ static void frame_span(lode_span_frame *f, const char *meta_json, const char *in
   if (sp->end_ms <= sp->start_ms) sp->end_ms = sp->start_ms;
   sp->input_json = f->u_input ? f->u_input : input_json;
   sp->output_json = f->u_output ? f->u_output : output_json;
-  sp->metadata_json = f->u_meta ? keep(f, merge_objects(meta_json, f->u_meta)) : meta_json;
+  /* meta_json may live on the caller's stack: keep a copy with the frame */
+  sp->metadata_json = f->u_meta ? keep(f, merge_objects(meta_json, f->u_meta))
+                                : (meta_json ? keep(f, strdup(meta_json)) : NULL);
   sp->tags = (const char *const *)f->u_tags;
   sp->ntags = f->u_ntags;
   sp->usage_json = f->u_usage;

@@ -141,6 +141,75 @@ static void test_body_shapes(void **state) {
   sqlite3_close(db);
 }
 
+/* Lua strings are bytes; Opik needs UTF-8 and bounded records. */
+static void test_hostile_values(void **state) {
+  (void)state;
+  sqlite3 *db = open_mem();
+  char err[256], tid[37], sid[37];
+  lode_uuid7(tid), lode_uuid7(sid);
+  size_t big = LODE_TRACE_MAX_VALUE_BYTES + 5000;
+  char *huge = malloc(big + 3);
+  assert_non_null(huge);
+  huge[0] = '"';
+  memset(huge + 1, 'x', big);
+  huge[big + 1] = '"';
+  huge[big + 2] = 0;
+  lode_span_rec s = {0};
+  s.id = sid, s.trace_id = tid, s.start_ms = 1;
+  s.name = "bad\xff\xfename";
+  s.input_json = "\"caf\xc3\" \x80\""; /* broken UTF-8, and trailing junk: not JSON */
+  s.output_json = huge;
+  s.error_type = "E", s.error_message = "msg \xe2\x82";
+  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  free(huge);
+  cJSON *b = body_of(db, sid);
+  assert_string_equal(cJSON_GetObjectItem(b, "name")->valuestring, "bad\xef\xbf\xbd\xef\xbf\xbdname");
+  const char *in = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "input"), "input")->valuestring;
+  assert_string_equal(in, "\"caf\xef\xbf\xbd\" \xef\xbf\xbd\"");
+  cJSON *out = cJSON_GetObjectItem(b, "output");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(out, "lode_truncated")));
+  assert_true(cJSON_GetObjectItem(out, "lode_original_bytes")->valuedouble == (double)big + 2);
+  const char *o = cJSON_GetObjectItem(out, "output")->valuestring;
+  assert_true(strlen(o) < LODE_TRACE_MAX_VALUE_BYTES + 100);
+  assert_non_null(strstr(o, "...[truncated by lode: "));
+  cJSON_Delete(b);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE name=?",
+                           "bad\xef\xbf\xbd\xef\xbf\xbdname"), 1);
+  sqlite3_close(db);
+}
+
+/* The cached-statement writer behaves like the plain functions; a value bound
+ * for one record (an error) never leaks into the next. */
+static void test_writer(void **state) {
+  (void)state;
+  sqlite3 *db = open_mem();
+  char err[256], tid[37], a[37], b[37];
+  lode_uuid7(tid), lode_uuid7(a), lode_uuid7(b);
+  lode_trace_writer *w = lode_trace_writer_new(db, err, sizeof err);
+  assert_non_null(w);
+  lode_span_rec s = {0};
+  s.id = a, s.trace_id = tid, s.name = "x", s.start_ms = 1, s.end_ms = 2;
+  s.error_type = "E", s.error_message = "bad";
+  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  s.id = b, s.error_type = NULL, s.error_message = NULL;
+  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE error IS NOT NULL", NULL), 1);
+  assert_int_equal(col_int(db, "SELECT rev FROM trace_records WHERE id=?", b), 2);
+  lode_trace_rec t = {0};
+  t.id = tid, t.name = "wf", t.start_ms = 1;
+  assert_int_equal(lode_trace_writer_put_trace(w, &t, err, sizeof err), 0);
+  assert_int_equal(lode_trace_writer_put_feedback(w, tid, "q", 1, NULL, err, sizeof err), 0);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records", NULL), 4);
+  lode_trace_writer_free(w);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+  /* a writer needs the table */
+  assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+  assert_null(lode_trace_writer_new(db, err, sizeof err));
+  assert_non_null(strstr(err, "lode_trace_migrate"));
+  sqlite3_close(db);
+}
+
 /* ---- configuration ------------------------------------------------------------ */
 
 static char cfg_path[256];
@@ -234,6 +303,14 @@ static void test_config_precedence(void **state) {
   assert_non_null(strstr(err, cfg_path));
   assert_non_null(strstr(err, ":3:"));
   assert_null(strstr(err, "topsecret"));
+  clear_env();
+  setenv("OPIK_URL_OVERRIDE", "http://h/api", 1);
+  setenv("OPIK_API_KEY", "abc\r\nX-Evil: 1", 1);
+  assert_int_equal(lode_opik_config_load(&c, &ex, err, sizeof err), -1);
+  assert_non_null(strstr(err, "OPIK_API_KEY"));
+  assert_null(strstr(err, "Evil"));
+  unsetenv("OPIK_API_KEY");
+  setenv("OPIK_CONFIG_PATH", cfg_path, 1);
   setenv("OPIK_URL_OVERRIDE", "ftp://x", 1);
   write_cfg("[opik]\n");
   assert_int_equal(lode_opik_config_load(&c, NULL, err, sizeof err), -1);
@@ -355,6 +432,8 @@ static void test_exporter_outage_keeps_pending(void **state) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+  /* the exporter writes on its own connection: wait for it, as the executor must */
+  sqlite3_busy_timeout(db, 5000);
   assert_int_equal(lode_trace_migrate(db, err, sizeof err), 0);
   snprintf(url, sizeof url, "http://127.0.0.1:%d/api", dead_port());
   lode_opik_settings ex = LODE_OPIK_SETTINGS_INIT;
@@ -367,25 +446,44 @@ static void test_exporter_outage_keeps_pending(void **state) {
   assert_non_null(x);
   lode_trace_set_disabled(0);
   lode_uuid7(tid);
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 30; i++) {
     lode_span_rec s = {0};
     lode_uuid7(sid);
     s.id = sid, s.trace_id = tid, s.name = "s", s.start_ms = 1, s.end_ms = 2;
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    if (lode_trace_put_span(db, &s, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     lode_exporter_kick(x);
+    lode_sleep_s(0.01);
   }
   int64_t t0 = lode_mono_ns();
   int left = lode_exporter_stop(x, 0.5);
   double took = (double)(lode_mono_ns() - t0) / 1e9;
-  assert_int_equal(left, 5);
+  assert_int_equal(left, 30);
   assert_true(took < 5.0); /* bounded by the flush timeout, not by retries */
+  /* backoff holds during the outage: 30 kicks did not make 30 attempts */
+  long long attempts = col_int(db, "SELECT max(attempts) FROM trace_records", NULL);
+  assert_true(attempts <= 6);
   /* attempts were recorded, and nothing is stuck in backoff for the next run */
   assert_true(col_int(db, "SELECT max(attempts) FROM trace_records", NULL) >= 1);
   assert_true(col_int(db, "SELECT count(*) FROM trace_records WHERE last_error LIKE 'network:%'",
                       NULL) >= 1);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE next_attempt_at>0", NULL), 0);
+
+  /* a damaged row is failed once, not retried forever; `lode export`
+   * semantics: bounded by its timeout during an outage */
+  sqlite3_exec(db, "INSERT INTO trace_records(id, kind, body, rev, state, updated_at)"
+                   " VALUES('junk', 'span', 'garbage', 1, 'pending', 1)", NULL, NULL, NULL);
+  lode_export_stats st;
+  assert_int_equal(lode_opik_config_load(&cfg, &ex, err, sizeof err), 0);
+  t0 = lode_mono_ns();
+  assert_int_equal(lode_export_flush(path, &cfg, 0.4, &st, err, sizeof err), 0);
+  assert_true((double)(lode_mono_ns() - t0) / 1e9 < 5.0);
+  lode_opik_config_free(&cfg);
+  assert_int_equal(st.pending, 30);
+  assert_int_equal(st.sent, 0);
+  assert_true(st.requests >= 1 && st.requests <= 6);
+  assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE state='failed'", NULL), 1);
 
   /* an inert exporter (nothing configured) */
   lode_opik_settings none = LODE_OPIK_SETTINGS_INIT;
@@ -398,7 +496,6 @@ static void test_exporter_outage_keeps_pending(void **state) {
   assert_int_equal(lode_exporter_stop(x, 1), 0);
   lode_opik_config_free(&cfg);
   /* synchronous export refuses to run without Opik */
-  lode_export_stats st;
   assert_int_equal(lode_export_flush(path, &cfg, 1, &st, err, sizeof err), -1);
   assert_non_null(strstr(err, "OPIK_URL_OVERRIDE"));
   sqlite3_close(db);
@@ -414,6 +511,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_upsert_bumps_rev_and_time),
       cmocka_unit_test(test_body_shapes),
+      cmocka_unit_test(test_writer),
+      cmocka_unit_test(test_hostile_values),
       cmocka_unit_test(test_config_precedence),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_render_tree),

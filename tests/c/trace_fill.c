@@ -4,6 +4,7 @@
  *
  *   lode_trace_fill DB [--traces N] [--spans M] [--twice] [--feedback]
  *                   [--bad-name NAME] [--export] [--flush SECONDS] [--pause-ms MS]
+ *                   [--no-writer]
  *
  * --twice writes every span first as started (no end) and then again as
  * finished, like a real run; --pause-ms waits after each commit (so a live
@@ -30,6 +31,7 @@ static int exec(sqlite3 *db, const char *sql) {
 
 int main(int argc, char **argv) {
   int ntraces = 1, nspans = 3, twice = 0, feedback = 0, do_export = 0, pause_ms = 0;
+  int use_writer = 1;
   double flush = 10;
   const char *bad = NULL;
   char err[512];
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--export")) do_export = 1;
     else if (!strcmp(argv[i], "--flush") && i + 1 < argc) flush = atof(argv[++i]);
     else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc) pause_ms = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--no-writer")) use_writer = 0;
     else if (!strcmp(argv[i], "--bad-name") && i + 1 < argc) bad = argv[++i];
     else {
       fprintf(stderr, "trace_fill: unknown argument %s\n", argv[i]);
@@ -76,6 +79,11 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  lode_trace_writer *w = NULL;
+  if (use_writer && !(w = lode_trace_writer_new(db, err, sizeof err))) {
+    fprintf(stderr, "trace_fill: %s\n", err);
+    return 1;
+  }
   char (*ids)[37] = malloc((size_t)nspans * sizeof *ids);
   if (!ids) return 1;
   int64_t t0 = lode_mono_ns();
@@ -90,11 +98,13 @@ int main(int argc, char **argv) {
     for (int pass = twice ? 0 : 1; pass < 2; pass++) {
       int fin = pass == 1;
       int64_t end = fin ? lode_now_ms() + 1 : 0;
-      if (exec(db, "BEGIN")) return 1;
+      if (exec(db, "BEGIN IMMEDIATE")) return 1;
       lode_trace_rec tr = {tid, "fill_workflow", start, end, "{\"folder\":\"docs\"}",
                            fin ? "{\"files\":3}" : NULL, "{\"phase\":\"TEST\"}", tags, 2,
                            NULL, NULL, NULL};
-      if (lode_trace_put_trace(db, &tr, err, sizeof err)) goto fail;
+      if (w ? lode_trace_writer_put_trace(w, &tr, err, sizeof err)
+            : lode_trace_put_trace(db, &tr, err, sizeof err))
+        goto fail;
       puts++;
       for (int s = 0; s < nspans; s++) {
         char name[64], out[64];
@@ -116,10 +126,14 @@ int main(int argc, char **argv) {
         sp.error_type = err_span ? "RuntimeError" : NULL;
         sp.error_message = err_span ? "boom" : NULL;
         sp.error_traceback = err_span ? "stack traceback:\n\t[C]: in ?" : NULL;
-        if (lode_trace_put_span(db, &sp, err, sizeof err)) goto fail;
+        if (w ? lode_trace_writer_put_span(w, &sp, err, sizeof err)
+              : lode_trace_put_span(db, &sp, err, sizeof err))
+          goto fail;
         puts++;
       }
-      if (fin && feedback && lode_trace_put_feedback(db, tid, "quality", 0.75, "fine", err, sizeof err))
+      if (fin && feedback &&
+          (w ? lode_trace_writer_put_feedback(w, tid, "quality", 0.75, "fine", err, sizeof err)
+             : lode_trace_put_feedback(db, tid, "quality", 0.75, "fine", err, sizeof err)))
         goto fail;
       if (!pass || !twice) {
         char sql[256];
@@ -140,6 +154,7 @@ int main(int argc, char **argv) {
          "\"pending\":%d}\n", ntraces, (long long)ntraces * nspans, puts,
          (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, left);
   free(ids);
+  lode_trace_writer_free(w);
   lode_opik_config_free(&cfg);
   sqlite3_close(db);
   return 0;

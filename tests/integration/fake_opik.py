@@ -22,6 +22,8 @@ Failure injection (constructor keywords / CLI options):
   remembered as bad: any later request containing one gets 422 too (a real
   Opik rejects the same content the same way).
 * ``reject_names``: records with one of these names are rejected with 422.
+* ``echo_headers``: error bodies include the request's headers, as some
+  proxies do (a client must not store or log them).
 * outage: simply do not start it (or ``stop()``); nothing listens.
 
 Use as a context manager::
@@ -124,7 +126,7 @@ def semantic_errors(kind, items):
 
 class FakeOpik:
     def __init__(self, fail_rate=0.0, seed=0, retry_after=None, fail_first=0,
-                 fail_422_batch=None, reject_names=(), port=0):
+                 fail_422_batch=None, reject_names=(), port=0, echo_headers=False):
         self.fail_rate = fail_rate
         self.rng = random.Random(seed)
         self.retry_after = retry_after
@@ -132,6 +134,7 @@ class FakeOpik:
         self.fail_422_batch = fail_422_batch
         self.reject_names = set(reject_names)
         self.port = port
+        self.echo_headers = echo_headers
         self.validators = _load_validators()
         self.lock = threading.Lock()
         self.traces, self.spans, self.feedback = {}, {}, {}
@@ -211,8 +214,11 @@ class FakeOpik:
         with self.lock:
             self.headers.append({k: v for k, v in h.headers.items()})
             status, body, extra, items = self._decide(key, raw, h.headers)
+            if self.echo_headers and status >= 400:
+                body = json.dumps({"errors": [body.decode(errors="replace")],
+                                   "request_headers": dict(h.headers.items())}).encode()
             self.requests.append({"method": method, "path": h.path, "status": status,
-                                  "items": items})
+                                  "items": items, "bytes": len(raw)})
         h._send(status, body, extra=extra)
 
     def _decide(self, key, raw, headers):
@@ -294,9 +300,10 @@ def main():
     ap.add_argument("--fail-first", type=int, default=0)
     ap.add_argument("--fail-422-batch", type=int)
     ap.add_argument("--reject-name", action="append", default=[])
+    ap.add_argument("--echo-headers", action="store_true")
     a = ap.parse_args()
     fake = FakeOpik(a.fail_rate, a.seed, a.retry_after, a.fail_first, a.fail_422_batch,
-                    a.reject_name, a.port).start()
+                    a.reject_name, a.port, a.echo_headers).start()
     if a.port_file:
         tmp = a.port_file + ".tmp"
         with open(tmp, "w") as f:

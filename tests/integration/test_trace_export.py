@@ -128,6 +128,23 @@ def test_flaky_opik_every_record_arrives(tmp_path, env, seed):
     assert {r[2] for r in rows(db)} == {"sent"}
 
 
+def test_batches_respect_item_and_byte_caps(tmp_path, env):
+    """3,000 spans need >= 3 span batches of <= 1000 items; the fake's schema
+    (maxItems 1000) would reject a bigger one."""
+    db = tmp_path / "t.db"
+    fill(db, env, "--traces", "5", "--spans", "600")
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+        st = opik.state()
+    span_reqs = [r for r in st["requests"] if r["path"].endswith("/spans/batch")]
+    assert len(span_reqs) >= 3
+    assert all(r["items"] <= 1000 for r in span_reqs)
+    assert all(r["bytes"] <= 4 * 1024 * 1024 for r in st["requests"])
+    assert len(st["spans"]) == 3000 and st["errors"] == []
+
+
 def test_422_one_record_reported_others_delivered(tmp_path, env):
     db = tmp_path / "t.db"
     fill(db, env, "--traces", "3", "--spans", "6", "--twice", "--bad-name", "poison_step")
@@ -182,7 +199,7 @@ def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
     env.update(OPIK_API_KEY=key, OPIK_WORKSPACE="team-ws", OPIK_PROJECT_NAME="rag demo",
                LODE_LOG="debug")
     logs = ""
-    with FakeOpik(fail_first=2, reject_names={"poison_step"}) as opik:
+    with FakeOpik(fail_first=2, reject_names={"poison_step"}, echo_headers=True) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
         out, p = fill(db, env, "--traces", "2", "--spans", "4", "--twice", "--feedback",
                       "--bad-name", "poison_step", "--export", "--flush", "20")
@@ -199,6 +216,11 @@ def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
     assert all(b["project_name"] == "rag demo" for b in st["spans"].values())
     assert "warning" in logs  # the rejection was logged...
     assert key not in logs    # ...without the key
+    # the server echoed our headers in its error bodies; what we kept is scrubbed
+    with sqlite3.connect(str(db)) as c:
+        kept = [r[0] for r in c.execute("SELECT last_error FROM trace_records"
+                                        " WHERE state='failed'")]
+    assert kept and all("request_headers" in k and "[redacted]" in k for k in kept)
     for f in os.listdir(tmp_path):
         with open(tmp_path / f, "rb") as fh:
             assert key.encode() not in fh.read(), f
