@@ -7,15 +7,94 @@
  * runs inside flowing text collapse to one space as rendering would (inside
  * <pre> and <textarea> it is kept). The title is the <title> text, else the
  * first <h1>. The tree is walked with an explicit stack, never recursion, so
- * deeply nested hostile markup cannot exhaust the C stack. */
+ * deeply nested hostile markup cannot exhaust the C stack.
+ *
+ * gumbo's tree building costs O(tags x depth): many start tags scan the
+ * whole stack of open elements. A hostile page of 100,000 nested <div>s takes
+ * minutes, so a linear pre-scan estimates the nesting first and refuses pages
+ * deeper than MAX_DEPTH (browsers cap the depth they build at 512 too). */
 #include <glib.h>
 #include <gumbo.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/buf.h"
 #include "kernels/fs_int.h"
+
+#define MAX_DEPTH 512
+
+/* Elements that never nest (void) or whose end tag is usually omitted:
+ * neither counts towards the depth estimate. */
+static int depth_neutral(const char *name, size_t n) {
+  static const char *const names[] = {
+      "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+      "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+      "tbody", "thead", "tfoot", "colgroup", "rp", "rt", "html", "head", "body", "basefont",
+      "bgsound", "frame", "keygen", "image", NULL};
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == n && !strncasecmp(names[i], name, n)) return 1;
+  return 0;
+}
+
+static int is_raw_text(const char *name, size_t n) {
+  static const char *const names[] = {"script", "style", "textarea", "title", "xmp",
+                                      "plaintext", NULL};
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == n && !strncasecmp(names[i], name, n)) return 1;
+  return 0;
+}
+
+static const char *find_ci(const char *p, const char *end, const char *needle) {
+  size_t k = strlen(needle);
+  for (; p + k <= end; p++)
+    if (!strncasecmp(p, needle, k)) return p;
+  return NULL;
+}
+
+/* A linear estimate of the deepest element nesting; an over-estimate only
+ * for markup that leaves non-optional end tags open. */
+static size_t nesting_estimate(const char *p, size_t n) {
+  const char *end = p + n;
+  size_t depth = 0, max = 0;
+  while ((p = memchr(p, '<', (size_t)(end - p)))) {
+    p++;
+    if (p < end && (*p == '!' || *p == '?')) {
+      const char *close = (end - p >= 3 && !strncmp(p, "!--", 3)) ? find_ci(p, end, "-->")
+                                                                   : memchr(p, '>', (size_t)(end - p));
+      if (!close) break;
+      p = close;
+      continue;
+    }
+    int closing = p < end && *p == '/';
+    if (closing) p++;
+    const char *name = p;
+    while (p < end && (g_ascii_isalnum(*p) || *p == '-' || *p == ':')) p++;
+    size_t len = (size_t)(p - name);
+    if (!len || !g_ascii_isalpha(*name)) continue;
+    const char *gt = memchr(p, '>', (size_t)(end - p));
+    if (!gt) break;
+    int self_closing = gt > p && gt[-1] == '/';
+    p = gt;
+    if (depth_neutral(name, len)) continue;
+    if (closing) {
+      if (depth) depth--;
+      continue;
+    }
+    if (self_closing) continue;
+    if (is_raw_text(name, len)) {
+      char close[16];
+      snprintf(close, sizeof close, "</%.*s", (int)(len < 10 ? len : 10), name);
+      const char *c = find_ci(p, end, close);
+      if (!c) break;
+      p = c;
+      continue;
+    }
+    if (++depth > max) max = depth;
+  }
+  return max;
+}
 
 enum sep { SEP_NONE, SEP_SPACE, SEP_LINE, SEP_PARA };
 
@@ -279,6 +358,14 @@ int lode__fs_load_html(const char *name, const char *p, size_t n, lode_fs_doc *o
   body_ctx c = {0};
   int failed = 0, rc = -1;
   out->mime = "text/html";
+  size_t depth = nesting_estimate(utf8 ? utf8 : p, utf8 ? un : n);
+  if (depth > MAX_DEPTH) {
+    lode__fs_seterr(err, errlen,
+                    "%s: HTML elements nested about %zu deep (over %d), not loaded", name,
+                    depth, MAX_DEPTH);
+    free(utf8);
+    return -1;
+  }
   opts.max_errors = 0; /* we never read parse errors: do not keep them */
   GumboOutput *g = gumbo_parse_with_options(&opts, utf8 ? utf8 : p, utf8 ? un : n);
   if (!g) {

@@ -118,6 +118,7 @@ typedef struct md_title {
 static int md_enter(MD_BLOCKTYPE t, void *detail, void *ud) {
   (void)detail;
   md_title *m = ud;
+  if (m->done) return 1; /* md4c may go on after leave_block asked to stop */
   if (t == MD_BLOCK_H) m->in_h = 1;
   return 0;
 }
@@ -140,7 +141,7 @@ static int md_span(MD_SPANTYPE t, void *detail, void *ud) {
 
 static int md_text(MD_TEXTTYPE t, const MD_CHAR *s, MD_SIZE n, void *ud) {
   md_title *m = ud;
-  if (!m->in_h) return 0;
+  if (!m->in_h || m->done) return 0;
   if (t == MD_TEXT_NULLCHAR)
     lode_buf_puts(&m->b, "\xEF\xBF\xBD");
   else if (t == MD_TEXT_BR || t == MD_TEXT_SOFTBR)
