@@ -39,6 +39,9 @@ static void unit(float *v, int64_t d) {
 
 /* The same 16-accumulator shape as the search's dot product, so the two
  * differ only by the multiply and the top-k bookkeeping. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default"))) /* as the search's scan */
+#endif
 static float sum_all(const float *restrict a, size_t n) {
   float acc[16] = {0};
   size_t i = 0;

@@ -184,7 +184,9 @@ static const char *opt_string_field(lua_State *L, int t, const char *k) {
   lua_getfield(L, t, k);
   const char *v = NULL;
   if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+    /* strings only: a number converted here would live only in this stack
+     * slot, and the pointer must outlive the pop below */
+    if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "field '%s' must be a string, not %s", k, luaL_typename(L, -1));
     v = lua_tostring(L, -1);
   }
@@ -296,7 +298,9 @@ static int l_put(lua_State *L) {
   doc.title = opt_string_field(L, 2, "title");
   doc.mime = opt_string_field(L, 2, "mime");
   lua_getfield(L, 2, "bytes");
-  doc.bytes = lua_isnil(L, -1) ? -1 : (int64_t)luaL_checkinteger(L, -1);
+  if (!lua_isnil(L, -1) && !lua_isinteger(L, -1))
+    return luaL_error(L, "put: field 'bytes' must be an integer, not %s", luaL_typename(L, -1));
+  doc.bytes = lua_isnil(L, -1) ? -1 : (int64_t)lua_tointeger(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 2, "metadata"); /* [5: metadata] */
   push_json_arg(L, 5, "document metadata", 1); /* [5, 6: json] */
