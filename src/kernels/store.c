@@ -236,6 +236,65 @@ done:
   return rc;
 }
 
+static char *col_dup(sqlite3_stmt *st, int i, int *oom) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  if (!t) return NULL;
+  char *d = strdup((const char *)t);
+  if (!d) *oom = 1;
+  return d;
+}
+
+void lode_store_record_free(lode_store_record *rec) {
+  if (!rec) return;
+  free(rec->path);
+  free(rec->hash);
+  free(rec->metadata);
+  free(rec->title);
+  free(rec->mime);
+  memset(rec, 0, sizeof *rec);
+}
+
+int lode_store_get(lode_store *s, const char *path, lode_store_record *rec, int *found,
+                   char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int rc = -1, oom = 0;
+  memset(rec, 0, sizeof *rec);
+  *found = 0;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT path, hash, metadata, title, mime, bytes, updated_at,"
+                         " (SELECT count(*) FROM chunks WHERE doc_id = d.id)"
+                         " FROM documents d WHERE path = ?",
+                         -1, &st, NULL) != SQLITE_OK) {
+    dberr(s, err, errlen, "get");
+    goto done;
+  }
+  sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW) {
+    rec->path = col_dup(st, 0, &oom);
+    rec->hash = col_dup(st, 1, &oom);
+    rec->metadata = col_dup(st, 2, &oom);
+    rec->title = col_dup(st, 3, &oom);
+    rec->mime = col_dup(st, 4, &oom);
+    rec->bytes = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 5);
+    rec->updated_at = sqlite3_column_int64(st, 6);
+    rec->chunks = sqlite3_column_int64(st, 7);
+    if (oom) {
+      lode__store_seterr(err, errlen, "store %s: get '%s': out of memory", s->path, path);
+      lode_store_record_free(rec);
+      goto done;
+    }
+    *found = 1;
+  } else if (step != SQLITE_DONE) {
+    dberr(s, err, errlen, "get");
+    goto done;
+  }
+  rc = 0;
+done:
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
   if (v)
     sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);

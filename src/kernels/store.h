@@ -76,6 +76,20 @@ int lode_store_put(lode_store *s, const lode_store_doc *doc, const lode_store_ch
                    size_t n_chunks, const float *vectors, int64_t dims, char *err,
                    size_t errlen);
 
+/* A stored document's record; strings malloc'd (NULL when not set), freed
+ * with lode_store_record_free. */
+typedef struct lode_store_record {
+  char *path, *hash, *metadata, *title, *mime;
+  int64_t bytes; /* -1 if unknown */
+  int64_t updated_at; /* ms since the epoch */
+  int64_t chunks;
+} lode_store_record;
+
+/* Reads the record of `path`; *found = 0 (and *rec zeroed) if not stored. */
+int lode_store_get(lode_store *s, const char *path, lode_store_record *rec, int *found,
+                   char *err, size_t errlen);
+void lode_store_record_free(lode_store_record *rec);
+
 /* Removes a document and its chunks; *removed = 1 if it existed. */
 int lode_store_delete(lode_store *s, const char *path, int *removed, char *err, size_t errlen);
 

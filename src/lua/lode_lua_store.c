@@ -320,6 +320,52 @@ static int l_put(lua_State *L) {
   return 1;
 }
 
+static int record_gc(lua_State *L) {
+  lode_store_record_free(lua_touserdata(L, 1));
+  return 0;
+}
+
+/* The C record lives in a userdata with __gc while it is turned into a Lua
+ * table, so a memory error half-way still frees it. */
+static int l_get(lua_State *L) {
+  lode_store *s = check_open(L);
+  const char *path = luaL_checkstring(L, 2);
+  char err[LODE_STORE_ERRLEN];
+  int found = 0;
+  lode_store_record *r = lua_newuserdatauv(L, sizeof *r, 0); /* [.., holder] */
+  memset(r, 0, sizeof *r);
+  if (luaL_newmetatable(L, "lode.store.record")) {
+    lua_pushcfunction(L, record_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  if (lode_store_get(s, path, r, &found, err, sizeof err) != 0) return raise_err(L, err);
+  if (!found) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 8);
+  const char *fields[] = {"path", "hash", "title", "mime"};
+  const char *values[] = {r->path, r->hash, r->title, r->mime};
+  for (int i = 0; i < 4; i++) {
+    if (!values[i]) continue;
+    lua_pushstring(L, values[i]);
+    lua_setfield(L, -2, fields[i]);
+  }
+  push_json_text(L, r->metadata);
+  lua_setfield(L, -2, "metadata");
+  if (r->bytes >= 0) {
+    lua_pushinteger(L, r->bytes);
+    lua_setfield(L, -2, "bytes");
+  }
+  lua_pushinteger(L, r->updated_at);
+  lua_setfield(L, -2, "updated_at");
+  lua_pushinteger(L, r->chunks);
+  lua_setfield(L, -2, "chunks");
+  lode_store_record_free(r);
+  return 1;
+}
+
 static int l_delete(lua_State *L) {
   lode_store *s = check_open(L);
   const char *path = luaL_checkstring(L, 2);
@@ -457,7 +503,7 @@ static int l_tostring(lua_State *L) {
 }
 
 static const luaL_Reg store_methods[] = {
-    {"has", l_has},       {"put", l_put},     {"delete", l_delete},
+    {"has", l_has},       {"get", l_get},     {"put", l_put},     {"delete", l_delete},
     {"paths", l_paths},   {"count", l_count}, {"search", l_search},
     {"embedder", l_embedder}, {"close", l_close}, {NULL, NULL}};
 

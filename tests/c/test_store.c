@@ -101,6 +101,17 @@ static void test_put_idempotent(void **state) {
   assert_true(found);
   put_doc(s, "b.md", NULL, "text/markdown", 1, v, 4);
   counts(s, 2, 3);
+  lode_store_record rec;
+  assert_int_equal(lode_store_get(s, "a.md", &rec, &found, err, sizeof err), 0);
+  assert_true(found);
+  assert_string_equal(rec.hash, "h2");
+  assert_string_equal(rec.metadata, "{\"k\":1}");
+  assert_string_equal(rec.title, "Title");
+  assert_int_equal(rec.bytes, 123);
+  assert_int_equal(rec.chunks, 2);
+  lode_store_record_free(&rec);
+  assert_int_equal(lode_store_get(s, "zzz", &rec, &found, err, sizeof err), 0);
+  assert_false(found);
   /* search sees exactly the current chunks */
   lode_store_hit *hits;
   size_t n;
