@@ -372,7 +372,9 @@ int lode__fs_load_html(const char *name, const char *p, size_t n, lode_fs_doc *o
     lode__fs_seterr(err, errlen, "%s: cannot parse as HTML (out of memory)", name);
     goto done;
   }
-  lode_buf_init(&c.o.b, n * 2 + 4096); /* text is never longer than its source */
+  /* the text is at most the (UTF-8) source with each byte turned into a
+   * 3-byte U+FFFD, plus separators */
+  lode_buf_init(&c.o.b, (utf8 ? un : n) * 4 + 4096);
   walker w = {body_enter, body_leave, body_text, 0};
   if (walk(g->root, &w, &c) != 0) failed = 1;
   lode_buf_cstr(&c.o.b);

@@ -303,6 +303,17 @@ static void test_html(void **state) {
   expect_utf8_doc(&d);
   assert_non_null(strstr(d.text, "deep")); /* the NUL itself is dropped or replaced */
   lode_fs_doc_free(&d);
+  /* a huge title is cut short, not an error; NULs become U+FFFD or vanish */
+  lode_buf_reset(&b);
+  lode_buf_puts(&b, "<title>");
+  for (int i = 0; i < 3000; i++) lode_buf_puts(&b, "word ");
+  lode_buf_puts(&b, "</title><p>");
+  for (int i = 0; i < 5000; i++) lode_buf_putc(&b, 0);
+  assert_int_equal(lode_fs_load_bytes("t.html", b.p, b.len, LODE_FS_HTML, &d, err, sizeof err),
+                   0);
+  expect_utf8_doc(&d);
+  assert_true(strlen(d.title) > 1000 && strlen(d.title) <= 4096);
+  lode_fs_doc_free(&d);
   /* 100,000 nested elements (minutes of gumbo time): a clear error */
   lode_buf_reset(&b);
   for (int i = 0; i < 100000; i++) lode_buf_puts(&b, "<div><span>");
