@@ -18,6 +18,7 @@ enum { LODE_EXIT_OK = 0, LODE_EXIT_FAILED = 1, LODE_EXIT_USAGE = 2 };
 int lode_cmd_run(lode_cli *c);
 int lode_cmd_workflow(lode_cli *c);
 int lode_cmd_test(lode_cli *c);
+int lode_cmd_worker(lode_cli *c);
 int lode_cmd_trace(lode_cli *c);
 int lode_cmd_export(lode_cli *c);
 /* Prints help for a command (NULL: overview); 0 if the command exists. */

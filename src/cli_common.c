@@ -100,6 +100,12 @@ void lode_cli_exporter_start(lua_State *L, const char *db_path) {
   if (ex) lode_exec_on_trace_commit(ex, kick, exporter);
 }
 
+void lode_cli_exporter_attach(lua_State *L) {
+  char err[512];
+  lode_exec *ex = exporter ? lode_host_exec(L, err, sizeof err) : NULL;
+  if (ex) lode_exec_on_trace_commit(ex, kick, exporter);
+}
+
 void lode_cli_exporter_stop(void) {
   if (!exporter) return;
   int left = lode_exporter_stop(exporter, flush_timeout);

@@ -21,6 +21,23 @@ void lode_cli_exporter_start(lua_State *L, const char *db_path);
 /* Waits for the outbox up to OPIK_DEFAULT_FLUSH_TIMEOUT and says what is
  * left for the next run or `lode export`. */
 void lode_cli_exporter_stop(void);
+/* Points this state's executor at the running exporter (worker threads). */
+void lode_cli_exporter_attach(lua_State *L);
+/* Recovers the pipeline's unfinished workflows (see cli_run.c). If want_name
+ * is set, an unfinished workflow with that name and input is adopted: its id
+ * is copied to adopted (512 bytes), its outcome left on the stack, and 1
+ * returned (*rc / *status set through adopted_rc). */
+int lode_cli_recover(lua_State *L, const char *abs, const char *version, const char *want_name,
+                     const uint8_t *want_input, size_t want_len, char *adopted);
+
+extern int lode_cli_adopted_rc, lode_cli_adopted_status;
+
+/* Worker threads (cli_worker.c). */
+typedef struct lode_workers lode_workers;
+lode_workers *lode_workers_start(lode_cli *c, const char *pipeline, int n);
+void lode_workers_stop(lode_workers *w);
+int lode_default_workers(void);
+
 /* "2026-11-22 04:06:32" in local time, from a static buffer. */
 const char *lode_cli_time(int64_t ms);
 #endif

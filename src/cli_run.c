@@ -11,7 +11,10 @@
 #include "core/error.h"
 #include "core/util.h"
 #include "lua/lode_lua_codec.h"
+#include "lua/lode_lua_internal.h"
 #include "lua/lode_lua_workflow.h"
+
+int lode_cli_adopted_rc, lode_cli_adopted_status;
 
 typedef struct recover_ctx {
   lua_State *L;
@@ -150,6 +153,30 @@ int lode_pipeline_load(lode_cli *c, const char *file, lua_State **out, char *abs
   return LODE_EXIT_OK;
 }
 
+int lode_cli_recover(lua_State *L, const char *abs, const char *version, const char *want_name,
+                     const uint8_t *want_input, size_t want_len, char *adopted) {
+  char err[1024];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  if (!ex) return 0;
+  recover_ctx rctx;
+  memset(&rctx, 0, sizeof rctx);
+  rctx.L = L;
+  rctx.version = version;
+  rctx.pipeline = abs;
+  rctx.want_name = want_name;
+  rctx.want_input = want_input;
+  rctx.want_input_len = want_len;
+  /* queued work of dead processes goes back to its queue first */
+  lode_sysdb_requeue_dead(lode_exec_db(ex), err, sizeof err);
+  lode_wf_filter f = {LODE_WF_PENDING, NULL, abs, 1, 0, 0, 0, 1};
+  lode_sysdb_wf_list(lode_exec_db(ex), &f, recover_one, &rctx, err, sizeof err);
+  if (!rctx.adopted[0]) return 0;
+  lode_strlcpy(adopted, rctx.adopted, 512);
+  lode_cli_adopted_rc = rctx.adopted_rc;
+  lode_cli_adopted_status = rctx.adopted_status;
+  return 1;
+}
+
 int lode_cmd_run(lode_cli *c) {
   if (c->argc < 1) {
     fprintf(stderr, "usage: lode run PIPELINE.lua [ARG...]\n");
@@ -172,36 +199,35 @@ int lode_cmd_run(lode_cli *c) {
   for (int i = 0; i < nargs; i++) lua_pushstring(L, c->argv[i + 1]);
   int args_idx = wf_idx + 1;
 
+  /* this thread runs the main workflow (and queued work while it waits);
+   * --workers N adds N-1 threads that serve the pipeline's queues */
+  int n = c->workers > 0 ? c->workers : lode_default_workers();
+  lode_workers *w = lode_workers_start(c, abs, n - 1);
+
   /* recovery first: this pipeline's unfinished workflows */
-  recover_ctx rctx;
-  memset(&rctx, 0, sizeof rctx);
-  rctx.L = L;
-  rctx.version = version;
-  rctx.pipeline = abs;
   lode_buf in;
   lode_buf_init(&in, 0);
   lua_getfield(L, wf_idx, "name");
   const char *main_name = lua_tostring(L, -1);
-  if (!c->id && lode_lua_encode_args(L, args_idx, nargs, &in, err, sizeof err) == 0) {
-    rctx.want_name = main_name;
-    rctx.want_input = in.p;
-    rctx.want_input_len = in.len;
-  }
-  lode_wf_filter f = {LODE_WF_PENDING, NULL, abs, 1, 0, 0, 0, 1};
-  lode_sysdb_wf_list(lode_exec_db(ex), &f, recover_one, &rctx, err, sizeof err);
+  int can_adopt = !c->id && lode_lua_encode_args(L, args_idx, nargs, &in, err, sizeof err) == 0;
+  char adopted[512] = "";
+  int got = lode_cli_recover(L, abs, version, can_adopt ? main_name : NULL, in.p, in.len,
+                             adopted);
   lode_buf_free(&in);
 
   int status;
   const char *id;
-  if (rctx.adopted[0]) {
-    rc = rctx.adopted_rc;
-    status = rctx.adopted_status;
-    id = rctx.adopted;
+  if (got) {
+    rc = lode_cli_adopted_rc;
+    status = lode_cli_adopted_status;
+    id = adopted;
   } else {
     lua_settop(L, args_idx + nargs - 1);
     rc = lode_lua_run_top(L, wf_idx, c->id, nargs, &status);
     id = c->id;
   }
+  lode_workers_stop(w);
+  lode__sched_release(L);
   int exit_code = lode_cli_report_result(L, rc, status, id, c->json);
   lua_close(L); /* closes the executor: nothing more is written */
   lode_cli_exporter_stop();

@@ -128,6 +128,7 @@ int main(int argc, char **argv) {
   if (!c.db) c.db = ".lode/lode.db";
   if (!strcmp(cmd, "run")) rc = lode_cmd_run(&c);
   else if (!strcmp(cmd, "workflow")) rc = lode_cmd_workflow(&c);
+  else if (!strcmp(cmd, "worker")) rc = lode_cmd_worker(&c);
   else if (!strcmp(cmd, "trace")) rc = lode_cmd_trace(&c);
   else if (!strcmp(cmd, "export")) rc = lode_cmd_export(&c);
   else {

@@ -1,6 +1,7 @@
 /* executor.c - durable workflows and steps. See executor.h. */
 #include "core/executor.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,16 @@ void lode_test_crash_point(const char *step_name) {
 #endif
 }
 
+/* One executor id per process: its threads share queue limits
+ * (worker_concurrency) and recovery treats their work as one owner's. */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static char the_process_id[37];
+static void make_process_id(void) { lode_uuid7(the_process_id); }
+static void process_id(char out[37]) {
+  pthread_once(&pid_once, make_process_id);
+  memcpy(out, the_process_id, 37);
+}
+
 int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t errlen) {
   *out = NULL;
   lode_exec *ex = calloc(1, sizeof *ex);
@@ -65,7 +76,7 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   }
   int rc = lode_sysdb_open(o->db_path, o->sync_full, &ex->db, err, errlen);
   if (rc != LODE_OK) goto done;
-  lode_uuid7(ex->id);
+  process_id(ex->id);
   rc = lode_sysdb_executor_register(ex->db, ex->id, err, errlen);
   if (rc != LODE_OK) goto done;
   ex->tracing = !lode_trace_disabled();
@@ -86,9 +97,15 @@ done:
   return LODE_OK;
 }
 
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static int open_count;
+
 void lode_exec_close(lode_exec *ex) {
   if (!ex) return;
-  lode_sysdb_executor_unregister(ex->db, ex->id);
+  pthread_mutex_lock(&open_mu);
+  int last = --open_count == 0;
+  pthread_mutex_unlock(&open_mu);
+  if (last) lode_sysdb_executor_unregister(ex->db, ex->id);
   lode_trace_writer_free(ex->tw);
   lode_sysdb_close(ex->db);
   free(ex->pipeline);
@@ -607,4 +624,59 @@ void lode_wf_free(lode_wf *wf) {
   lode_wf_row_clear(&wf->row);
   lode_step_rows_free(wf->steps, wf->nsteps);
   free(wf);
+}
+
+int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512], char *err,
+                      size_t errlen) {
+  if (o->id) lode_strlcpy(id_out, o->id, 512);
+  else if (o->parent)
+    snprintf(id_out, 512, "%s-%lld", o->parent->row.id, (long long)o->parent_pos);
+  else lode_uuid7(id_out);
+  lode_wf tmp; /* the record, as the span writer sees it */
+  memset(&tmp, 0, sizeof tmp);
+  tmp.ex = ex;
+  char trace_id[37], span_id[37];
+  lode_uuid7(span_id);
+  if (o->parent && o->parent->row.trace_id) lode_strlcpy(trace_id, o->parent->row.trace_id, 37);
+  else lode_uuid7(trace_id);
+  lode_wf_row *r = &tmp.row;
+  r->id = id_out;
+  r->name = (char *)o->name;
+  r->parent_id = o->parent ? o->parent->row.id : NULL;
+  r->parent_step = o->parent_pos;
+  r->input = (uint8_t *)o->input;
+  r->input_len = o->input_len;
+  r->pipeline = ex->pipeline;
+  r->version = ex->version;
+  r->max_recovery_attempts =
+      o->max_recovery_attempts > 0 ? o->max_recovery_attempts : LODE_DEFAULT_MAX_RECOVERY;
+  r->trace_id = trace_id;
+  r->span_id = span_id;
+  r->parent_span_id = o->parent ? o->parent->row.span_id : NULL;
+  r->queue = (char *)o->queue;
+  r->created_at = lode_now_ms();
+  int existed = 0;
+  int rc = lode_sysdb_begin(ex->db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  rc = lode_sysdb_wf_enqueue(ex->db, r, o->priority, o->dedup_id, &existed, err, errlen);
+  if (rc == LODE_OK && o->parent) {
+    lode_step_row row;
+    memset(&row, 0, sizeof row);
+    row.step_no = o->parent_pos;
+    row.name = (char *)o->name;
+    row.status = LODE_WF_SUCCESS;
+    row.attempts = 1;
+    row.child_id = id_out;
+    row.started_at = row.ended_at = r->created_at;
+    rc = lode_sysdb_step_put(ex->db, o->parent->row.id, &row, err, errlen);
+  }
+  if (rc == LODE_OK && !existed && ex->tracing)
+    rc = wf_trace_put(&tmp, 0, NULL, 0, NULL, NULL, err, errlen);
+  if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
+  if (rc != LODE_OK) {
+    lode_sysdb_rollback(ex->db);
+    return rc;
+  }
+  if (ex->tracing) kick(ex);
+  return LODE_OK;
 }

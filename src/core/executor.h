@@ -128,6 +128,25 @@ void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
 char *lode_span_json(const uint8_t *p, size_t n, int args);
 void lode_wf_free(lode_wf *wf);
 
+/* Enqueues a workflow (status ENQUEUED) on a queue; a worker claims it.
+ * With a parent, the enqueue takes the parent's position parent_pos (the
+ * child's id is then PARENT-N unless given) and is checkpointed there in the
+ * same transaction, with the start of the child's span. */
+typedef struct lode_enqueue_opts {
+  const char *id; /* NULL: PARENT-N, or a new UUIDv7 */
+  const char *name;
+  const uint8_t *input;
+  size_t input_len;
+  const char *queue;
+  int priority;
+  const char *dedup_id;
+  lode_wf *parent;
+  int64_t parent_pos;
+  int max_recovery_attempts;
+} lode_enqueue_opts;
+int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512], char *err,
+                      size_t errlen);
+
 /* Test-only fault injection (builds with LODE_TEST_HOOKS): the environment
  * variable LODE_TEST_CRASH_AT="NAME:K" makes the process _exit(137) (as if
  * killed) when the K-th execution of step NAME starts. */

@@ -13,14 +13,15 @@ static const char *const names[] = {"debug", "info", "warning", "error"};
 
 void lode_log_set_level(enum lode_log_level lvl) { min_level = lvl; }
 
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static void read_env(void) {
+  const char *e = getenv("LODE_LOG");
+  if (e && !strcmp(e, "debug")) min_level = LODE_LOG_DEBUG;
+  if (e && !strcmp(e, "warning")) min_level = LODE_LOG_WARN;
+}
+
 void lode_log(enum lode_log_level lvl, const char *fmt, ...) {
-  static int env_checked;
-  if (!env_checked) {
-    const char *e = getenv("LODE_LOG");
-    if (e && !strcmp(e, "debug")) min_level = LODE_LOG_DEBUG;
-    if (e && !strcmp(e, "warning")) min_level = LODE_LOG_WARN;
-    env_checked = 1;
-  }
+  pthread_once(&env_once, read_env);
   if (lvl < min_level) return;
   char line[2048];
   va_list ap;

@@ -45,6 +45,7 @@ void lode_lua_open_all(lua_State *L) {
   lode_lua_open_workflow(L);
   lode_lua_open_codec(L);
   lode_lua_open_trace(L);
+  lode_lua_open_sched(L);
   lode_lua_open_matrix(L);
   lode_lua_open_text(L);
   lode_lua_open_embed(L);

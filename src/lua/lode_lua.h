@@ -26,6 +26,7 @@ void lode_lua_open_all(lua_State *L);
 void lode_lua_open_workflow(lua_State *L);
 void lode_lua_open_codec(lua_State *L);
 void lode_lua_open_trace(lua_State *L);
+void lode_lua_open_sched(lua_State *L);
 void lode_lua_open_matrix(lua_State *L);
 void lode_lua_open_text(lua_State *L);
 void lode_lua_open_embed(lua_State *L);

@@ -1,6 +1,7 @@
 /* lode_lua_matrix.c - `lode.matrix`: float32 rows x dims userdata. */
 #include "lua/lode_lua_matrix.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +220,12 @@ static int matrix_json(const uint8_t *p, size_t n, lode_buf *out) {
 static const lode_lua_ext matrix_ext = {LODE_EXT_MATRIX, LODE_MATRIX_TNAME, enc_matrix,
                                         dec_matrix};
 
+static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
+static void register_ext(void) {
+  lode_lua_codec_register(&matrix_ext);
+  lode_codec_ext_json(LODE_EXT_MATRIX, "matrix", matrix_json);
+}
+
 void lode_lua_open_matrix(lua_State *L) {
   if (luaL_newmetatable(L, LODE_MATRIX_TNAME)) {
     luaL_setfuncs(L, m_meta, 0);
@@ -226,8 +233,8 @@ void lode_lua_open_matrix(lua_State *L) {
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
-  lode_lua_codec_register(&matrix_ext);
-  lode_codec_ext_json(LODE_EXT_MATRIX, "matrix", matrix_json);
+  /* process-wide tables: filled once, before any thread encodes */
+  pthread_once(&ext_once, register_ext);
   lua_newtable(L);
   lua_pushcfunction(L, m_new);
   lua_setfield(L, -2, "new");

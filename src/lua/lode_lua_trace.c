@@ -194,6 +194,21 @@ void lode__frame_pop(lua_State *L, lode_span_frame *f) {
 }
 
 lode_span_frame *lode__frame_top(lua_State *L) { return get_stack(L)->top; }
+
+lode_span_frame *lode__frames_set(lua_State *L, lode_span_frame *top) {
+  stack *s = get_stack(L);
+  lode_span_frame *old = s->top;
+  s->top = top;
+  return old;
+}
+
+void lode__frame_chain_free(lode_span_frame *f) {
+  while (f) {
+    lode_span_frame *below = f->below;
+    frame_free(f);
+    f = below;
+  }
+}
 const char *lode__frame_id(const lode_span_frame *f) { return f->id; }
 
 /* ---- building spans -------------------------------------------------------------- */

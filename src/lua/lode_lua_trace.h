@@ -30,6 +30,12 @@ lode_span_frame *lode__frame_push(lua_State *L, int kind, const char *name, cons
 /* Pops the top frame (which must be f) and frees it. */
 void lode__frame_pop(lua_State *L, lode_span_frame *f);
 lode_span_frame *lode__frame_top(lua_State *L);
+/* Each workflow body keeps its own chain of frames while it is suspended
+ * (waiting coroutines interleave): swaps the running chain for `top` and
+ * returns the previous one. */
+lode_span_frame *lode__frames_set(lua_State *L, lode_span_frame *top);
+/* Frees a suspended chain that will never resume. */
+void lode__frame_chain_free(lode_span_frame *f);
 const char *lode__frame_id(const lode_span_frame *f);
 
 /* The spans of a finished step frame, for lode_wf_step_record: the step's

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "lua/lode_lua_codec.h"
+#include "lua/lode_lua_internal.h"
 #include "lua/lode_lua_trace.h"
 
 #define WORKFLOW_MT "lode.workflow"
@@ -17,20 +18,12 @@
 #define TRACK_MT "lode.track"
 #define HOST_MT "lode.host"
 #define ERRLEN 1024
+#define get_host lode__host
 
 static const char host_key = 'h';      /* registry: the host userdata */
 static const char workflows_key = 'w'; /* registry: name -> workflow object */
 
-typedef struct host {
-  lode_exec *ex;
-  lode_wf *current; /* workflow whose body is running, or NULL */
-  int in_step;      /* inside a step function: nested steps run plain */
-  int loading;
-  char *db_path, *pipeline, *version;
-  int sync_full;
-  char last_top_id[512]; /* id of the last top-level workflow started */
-  int begin_rc;          /* why the last workflow could not start */
-} host;
+
 
 /* ---- host ------------------------------------------------------------------ */
 
@@ -45,7 +38,7 @@ static int host_gc(lua_State *L) {
   return 0;
 }
 
-static host *get_host(lua_State *L) {
+host *lode__host(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
   host *h = lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -485,27 +478,74 @@ static int l_uuid(lua_State *L) { return recorded_value(L, "lode.uuid", push_uui
 
 /* ---- running workflows ------------------------------------------------------------ */
 
-/* Runs the body of `wf` (object at obj) in a new coroutine with the nargs
- * values at args_idx. Records the outcome. Pushes the result, or the error
- * message and returns -1. */
-static int run_body(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs) {
-  host *h = get_host(L);
-  lua_State *co = lua_newthread(L); /* anchored on L's stack */
-  int co_idx = lua_gettop(L);
+/* A workflow body in progress: its coroutine (user value 1), the workflow
+ * object (user value 2), the executor's record and, while it is suspended,
+ * its own chain of span frames. Created safe-empty, then filled; __gc frees
+ * what a body that never finished still holds. */
+#define BODY_MT "lode.body"
+
+static int body_gc(lua_State *L) {
+  lode_body *b = luaL_checkudata(L, 1, BODY_MT);
+  lode__frame_chain_free(b->frames);
+  b->frames = NULL;
+  lode_wf_free(b->wf);
+  b->wf = NULL;
+  return 0;
+}
+
+lode_body *lode__body_new(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs) {
+  obj = lua_absindex(L, obj);
+  args_idx = lua_absindex(L, args_idx);
+  lode_body *b = lua_newuserdatauv(L, sizeof *b, 2);
+  memset(b, 0, sizeof *b);
+  if (luaL_newmetatable(L, BODY_MT)) {
+    lua_pushcfunction(L, body_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  b->wf = wf;
+  lua_State *co = lua_newthread(L);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, obj);
+  lua_setiuservalue(L, -2, 2);
   lua_getfield(L, obj, "fn");
   for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
   lua_xmove(L, co, nargs + 1);
+  b->nargs = nargs;
+  return b;
+}
 
+/* Resumes the body at idx. LODE_BODY_YIELD: it waits (nothing pushed);
+ * LODE_BODY_OK: finished, result pushed; LODE_BODY_ERR: failed, error
+ * pushed (its outcome is recorded either way). */
+int lode__body_run(lua_State *L, int idx) {
+  host *h = get_host(L);
+  idx = lua_absindex(L, idx);
+  lode_body *b = luaL_checkudata(L, idx, BODY_MT);
+  lua_getiuservalue(L, idx, 1);
+  lua_State *co = lua_tothread(L, -1);
+  lua_pop(L, 1); /* still anchored by the body */
   lode_wf *saved = h->current;
   int saved_in_step = h->in_step;
-  h->current = wf;
+  h->current = b->wf;
   h->in_step = 0;
-  lode_span_frame *frame = lode__frame_push_wf(L, lode_wf_trace_id(wf), lode_wf_span_id(wf));
+  lode_span_frame *outer = lode__frames_set(L, b->frames);
+  if (!b->started) {
+    b->wf_frame = lode__frame_push_wf(L, lode_wf_trace_id(b->wf), lode_wf_span_id(b->wf));
+    b->started = 1;
+  }
   int nres = 0;
-  int st = lua_resume(co, L, nargs, &nres);
+  int st = lua_resume(co, L, b->nargs, &nres);
+  b->nargs = 0;
+  b->frames = lode__frames_set(L, outer);
   h->current = saved;
   h->in_step = saved_in_step;
+  if (st == LUA_YIELD) {
+    lua_pop(co, nres);
+    return LODE_BODY_YIELD;
+  }
 
+  lode_wf *wf = b->wf;
   char err[ERRLEN];
   int status;
   lode_buf out;
@@ -526,10 +566,6 @@ static int run_body(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs)
         status = LODE_WF_SUCCESS;
       }
     }
-  } else if (st == LUA_YIELD) {
-    lua_pushfstring(L, "workflow '%s' yielded outside lode's scheduler (do not call "
-                       "coroutine.yield in a workflow body)", lode_wf_name(wf));
-    status = LODE_WF_ERROR;
   } else {
     const char *msg = lua_tostring(co, -1);
     if (!msg) {
@@ -539,21 +575,25 @@ static int run_body(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs)
     luaL_traceback(L, co, msg, 0);
     status = LODE_WF_ERROR;
   }
-  /* [.., co, result-or-error] */
+  /* [.., result-or-error] */
   lode_span_extra extra;
-  lode__frame_extra(frame, &extra);
+  lode__frame_extra(b->wf_frame, &extra);
   int rc = lode_wf_finish(wf, status, status == LODE_WF_SUCCESS ? out.p : NULL, out.len,
                           status == LODE_WF_SUCCESS ? NULL : lua_tostring(L, -1), &extra, err,
                           sizeof err);
-  lode__frame_pop(L, frame);
   lode_buf_free(&out);
-  lua_remove(L, co_idx);
+  lode__frame_chain_free(b->frames);
+  b->frames = NULL;
+  b->wf_frame = NULL;
+  b->finished = 1;
+  lode_wf_free(b->wf);
+  b->wf = NULL;
   if (rc != LODE_OK) {
     lua_pop(L, 1);
     lua_pushstring(L, err);
-    return -1;
+    return LODE_BODY_ERR;
   }
-  return status == LODE_WF_SUCCESS ? 0 : -1;
+  return status == LODE_WF_SUCCESS ? LODE_BODY_OK : LODE_BODY_ERR;
 }
 
 /* Pushes a finished workflow's recorded result, or its error (returns -1). */
@@ -636,12 +676,46 @@ static void get_trace_opts(lua_State *L, int obj, int child, trace_opts *to) {
   lua_pop(L, 1);
 }
 
-/* Begins (or resumes) and runs a workflow. Pushes result or error; returns
- * 0, -1 (failed: error pushed), and sets *status. */
-static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent, int64_t pos,
-                         int args_idx, int nargs, int use_recorded_input, int *status) {
+/* Checkpoints a child's outcome (on top of the stack) at its position in
+ * the parent. */
+static int record_child(lua_State *L, lode_wf *parent, const char *name, int64_t pos,
+                        int64_t started, int ok, char *err, size_t errlen) {
+  lode_step_row row;
+  memset(&row, 0, sizeof row);
+  row.step_no = pos;
+  row.name = (char *)name;
+  row.attempts = 1;
+  row.started_at = started;
+  row.ended_at = lode_now_ms();
+  char child_id[512];
+  snprintf(child_id, sizeof child_id, "%s-%lld", lode_wf_id(parent), (long long)pos);
+  row.child_id = child_id;
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  if (ok) {
+    row.status = LODE_WF_SUCCESS;
+    char eerr[256];
+    if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr) == 0) {
+      row.output = out.p;
+      row.output_len = out.len;
+    }
+  } else {
+    row.status = LODE_WF_ERROR;
+    row.error = (char *)lua_tostring(L, -1);
+  }
+  int rc = lode_wf_step_record(parent, &row, NULL, 0, err, errlen);
+  lode_buf_free(&out);
+  return rc;
+}
+
+/* Begins (or resumes) a workflow. Returns 1 with a body pushed (run it),
+ * 0 with the recorded outcome pushed (it had finished; *status set), or -1
+ * with the error pushed (*status -1 if it never started). */
+int lode__begin_body(lua_State *L, int obj, const char *id, lode_wf *parent, int64_t pos,
+                      int args_idx, int nargs, int use_recorded_input, int *status) {
   char err[ERRLEN];
   lode_exec *ex = need_exec(L);
+  obj = lua_absindex(L, obj);
   lua_getfield(L, obj, "name");
   const char *name = lua_tostring(L, -1);
   lode_buf in;
@@ -671,13 +745,14 @@ static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent,
     get_host(L)->begin_rc = rc;
     return -1;
   }
-  if (!parent) lode_strlcpy(get_host(L)->last_top_id, id ? id : (wf ? lode_wf_id(wf) : ""),
-                           sizeof get_host(L)->last_top_id);
+  if (!parent && !use_recorded_input)
+    lode_strlcpy(get_host(L)->last_top_id, id ? id : (wf ? lode_wf_id(wf) : ""),
+                 sizeof get_host(L)->last_top_id);
   if (!wf) {
     *status = done.status;
     int r = push_outcome(L, &done);
     lode_wf_outcome_clear(&done);
-    return r;
+    return r < 0 ? -1 : 0;
   }
   if (use_recorded_input || lode_wf_resumed(wf)) {
     /* a resumed workflow runs with what was recorded, not what was passed */
@@ -691,18 +766,48 @@ static int start_and_run(lua_State *L, int obj, const char *id, lode_wf *parent,
       *status = -1;
       return -1;
     }
-    int r = run_body(L, obj, wf, lua_gettop(L) - got + 1, got);
-    /* [.., inputs..., result] */
+    lode__body_new(L, obj, wf, lua_gettop(L) - got + 1, got);
     lua_insert(L, lua_gettop(L) - got);
     lua_pop(L, got);
-    *status = r == 0 ? LODE_WF_SUCCESS : LODE_WF_ERROR;
-    lode_wf_free(wf);
-    return r;
+    return 1;
   }
-  int r = run_body(L, obj, wf, args_idx, nargs);
-  *status = r == 0 ? LODE_WF_SUCCESS : LODE_WF_ERROR;
-  lode_wf_free(wf);
-  return r;
+  lode__body_new(L, obj, wf, args_idx, nargs);
+  return 1;
+}
+
+/* Begins and runs a top-level workflow to its end on this thread's
+ * scheduler (which also runs what it waits for). Pushes the result or the
+ * error; returns 0 or -1, and sets *status. */
+static int start_and_run(lua_State *L, int obj, const char *id, int args_idx, int nargs,
+                         int use_recorded_input, int *status) {
+  int r = lode__begin_body(L, obj, id, NULL, 0, args_idx, nargs, use_recorded_input, status);
+  if (r <= 0) return r;
+  r = lode__sched_run_body(L, lua_gettop(L));
+  lua_remove(L, -2); /* the body */
+  *status = r == LODE_BODY_OK ? LODE_WF_SUCCESS : LODE_WF_ERROR;
+  return r == LODE_BODY_OK ? 0 : -1;
+}
+
+/* A child called inline: its body runs in its own coroutine; when it waits,
+ * the parent's coroutine waits too, and this continuation resumes the child
+ * when the parent is resumed. Stack: [self, args..., body, pos, started] */
+static int child_cont(lua_State *L, int st, lua_KContext ctx) {
+  (void)st;
+  int body_idx = (int)ctx;
+  int r = lode__body_run(L, body_idx);
+  if (r == LODE_BODY_YIELD) return lua_yieldk(L, 0, ctx, child_cont);
+  host *h = get_host(L);
+  lode_wf *parent = h->current;
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  int64_t pos = lua_tointeger(L, body_idx + 1);
+  int64_t started = lua_tointeger(L, body_idx + 2);
+  char err[ERRLEN];
+  int rc = record_child(L, parent, name, pos, started, r == LODE_BODY_OK, err, sizeof err);
+  if (rc != LODE_OK) return raise_msg(L, err);
+  if (r != LODE_BODY_OK) return lua_error(L);
+  return 1;
 }
 
 static int wf_call(lua_State *L) {
@@ -712,12 +817,13 @@ static int wf_call(lua_State *L) {
   lode_wf *parent = h->in_step ? NULL : h->current;
   int status;
   if (!parent) {
-    if (start_and_run(L, 1, NULL, NULL, 0, 2, nargs, 0, &status) < 0) return lua_error(L);
+    if (start_and_run(L, 1, NULL, 2, nargs, 0, &status) < 0) return lua_error(L);
     return 1;
   }
   /* a child workflow takes the next position of its parent */
   lua_getfield(L, 1, "name");
   const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1);
   char err[ERRLEN];
   int64_t pos;
   const lode_step_row *rec;
@@ -725,37 +831,20 @@ static int wf_call(lua_State *L) {
     return raise_msg(L, err);
   if (rec) return replay(L, rec, "child workflow");
   int64_t started = lode_now_ms();
-  int r = start_and_run(L, 1, NULL, parent, pos, 2, nargs, 0, &status);
-  /* checkpoint the child's outcome at its position in the parent */
-  lode_step_row row;
-  memset(&row, 0, sizeof row);
-  row.step_no = pos;
-  row.name = (char *)name;
-  row.attempts = 1;
-  row.started_at = started;
-  row.ended_at = lode_now_ms();
-  char child_id[512];
-  snprintf(child_id, sizeof child_id, "%s-%lld", lode_wf_id(parent), (long long)pos);
-  row.child_id = child_id;
-  lode_buf out;
-  lode_buf_init(&out, 0);
-  if (r == 0) {
-    row.status = LODE_WF_SUCCESS;
-    char eerr[256];
-    if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr) == 0) {
-      row.output = out.p;
-      row.output_len = out.len;
+  int r = lode__begin_body(L, 1, NULL, parent, pos, 2, nargs, 0, &status);
+  if (r <= 0) {
+    /* finished before (its outcome pushed) or could not start */
+    if (status != -1) {
+      int rc = record_child(L, parent, name, pos, started, r == 0, err, sizeof err);
+      if (rc != LODE_OK) return raise_msg(L, err);
     }
-  } else {
-    row.status = LODE_WF_ERROR;
-    row.error = (char *)lua_tostring(L, -1);
+    if (r < 0) return lua_error(L);
+    return 1;
   }
-  int rc = LODE_OK;
-  if (status != -1) rc = lode_wf_step_record(parent, &row, NULL, 0, err, sizeof err);
-  lode_buf_free(&out);
-  if (rc != LODE_OK) return raise_msg(L, err);
-  if (r < 0) return lua_error(L);
-  return 1;
+  int body_idx = lua_gettop(L);
+  lua_pushinteger(L, pos);
+  lua_pushinteger(L, started);
+  return child_cont(L, LUA_OK, (lua_KContext)body_idx);
 }
 
 int lode_lua_is_workflow(lua_State *L, int idx) {
@@ -787,7 +876,7 @@ typedef struct run_args {
 static int p_run(lua_State *L) {
   /* [ra, wfobj, args...] */
   run_args *ra = lua_touserdata(L, 1);
-  int r = start_and_run(L, 2, ra->id, NULL, 0, 3, ra->nargs, ra->use_recorded, &ra->status);
+  int r = start_and_run(L, 2, ra->id, 3, ra->nargs, ra->use_recorded, &ra->status);
   ra->failed = r < 0;
   return 1;
 }

@@ -1,0 +1,64 @@
+#ifndef LODE_LUA_INTERNAL_H
+#define LODE_LUA_INTERNAL_H
+/* lode_lua_internal.h - what the workflow, scheduler and trace faces share.
+ * Not for kernels' bindings. */
+#include "core/executor.h"
+#include "lua/lode_lua.h"
+#include "lua/lode_lua_trace.h"
+
+typedef struct host {
+  struct lode_sched *sched; /* this thread's tasks (lode_lua_sched.c) */
+  lode_exec *ex;
+  lode_wf *current; /* workflow whose body is running, or NULL */
+  int in_step;      /* inside a step function: nested steps run plain */
+  int loading;
+  char *db_path, *pipeline, *version;
+  int sync_full;
+  char last_top_id[512]; /* id of the last top-level workflow started */
+  int begin_rc;          /* why the last workflow could not start */
+} host;
+
+/* The host context of this state (created on first use). */
+host *lode__host(lua_State *L);
+
+typedef struct lode_body {
+  lode_wf *wf;               /* NULL once finished */
+  lode_span_frame *frames;   /* its frame chain while suspended */
+  lode_span_frame *wf_frame; /* its workflow frame */
+  int nargs;                 /* arguments for the first resume */
+  int started, finished;
+} lode_body;
+
+enum { LODE_BODY_OK, LODE_BODY_ERR, LODE_BODY_YIELD };
+
+/* Pushes a body for `wf` (taking ownership of it) running the workflow
+ * object at obj with the nargs values at args_idx. */
+lode_body *lode__body_new(lua_State *L, int obj, lode_wf *wf, int args_idx, int nargs);
+/* Resumes the body at idx: LODE_BODY_YIELD (it waits), or finished with its
+ * result (LODE_BODY_OK) or error (LODE_BODY_ERR) pushed. */
+int lode__body_run(lua_State *L, int idx);
+
+/* Begins (or resumes) a workflow: 1 with a body pushed (run it), 0 with its
+ * recorded outcome pushed (it had finished), -1 with the error pushed
+ * (*status -1 if it never started). */
+int lode__begin_body(lua_State *L, int obj, const char *id, lode_wf *parent, int64_t pos,
+                     int args_idx, int nargs, int use_recorded_input, int *status);
+
+/* Scheduler (lode_lua_sched.c): runs the body at idx to its end, running
+ * the other tasks of this thread (and claiming queued work) while it waits.
+ * Returns LODE_BODY_OK / LODE_BODY_ERR with the result / error pushed. */
+int lode__sched_run_body(lua_State *L, int idx);
+/* The running task's wait condition (set by a waiter just before it yields). */
+void lode__sched_wait_for_workflow(lua_State *L, const char *id);
+void lode__sched_wait_until(lua_State *L, int64_t wake_ms);
+/* 1 when code runs inside a scheduled task (so waiting may yield). */
+int lode__sched_in_task(lua_State *L);
+/* Runs one scheduling pass (for waits outside any task): returns how many
+ * tasks made progress. */
+int lode__sched_pass(lua_State *L, int claim);
+/* Puts the queued workflows this thread holds back on their queues. */
+int lode__sched_release(lua_State *L);
+/* 1 while this thread has unfinished tasks. */
+int lode__sched_busy(lua_State *L);
+
+#endif

@@ -1,0 +1,709 @@
+/* lode_lua_sched.c - the per-thread scheduler, queues, handles, durable sleep.
+ *
+ * Each thread (one lua_State) runs its workflow bodies as coroutines. A body
+ * that waits (a handle's result, lode.sleep) yields with its wait condition;
+ * the scheduler runs other bodies meanwhile and claims queued workflows when
+ * it has nothing ready, so a waiting workflow never holds a worker. Bodies
+ * that wait are resumed when their condition holds; a recorded wait is not
+ * waited for again on replay. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "lua/lode_lua_codec.h"
+#include "lua/lode_lua_internal.h"
+#include "lua/lode_lua_workflow.h"
+
+#define HANDLE_MT "lode.handle"
+#define QUEUE_MT "lode.queue"
+#define SCHED_MT "lode.sched"
+#define ERRLEN 1024
+#define START_QUEUE "lode.start" /* lode.start: a queue without limits */
+
+static const char queues_key = 'q'; /* registry: queue name -> queue object */
+
+enum { WAIT_NONE, WAIT_WF, WAIT_TIME };
+
+typedef struct task {
+  int ref;     /* registry ref: the body */
+  int out_ref; /* registry ref: result or error, once done */
+  int main;    /* driven by lode__sched_run_body (not removed when done) */
+  int running, done, ok;
+  int wait;
+  char wait_id[512];
+  int64_t wake_at;
+  char id[512]; /* the workflow's id */
+} task;
+
+typedef struct lode_sched {
+  task **v;
+  int n, cap;
+  task *cur;
+  int depth; /* nested passes (a workflow started inside a step) */
+  int64_t next_requeue_ms;
+} lode_sched;
+
+static int sched_gc(lua_State *L) {
+  lode_sched *s = luaL_checkudata(L, 1, SCHED_MT);
+  for (int i = 0; i < s->n; i++) free(s->v[i]);
+  free(s->v);
+  s->v = NULL;
+  s->n = s->cap = 0;
+  return 0;
+}
+
+static lode_sched *get_sched(lua_State *L) {
+  host *h = lode__host(L);
+  if (h->sched) return h->sched;
+  lode_sched *s = lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  if (luaL_newmetatable(L, SCHED_MT)) {
+    lua_pushcfunction(L, sched_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &h->sched); /* anchored for the state's life */
+  h->sched = s;
+  return s;
+}
+
+static task *add_task(lua_State *L, int body_idx, const char *id, int main) {
+  lode_sched *s = get_sched(L);
+  if (s->n == s->cap) {
+    int cap = s->cap ? s->cap * 2 : 16;
+    task **v = realloc(s->v, (size_t)cap * sizeof *v);
+    if (!v) luaL_error(L, "out of memory");
+    s->v = v;
+    s->cap = cap;
+  }
+  task *t = calloc(1, sizeof *t);
+  if (!t) luaL_error(L, "out of memory");
+  lua_pushvalue(L, body_idx);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->out_ref = LUA_NOREF;
+  t->main = main;
+  lode_strlcpy(t->id, id ? id : "", sizeof t->id);
+  s->v[s->n++] = t;
+  return t;
+}
+
+static void drop_done(lua_State *L, lode_sched *s) {
+  if (s->depth > 0) return; /* an outer pass is iterating */
+  int k = 0;
+  for (int i = 0; i < s->n; i++) {
+    task *t = s->v[i];
+    if (t->done && !t->main) {
+      luaL_unref(L, LUA_REGISTRYINDEX, t->out_ref);
+      free(t);
+    } else {
+      s->v[k++] = t;
+    }
+  }
+  s->n = k;
+}
+
+void lode__sched_wait_for_workflow(lua_State *L, const char *id) {
+  lode_sched *s = get_sched(L);
+  if (!s->cur) return;
+  s->cur->wait = WAIT_WF;
+  lode_strlcpy(s->cur->wait_id, id, sizeof s->cur->wait_id);
+}
+
+void lode__sched_wait_until(lua_State *L, int64_t wake_ms) {
+  lode_sched *s = get_sched(L);
+  if (!s->cur) return;
+  s->cur->wait = WAIT_TIME;
+  s->cur->wake_at = wake_ms;
+}
+
+int lode__sched_in_task(lua_State *L) {
+  host *h = lode__host(L);
+  return get_sched(L)->cur != NULL && h->current != NULL && !h->in_step &&
+         lua_isyieldable(L);
+}
+
+static int finished_status(int st) {
+  return st == LODE_WF_SUCCESS || st == LODE_WF_ERROR || st == LODE_WF_CANCELLED ||
+         st == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
+}
+
+static int ready(lua_State *L, task *t) {
+  if (t->done || t->running) return 0;
+  if (t->wait == WAIT_NONE) return 1;
+  if (t->wait == WAIT_TIME) return lode_now_ms() >= t->wake_at;
+  char err[256];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  int st;
+  if (!ex || lode_sysdb_wf_status(lode_exec_db(ex), t->wait_id, &st, err, sizeof err) != LODE_OK)
+    return 1; /* let the waiter see the problem */
+  return finished_status(st);
+}
+
+static void run_task(lua_State *L, lode_sched *s, task *t) {
+  task *prev = s->cur;
+  s->cur = t;
+  t->running = 1;
+  t->wait = WAIT_NONE;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  int r = lode__body_run(L, lua_gettop(L));
+  t->running = 0;
+  s->cur = prev;
+  if (r == LODE_BODY_YIELD) {
+    lua_pop(L, 1);
+    return;
+  }
+  /* [.., body, result-or-error] */
+  t->done = 1;
+  t->ok = r == LODE_BODY_OK;
+  if (!t->ok && !t->main)
+    lode_debug("workflow %s failed: %s", t->id, lua_tostring(L, -1));
+  t->out_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+}
+
+/* ---- claiming queued work ---------------------------------------------------- */
+
+static void queue_limits(lua_State *L, int q, lode_queue_limits *lim) {
+  memset(lim, 0, sizeof *lim);
+  lua_getfield(L, q, "name");
+  lim->name = lua_tostring(L, -1); /* anchored by the queue object */
+  lua_pop(L, 1);
+  lua_getfield(L, q, "opts");
+  int o = lua_gettop(L);
+  lua_getfield(L, o, "concurrency");
+  lim->concurrency = (int)lua_tointeger(L, -1);
+  lua_getfield(L, o, "worker_concurrency");
+  lim->worker_concurrency = (int)lua_tointeger(L, -1);
+  lua_getfield(L, o, "priority");
+  lim->priority = lua_toboolean(L, -1);
+  lua_getfield(L, o, "limiter");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "limit");
+    lim->limit = (int)lua_tointeger(L, -1);
+    lua_getfield(L, -2, "period");
+    lim->period_s = lua_tonumber(L, -1);
+    lua_pop(L, 2);
+  }
+  lua_settop(L, o - 1);
+}
+
+/* Starts a claimed (PENDING, ours) workflow as a task. */
+static int start_claimed(lua_State *L, const char *id) {
+  char err[ERRLEN];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  if (!ex) return 0;
+  lode_wf_row r;
+  if (lode_sysdb_wf_get(lode_exec_db(ex), id, &r, err, sizeof err) != LODE_OK) return 0;
+  lode_lua_push_workflow(L, r.name);
+  if (lua_isnil(L, -1)) {
+    lode_warn("workflow %s: this pipeline declares no workflow '%s'; released", id, r.name);
+    lua_pop(L, 1);
+    lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
+    lode_wf_row_clear(&r);
+    return 0;
+  }
+  lode_wf_row_clear(&r);
+  int status;
+  int b = lode__begin_body(L, lua_gettop(L), id, NULL, 0, 0, 0, 1, &status);
+  if (b == 1) add_task(L, lua_gettop(L), id, 0);
+  else if (b < 0) lode_warn("workflow %s: %s", id, lua_tostring(L, -1));
+  lua_pop(L, 2); /* object, body or outcome */
+  return b == 1;
+}
+
+static int claim(lua_State *L, int max_n) {
+  char err[ERRLEN];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  if (!ex) return 0;
+  lode_sched *s = get_sched(L);
+  int64_t now = lode_now_ms();
+  if (now >= s->next_requeue_ms) {
+    /* queued work of processes that died goes back to its queue */
+    lode_sysdb_requeue_dead(lode_exec_db(ex), err, sizeof err);
+    s->next_requeue_ms = now + 1000;
+  }
+  int started = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &queues_key);
+  int qs = lua_gettop(L);
+  lua_pushnil(L);
+  while (started < max_n && lua_next(L, qs)) {
+    lode_queue_limits lim;
+    queue_limits(L, lua_gettop(L), &lim);
+    char **ids;
+    int n;
+    if (lode_sysdb_queue_claim(lode_exec_db(ex), &lim, lode_exec_id(ex), max_n - started, &ids,
+                               &n, err, sizeof err) == LODE_OK) {
+      for (int i = 0; i < n; i++) {
+        started += start_claimed(L, ids[i]);
+        free(ids[i]);
+      }
+      free(ids);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, qs - 1);
+  return started;
+}
+
+int lode__sched_pass(lua_State *L, int do_claim) {
+  lode_sched *s = get_sched(L);
+  s->depth++;
+  int progress = 0;
+  for (int i = 0; i < s->n; i++) {
+    task *t = s->v[i];
+    if (!ready(L, t)) continue;
+    run_task(L, s, t);
+    progress++;
+  }
+  s->depth--;
+  if (do_claim && progress == 0) progress += claim(L, 8);
+  drop_done(L, s);
+  return progress;
+}
+
+int lode__sched_run_body(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lode_body *b = lua_touserdata(L, idx);
+  task *t = add_task(L, idx, b && b->wf ? lode_wf_id(b->wf) : "", 1);
+  int idle = 0;
+  while (!t->done) {
+    int p = lode__sched_pass(L, 1);
+    if (t->done) break;
+    if (p == 0) {
+      /* nothing ready: back off a little (bounded) */
+      lode_sleep_s(idle < 10 ? 0.001 : 0.005);
+      idle++;
+    } else {
+      idle = 0;
+    }
+  }
+  lode_sched *s = get_sched(L);
+  for (int i = 0; i < s->n; i++)
+    if (s->v[i] == t) {
+      memmove(&s->v[i], &s->v[i + 1], (size_t)(s->n - i - 1) * sizeof *s->v);
+      s->n--;
+      break;
+    }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->out_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->out_ref);
+  int ok = t->ok;
+  free(t);
+  return ok ? LODE_BODY_OK : LODE_BODY_ERR;
+}
+
+int lode__sched_release(lua_State *L) {
+  lode_sched *s = get_sched(L);
+  char err[ERRLEN];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  int n = 0;
+  for (int i = 0; i < s->n; i++) {
+    task *t = s->v[i];
+    if (t->done || t->main || !ex) continue;
+    if (lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), t->id, err, sizeof err) == LODE_OK)
+      n++;
+    t->done = 1;
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
+  }
+  drop_done(L, s);
+  return n;
+}
+
+int lode__sched_busy(lua_State *L) {
+  lode_sched *s = get_sched(L);
+  for (int i = 0; i < s->n; i++)
+    if (!s->v[i]->done) return 1;
+  return 0;
+}
+
+/* ---- handles ----------------------------------------------------------------- */
+
+typedef struct handle {
+  char id[512];
+} handle;
+
+static void push_handle(lua_State *L, const char *id) {
+  handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  lode_strlcpy(h->id, id, sizeof h->id);
+  luaL_setmetatable(L, HANDLE_MT);
+}
+
+static lode_exec *need_exec(lua_State *L) {
+  char err[ERRLEN];
+  lode_exec *ex = lode_host_exec(L, err, sizeof err);
+  if (!ex) luaL_error(L, "%s", err);
+  return ex;
+}
+
+static int h_status(lua_State *L) {
+  handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+  char err[ERRLEN];
+  int st;
+  if (lode_sysdb_wf_status(lode_exec_db(need_exec(L)), h->id, &st, err, sizeof err) != LODE_OK)
+    return luaL_error(L, "%s", err);
+  lua_pushstring(L, lode_wf_status_name(st));
+  return 1;
+}
+
+/* Pushes the finished workflow's result, or its error (returns -1). */
+static int push_result(lua_State *L, const char *id, lode_wf_outcome *o) {
+  char err[ERRLEN];
+  if (o->status == LODE_WF_SUCCESS) {
+    if (!o->output) lua_pushnil(L);
+    else if (lode_lua_decode(L, o->output, o->output_len, err, sizeof err)) {
+      lua_pushfstring(L, "workflow %s: result cannot be read: %s", id, err);
+      return -1;
+    }
+    return 0;
+  }
+  lua_pushfstring(L, "workflow %s %s: %s", id, lode_wf_status_name(o->status),
+                  o->error ? o->error : "failed");
+  return -1;
+}
+
+static int outcome_of(lua_State *L, const char *id, lode_wf_outcome *o) {
+  char err[ERRLEN];
+  lode_exec *ex = need_exec(L);
+  lode_wf_row r;
+  if (lode_sysdb_wf_get(lode_exec_db(ex), id, &r, err, sizeof err) != LODE_OK)
+    return luaL_error(L, "%s", err);
+  int st = r.status;
+  memset(o, 0, sizeof *o);
+  o->status = st;
+  o->output = r.output;
+  o->output_len = r.output_len;
+  o->error = r.error;
+  r.output = NULL;
+  r.error = NULL;
+  lode_wf_row_clear(&r);
+  return finished_status(st);
+}
+
+/* In a workflow: [h, pos]; the wait is recorded as a step 'lode.result'. */
+static int result_cont(lua_State *L, int st, lua_KContext ctx) {
+  (void)st;
+  (void)ctx;
+  handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+  int64_t pos = lua_tointeger(L, 2);
+  lode_wf_outcome o;
+  if (!outcome_of(L, h->id, &o)) {
+    lode_wf_outcome_clear(&o);
+    lode__sched_wait_for_workflow(L, h->id);
+    return lua_yieldk(L, 0, 0, result_cont);
+  }
+  int bad = push_result(L, h->id, &o);
+  lode_wf_outcome_clear(&o);
+  host *hs = lode__host(L);
+  lode_step_row row;
+  memset(&row, 0, sizeof row);
+  row.step_no = pos;
+  row.name = "lode.result";
+  row.attempts = 1;
+  row.started_at = row.ended_at = lode_now_ms();
+  row.child_id = h->id;
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  char err[ERRLEN];
+  if (!bad) {
+    row.status = LODE_WF_SUCCESS;
+    if (lode_lua_encode(L, -1, &out, err, sizeof err) == 0) {
+      row.output = out.p;
+      row.output_len = out.len;
+    }
+  } else {
+    row.status = LODE_WF_ERROR;
+    row.error = (char *)lua_tostring(L, -1);
+  }
+  int rc = lode_wf_step_record(hs->current, &row, NULL, 0, err, sizeof err);
+  lode_buf_free(&out);
+  if (rc != LODE_OK) return luaL_error(L, "%s", err);
+  if (bad) return lua_error(L);
+  return 1;
+}
+
+static int h_result(lua_State *L) {
+  handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+  lua_settop(L, 1);
+  host *hs = lode__host(L);
+  if (hs->current && !hs->in_step) {
+    if (!lode__sched_in_task(L))
+      return luaL_error(L, "h:result() cannot wait here (inside a coroutine of your own?)");
+    char err[ERRLEN];
+    int64_t pos;
+    const lode_step_row *rec;
+    if (lode_wf_step_next(hs->current, "lode.result", &pos, &rec, err, sizeof err) != LODE_OK)
+      return luaL_error(L, "%s", err);
+    if (rec) { /* recorded: the wait is not repeated */
+      if (rec->status != LODE_WF_SUCCESS) {
+        lua_pushstring(L, rec->error ? rec->error : "failed");
+        return lua_error(L);
+      }
+      if (!rec->output) return lua_pushnil(L), 1;
+      if (lode_lua_decode(L, rec->output, rec->output_len, err, sizeof err))
+        return luaL_error(L, "recorded result cannot be read: %s", err);
+      return 1;
+    }
+    lua_pushinteger(L, pos);
+    return result_cont(L, LUA_OK, 0);
+  }
+  /* outside a workflow: run this thread's scheduler until it has finished */
+  for (int idle = 0;;) {
+    lode_wf_outcome o;
+    if (outcome_of(L, h->id, &o)) {
+      int bad = push_result(L, h->id, &o);
+      lode_wf_outcome_clear(&o);
+      if (bad) return lua_error(L);
+      return 1;
+    }
+    lode_wf_outcome_clear(&o);
+    if (lode__sched_pass(L, 1) == 0) lode_sleep_s(idle++ < 10 ? 0.001 : 0.005);
+  }
+}
+
+static int h_index(lua_State *L) {
+  handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "id")) lua_pushstring(L, h->id);
+  else if (!strcmp(k, "status")) lua_pushcfunction(L, h_status);
+  else if (!strcmp(k, "result")) lua_pushcfunction(L, h_result);
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int h_tostring(lua_State *L) {
+  handle *h = luaL_checkudata(L, 1, HANDLE_MT);
+  lua_pushfstring(L, "lode.handle(%s)", h->id);
+  return 1;
+}
+
+/* ---- enqueue / start --------------------------------------------------------- */
+
+/* q:enqueue(wf, ...) or q:enqueue({ workflow = wf, id =, priority =, dedup_id = }, ...) */
+static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on) {
+  int nargs = lua_gettop(L) - wf_arg;
+  const char *id = NULL, *dedup = NULL;
+  int priority = 0;
+  int obj = wf_arg;
+  if (!lode_lua_is_workflow(L, wf_arg)) {
+    if (lua_istable(L, wf_arg)) {
+      lua_getfield(L, wf_arg, "workflow");
+      obj = lua_gettop(L);
+      lua_getfield(L, wf_arg, "id");
+      id = lua_tostring(L, -1);
+      lua_getfield(L, wf_arg, "dedup_id");
+      dedup = lua_tostring(L, -1);
+      lua_getfield(L, wf_arg, "priority");
+      priority = (int)lua_tointeger(L, -1);
+    }
+    if (!lode_lua_is_workflow(L, obj))
+      return luaL_argerror(L, wf_arg, "expected a workflow or { workflow = wf, id =, priority "
+                                      "=, dedup_id = }");
+  }
+  if (priority && !priority_on)
+    return luaL_error(L, "queue '%s' was declared without priority = true; a priority cannot "
+                         "be given", queue);
+  if (priority < 0) return luaL_error(L, "priority must be >= 1 (lower runs first)");
+  const char *name = lua_tostring(L, -1); /* pushed by lode_lua_is_workflow */
+  int name_idx = lua_gettop(L);
+  host *hs = lode__host(L);
+  lode_wf *parent = hs->in_step ? NULL : hs->current;
+  char err[ERRLEN];
+  int64_t pos = 0;
+  if (parent) {
+    const lode_step_row *rec;
+    if (lode_wf_step_next(parent, name, &pos, &rec, err, sizeof err) != LODE_OK)
+      return luaL_error(L, "%s", err);
+    if (rec) {
+      if (rec->status != LODE_WF_SUCCESS || !rec->child_id) {
+        lua_pushstring(L, rec->error ? rec->error : "enqueue failed");
+        return lua_error(L);
+      }
+      push_handle(L, rec->child_id);
+      return 1;
+    }
+  }
+  lode_buf in;
+  lode_buf_init(&in, 0);
+  if (lode_lua_encode_args(L, wf_arg + 1, nargs, &in, err, sizeof err)) {
+    lua_pushfstring(L, "workflow '%s' input: %s", name, err);
+    return lua_error(L);
+  }
+  lode_enqueue_opts eo;
+  memset(&eo, 0, sizeof eo);
+  eo.id = id;
+  eo.name = name;
+  eo.input = in.p;
+  eo.input_len = in.len;
+  eo.queue = queue;
+  eo.priority = priority;
+  eo.dedup_id = dedup;
+  eo.parent = parent;
+  eo.parent_pos = pos;
+  char out_id[512];
+  int rc = lode_exec_enqueue(need_exec(L), &eo, out_id, err, sizeof err);
+  lode_buf_free(&in);
+  (void)name_idx;
+  if (rc != LODE_OK) return luaL_error(L, "%s", err);
+  push_handle(L, out_id);
+  return 1;
+}
+
+static int q_enqueue(lua_State *L) {
+  luaL_checkudata(L, 1, QUEUE_MT);
+  lua_getiuservalue(L, 1, 1); /* the queue's table */
+  lua_getfield(L, -1, "name");
+  char qname[256];
+  lode_strlcpy(qname, lua_tostring(L, -1), sizeof qname);
+  lua_getfield(L, -2, "opts");
+  lua_getfield(L, -1, "priority");
+  int prio = lua_toboolean(L, -1);
+  lua_pop(L, 4);
+  return enqueue(L, qname, 2, prio);
+}
+
+static int l_start(lua_State *L) { return enqueue(L, START_QUEUE, 1, 0); }
+
+static int q_index(lua_State *L) {
+  luaL_checkudata(L, 1, QUEUE_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "enqueue")) {
+    lua_pushcfunction(L, q_enqueue);
+    return 1;
+  }
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, k);
+  return 1;
+}
+
+static void check_opt_int(lua_State *L, int t, const char *k, const char *qname) {
+  lua_getfield(L, t, k);
+  if (!lua_isnil(L, -1) && (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1))
+    luaL_error(L, "queue '%s': %s must be an integer >= 1", qname, k);
+  lua_pop(L, 1);
+}
+
+/* lode.queue(name, { concurrency, worker_concurrency, limiter = { limit, period },
+ * priority = true }) */
+static int l_queue(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  else {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  check_opt_int(L, 2, "concurrency", name);
+  check_opt_int(L, 2, "worker_concurrency", name);
+  lua_getfield(L, 2, "limiter");
+  if (!lua_isnil(L, -1)) {
+    luaL_checktype(L, -1, LUA_TTABLE);
+    check_opt_int(L, lua_gettop(L), "limit", name);
+    lua_getfield(L, -1, "period");
+    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
+      return luaL_error(L, "queue '%s': limiter.period must be a number of seconds > 0", name);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &queues_key);
+  if (lua_getfield(L, -1, name) != LUA_TNIL && strcmp(name, START_QUEUE) != 0)
+    return luaL_error(L, "queue '%s' is declared twice", name);
+  lua_pop(L, 1);
+  lua_newuserdatauv(L, 0, 1);
+  luaL_setmetatable(L, QUEUE_MT);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "name");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "opts");
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  return 1;
+}
+
+/* ---- lode.sleep --------------------------------------------------------------- */
+
+static int sleep_cont(lua_State *L, int st, lua_KContext ctx) {
+  (void)st;
+  int64_t wake = (int64_t)ctx;
+  if (lode_now_ms() < wake) {
+    lode__sched_wait_until(L, wake);
+    return lua_yieldk(L, 0, ctx, sleep_cont);
+  }
+  return 0;
+}
+
+/* The wake-up time is recorded: after a restart only what remains is slept,
+ * and nothing once it has passed. */
+static int l_sleep(lua_State *L) {
+  double secs = luaL_checknumber(L, 1);
+  host *hs = lode__host(L);
+  if (!hs->current || hs->in_step || !lode__sched_in_task(L)) {
+    lode_sleep_s(secs);
+    return 0;
+  }
+  char err[ERRLEN];
+  int64_t pos;
+  const lode_step_row *rec;
+  if (lode_wf_step_next(hs->current, "lode.sleep", &pos, &rec, err, sizeof err) != LODE_OK)
+    return luaL_error(L, "%s", err);
+  int64_t wake;
+  if (rec) {
+    if (!rec->output || lode_lua_decode(L, rec->output, rec->output_len, err, sizeof err))
+      return luaL_error(L, "recorded sleep cannot be read");
+    wake = (int64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  } else {
+    wake = lode_now_ms() + (int64_t)(secs * 1000.0);
+    lode_buf out;
+    lode_buf_init(&out, 0);
+    lode_codec_put_version(&out);
+    lode_codec_put_int(&out, wake);
+    lode_step_row row;
+    memset(&row, 0, sizeof row);
+    row.step_no = pos;
+    row.name = "lode.sleep";
+    row.status = LODE_WF_SUCCESS;
+    row.output = out.p;
+    row.output_len = out.len;
+    row.attempts = 1;
+    row.started_at = row.ended_at = lode_now_ms();
+    int rc = lode_wf_step_record(hs->current, &row, NULL, 0, err, sizeof err);
+    lode_buf_free(&out);
+    if (rc != LODE_OK) return luaL_error(L, "%s", err);
+  }
+  return sleep_cont(L, LUA_OK, (lua_KContext)wake);
+}
+
+static const luaL_Reg api[] = {
+    {"queue", l_queue}, {"start", l_start}, {"sleep", l_sleep}, {NULL, NULL}};
+
+void lode_lua_open_sched(lua_State *L) {
+  if (luaL_newmetatable(L, HANDLE_MT)) {
+    lua_pushcfunction(L, h_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, h_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, QUEUE_MT)) {
+    lua_pushcfunction(L, q_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &queues_key);
+  if (lua_isnil(L, -1)) {
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &queues_key);
+  }
+  lua_pop(L, 1);
+  luaL_setfuncs(L, api, 0);
+  /* the queue lode.start uses: no limits */
+  lua_pushcfunction(L, l_queue);
+  lua_pushliteral(L, START_QUEUE);
+  lua_call(L, 1, 0);
+}
