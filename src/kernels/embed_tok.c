@@ -1,0 +1,887 @@
+/* embed_tok.c - the tokenizer.json subset model2vec models use (see
+ * embed_tok.h). Text is handled as arrays of code points between the steps;
+ * vocabulary look-ups hash UTF-8 bytes. Written from the behaviour of Hugging
+ * Face tokenizers (normalizers/bert.rs, pre_tokenizers, models/wordpiece and
+ * models/unigram Viterbi), not from its code.
+ *
+ * Ownership: a lode__tok owns its vocabulary arena, hash table and steps. */
+#include "kernels/embed_tok.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+#include <xxhash.h>
+
+#define METASPACE_DEFAULT 0x2581 /* ▁ */
+#define UNK_PENALTY 10.0         /* as sentencepiece / HF Unigram */
+
+enum { N_BERT = 1, N_LOWER, N_STRIP, N_REPLACE, N_REPLACE_WS, N_NFC, N_NFD, N_NFKC, N_NFKD,
+       N_STRIP_ACCENTS };
+enum { P_BERT = 1, P_WHITESPACE, P_WHITESPACE_SPLIT, P_METASPACE };
+enum { M_WORDPIECE = 1, M_UNIGRAM };
+
+typedef struct cpv {
+  int32_t *v;
+  size_t n, cap;
+} cpv;
+
+typedef struct nstep {
+  int kind;
+  int clean, chinese, strip_acc, lower; /* BertNormalizer */
+  int left, right;                      /* Strip */
+  cpv pat, content;                     /* Replace */
+} nstep;
+
+typedef struct pstep {
+  int kind;
+  int32_t repl;    /* Metaspace replacement */
+  int prepend;     /* Metaspace: prepend when the text does not start with repl */
+  int split;       /* Metaspace: split before each replacement char */
+} pstep;
+
+typedef struct entry {
+  uint64_t h;
+  uint32_t off, len;
+  int32_t id; /* -1: empty slot */
+} entry;
+
+struct lode__tok {
+  nstep *ns;
+  size_t nn;
+  pstep *ps;
+  size_t np;
+  int model;
+  char *arena;
+  size_t arena_len;
+  entry *tab;
+  size_t tabmask;
+  int32_t max_id, unk_id; /* unk_id -1 if none */
+  double *scores;         /* Unigram, by id */
+  double min_score;
+  size_t max_piece;       /* longest piece in code points */
+  int byte_fallback;
+  char prefix[32];        /* WordPiece continuing_subword_prefix */
+  size_t max_word;        /* WordPiece max_input_chars_per_word */
+  int64_t median_len;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int cpv_push(cpv *a, int32_t c) {
+  if (a->n == a->cap) {
+    size_t nc = a->cap ? a->cap * 2 : 64;
+    int32_t *p = realloc(a->v, nc * sizeof *p);
+    if (!p) return -1;
+    a->v = p;
+    a->cap = nc;
+  }
+  a->v[a->n++] = c;
+  return 0;
+}
+
+/* Decodes UTF-8 (invalid bytes become U+FFFD), at most max_cps code points. */
+static int cpv_from_utf8(cpv *a, const char *s, size_t n, size_t max_cps) {
+  const uint8_t *p = (const uint8_t *)s;
+  size_t i = 0;
+  a->n = 0;
+  while (i < n && a->n < max_cps) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &c);
+    if (k <= 0) {
+      c = 0xFFFD;
+      k = 1;
+    }
+    i += (size_t)k;
+    if (cpv_push(a, c) != 0) return -1;
+  }
+  return 0;
+}
+
+static int is_ws(int32_t c) {
+  if (c == ' ' || (c >= 9 && c <= 13) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+      (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+      c == 0x205F || c == 0x3000)
+    return 1;
+  return 0;
+}
+
+static int is_other(int32_t c) { /* Rust char::is_other: Cc Cf Cs Co Cn */
+  utf8proc_category_t k = utf8proc_category(c);
+  return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CS ||
+         k == UTF8PROC_CATEGORY_CO || k == UTF8PROC_CATEGORY_CN;
+}
+
+static int is_punct(int32_t c) {
+  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+      (c >= 123 && c <= 126))
+    return 1;
+  utf8proc_category_t k = utf8proc_category(c);
+  return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+}
+
+static int is_cjk(int32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+static int is_wordch(int32_t c) { /* regex \w */
+  utf8proc_category_t k = utf8proc_category(c);
+  return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_NO) || k == UTF8PROC_CATEGORY_PC;
+}
+
+/* Unicode normalisation of a whole code-point array through utf8proc. */
+static int cpv_unicode(cpv *a, int opts) {
+  if (a->n == 0) return 0;
+  utf8proc_int32_t *buf = NULL;
+  size_t cap = a->n * 4 + 16;
+  for (;;) {
+    buf = malloc(cap * sizeof *buf);
+    if (!buf) return -1;
+    utf8proc_ssize_t m = 0;
+    for (size_t i = 0; i < a->n; i++) {
+      utf8proc_ssize_t k = utf8proc_decompose_char(a->v[i], buf + m, (utf8proc_ssize_t)cap - m,
+                                                   (utf8proc_option_t)opts, NULL);
+      if (k < 0) {
+        free(buf);
+        return -1;
+      }
+      m += k;
+      if ((size_t)m > cap) break;
+    }
+    if ((size_t)m <= cap) {
+      utf8proc_ssize_t r = utf8proc_normalize_utf32(buf, m, (utf8proc_option_t)opts);
+      if (r < 0) {
+        free(buf);
+        return -1;
+      }
+      a->n = 0;
+      int rc = 0;
+      for (utf8proc_ssize_t i = 0; i < r && rc == 0; i++) rc = cpv_push(a, buf[i]);
+      free(buf);
+      return rc;
+    }
+    free(buf);
+    cap *= 2;
+  }
+}
+
+/* ---- normalizers --------------------------------------------------------- */
+
+static int norm_bert(const nstep *s, cpv *a, cpv *tmp) {
+  tmp->n = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    int32_t c = a->v[i];
+    if (s->clean) {
+      if (c == 0 || c == 0xFFFD) continue;
+      if (c != '\t' && c != '\n' && c != '\r' && is_other(c)) continue;
+      if (is_ws(c)) c = ' ';
+    }
+    if (s->chinese && is_cjk(c)) {
+      if (cpv_push(tmp, ' ') || cpv_push(tmp, c) || cpv_push(tmp, ' ')) return -1;
+      continue;
+    }
+    if (cpv_push(tmp, c)) return -1;
+  }
+  cpv t = *a;
+  *a = *tmp;
+  *tmp = t;
+  if (s->strip_acc) {
+    if (cpv_unicode(a, UTF8PROC_DECOMPOSE | UTF8PROC_STABLE) != 0) return -1;
+    size_t w = 0;
+    for (size_t i = 0; i < a->n; i++)
+      if (utf8proc_category(a->v[i]) != UTF8PROC_CATEGORY_MN) a->v[w++] = a->v[i];
+    a->n = w;
+  }
+  if (s->lower)
+    for (size_t i = 0; i < a->n; i++) a->v[i] = utf8proc_tolower(a->v[i]);
+  return 0;
+}
+
+static int norm_replace(const nstep *s, cpv *a, cpv *tmp) {
+  tmp->n = 0;
+  size_t i = 0;
+  while (i < a->n) {
+    size_t m = 0;
+    if (s->kind == N_REPLACE_WS) {
+      while (i + m < a->n && is_ws(a->v[i + m])) m++;
+    } else if (s->pat.n && i + s->pat.n <= a->n &&
+               memcmp(a->v + i, s->pat.v, s->pat.n * sizeof(int32_t)) == 0) {
+      m = s->pat.n;
+    }
+    if (m) {
+      for (size_t k = 0; k < s->content.n; k++)
+        if (cpv_push(tmp, s->content.v[k])) return -1;
+      i += m;
+    } else if (cpv_push(tmp, a->v[i++])) {
+      return -1;
+    }
+  }
+  cpv t = *a;
+  *a = *tmp;
+  *tmp = t;
+  return 0;
+}
+
+static int normalize(const lode__tok *t, cpv *a, cpv *tmp) {
+  for (size_t k = 0; k < t->nn; k++) {
+    const nstep *s = &t->ns[k];
+    int rc = 0;
+    switch (s->kind) {
+    case N_BERT: rc = norm_bert(s, a, tmp); break;
+    case N_LOWER:
+      for (size_t i = 0; i < a->n; i++) a->v[i] = utf8proc_tolower(a->v[i]);
+      break;
+    case N_STRIP: {
+      size_t b = 0, e = a->n;
+      if (s->left) while (b < e && is_ws(a->v[b])) b++;
+      if (s->right) while (e > b && is_ws(a->v[e - 1])) e--;
+      memmove(a->v, a->v + b, (e - b) * sizeof(int32_t));
+      a->n = e - b;
+      break;
+    }
+    case N_REPLACE:
+    case N_REPLACE_WS: rc = norm_replace(s, a, tmp); break;
+    case N_NFC: rc = cpv_unicode(a, UTF8PROC_STABLE | UTF8PROC_COMPOSE); break;
+    case N_NFD: rc = cpv_unicode(a, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE); break;
+    case N_NFKC: rc = cpv_unicode(a, UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT); break;
+    case N_NFKD:
+      rc = cpv_unicode(a, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+      break;
+    case N_STRIP_ACCENTS: {
+      size_t w = 0;
+      for (size_t i = 0; i < a->n; i++)
+        if (utf8proc_category(a->v[i]) != UTF8PROC_CATEGORY_MN) a->v[w++] = a->v[i];
+      a->n = w;
+      break;
+    }
+    }
+    if (rc) return -1;
+  }
+  return 0;
+}
+
+/* ---- pre-tokenizers: segments are [start, end) pairs over the array ------ */
+
+typedef struct segs {
+  size_t *v; /* pairs */
+  size_t n, cap;
+} segs;
+
+static int seg_push(segs *s, size_t b, size_t e) {
+  if (b >= e) return 0;
+  if (s->n + 2 > s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 64;
+    size_t *p = realloc(s->v, nc * sizeof *p);
+    if (!p) return -1;
+    s->v = p;
+    s->cap = nc;
+  }
+  s->v[s->n++] = b;
+  s->v[s->n++] = e;
+  return 0;
+}
+
+static int split_seg(const pstep *p, const int32_t *v, size_t b, size_t e, segs *out) {
+  size_t start = b;
+  for (size_t i = b; i < e; i++) {
+    int32_t c = v[i];
+    switch (p->kind) {
+    case P_BERT:
+      if (is_ws(c)) {
+        if (seg_push(out, start, i)) return -1;
+        start = i + 1;
+      } else if (is_punct(c)) {
+        if (seg_push(out, start, i) || seg_push(out, i, i + 1)) return -1;
+        start = i + 1;
+      }
+      break;
+    case P_WHITESPACE_SPLIT:
+      if (is_ws(c)) {
+        if (seg_push(out, start, i)) return -1;
+        start = i + 1;
+      }
+      break;
+    case P_WHITESPACE: /* \w+|[^\w\s]+ */
+      if (is_ws(c)) {
+        if (seg_push(out, start, i)) return -1;
+        start = i + 1;
+      } else if (i > start && is_wordch(c) != is_wordch(v[i - 1])) {
+        if (seg_push(out, start, i)) return -1;
+        start = i;
+      }
+      break;
+    case P_METASPACE:
+      if (p->split && c == p->repl && i > start) {
+        if (seg_push(out, start, i)) return -1;
+        start = i;
+      }
+      break;
+    }
+  }
+  return seg_push(out, start, e);
+}
+
+static int pretokenize(const lode__tok *t, cpv *a, segs *cur, segs *next) {
+  cur->n = 0;
+  if (seg_push(cur, 0, a->n)) return -1;
+  for (size_t k = 0; k < t->np; k++) {
+    const pstep *p = &t->ps[k];
+    if (p->kind == P_METASPACE) { /* loader allows it first only: whole array */
+      for (size_t i = 0; i < a->n; i++)
+        if (a->v[i] == ' ') a->v[i] = p->repl;
+      if (p->prepend && (a->n == 0 || a->v[0] != p->repl)) {
+        if (cpv_push(a, 0)) return -1;
+        memmove(a->v + 1, a->v, (a->n - 1) * sizeof(int32_t));
+        a->v[0] = p->repl;
+      }
+      cur->n = 0;
+      if (seg_push(cur, 0, a->n)) return -1;
+    }
+    next->n = 0;
+    for (size_t i = 0; i < cur->n; i += 2)
+      if (split_seg(p, a->v, cur->v[i], cur->v[i + 1], next)) return -1;
+    segs s = *cur;
+    *cur = *next;
+    *next = s;
+  }
+  return 0;
+}
+
+/* ---- vocabulary ------------------------------------------------------------ */
+
+static int32_t vocab_get(const lode__tok *t, const char *s, size_t n) {
+  uint64_t h = XXH3_64bits(s, n);
+  for (size_t i = h & t->tabmask;; i = (i + 1) & t->tabmask) {
+    const entry *e = &t->tab[i];
+    if (e->id < 0) return -1;
+    if (e->h == h && e->len == n && memcmp(t->arena + e->off, s, n) == 0) return e->id;
+  }
+}
+
+/* ---- models ---------------------------------------------------------------- */
+
+typedef struct wbuf { /* one pre-token as UTF-8 with code-point offsets */
+  char *u8;
+  size_t *off;
+  char *key;
+  size_t cap;
+  double *best;
+  int32_t *bid;
+  size_t *from;
+  lode__ids word;
+} wbuf;
+
+static int wbuf_fit(wbuf *w, size_t cps) {
+  if (cps + 1 <= w->cap) return 0;
+  size_t nc = (cps + 1) * 2;
+  char *u8 = realloc(w->u8, nc * 4 + 8);
+  if (u8) w->u8 = u8;
+  char *key = realloc(w->key, nc * 4 + 40);
+  if (key) w->key = key;
+  size_t *off = realloc(w->off, nc * sizeof *off);
+  if (off) w->off = off;
+  double *best = realloc(w->best, nc * sizeof *best);
+  if (best) w->best = best;
+  int32_t *bid = realloc(w->bid, nc * sizeof *bid);
+  if (bid) w->bid = bid;
+  size_t *from = realloc(w->from, nc * sizeof *from);
+  if (from) w->from = from;
+  if (!u8 || !key || !off || !best || !bid || !from) return -1;
+  w->cap = nc;
+  return 0;
+}
+
+static int ids_push(lode__ids *ids, int32_t id) {
+  if (ids->n == ids->cap) {
+    size_t nc = ids->cap ? ids->cap * 2 : 64;
+    int32_t *p = realloc(ids->v, nc * sizeof *p);
+    if (!p) return -1;
+    ids->v = p;
+    ids->cap = nc;
+  }
+  ids->v[ids->n++] = id;
+  return 0;
+}
+
+static void word_utf8(wbuf *w, const int32_t *v, size_t L) {
+  size_t m = 0;
+  for (size_t i = 0; i < L; i++) {
+    w->off[i] = m;
+    utf8proc_ssize_t k = utf8proc_encode_char(v[i], (utf8proc_uint8_t *)w->u8 + m);
+    m += (size_t)(k > 0 ? k : 0);
+  }
+  w->off[L] = m;
+}
+
+/* Greedy longest-match-first; a word with an unmatched piece is one unknown
+ * token (dropped). */
+static int wordpiece(const lode__tok *t, wbuf *w, size_t L, lode__ids *ids) {
+  if (L > t->max_word) return 0;
+  size_t plen = strlen(t->prefix);
+  w->word.n = 0;
+  size_t start = 0;
+  while (start < L) {
+    size_t end = L;
+    int32_t found = -1;
+    while (end > start) {
+      size_t nb = w->off[end] - w->off[start], kl = 0;
+      if (start > 0) {
+        memcpy(w->key, t->prefix, plen);
+        kl = plen;
+      }
+      memcpy(w->key + kl, w->u8 + w->off[start], nb);
+      found = vocab_get(t, w->key, kl + nb);
+      if (found >= 0) break;
+      end--;
+    }
+    if (found < 0) return 0;
+    if (ids_push(&w->word, found)) return -1;
+    start = end;
+  }
+  for (size_t i = 0; i < w->word.n; i++)
+    if (ids_push(ids, w->word.v[i])) return -1;
+  return 0;
+}
+
+/* Viterbi over the piece scores; positions no piece covers become one unknown
+ * node of one code point scored min_score - 10, as HF tokenizers does. */
+static int unigram(const lode__tok *t, wbuf *w, size_t L, lode__ids *ids) {
+  double unk_score = t->min_score - UNK_PENALTY;
+  for (size_t i = 0; i <= L; i++) w->bid[i] = -3; /* -3: unreached */
+  w->best[0] = 0;
+  for (size_t s = 0; s < L; s++) {
+    if (s > 0 && w->bid[s] == -3) continue;
+    int single = 0;
+    for (size_t len = 1; len <= t->max_piece && s + len <= L; len++) {
+      size_t nb = w->off[s + len] - w->off[s];
+      int32_t id = vocab_get(t, w->u8 + w->off[s], nb);
+      if (id < 0) continue;
+      if (len == 1) single = 1;
+      double sc = w->best[s] + t->scores[id];
+      if (w->bid[s + len] == -3 || sc > w->best[s + len]) {
+        w->best[s + len] = sc;
+        w->bid[s + len] = id;
+        w->from[s + len] = s;
+      }
+    }
+    if (!single) {
+      double sc = w->best[s] + unk_score;
+      if (w->bid[s + 1] == -3 || sc > w->best[s + 1]) {
+        w->best[s + 1] = sc;
+        w->bid[s + 1] = -2; /* unknown */
+        w->from[s + 1] = s;
+      }
+    }
+  }
+  w->word.n = 0;
+  for (size_t e = L; e > 0; e = w->from[e]) { /* backwards; reversed below */
+    int32_t id = w->bid[e];
+    if (id == -2 && t->byte_fallback) {
+      size_t b = w->off[w->from[e]], nb = w->off[e] - b;
+      int32_t bytes[4];
+      int all = 1;
+      for (size_t k = 0; k < nb && k < 4; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "<0x%02X>", (unsigned)(uint8_t)w->u8[b + k]);
+        bytes[k] = vocab_get(t, key, 6);
+        if (bytes[k] < 0) all = 0;
+      }
+      if (all) {
+        for (size_t k = nb; k > 0; k--)
+          if (ids_push(&w->word, bytes[k - 1])) return -1;
+        continue;
+      }
+    }
+    if (ids_push(&w->word, id)) return -1;
+  }
+  for (size_t i = w->word.n; i > 0; i--)
+    if (ids_push(ids, w->word.v[i - 1])) return -1;
+  return 0;
+}
+
+int lode__tok_encode(const lode__tok *t, const char *s, size_t n, lode__ids *ids, size_t max) {
+  cpv a = {0}, tmp = {0};
+  segs cur = {0}, next = {0};
+  wbuf w = {0};
+  int rc = -1;
+  size_t start_n = ids->n;
+  /* model2vec cuts the text to max_length * median token length characters
+   * before tokenising; doing the same keeps long inputs identical */
+  size_t max_cps = (size_t)-1;
+  if (t->median_len > 0 && max < (size_t)-1 / (size_t)t->median_len)
+    max_cps = max * (size_t)t->median_len;
+  if (cpv_from_utf8(&a, s, n, max_cps) || normalize(t, &a, &tmp) ||
+      pretokenize(t, &a, &cur, &next))
+    goto done;
+  for (size_t i = 0; i < cur.n && ids->n - start_n < max; i += 2) {
+    size_t b = cur.v[i], L = cur.v[i + 1] - b;
+    if (wbuf_fit(&w, L)) goto done;
+    word_utf8(&w, a.v + b, L);
+    size_t before = ids->n;
+    if ((t->model == M_WORDPIECE ? wordpiece(t, &w, L, ids) : unigram(t, &w, L, ids)) != 0)
+      goto done;
+    size_t k = before; /* drop unknown tokens, as model2vec does */
+    for (size_t j = before; j < ids->n; j++)
+      if (ids->v[j] >= 0 && ids->v[j] != t->unk_id) ids->v[k++] = ids->v[j];
+    ids->n = k;
+  }
+  if (ids->n - start_n > max) ids->n = start_n + max;
+  rc = 0;
+done:
+  free(a.v);
+  free(tmp.v);
+  free(cur.v);
+  free(next.v);
+  free(w.u8);
+  free(w.off);
+  free(w.key);
+  free(w.best);
+  free(w.bid);
+  free(w.from);
+  free(w.word.v);
+  return rc;
+}
+
+int32_t lode__tok_max_id(const lode__tok *t) { return t->max_id; }
+int64_t lode__tok_median_len(const lode__tok *t) { return t->median_len; }
+
+void lode__tok_free(lode__tok *t) {
+  if (!t) return;
+  for (size_t i = 0; i < t->nn; i++) {
+    free(t->ns[i].pat.v);
+    free(t->ns[i].content.v);
+  }
+  free(t->ns);
+  free(t->ps);
+  free(t->arena);
+  free(t->tab);
+  free(t->scores);
+  free(t);
+}
+
+/* ---- loading tokenizer.json ------------------------------------------------ */
+
+int lode__read_file(const char *path, size_t max, char **out, size_t *len, char *err,
+                    size_t errlen) {
+  *out = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+    return -1;
+  }
+  int rc = -1;
+  char *buf = NULL;
+  if (fseek(f, 0, SEEK_END) != 0) goto io;
+  long sz = ftell(f);
+  if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) goto io;
+  if ((unsigned long)sz > max) {
+    snprintf(err, errlen, "%s: file is larger than %zu bytes", path, max);
+    goto done;
+  }
+  buf = malloc((size_t)sz + 1);
+  if (!buf) {
+    snprintf(err, errlen, "%s: out of memory reading %ld bytes", path, sz);
+    goto done;
+  }
+  if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) goto io;
+  buf[sz] = 0;
+  *out = buf;
+  *len = (size_t)sz;
+  buf = NULL;
+  rc = 0;
+  goto done;
+io:
+  snprintf(err, errlen, "%s: read error (%s)", path, strerror(errno));
+done:
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+static int jbool(const cJSON *o, const char *k, int dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+  return dflt;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int cpv_set(cpv *a, const char *s) {
+  return s ? cpv_from_utf8(a, s, strlen(s), (size_t)-1) : 0;
+}
+
+static int add_norm(lode__tok *t, const cJSON *j, const char *path, char *err, size_t errlen) {
+  const char *type = jstr(j, "type");
+  if (!type) {
+    snprintf(err, errlen, "%s: normalizer without a type", path);
+    return -1;
+  }
+  if (strcmp(type, "Sequence") == 0) {
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers"), *it;
+    cJSON_ArrayForEach(it, arr) if (add_norm(t, it, path, err, errlen)) return -1;
+    return 0;
+  }
+  nstep *ns = realloc(t->ns, (t->nn + 1) * sizeof *ns);
+  if (!ns) goto oom;
+  t->ns = ns;
+  nstep *s = &t->ns[t->nn];
+  memset(s, 0, sizeof *s);
+  if (strcmp(type, "BertNormalizer") == 0) {
+    s->kind = N_BERT;
+    s->clean = jbool(j, "clean_text", 1);
+    s->chinese = jbool(j, "handle_chinese_chars", 1);
+    s->lower = jbool(j, "lowercase", 1);
+    s->strip_acc = jbool(j, "strip_accents", s->lower); /* null follows lowercase */
+  } else if (strcmp(type, "Lowercase") == 0) {
+    s->kind = N_LOWER;
+  } else if (strcmp(type, "Strip") == 0) {
+    s->kind = N_STRIP;
+    s->left = jbool(j, "strip_left", 1);
+    s->right = jbool(j, "strip_right", 1);
+  } else if (strcmp(type, "Replace") == 0) {
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
+    const char *lit = jstr(pat, "String"), *re = jstr(pat, "Regex");
+    s->kind = N_REPLACE;
+    if (!lit && re && strcmp(re, "\\s+") == 0) {
+      s->kind = N_REPLACE_WS;
+    } else if (!lit) {
+      snprintf(err, errlen, "%s: Replace normalizer pattern %s%s%s is not supported (literal "
+               "strings and the regex \\s+ are)", path, re ? "regex '" : "", re ? re : "", re ? "'" : "");
+      return -1;
+    }
+    if (cpv_set(&s->pat, lit) || cpv_set(&s->content, jstr(j, "content"))) goto oom;
+  } else if (strcmp(type, "NFC") == 0) {
+    s->kind = N_NFC;
+  } else if (strcmp(type, "NFD") == 0) {
+    s->kind = N_NFD;
+  } else if (strcmp(type, "NFKC") == 0) {
+    s->kind = N_NFKC;
+  } else if (strcmp(type, "NFKD") == 0) {
+    s->kind = N_NFKD;
+  } else if (strcmp(type, "StripAccents") == 0) {
+    s->kind = N_STRIP_ACCENTS;
+  } else {
+    snprintf(err, errlen, "%s: normalizer type '%s' is not supported", path, type);
+    return -1;
+  }
+  t->nn++;
+  return 0;
+oom:
+  snprintf(err, errlen, "%s: out of memory", path);
+  return -1;
+}
+
+static int add_pre(lode__tok *t, const cJSON *j, const char *path, char *err, size_t errlen) {
+  const char *type = jstr(j, "type");
+  if (!type) {
+    snprintf(err, errlen, "%s: pre_tokenizer without a type", path);
+    return -1;
+  }
+  if (strcmp(type, "Sequence") == 0) {
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "pretokenizers"), *it;
+    cJSON_ArrayForEach(it, arr) if (add_pre(t, it, path, err, errlen)) return -1;
+    return 0;
+  }
+  pstep *ps = realloc(t->ps, (t->np + 1) * sizeof *ps);
+  if (!ps) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    return -1;
+  }
+  t->ps = ps;
+  pstep *p = &t->ps[t->np];
+  memset(p, 0, sizeof *p);
+  if (strcmp(type, "BertPreTokenizer") == 0) {
+    p->kind = P_BERT;
+  } else if (strcmp(type, "Whitespace") == 0) {
+    p->kind = P_WHITESPACE;
+  } else if (strcmp(type, "WhitespaceSplit") == 0) {
+    p->kind = P_WHITESPACE_SPLIT;
+  } else if (strcmp(type, "Metaspace") == 0) {
+    if (t->np != 0) {
+      snprintf(err, errlen, "%s: Metaspace is supported only as the first pre_tokenizer", path);
+      return -1;
+    }
+    p->kind = P_METASPACE;
+    const char *r = jstr(j, "replacement");
+    utf8proc_int32_t c = METASPACE_DEFAULT;
+    if (r && utf8proc_iterate((const uint8_t *)r, -1, &c) <= 0) c = METASPACE_DEFAULT;
+    p->repl = c;
+    const char *scheme = jstr(j, "prepend_scheme");
+    p->prepend = scheme ? strcmp(scheme, "never") != 0 : jbool(j, "add_prefix_space", 1);
+    p->split = jbool(j, "split", 1);
+  } else {
+    snprintf(err, errlen, "%s: pre_tokenizer type '%s' is not supported", path, type);
+    return -1;
+  }
+  t->np++;
+  return 0;
+}
+
+static int vocab_build(lode__tok *t, const char **toks, size_t n, const char *path, char *err,
+                       size_t errlen) {
+  size_t total = 0, cap = 16;
+  for (size_t i = 0; i < n; i++) total += strlen(toks[i]);
+  while (cap < n * 2) cap <<= 1;
+  t->arena = malloc(total + 1);
+  t->tab = malloc(cap * sizeof *t->tab);
+  size_t *lens = calloc(n ? n : 1, sizeof *lens);
+  if (!t->arena || !t->tab || !lens) {
+    free(lens);
+    snprintf(err, errlen, "%s: out of memory for the vocabulary", path);
+    return -1;
+  }
+  t->tabmask = cap - 1;
+  for (size_t i = 0; i < cap; i++) t->tab[i].id = -1;
+  size_t off = 0;
+  for (size_t id = 0; id < n; id++) {
+    size_t l = strlen(toks[id]);
+    memcpy(t->arena + off, toks[id], l);
+    uint64_t h = XXH3_64bits(toks[id], l);
+    size_t i = h & t->tabmask;
+    int dup = 0;
+    for (; t->tab[i].id >= 0; i = (i + 1) & t->tabmask)
+      if (t->tab[i].h == h && t->tab[i].len == l && memcmp(t->arena + t->tab[i].off, toks[id], l) == 0) {
+        dup = 1;
+        break;
+      }
+    if (!dup) t->tab[i] = (entry){h, (uint32_t)off, (uint32_t)l, (int32_t)id};
+    off += l;
+    size_t cps = 0;
+    for (size_t k = 0; k < l; k++) cps += ((uint8_t)toks[id][k] & 0xC0) != 0x80;
+    lens[id] = cps;
+    if (cps > t->max_piece) t->max_piece = cps;
+  }
+  /* median of the lengths, as numpy (mean of the middle two), then int() */
+  size_t counts[65] = {0};
+  for (size_t i = 0; i < n; i++) counts[lens[i] < 64 ? lens[i] : 64]++;
+  free(lens);
+  size_t lo = (n - 1) / 2, hi = n / 2, seen = 0;
+  int64_t vlo = 0, vhi = 0;
+  for (int64_t v = 0; v <= 64; v++) {
+    if (seen <= lo && lo < seen + counts[v]) vlo = v;
+    if (seen <= hi && hi < seen + counts[v]) vhi = v;
+    seen += counts[v];
+  }
+  t->median_len = n ? (vlo + vhi) / 2 : 1;
+  if (t->median_len < 1) t->median_len = 1;
+  t->max_id = n ? (int32_t)(n - 1) : -1;
+  return 0;
+}
+
+static int load_model(lode__tok *t, const cJSON *m, const char *path, char *err, size_t errlen) {
+  const char *type = jstr(m, "type");
+  const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(m, "vocab");
+  const char **toks = NULL;
+  int rc = -1;
+  size_t n = 0;
+  if (type && strcmp(type, "WordPiece") == 0 && cJSON_IsObject(vocab)) {
+    t->model = M_WORDPIECE;
+    n = (size_t)cJSON_GetArraySize(vocab);
+    toks = calloc(n ? n : 1, sizeof *toks);
+    if (!toks) goto oom;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab) {
+      double id = cJSON_IsNumber(it) ? it->valuedouble : -1;
+      if (id < 0 || id >= (double)n || toks[(size_t)id]) {
+        snprintf(err, errlen, "%s: WordPiece vocab ids must be 0..%zu, each once", path, n - 1);
+        goto done;
+      }
+      toks[(size_t)id] = it->string;
+    }
+    const char *pre = jstr(m, "continuing_subword_prefix");
+
+    snprintf(t->prefix, sizeof t->prefix, "%s", pre ? pre : "##");
+    const cJSON *mw = cJSON_GetObjectItemCaseSensitive(m, "max_input_chars_per_word");
+    t->max_word = cJSON_IsNumber(mw) && mw->valuedouble > 0 ? (size_t)mw->valuedouble : 100;
+    if (vocab_build(t, toks, n, path, err, errlen)) goto done;
+    const char *unk = jstr(m, "unk_token");
+    t->unk_id = unk ? vocab_get(t, unk, strlen(unk)) : -1;
+  } else if (type && strcmp(type, "Unigram") == 0 && cJSON_IsArray(vocab)) {
+    t->model = M_UNIGRAM;
+    n = (size_t)cJSON_GetArraySize(vocab);
+    toks = calloc(n ? n : 1, sizeof *toks);
+    t->scores = malloc((n ? n : 1) * sizeof *t->scores);
+    if (!toks || !t->scores) goto oom;
+    size_t i = 0;
+    const cJSON *it;
+    t->min_score = 0;
+    cJSON_ArrayForEach(it, vocab) {
+      const cJSON *p = cJSON_GetArrayItem(it, 0), *s = cJSON_GetArrayItem(it, 1);
+      if (!cJSON_IsString(p) || !cJSON_IsNumber(s)) {
+        snprintf(err, errlen, "%s: Unigram vocab entry %zu is not [piece, score]", path, i);
+        goto done;
+      }
+      toks[i] = p->valuestring;
+      t->scores[i] = s->valuedouble;
+      if (i == 0 || s->valuedouble < t->min_score) t->min_score = s->valuedouble;
+      i++;
+    }
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(m, "unk_id");
+    t->unk_id = cJSON_IsNumber(u) && u->valuedouble >= 0 && u->valuedouble < (double)n
+                    ? (int32_t)u->valuedouble : -1;
+    t->byte_fallback = jbool(m, "byte_fallback", 0);
+    if (vocab_build(t, toks, n, path, err, errlen)) goto done;
+  } else {
+    snprintf(err, errlen, "%s: model type '%s' is not supported (lode reads WordPiece and "
+             "Unigram tokenizers)", path, type ? type : "?");
+    goto done;
+  }
+  if (n == 0 || n > INT32_MAX) {
+    snprintf(err, errlen, "%s: the vocabulary is empty or too large", path);
+    goto done;
+  }
+  rc = 0;
+  goto done;
+oom:
+  snprintf(err, errlen, "%s: out of memory", path);
+done:
+  free(toks);
+  return rc;
+}
+
+int lode__tok_load(const char *path, lode__tok **out, char *err, size_t errlen) {
+  char *text = NULL;
+  size_t len = 0;
+  cJSON *root = NULL;
+  int rc = -1;
+  *out = NULL;
+  lode__tok *t = calloc(1, sizeof *t);
+  if (!t) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    goto done;
+  }
+  t->unk_id = -1;
+  if (lode__read_file(path, (size_t)1 << 30, &text, &len, err, errlen)) goto done;
+  root = cJSON_ParseWithLength(text, len);
+  if (!root) {
+    snprintf(err, errlen, "%s: not valid JSON", path);
+    goto done;
+  }
+  const cJSON *nj = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+  if (cJSON_IsObject(nj) && add_norm(t, nj, path, err, errlen)) goto done;
+  const cJSON *pj = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+  if (cJSON_IsObject(pj) && add_pre(t, pj, path, err, errlen)) goto done;
+  const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "model");
+  if (!cJSON_IsObject(mj)) {
+    snprintf(err, errlen, "%s: no \"model\" object", path);
+    goto done;
+  }
+  if (load_model(t, mj, path, err, errlen)) goto done;
+  *out = t;
+  t = NULL;
+  rc = 0;
+done:
+  lode__tok_free(t);
+  cJSON_Delete(root);
+  free(text);
+  return rc;
+}
