@@ -38,7 +38,7 @@ typedef struct nstep {
 typedef struct pstep {
   int kind;
   int32_t repl;    /* Metaspace replacement */
-  int prepend;     /* Metaspace: prepend when the text does not start with repl */
+  int prepend;     /* Metaspace: 0 never, 1 always, 2 first piece only */
   int split;       /* Metaspace: split before each replacement char */
 } pstep;
 
@@ -66,6 +66,9 @@ struct lode__tok {
   char prefix[32];        /* WordPiece continuing_subword_prefix */
   size_t max_word;        /* WordPiece max_input_chars_per_word */
   int64_t median_len;
+  cpv *added;             /* added tokens' contents, matched on the raw text */
+  int32_t *added_id;
+  size_t nadded;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -240,7 +243,7 @@ static int normalize(const lode__tok *t, cpv *a, cpv *tmp) {
       size_t b = 0, e = a->n;
       if (s->left) while (b < e && is_ws(a->v[b])) b++;
       if (s->right) while (e > b && is_ws(a->v[e - 1])) e--;
-      memmove(a->v, a->v + b, (e - b) * sizeof(int32_t));
+      if (b > 0 && e > b) memmove(a->v, a->v + b, (e - b) * sizeof(int32_t));
       a->n = e - b;
       break;
     }
@@ -326,7 +329,7 @@ static int split_seg(const pstep *p, const int32_t *v, size_t b, size_t e, segs 
   return seg_push(out, start, e);
 }
 
-static int pretokenize(const lode__tok *t, cpv *a, segs *cur, segs *next) {
+static int pretokenize(const lode__tok *t, cpv *a, int first, segs *cur, segs *next) {
   cur->n = 0;
   if (seg_push(cur, 0, a->n)) return -1;
   for (size_t k = 0; k < t->np; k++) {
@@ -334,7 +337,7 @@ static int pretokenize(const lode__tok *t, cpv *a, segs *cur, segs *next) {
     if (p->kind == P_METASPACE) { /* loader allows it first only: whole array */
       for (size_t i = 0; i < a->n; i++)
         if (a->v[i] == ' ') a->v[i] = p->repl;
-      if (p->prepend && (a->n == 0 || a->v[0] != p->repl)) {
+      if ((p->prepend == 1 || (p->prepend == 2 && first)) && (a->n == 0 || a->v[0] != p->repl)) {
         if (cpv_push(a, 0)) return -1;
         memmove(a->v + 1, a->v, (a->n - 1) * sizeof(int32_t));
         a->v[0] = p->repl;
@@ -504,10 +507,53 @@ static int unigram(const lode__tok *t, wbuf *w, size_t L, lode__ids *ids) {
   return 0;
 }
 
+typedef struct scratch {
+  cpv a, tmp;
+  segs cur, next;
+  wbuf w;
+} scratch;
+
+/* Normalises, pre-tokenises and tokenises one piece of text (the text
+ * between added tokens), appending known ids. */
+static int encode_piece(const lode__tok *t, const int32_t *v, size_t len, int first, scratch *x,
+                        lode__ids *ids, size_t start_n, size_t max) {
+  x->a.n = 0;
+  for (size_t i = 0; i < len; i++)
+    if (cpv_push(&x->a, v[i])) return -1;
+  if (normalize(t, &x->a, &x->tmp) || pretokenize(t, &x->a, first, &x->cur, &x->next)) return -1;
+  for (size_t i = 0; i < x->cur.n && ids->n - start_n < max; i += 2) {
+    size_t b = x->cur.v[i], L = x->cur.v[i + 1] - b;
+    if (wbuf_fit(&x->w, L)) return -1;
+    word_utf8(&x->w, x->a.v + b, L);
+    size_t before = ids->n;
+    if ((t->model == M_WORDPIECE ? wordpiece(t, &x->w, L, ids) : unigram(t, &x->w, L, ids)) != 0)
+      return -1;
+    size_t k = before; /* drop unknown tokens, as model2vec does */
+    for (size_t j = before; j < ids->n; j++)
+      if (ids->v[j] >= 0 && ids->v[j] != t->unk_id) ids->v[k++] = ids->v[j];
+    ids->n = k;
+  }
+  return 0;
+}
+
+/* The longest added token starting at v (HF matches them leftmost-longest
+ * on the raw text before normalising). */
+static size_t match_added(const lode__tok *t, const int32_t *v, size_t n, int32_t *id) {
+  size_t best = 0;
+  for (size_t k = 0; k < t->nadded; k++) {
+    const cpv *c = &t->added[k];
+    if (c->n > best && c->n <= n && c->v[0] == v[0] &&
+        memcmp(c->v, v, c->n * sizeof(int32_t)) == 0) {
+      best = c->n;
+      *id = t->added_id[k];
+    }
+  }
+  return best;
+}
+
 int lode__tok_encode(const lode__tok *t, const char *s, size_t n, lode__ids *ids, size_t max) {
-  cpv a = {0}, tmp = {0};
-  segs cur = {0}, next = {0};
-  wbuf w = {0};
+  cpv raw = {0};
+  scratch x = {0};
   int rc = -1;
   size_t start_n = ids->n;
   /* model2vec cuts the text to max_length * median token length characters
@@ -515,35 +561,37 @@ int lode__tok_encode(const lode__tok *t, const char *s, size_t n, lode__ids *ids
   size_t max_cps = (size_t)-1;
   if (t->median_len > 0 && max < (size_t)-1 / (size_t)t->median_len)
     max_cps = max * (size_t)t->median_len;
-  if (cpv_from_utf8(&a, s, n, max_cps) || normalize(t, &a, &tmp) ||
-      pretokenize(t, &a, &cur, &next))
-    goto done;
-  for (size_t i = 0; i < cur.n && ids->n - start_n < max; i += 2) {
-    size_t b = cur.v[i], L = cur.v[i + 1] - b;
-    if (wbuf_fit(&w, L)) goto done;
-    word_utf8(&w, a.v + b, L);
-    size_t before = ids->n;
-    if ((t->model == M_WORDPIECE ? wordpiece(t, &w, L, ids) : unigram(t, &w, L, ids)) != 0)
+  if (cpv_from_utf8(&raw, s, n, max_cps)) goto done;
+  size_t pos = 0, seg = 0;
+  while (ids->n - start_n < max) {
+    int32_t id = -1;
+    size_t m = pos < raw.n && t->nadded ? match_added(t, raw.v + pos, raw.n - pos, &id) : 0;
+    if (pos < raw.n && m == 0) {
+      pos++;
+      continue;
+    }
+    if (pos > seg && encode_piece(t, raw.v + seg, pos - seg, seg == 0, &x, ids, start_n, max))
       goto done;
-    size_t k = before; /* drop unknown tokens, as model2vec does */
-    for (size_t j = before; j < ids->n; j++)
-      if (ids->v[j] >= 0 && ids->v[j] != t->unk_id) ids->v[k++] = ids->v[j];
-    ids->n = k;
+    if (pos >= raw.n) break;
+    if (id != t->unk_id && ids_push(ids, id)) goto done;
+    pos += m;
+    seg = pos;
   }
   if (ids->n - start_n > max) ids->n = start_n + max;
   rc = 0;
 done:
-  free(a.v);
-  free(tmp.v);
-  free(cur.v);
-  free(next.v);
-  free(w.u8);
-  free(w.off);
-  free(w.key);
-  free(w.best);
-  free(w.bid);
-  free(w.from);
-  free(w.word.v);
+  free(raw.v);
+  free(x.a.v);
+  free(x.tmp.v);
+  free(x.cur.v);
+  free(x.next.v);
+  free(x.w.u8);
+  free(x.w.off);
+  free(x.w.key);
+  free(x.w.best);
+  free(x.w.bid);
+  free(x.w.from);
+  free(x.w.word.v);
   return rc;
 }
 
@@ -556,6 +604,9 @@ void lode__tok_free(lode__tok *t) {
     free(t->ns[i].pat.v);
     free(t->ns[i].content.v);
   }
+  for (size_t i = 0; i < t->nadded; i++) free(t->added[i].v);
+  free(t->added);
+  free(t->added_id);
   free(t->ns);
   free(t->ps);
   free(t->arena);
@@ -716,7 +767,8 @@ static int add_pre(lode__tok *t, const cJSON *j, const char *path, char *err, si
     if (r && utf8proc_iterate((const uint8_t *)r, -1, &c) <= 0) c = METASPACE_DEFAULT;
     p->repl = c;
     const char *scheme = jstr(j, "prepend_scheme");
-    p->prepend = scheme ? strcmp(scheme, "never") != 0 : jbool(j, "add_prefix_space", 1);
+    p->prepend = scheme ? (strcmp(scheme, "never") == 0 ? 0 : strcmp(scheme, "first") == 0 ? 2 : 1)
+                        : jbool(j, "add_prefix_space", 1);
     p->split = jbool(j, "split", 1);
   } else {
     snprintf(err, errlen, "%s: pre_tokenizer type '%s' is not supported", path, type);
@@ -848,6 +900,32 @@ done:
   return rc;
 }
 
+/* added_tokens: [{ "id": N, "content": "..." }, ...]; ids must be in the
+ * vocabulary's range (they index the embeddings). */
+static int load_added(lode__tok *t, const cJSON *arr, const char *path, char *err, size_t errlen) {
+  size_t n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
+  if (n == 0) return 0;
+  t->added = calloc(n, sizeof *t->added);
+  t->added_id = calloc(n, sizeof *t->added_id);
+  if (!t->added || !t->added_id) goto oom;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) {
+    const char *c = jstr(it, "content");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+    if (!c || !*c || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > t->max_id) {
+      snprintf(err, errlen, "%s: added token %zu has no content or an id outside the vocabulary",
+               path, t->nadded);
+      return -1;
+    }
+    if (cpv_set(&t->added[t->nadded], c)) goto oom;
+    t->added_id[t->nadded++] = (int32_t)id->valuedouble;
+  }
+  return 0;
+oom:
+  snprintf(err, errlen, "%s: out of memory", path);
+  return -1;
+}
+
 int lode__tok_load(const char *path, lode__tok **out, char *err, size_t errlen) {
   char *text = NULL;
   size_t len = 0;
@@ -876,6 +954,8 @@ int lode__tok_load(const char *path, lode__tok **out, char *err, size_t errlen) 
     goto done;
   }
   if (load_model(t, mj, path, err, errlen)) goto done;
+  if (load_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), path, err, errlen))
+    goto done;
   *out = t;
   t = NULL;
   rc = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#include <cjson/cJSON.h>
 
 #include "kernels/embed.h"
 #include "kernels/embed_tok.h"
@@ -345,12 +346,52 @@ static void m2v_hostile(void **s) {
   lode_embedder_free(w);
 }
 
+/* lode's tokenizers give exactly the ids of the reference implementation
+ * (unknown tokens dropped on both sides, as model2vec does). */
+static void m2v_tokenizer_reference(void **s) {
+  (void)s;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/fixtures/model2vec/tokens_reference.json", src_dir());
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(lode__read_file(path, 1 << 24, &text, &len, err, sizeof err), 0);
+  cJSON *ref = cJSON_ParseWithLength(text, len);
+  assert_non_null(ref);
+  const cJSON *sents = cJSON_GetObjectItem(ref, "sentences");
+  const char *models[] = {"test-model-float32", "test-model-vocab-quantized"};
+  for (int k = 0; k < 2; k++) {
+    snprintf(path, sizeof path, "%s/tests/fixtures/model2vec/%s/tokenizer.json", src_dir(), models[k]);
+    lode__tok *t = NULL;
+    if (lode__tok_load(path, &t, err, sizeof err)) fail_msg("%s", err);
+    const cJSON *want = cJSON_GetObjectItem(ref, models[k]);
+    assert_int_equal(cJSON_GetArraySize(want), cJSON_GetArraySize(sents));
+    for (int i = 0; i < cJSON_GetArraySize(sents); i++) {
+      const char *sent = cJSON_GetArrayItem(sents, i)->valuestring;
+      lode__ids ids = {0};
+      assert_int_equal(lode__tok_encode(t, sent, strlen(sent), &ids, 100000), 0);
+      const cJSON *w = cJSON_GetArrayItem(want, i), *x;
+      size_t j = 0;
+      int ok = 1;
+      cJSON_ArrayForEach(x, w) {
+        if ((int)x->valuedouble == 1) continue; /* [UNK] in both tokenizers */
+        if (j >= ids.n || ids.v[j] != (int32_t)x->valuedouble) ok = 0;
+        j++;
+      }
+      if (!ok || j != ids.n) fail_msg("%s: tokens differ for \"%s\"", models[k], sent);
+      free(ids.v);
+    }
+    lode__tok_free(t);
+  }
+  cJSON_Delete(ref);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(hash_deterministic), cmocka_unit_test(hash_retrieval),
       cmocka_unit_test(hash_hostile),       cmocka_unit_test(m2v_reference),
       cmocka_unit_test(m2v_quantised),      cmocka_unit_test(m2v_errors),
-      cmocka_unit_test(m2v_hostile),
+      cmocka_unit_test(m2v_hostile),        cmocka_unit_test(m2v_tokenizer_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
