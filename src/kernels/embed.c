@@ -60,14 +60,19 @@ static const uint8_t *ascii_word_table(void) {
   return t;
 }
 
-/* Adds +/-w at the dimension the low 32 bits pick (multiply-shift), the sign
- * from bit 63; branch-free, since a sign branch mispredicts half the time. */
-static inline void add_feature(float *v, uint64_t dims, uint64_t h, uint32_t wbits) {
-  uint64_t idx = ((h & 0xffffffffu) * dims) >> 32;
-  uint32_t b = wbits ^ ((uint32_t)(h >> 32) & 0x80000000u);
-  float f;
-  memcpy(&f, &b, 4);
-  v[idx] += f;
+/* A feature as dimension | sign << 31: the low 32 bits of its hash pick the
+ * dimension (multiply-shift), bit 63 the sign. */
+static inline uint32_t feature(uint64_t dims, uint64_t h) {
+  return (uint32_t)(((h & 0xffffffffu) * dims) >> 32) | ((uint32_t)(h >> 32) & 0x80000000u);
+}
+
+/* Adds +/-w (w as float bits) at the feature's dimension; branch-free, since
+ * a sign branch would mispredict half the time. */
+static inline void add_feature(float *v, uint32_t f, uint32_t wbits) {
+  uint32_t b = wbits ^ (f & 0x80000000u);
+  float x;
+  memcpy(&x, &b, 4);
+  v[f & 0x7fffffffu] += x;
 }
 
 static inline uint32_t fbits(float f) {
@@ -97,34 +102,84 @@ static inline uint64_t load_le64(const uint8_t *p) {
   return x;
 }
 
+/* The word cache: most words of a text are frequent ones, and a word's
+ * unigram and n-gram features depend on the word alone, so they are computed
+ * once and replayed (in the same order, so the floats are bit-identical to
+ * the uncached path). Direct-mapped on the word's XXH3; owned by an
+ * embedder, which is used by one thread at a time. */
+#define CACHE_SLOTS 2048
+#define CACHE_MAXW 16
+typedef struct hslot {
+  uint64_t h;
+  uint64_t w[2]; /* the word, zero-padded (words have no NUL byte) */
+  uint32_t nf;
+  uint32_t f[3 * (CACHE_MAXW + 2)]; /* f[0] the unigram, then the n-grams */
+} hslot;
+struct lode__hcache {
+  hslot slot[CACHE_SLOTS];
+};
+
 /* wb[0] = '<', word bytes at wb[1..wl]; wb has 8 spare bytes past the word. */
 static inline uint64_t word_features(float *v, uint64_t dims, uint8_t *wb, size_t wl,
-                                     uint64_t prev, int have_prev) {
+                                     uint64_t prev, int have_prev, lode__hcache *cache) {
   const uint32_t ww = fbits(W_WORD), wbg = fbits(W_BIGRAM), wng = fbits(W_NGRAM);
   uint64_t h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
-  add_feature(v, dims, h, ww);
-  if (have_prev) /* order matters: "new york" and "york new" differ */
-    add_feature(v, dims, mix64(prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM), wbg);
+  uint32_t bigram = have_prev /* order matters: "new york" and "york new" differ */
+                        ? feature(dims, mix64(prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM)) : 0;
+  hslot *sl = NULL;
+  if (cache && wl <= CACHE_MAXW) {
+    /* the word zero-padded to 16 bytes: compared as two words, no call */
+    uint64_t w0, w1;
+    memset(wb + 1 + wl, 0, 16);
+    memcpy(&w0, wb + 1, 8);
+    memcpy(&w1, wb + 9, 8);
+    sl = &cache->slot[h & (CACHE_SLOTS - 1)];
+    if (sl->h == h && sl->w[0] == w0 && sl->w[1] == w1) {
+      add_feature(v, sl->f[0], ww);
+      if (have_prev) add_feature(v, bigram, wbg);
+      for (size_t k = 1; k < sl->nf; k++) add_feature(v, sl->f[k], wng);
+      return h;
+    }
+  }
+  uint32_t f[3 * (HASH_MAXW + 2) + 1];
+  size_t nf = 0;
+  f[nf++] = feature(dims, h);
   wb[wl + 1] = '>';
   size_t m = wl + 2, i = 0;
   memset(wb + m, 0, 8);
   for (; i + 5 <= m; i++) {
     uint64_t x = load_le64(wb + i);
-    add_feature(v, dims, mix64((x & 0xffffffULL) ^ SEED_NGRAM3), wng);
-    add_feature(v, dims, mix64((x & 0xffffffffULL) ^ SEED_NGRAM4), wng);
-    add_feature(v, dims, mix64((x & 0xffffffffffULL) ^ SEED_NGRAM5), wng);
+    f[nf++] = feature(dims, mix64((x & 0xffffffULL) ^ SEED_NGRAM3));
+    f[nf++] = feature(dims, mix64((x & 0xffffffffULL) ^ SEED_NGRAM4));
+    f[nf++] = feature(dims, mix64((x & 0xffffffffffULL) ^ SEED_NGRAM5));
   }
   for (; i + 3 <= m; i++) { /* the word's last 4- and 3-grams */
     uint64_t x = load_le64(wb + i);
-    add_feature(v, dims, mix64((x & 0xffffffULL) ^ SEED_NGRAM3), wng);
-    if (i + 4 <= m) add_feature(v, dims, mix64((x & 0xffffffffULL) ^ SEED_NGRAM4), wng);
+    f[nf++] = feature(dims, mix64((x & 0xffffffULL) ^ SEED_NGRAM3));
+    if (i + 4 <= m) f[nf++] = feature(dims, mix64((x & 0xffffffffULL) ^ SEED_NGRAM4));
+  }
+  add_feature(v, f[0], ww);
+  if (have_prev) add_feature(v, bigram, wbg);
+  for (size_t k = 1; k < nf; k++) add_feature(v, f[k], wng);
+  if (sl) {
+    sl->h = h;
+    sl->nf = (uint32_t)nf;
+    memset(sl->w, 0, sizeof sl->w);
+    memcpy(sl->w, wb + 1, wl);
+    memcpy(sl->f, f, nf * sizeof *f);
   }
   return h;
 }
 
+static void hash_text(const char *s, size_t n, float *v, int64_t dims, lode__hcache *cache);
+
 void lode_embed_hash_text(const char *s, size_t n, float *v, int64_t dims) {
+  hash_text(s, n, v, dims, NULL);
+}
+
+static void hash_text(const char *s, size_t n, float *v, int64_t dims, lode__hcache *cache) {
   const uint8_t *p = (const uint8_t *)s, *tab = ascii_word_table();
-  uint8_t wb[HASH_MAXW + 16];
+  uint8_t wb[HASH_MAXW + 32];
   size_t wl = 0, i = 0;
   uint64_t prev = 0;
   int have_prev = 0, inword = 0;
@@ -160,13 +215,13 @@ void lode_embed_hash_text(const char *s, size_t n, float *v, int64_t dims) {
       i++;
     }
     if (inword) {
-      prev = word_features(v, (uint64_t)dims, wb, wl, prev, have_prev);
+      prev = word_features(v, (uint64_t)dims, wb, wl, prev, have_prev, cache);
       have_prev = 1;
       inword = 0;
       wl = 0;
     }
   }
-  if (inword) word_features(v, (uint64_t)dims, wb, wl, prev, have_prev);
+  if (inword) word_features(v, (uint64_t)dims, wb, wl, prev, have_prev, cache);
 }
 
 /* ---- front ------------------------------------------------------------- */
@@ -238,6 +293,7 @@ void lode_embedder_free(lode_embedder *e) {
   if (!e) return;
   if (e->m2v) lode__m2v_free(e->m2v);
   if (e->oai) lode__oai_free(e->oai);
+  free(e->hcache);
   free(e->model);
   free(e);
 }
@@ -252,6 +308,7 @@ int lode_embed(lode_embedder *e, const char *const *texts, const size_t *lens, s
     e->dims = out->dims;
     return 0;
   }
+  if (e->kind == LODE__EMB_HASH && !e->hcache) e->hcache = calloc(1, sizeof *e->hcache);
   float *d = lode_matrix_alloc((int64_t)n, e->dims);
   if (!d) {
     snprintf(err, errlen, "embed: %zu x %lld matrix is too large", n, (long long)e->dims);
@@ -261,7 +318,7 @@ int lode_embed(lode_embedder *e, const char *const *texts, const size_t *lens, s
     size_t len = lens ? lens[i] : strlen(texts[i]);
     float *v = d + (int64_t)i * e->dims;
     if (e->kind == LODE__EMB_HASH) {
-      lode_embed_hash_text(texts[i], len, v, e->dims);
+      hash_text(texts[i], len, v, e->dims, e->hcache);
       lode_l2_normalize(v, e->dims);
     } else if (lode__m2v_embed(e->m2v, texts[i], len, v) != 0) {
       snprintf(err, errlen, "embed model2vec: out of memory on text %zu", i + 1);

@@ -5,6 +5,7 @@
 
 typedef struct lode__m2v lode__m2v;
 typedef struct lode__oai lode__oai;
+typedef struct lode__hcache lode__hcache;
 
 struct lode_embedder {
   int kind; /* LODE__EMB_* */
@@ -13,6 +14,7 @@ struct lode_embedder {
   lode_embed_usage usage;
   lode__m2v *m2v;
   lode__oai *oai;
+  lode__hcache *hcache; /* hash: word feature cache (NULL: none yet) */
 };
 
 enum { LODE__EMB_HASH = 1, LODE__EMB_M2V, LODE__EMB_OAI };

@@ -151,6 +151,13 @@ static void hash_retrieval(void **s) {
   lode_matrix P, Q;
   assert_int_equal(lode_embed(e, (const char *const *)paras, NULL, NPARA, &P, err, sizeof err), 0);
   assert_int_equal(lode_embed(e, (const char *const *)queries, NULL, NPARA, &Q, err, sizeof err), 0);
+  /* the embedder's word cache replays features bit-identically */
+  for (int p = 0; p < NPARA; p++) {
+    float v[384] = {0};
+    lode_embed_hash_text(paras[p], strlen(paras[p]), v, 384);
+    lode_l2_normalize(v, 384);
+    assert_memory_equal(v, lode_matrix_row(&P, p), sizeof v);
+  }
   int hits = 0;
   for (int q = 0; q < NPARA; q++) {
     float own = lode_dot_f32(lode_matrix_row(&Q, q), lode_matrix_row(&P, q), P.dims);
