@@ -303,12 +303,26 @@ static int pretokenize(const lode__tok *t, cpv *a, int first, segs *cur, segs *n
 
 /* ---- vocabulary ------------------------------------------------------------ */
 
-static int32_t vocab_get(const lode__tok *t, const char *s, size_t n) {
-  uint64_t h = XXH3_64bits(s, n);
+static int32_t vocab_get_h(const lode__tok *t, const char *s, size_t n, uint64_t h) {
   for (size_t i = h & t->tabmask;; i = (i + 1) & t->tabmask) {
     const entry *e = &t->tab[i];
     if (e->id < 0) return -1;
     if (e->h == h && e->len == n && memcmp(t->arena + e->off, s, n) == 0) return e->id;
+  }
+}
+
+static int32_t vocab_get(const lode__tok *t, const char *s, size_t n) {
+  return vocab_get_h(t, s, n, XXH3_64bits(s, n));
+}
+
+/* Whether some piece is longer than s and starts with it: when none is, the
+ * Viterbi scan from this position can stop (what a trie gives HF). */
+static int is_prefix(const lode__tok *t, const char *s, size_t n, uint64_t h) {
+  if (!t->ptab) return 1;
+  for (size_t i = h & t->ptabmask;; i = (i + 1) & t->ptabmask) {
+    const entry *e = &t->ptab[i];
+    if (e->id < 0) return 0;
+    if (e->h == h && e->len == n && memcmp(t->arena + e->off, s, n) == 0) return 1;
   }
 }
 
@@ -408,8 +422,13 @@ static int unigram(const lode__tok *t, wbuf *w, size_t L, lode__ids *ids) {
     int single = 0;
     for (size_t len = 1; len <= t->max_piece && s + len <= L; len++) {
       size_t nb = w->off[s + len] - w->off[s];
-      int32_t id = vocab_get(t, w->u8 + w->off[s], nb);
-      if (id < 0) continue;
+      uint64_t h = XXH3_64bits(w->u8 + w->off[s], nb);
+      int32_t id = vocab_get_h(t, w->u8 + w->off[s], nb, h);
+      int more = is_prefix(t, w->u8 + w->off[s], nb, h);
+      if (id < 0) {
+        if (!more) break;
+        continue;
+      }
       if (len == 1) single = 1;
       double sc = w->best[s] + t->scores[id];
       if (w->bid[s + len] == -3 || sc > w->best[s + len]) {
@@ -417,6 +436,7 @@ static int unigram(const lode__tok *t, wbuf *w, size_t L, lode__ids *ids) {
         w->bid[s + len] = id;
         w->from[s + len] = s;
       }
+      if (!more) break;
     }
     if (!single) {
       double sc = w->best[s] + unk_score;
@@ -557,6 +577,7 @@ void lode__tok_free(lode__tok *t) {
   free(t->ps);
   free(t->arena);
   free(t->tab);
+  free(t->ptab);
   free(t->scores);
   free(t);
 }

@@ -50,6 +50,8 @@ struct lode__tok {
   size_t arena_len;
   entry *tab;
   size_t tabmask;
+  entry *ptab;            /* Unigram: proper prefixes of pieces (id unused) */
+  size_t ptabmask;
   int32_t max_id, unk_id; /* unk_id -1 if none */
   double *scores;         /* Unigram, by id */
   double min_score;

@@ -229,6 +229,37 @@ static int vocab_build(lode__tok *t, const char **toks, size_t n, const char *pa
   return 0;
 }
 
+/* The proper prefixes (at code-point boundaries) of every piece, so the
+ * Unigram scan stops as soon as no longer piece can match. */
+static int build_prefixes(lode__tok *t, const char **toks, size_t n) {
+  size_t total = 0, cap = 16;
+  for (size_t i = 0; i < n; i++) total += strlen(toks[i]);
+  while (cap < total * 2 + 2) cap <<= 1;
+  t->ptab = malloc(cap * sizeof *t->ptab);
+  if (!t->ptab) return -1;
+  t->ptabmask = cap - 1;
+  for (size_t i = 0; i < cap; i++) t->ptab[i].id = -1;
+  size_t off = 0;
+  for (size_t id = 0; id < n; id++) {
+    size_t l = strlen(toks[id]);
+    for (size_t k = 1; k < l; k++) {
+      if (((uint8_t)toks[id][k] & 0xC0) == 0x80) continue; /* inside a code point */
+      uint64_t h = XXH3_64bits(toks[id], k);
+      size_t i = h & t->ptabmask;
+      int dup = 0;
+      for (; t->ptab[i].id >= 0; i = (i + 1) & t->ptabmask)
+        if (t->ptab[i].h == h && t->ptab[i].len == k &&
+            memcmp(t->arena + t->ptab[i].off, toks[id], k) == 0) {
+          dup = 1;
+          break;
+        }
+      if (!dup) t->ptab[i] = (entry){h, (uint32_t)off, (uint32_t)k, (int32_t)id};
+    }
+    off += l;
+  }
+  return 0;
+}
+
 static int load_model(lode__tok *t, const cJSON *m, const char *path, char *err, size_t errlen) {
   const char *type = jstr(m, "type");
   const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(m, "vocab");
@@ -282,6 +313,7 @@ static int load_model(lode__tok *t, const cJSON *m, const char *path, char *err,
                     ? (int32_t)u->valuedouble : -1;
     t->byte_fallback = jbool(m, "byte_fallback", 0);
     if (vocab_build(t, toks, n, path, err, errlen)) goto done;
+    if (build_prefixes(t, toks, n)) goto oom;
   } else {
     snprintf(err, errlen, "%s: model type '%s' is not supported (lode reads WordPiece and "
              "Unigram tokenizers)", path, type ? type : "?");
