@@ -330,6 +330,31 @@ static void m2v_errors(void **s) {
   fclose(f);
   assert_int_equal(lode_embedder_new(&b, &e, err, sizeof err), -1);
   assert_non_null(strstr(err, "model.safetensors"));
+  /* hostile headers: each refused with the file named, none crashes */
+  static const char *bad_headers[] = {
+      "{\"embeddings\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,1600]}}",
+      "{\"embeddings\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,16]}}",
+      "{\"embeddings\":{\"dtype\":\"F32\",\"shape\":[-2,2],\"data_offsets\":[0,16]}}",
+      "{\"embeddings\":{\"dtype\":\"Q4\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+      "{\"embeddings\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+      "{\"embeddings\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,0]}}",
+      "{\"weights\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+      "[1,2,3]",
+      "{\"embeddings\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+      "\"mapping\":{\"dtype\":\"I32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+  };
+  for (size_t k = 0; k < sizeof bad_headers / sizeof *bad_headers; k++) {
+    f = fopen(path, "wb");
+    size_t hl = strlen(bad_headers[k]);
+    uint8_t len8[8] = {(uint8_t)hl, (uint8_t)(hl >> 8), 0, 0, 0, 0, 0, 0};
+    fwrite(len8, 1, 8, f);
+    fwrite(bad_headers[k], 1, hl, f);
+    float data[4] = {1e30f, 2, 3, 4}; /* mapping case: 1e30 as int rows */
+    fwrite(data, sizeof data, 1, f);
+    fclose(f);
+    if (lode_embedder_new(&b, &e, err, sizeof err) != -1) fail_msg("header %zu accepted", k);
+    if (!strstr(err, "model.safetensors")) fail_msg("header %zu: %s", k, err);
+  }
   snprintf(src, sizeof src, "rm -rf %s", dir);
   assert_int_equal(system(src), 0);
 }

@@ -36,6 +36,7 @@ class Fake:
         self.retry_after = None
         self.shuffle = False
         self.reject = None  # (status, message) for every request
+        self.malformed = None  # "drop" an item, or "garbage" instead of JSON
         self.failed = 0
         self.times = []
 
@@ -72,6 +73,15 @@ def make_server(fake):
             ]
             if fake.shuffle:
                 random.shuffle(data)
+            if fake.malformed == "drop":
+                data = data[1:]
+            elif fake.malformed == "garbage":
+                raw = b"<html>not json</html>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+                return
             toks = sum(len(t.split()) for t in body["input"])
             self.reply(200, {
                 "object": "list", "data": data, "model": "fake-embed-001",
@@ -245,4 +255,16 @@ local e = lode.embed.new{ provider = "openai", base_url = "http://127.0.0.1:%d/v
 local ok, err = pcall(e.embed, e, texts)
 assert(not ok and tostring(err):find("after 3 attempts", 1, true), err)
 """ % port)
+    assert p.returncode == 0, out
+
+
+@pytest.mark.parametrize("kind,needle", [("drop", "lacks index"), ("garbage", "no \\\"data\\\" array")])
+def test_malformed_response_is_a_clear_error(tmp_path, fake, kind, needle):
+    fake.malformed = kind
+    p, out = run_spec(tmp_path, fake, texts_lua(5) + """
+local e = lode.embed.new{ provider = "openai", base_url = URL }
+local ok, err = pcall(e.embed, e, texts)
+assert(not ok)
+assert(tostring(err):find("%s", 1, true), err)
+""" % needle)
     assert p.returncode == 0, out
