@@ -105,7 +105,7 @@ static inline uint64_t load_le64(const uint8_t *p) {
 /* The word cache: most words of a text are frequent ones, and a word's
  * unigram and n-gram features depend on the word alone, so they are computed
  * once and replayed (in the same order, so the floats are bit-identical to
- * the uncached path). Direct-mapped on the word's XXH3; owned by an
+ * the uncached path). Direct-mapped on the word's bytes; owned by an
  * embedder, which is used by one thread at a time. */
 #define CACHE_SLOTS 2048
 #define CACHE_MAXW 16
@@ -123,24 +123,27 @@ struct lode__hcache {
 static inline uint64_t word_features(float *v, uint64_t dims, uint8_t *wb, size_t wl,
                                      uint64_t prev, int have_prev, lode__hcache *cache) {
   const uint32_t ww = fbits(W_WORD), wbg = fbits(W_BIGRAM), wng = fbits(W_NGRAM);
-  uint64_t h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
-  uint32_t bigram = have_prev /* order matters: "new york" and "york new" differ */
-                        ? feature(dims, mix64(prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM)) : 0;
   hslot *sl = NULL;
+  uint64_t h;
   if (cache && wl <= CACHE_MAXW) {
-    /* the word zero-padded to 16 bytes: compared as two words, no call */
+    /* the word zero-padded to 16 bytes is its own cache key: a hit needs
+     * neither XXH3 (the slot keeps the word's hash) nor a memcmp call */
     uint64_t w0, w1;
     memset(wb + 1 + wl, 0, 16);
     memcpy(&w0, wb + 1, 8);
     memcpy(&w1, wb + 9, 8);
-    sl = &cache->slot[h & (CACHE_SLOTS - 1)];
-    if (sl->h == h && sl->w[0] == w0 && sl->w[1] == w1) {
+    sl = &cache->slot[mix64(w0 ^ mix64(w1 ^ wl)) & (CACHE_SLOTS - 1)];
+    if (sl->w[0] == w0 && sl->w[1] == w1 && sl->nf) {
+      h = sl->h;
       add_feature(v, sl->f[0], ww);
-      if (have_prev) add_feature(v, bigram, wbg);
+      if (have_prev) /* order matters: "new york" and "york new" differ */
+        add_feature(v, feature(dims, mix64(prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM)), wbg);
       for (size_t k = 1; k < sl->nf; k++) add_feature(v, sl->f[k], wng);
       return h;
     }
   }
+  h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
+  uint32_t bigram = have_prev ? feature(dims, mix64(prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM)) : 0;
   uint32_t f[3 * (HASH_MAXW + 2) + 1];
   size_t nf = 0;
   f[nf++] = feature(dims, h);
