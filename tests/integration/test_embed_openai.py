@@ -39,6 +39,9 @@ class Fake:
         self.malformed = None  # "drop" an item, or "garbage" instead of JSON
         self.failed = 0
         self.times = []
+        self.delay = 0.0  # seconds each successful answer takes
+        self.inflight = 0
+        self.max_inflight = 0
 
 
 def make_server(fake):
@@ -67,6 +70,12 @@ def make_server(fake):
                 if fake.retry_after is not None:
                     headers["Retry-After"] = str(fake.retry_after)
                 return self.reply(fake.fail_status, {"error": {"message": "try later"}}, headers)
+            with fake.lock:
+                fake.inflight += 1
+                fake.max_inflight = max(fake.max_inflight, fake.inflight)
+            time.sleep(fake.delay)
+            with fake.lock:
+                fake.inflight -= 1
             data = [
                 {"object": "embedding", "index": i, "embedding": vec(t)}
                 for i, t in enumerate(body["input"])
@@ -268,3 +277,14 @@ assert(not ok)
 assert(tostring(err):find("%s", 1, true), err)
 """ % needle)
     assert p.returncode == 0, out
+
+
+def test_requests_run_concurrently(tmp_path, fake):
+    fake.delay = 0.5
+    p, out = run_spec(tmp_path, fake, texts_lua(80) + """
+local e = lode.embed.new{ provider = "openai", base_url = URL, batch_size = 10, concurrency = 4 }
+local m = e:embed(texts)
+""" + ORDER_CHECK)
+    assert p.returncode == 0, out
+    assert len(fake.requests) == 8
+    assert fake.max_inflight == 4, fake.max_inflight  # never more than asked, and not serial
