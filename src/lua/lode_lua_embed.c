@@ -93,6 +93,40 @@ static int l_new(lua_State *L) {
   return 1;
 }
 
+static void push_usage(lua_State *L, lode_embedder *e) {
+  const lode_embed_usage *us = lode_embedder_usage(e);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)us->prompt_tokens);
+  lua_setfield(L, -2, "prompt_tokens");
+  lua_pushinteger(L, (lua_Integer)us->total_tokens);
+  lua_setfield(L, -2, "total_tokens");
+  lua_pushstring(L, us->model[0] ? us->model : lode_embedder_model(e));
+  lua_setfield(L, -2, "model");
+}
+
+/* An openai call records its usage on the current span (SPEC §7) through
+ * lode.trace.update when the tracing API is loaded. Outside any span there is
+ * nothing to record, so an error from update is dropped, not raised: the
+ * embedding itself succeeded. */
+static void record_usage(lua_State *L, lode_embedder *e) {
+  int top = lua_gettop(L);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE &&
+      lua_getfield(L, -1, "lode") == LUA_TTABLE && lua_getfield(L, -1, "trace") == LUA_TTABLE &&
+      lua_getfield(L, -1, "update") == LUA_TFUNCTION) {
+    lua_createtable(L, 0, 3);
+    push_usage(L, e);
+    lua_getfield(L, -1, "model");
+    lua_setfield(L, -3, "model");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "model"); /* usage = { prompt_tokens, total_tokens } */
+    lua_setfield(L, -2, "usage");
+    lua_pushliteral(L, "openai");
+    lua_setfield(L, -2, "provider");
+    (void)lua_pcall(L, 1, 0, 0);
+  }
+  lua_settop(L, top);
+}
+
 static int l_embed(lua_State *L) {
   ud *u = check(L);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -114,6 +148,7 @@ static int l_embed(lua_State *L) {
   char err[1024];
   if (lode_embed(u->e, texts, lens, n, &m, err, sizeof err) != 0) return luaL_error(L, "%s", err);
   lode_lua_matrix_adopt(L, m.rows, m.dims, m.data);
+  if (strcmp(lode_embedder_provider(u->e), "openai") == 0) record_usage(L, u->e);
   return 1;
 }
 
@@ -135,15 +170,7 @@ static int l_info(lua_State *L) {
 }
 
 static int l_usage(lua_State *L) {
-  lode_embedder *e = check(L)->e;
-  const lode_embed_usage *us = lode_embedder_usage(e);
-  lua_createtable(L, 0, 3);
-  lua_pushinteger(L, (lua_Integer)us->prompt_tokens);
-  lua_setfield(L, -2, "prompt_tokens");
-  lua_pushinteger(L, (lua_Integer)us->total_tokens);
-  lua_setfield(L, -2, "total_tokens");
-  lua_pushstring(L, us->model[0] ? us->model : lode_embedder_model(e));
-  lua_setfield(L, -2, "model");
+  push_usage(L, check(L)->e);
   return 1;
 }
 

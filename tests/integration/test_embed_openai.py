@@ -163,6 +163,10 @@ def texts_lua(n):
 def test_batches_order_usage(tmp_path, fake):
     fake.shuffle = True
     p, out = run_spec(tmp_path, fake, texts_lua(1000) + """
+-- the usage lands on the current span through lode.trace.update (stubbed)
+lode.trace = lode.trace or {}
+local real_update, recorded = lode.trace.update, nil
+lode.trace.update = function(t) recorded = t end
 local e = lode.embed.new{ provider = "openai", base_url = URL, api_key = "%s",
                           model = "fake-embed", batch_size = 300, concurrency = 3 }
 local m = e:embed(texts)
@@ -173,6 +177,9 @@ assert(u.prompt_tokens == N and u.total_tokens == N, "usage " .. u.prompt_tokens
 assert(u.model == "fake-embed-001", u.model)
 local info = e:info()
 assert(info.provider == "openai" and info.model == "fake-embed" and info.dims == 3)
+lode.trace.update = real_update
+assert(recorded and recorded.provider == "openai" and recorded.model == "fake-embed-001")
+assert(recorded.usage.prompt_tokens == N and recorded.usage.total_tokens == N)
 """)
     assert p.returncode == 0, out
     sizes = sorted(r[0] for r in fake.requests)
