@@ -466,10 +466,18 @@ static int unigram(const lode__tok *t, wbuf *w, size_t L, lode__ids *ids) {
         continue;
       }
     }
+    if (id == -2) {
+      /* consecutive unknown characters make one unknown token (HF's
+       * fuse_unk); we walk backwards, so the last one pushed is the next */
+      if (w->word.n > 0 && w->word.v[w->word.n - 1] == -2) continue;
+    }
     if (ids_push(&w->word, id)) return -1;
   }
-  for (size_t i = w->word.n; i > 0; i--)
-    if (ids_push(ids, w->word.v[i - 1])) return -1;
+  for (size_t i = w->word.n; i > 0; i--) {
+    int32_t id = w->word.v[i - 1];
+    if (id == -2) id = t->unk_id; /* -1 when the model has none: dropped below */
+    if (ids_push(ids, id)) return -1;
+  }
   return 0;
 }
 
@@ -494,9 +502,13 @@ static int encode_piece(const lode__tok *t, const int32_t *v, size_t len, int fi
     size_t before = ids->n;
     if ((t->model == M_WORDPIECE ? wordpiece(t, &x->w, L, ids) : unigram(t, &x->w, L, ids)) != 0)
       return -1;
-    size_t k = before; /* drop unknown tokens, as model2vec does */
+    /* model2vec drops the unknown token when the tokenizer model has an
+     * `unk_token` (WordPiece); a Unigram model has only `unk_id`, so its
+     * unknown tokens stay and are embedded like any other */
+    size_t k = before;
     for (size_t j = before; j < ids->n; j++)
-      if (ids->v[j] >= 0 && ids->v[j] != t->unk_id) ids->v[k++] = ids->v[j];
+      if (ids->v[j] >= 0 && !(t->model == M_WORDPIECE && ids->v[j] == t->unk_id))
+        ids->v[k++] = ids->v[j];
     ids->n = k;
   }
   return 0;
@@ -539,7 +551,7 @@ int lode__tok_encode(const lode__tok *t, const char *s, size_t n, lode__ids *ids
     if (pos > seg && encode_piece(t, raw.v + seg, pos - seg, seg == 0, &x, ids, start_n, max))
       goto done;
     if (pos >= raw.n) break;
-    if (id != t->unk_id && ids_push(ids, id)) goto done;
+    if (!(t->model == M_WORDPIECE && id == t->unk_id) && ids_push(ids, id)) goto done;
     pos += m;
     seg = pos;
   }
