@@ -15,7 +15,8 @@
 
 typedef struct lode_embed_opts {
   const char *provider;  /* "hash" (default), "model2vec", "openai" */
-  int64_t dims;          /* hash: output dimensions (default 384) */
+  int64_t dims;          /* hash: output dimensions (default 384); 0 means default
+                            in every numeric option below too */
   const char *path;      /* model2vec: model directory */
   int64_t max_length;    /* model2vec: tokens kept per text (default 512) */
   const char *base_url;  /* openai: default $OPENAI_BASE_URL, else api.openai.com/v1 */
@@ -24,7 +25,8 @@ typedef struct lode_embed_opts {
   int64_t dimensions;    /* openai: requested dimensions (0 = server default) */
   int64_t batch_size;    /* openai: inputs per request (default 256, max 2048) */
   int64_t concurrency;   /* openai: requests in flight (default 4) */
-  int64_t max_retries;   /* openai: retries after 429/5xx/network errors (default 5) */
+  int64_t max_retries;   /* openai: retries after 429/5xx/network errors (0: default
+                            5; negative: none) */
   double retry_base;     /* openai: first backoff delay in seconds (default 0.5) */
   double timeout;        /* openai: seconds per request (default 60) */
 } lode_embed_opts;

@@ -21,8 +21,9 @@ typedef struct lode__ids {
 
 int lode__tok_load(const char *path, lode__tok **out, char *err, size_t errlen);
 void lode__tok_free(lode__tok *t);
-/* Appends the ids of s (no special tokens, unknown tokens dropped as
- * model2vec does) until `max` ids; 0 or -1 when out of memory. */
+/* Appends the ids of s as model2vec tokenises (no special tokens added;
+ * WordPiece unknown tokens dropped, Unigram ones kept) until `max` ids; 0, or
+ * -1 when out of memory. */
 int lode__tok_encode(const lode__tok *t, const char *s, size_t n, lode__ids *ids, size_t max);
 int32_t lode__tok_max_id(const lode__tok *t);
 /* int(median) of the vocabulary's token lengths in code points, as model2vec
