@@ -43,22 +43,20 @@
 #define W_BIGRAM 0.5f
 #define W_NGRAM 0.25f
 
-/* Per byte: the lower-cased byte for ASCII word characters, 0 for
- * separators and for bytes >= 0x80 (decoded as UTF-8 by the caller). */
-static const uint8_t *ascii_word_table(void) {
-  static uint8_t t[256];
-  static int ready;
-  if (!ready) { /* benign race: every thread writes the same bytes */
-    for (int c = 0; c < 256; c++) {
-      if (c >= 'a' && c <= 'z') t[c] = (uint8_t)c;
-      else if (c >= 'A' && c <= 'Z') t[c] = (uint8_t)(c + 32);
-      else if (c >= '0' && c <= '9') t[c] = (uint8_t)c;
-      else t[c] = 0;
-    }
-    ready = 1;
-  }
-  return t;
-}
+/* Per byte: the lower-cased byte for ASCII letters and digits, 0 for
+ * separators and for bytes >= 0x80 (decoded as UTF-8 by the caller). A
+ * constant, so threads share it without any initialisation race. */
+static const uint8_t ascii_word[256] = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+     48,  49,  50,  51,  52,  53,  54,  55,  56,  57,   0,   0,   0,   0,   0,   0,
+      0,  97,  98,  99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122,   0,   0,   0,   0,   0,
+      0,  97,  98,  99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122,   0,   0,   0,   0,   0,
+    /* 0x80..0xff: 0 */
+};
 
 /* A feature as dimension | sign << 31: the low 32 bits of its hash pick the
  * dimension (multiply-shift), bit 63 the sign. */
@@ -181,7 +179,7 @@ void lode_embed_hash_text(const char *s, size_t n, float *v, int64_t dims) {
 }
 
 static void hash_text(const char *s, size_t n, float *v, int64_t dims, lode__hcache *cache) {
-  const uint8_t *p = (const uint8_t *)s, *tab = ascii_word_table();
+  const uint8_t *p = (const uint8_t *)s, *tab = ascii_word;
   uint8_t wb[HASH_MAXW + 32];
   size_t wl = 0, i = 0;
   uint64_t prev = 0;
