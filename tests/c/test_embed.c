@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 #include <cjson/cJSON.h>
 
@@ -419,12 +420,67 @@ static void m2v_tokenizer_reference(void **s) {
   free(text);
 }
 
+/* Mutated tokenizer.json files (bytes replaced by JSON-significant ones):
+ * each either loads and then tokenises hostile text, or fails with the file
+ * named; nothing crashes (run under ASan/UBSan too). */
+static void tok_fuzz(void **s) {
+  (void)s;
+  static const char *seeds[] = {
+      "{\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":true},"
+      "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},\"added_tokens\":[{\"id\":0,"
+      "\"content\":\"[UNK]\"}],\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\","
+      "\"max_input_chars_per_word\":5,\"vocab\":{\"[UNK]\":0,\"a\":1,\"##b\":2,\"ab\":3,\"\u00e9\":4}}}",
+      "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},"
+      "{\"type\":\"Replace\",\"pattern\":{\"String\":\"x\"},\"content\":\" x \"},"
+      "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"content\":\" \"},{\"type\":\"Strip\"}]},"
+      "\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"always\","
+      "\"split\":true},\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"byte_fallback\":true,"
+      "\"vocab\":[[\"<unk>\",0],[\"\u2581a\",-1.5],[\"b\",-2],[\"<0x41>\",-3],[\"\u2581\",-1]]}}",
+  };
+  static const char subst[] = "{}[]\":,0-9x\\ ";
+  char dir[] = "/tmp/lode-tokfuzz-XXXXXX", path[512];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  const char *texts[] = {"ab abab a\xc3\xa9 xx A", "\xff\xfe[UNK]", "", "aaaaaaaaaaaaaa b"};
+  int loaded = 0;
+  for (int seed = 0; seed < 2; seed++) {
+    for (int it = 0; it < 300; it++) {
+      size_t n = strlen(seeds[seed]);
+      char *j = malloc(n + 1);
+      memcpy(j, seeds[seed], n + 1);
+      int muts = it == 0 ? 0 : 1 + (int)(next() % 3);
+      for (int m = 0; m < muts; m++) j[next() % n] = subst[next() % (sizeof subst - 1)];
+      FILE *f = fopen(path, "w");
+      fputs(j, f);
+      fclose(f);
+      free(j);
+      lode__tok *t = NULL;
+      if (lode__tok_load(path, &t, err, sizeof err) != 0) {
+        if (!strstr(err, "tokenizer.json")) fail_msg("error without the file: %s", err);
+        continue;
+      }
+      loaded++;
+      for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+        lode__ids ids = {0};
+        assert_int_equal(lode__tok_encode(t, texts[k], strlen(texts[k]), &ids, 512), 0);
+        for (size_t q = 0; q < ids.n; q++) assert_true(ids.v[q] >= 0 && ids.v[q] <= lode__tok_max_id(t));
+        free(ids.v);
+      }
+      lode__tok_free(t);
+    }
+  }
+  assert_true(loaded >= 2); /* the unmutated seeds load */
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(hash_deterministic), cmocka_unit_test(hash_retrieval),
       cmocka_unit_test(hash_hostile),       cmocka_unit_test(m2v_reference),
       cmocka_unit_test(m2v_quantised),      cmocka_unit_test(m2v_errors),
       cmocka_unit_test(m2v_hostile),        cmocka_unit_test(m2v_tokenizer_reference),
+      cmocka_unit_test(tok_fuzz),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
