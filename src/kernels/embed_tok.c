@@ -152,14 +152,20 @@ static int norm_bert(const nstep *s, cpv *a, cpv *tmp) {
 }
 
 static int norm_replace(const nstep *s, cpv *a, cpv *tmp) {
+  if (s->kind == N_REPLACE) { /* most texts lack most patterns: skip the copy */
+    if (s->pat.n == 0) return 0;
+    size_t k = 0;
+    while (k < a->n && a->v[k] != s->pat.v[0]) k++;
+    if (k == a->n) return 0;
+  }
   tmp->n = 0;
   size_t i = 0;
   while (i < a->n) {
     size_t m = 0;
     if (s->kind == N_REPLACE_WS) {
       while (i + m < a->n && is_ws(a->v[i + m])) m++;
-    } else if (s->pat.n && i + s->pat.n <= a->n &&
-               memcmp(a->v + i, s->pat.v, s->pat.n * sizeof(int32_t)) == 0) {
+    } else if (a->v[i] == s->pat.v[0] && i + s->pat.n <= a->n &&
+               (s->pat.n == 1 || memcmp(a->v + i, s->pat.v, s->pat.n * sizeof(int32_t)) == 0)) {
       m = s->pat.n;
     }
     if (m) {
