@@ -58,6 +58,7 @@ static int is_ws(int32_t c) {
 }
 
 static int is_other(int32_t c) { /* Rust char::is_other: Cc Cf Cs Co Cn */
+  if (c < 128) return c < 32 || c == 127;
   utf8proc_category_t k = utf8proc_category(c);
   return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CS ||
          k == UTF8PROC_CATEGORY_CO || k == UTF8PROC_CATEGORY_CN;
@@ -67,6 +68,7 @@ static int is_punct(int32_t c) {
   if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
       (c >= 123 && c <= 126))
     return 1;
+  if (c < 128) return 0;
   utf8proc_category_t k = utf8proc_category(c);
   return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
@@ -79,13 +81,27 @@ static int is_cjk(int32_t c) {
 }
 
 static int is_wordch(int32_t c) { /* regex \w */
+  if (c < 128)
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   utf8proc_category_t k = utf8proc_category(c);
   return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_NO) || k == UTF8PROC_CATEGORY_PC;
 }
 
 /* Unicode normalisation of a whole code-point array through utf8proc. */
+static inline int32_t lower(int32_t c) {
+  if (c < 128) return c >= 'A' && c <= 'Z' ? c + 32 : c;
+  return utf8proc_tolower(c);
+}
+
+/* Combining marks (Mn) all lie at U+0300 and above. */
+static inline int is_mn(int32_t c) {
+  return c >= 0x300 && utf8proc_category(c) == UTF8PROC_CATEGORY_MN;
+}
+
 static int cpv_unicode(cpv *a, int opts) {
-  if (a->n == 0) return 0;
+  size_t k = 0; /* ASCII is invariant under every normal form */
+  while (k < a->n && a->v[k] < 128) k++;
+  if (k == a->n) return 0;
   utf8proc_int32_t *buf = NULL;
   size_t cap = a->n * 4 + 16;
   for (;;) {
@@ -143,11 +159,11 @@ static int norm_bert(const nstep *s, cpv *a, cpv *tmp) {
     if (cpv_unicode(a, UTF8PROC_DECOMPOSE | UTF8PROC_STABLE) != 0) return -1;
     size_t w = 0;
     for (size_t i = 0; i < a->n; i++)
-      if (utf8proc_category(a->v[i]) != UTF8PROC_CATEGORY_MN) a->v[w++] = a->v[i];
+      if (!is_mn(a->v[i])) a->v[w++] = a->v[i];
     a->n = w;
   }
   if (s->lower)
-    for (size_t i = 0; i < a->n; i++) a->v[i] = utf8proc_tolower(a->v[i]);
+    for (size_t i = 0; i < a->n; i++) a->v[i] = lower(a->v[i]);
   return 0;
 }
 
@@ -189,7 +205,7 @@ static int normalize(const lode__tok *t, cpv *a, cpv *tmp) {
     switch (s->kind) {
     case N_BERT: rc = norm_bert(s, a, tmp); break;
     case N_LOWER:
-      for (size_t i = 0; i < a->n; i++) a->v[i] = utf8proc_tolower(a->v[i]);
+      for (size_t i = 0; i < a->n; i++) a->v[i] = lower(a->v[i]);
       break;
     case N_STRIP: {
       size_t b = 0, e = a->n;
@@ -210,7 +226,7 @@ static int normalize(const lode__tok *t, cpv *a, cpv *tmp) {
     case N_STRIP_ACCENTS: {
       size_t w = 0;
       for (size_t i = 0; i < a->n; i++)
-        if (utf8proc_category(a->v[i]) != UTF8PROC_CATEGORY_MN) a->v[w++] = a->v[i];
+        if (!is_mn(a->v[i])) a->v[w++] = a->v[i];
       a->n = w;
       break;
     }
