@@ -1,6 +1,8 @@
 local lode = require("lode")
 
-local FIX = (os.getenv("LODE_SOURCE_DIR") or ".") .. "/tests/fixtures/model2vec/"
+-- fixtures next to this spec, whatever the working directory
+local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local FIX = HERE .. "/../fixtures/model2vec/"
 
 local function norm(row)
   local s = 0
