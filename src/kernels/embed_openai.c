@@ -56,15 +56,12 @@ static char *dupstr(const char *s) {
 
 static double now_s(void) { return (double)lode_mono_ns() / 1e9; }
 
-/* Replaces every occurrence of the key in err by "***". */
+/* Masks every occurrence of the key in err with '*' (same length, so the
+ * buffer never grows; the scan moves past each mask, so it ends). */
 static void scrub(const lode__oai *c, char *err) {
   if (!c || !c->api_key || !*c->api_key || !err) return;
   size_t kl = strlen(c->api_key);
-  char *p;
-  while ((p = strstr(err, c->api_key)) != NULL) {
-    memmove(p + 3, p + kl, strlen(p + kl) + 1);
-    memcpy(p, "***", 3);
-  }
+  for (char *p = err; (p = strstr(p, c->api_key)) != NULL; p += kl) memset(p, '*', kl);
 }
 
 int lode__oai_open(const lode_embed_opts *o, lode__oai **out, char *err, size_t errlen) {
