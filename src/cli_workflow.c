@@ -262,7 +262,24 @@ static int cmd_steps(lode_cli *c, lode_sysdb *db, const char *id) {
   return LODE_EXIT_OK;
 }
 
-static int cmd_cancel(lode_sysdb *db, const char *id) {
+static int has_flag(lode_cli *c, const char *name) {
+  for (int i = 0; i < c->argc; i++)
+    if (!strcmp(c->argv[i], name)) return 1;
+  return 0;
+}
+
+static int cmd_cancel(lode_cli *c, lode_sysdb *db, const char *id) {
+  if (has_flag(c, "--children")) {
+    char err[512];
+    int n = 0;
+    if (lode_sysdb_cancel_tree(db, id, &n, err, sizeof err) != LODE_OK) {
+      fprintf(stderr, "lode: %s\n", err);
+      return LODE_EXIT_FAILED;
+    }
+    printf("cancelled %d workflow%s (%s and its descendants still queued or running)\n", n,
+           n == 1 ? "" : "s", id);
+    return LODE_EXIT_OK;
+  }
   char err[512];
   int status;
   if (lode_sysdb_wf_status(db, id, &status, err, sizeof err) != LODE_OK) {
@@ -283,6 +300,8 @@ static int cmd_cancel(lode_sysdb *db, const char *id) {
     printf("%s is %s; nothing to cancel\n", id, lode_wf_status_name(status));
   return LODE_EXIT_OK;
 }
+
+static int run_recorded(lode_cli *c, const char *pipeline, const char *id);
 
 /* Checks the workflow can be resumed and marks it PENDING again. Returns -1
  * to go on, or the exit code. On -1, *pipeline holds the recorded file. */
@@ -327,18 +346,73 @@ static int cmd_resume(lode_cli *c, lode_sysdb *db, const char *id) {
   int code = resume_prepare(db, id, &pipeline);
   lode_sysdb_close(db);
   if (code != -1) return code;
+  code = run_recorded(c, pipeline, id);
+  free(pipeline);
+  return code;
+}
+
+static int cmd_queue(lode_cli *c, lode_sysdb *db) {
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  char err[512];
+  int rc = lode_sysdb_queue_report(db, &b, c->json, err, sizeof err);
+  if (rc == LODE_OK) fputs(lode_buf_cstr(&b), stdout);
+  else fprintf(stderr, "lode: %s\n", err);
+  lode_buf_free(&b);
+  return rc == LODE_OK ? LODE_EXIT_OK : LODE_EXIT_FAILED;
+}
+
+/* Runs a recorded workflow on from its checkpoints with the pipeline file
+ * recorded for it (resume and fork). */
+static int run_recorded(lode_cli *c, const char *pipeline, const char *id) {
   lua_State *L;
   char abs[PATH_MAX], version[17];
   int rc = lode_pipeline_load(c, pipeline, &L, abs, version);
-  free(pipeline);
   if (rc != LODE_EXIT_OK) return rc;
-  lua_pop(L, 1); /* the main workflow: resume looks the recorded one up by name */
+  lua_pop(L, 1); /* the main workflow: the recorded one is looked up by name */
   lode_cli_exporter_start(L, c->db);
   int status;
   rc = lode_lua_resume(L, id, &status);
-  code = lode_cli_report_result(L, rc, status, id, c->json);
+  int code = lode_cli_report_result(L, rc, status, id, c->json);
   lua_close(L);
   lode_cli_exporter_stop();
+  return code;
+}
+
+/* lode workflow fork ID --step N [--id NEW]: a new workflow that keeps the
+ * checkpoints before step N and runs the rest again. Closes db. */
+static int cmd_fork(lode_cli *c, lode_sysdb *db, const char *id) {
+  const char *st = flag(c, "--step");
+  long step = st ? atol(st) : 1;
+  if (step < 1) {
+    fprintf(stderr, "lode: --step takes a step number >= 1\n");
+    lode_sysdb_close(db);
+    return LODE_EXIT_USAGE;
+  }
+  lode_wf_row r;
+  char err[512];
+  if (lode_sysdb_wf_get(db, id, &r, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
+    lode_sysdb_close(db);
+    return LODE_EXIT_USAGE;
+  }
+  char new_id[512], trace_id[37], span_id[37];
+  if (c->id) lode_strlcpy(new_id, c->id, sizeof new_id);
+  else lode_uuid7(new_id);
+  lode_uuid7(trace_id);
+  lode_uuid7(span_id);
+  int rc = lode_sysdb_wf_fork(db, id, new_id, step, trace_id, span_id, err, sizeof err);
+  char *pipeline = r.pipeline ? strdup(r.pipeline) : NULL;
+  lode_wf_row_clear(&r);
+  lode_sysdb_close(db);
+  if (rc != LODE_OK || !pipeline) {
+    fprintf(stderr, "lode: %s\n", rc != LODE_OK ? err : "no pipeline recorded");
+    free(pipeline);
+    return LODE_EXIT_FAILED;
+  }
+  fprintf(stderr, "lode: forked %s from step %ld as %s\n", id, step, new_id);
+  int code = run_recorded(c, pipeline, new_id);
+  free(pipeline);
   return code;
 }
 
@@ -348,14 +422,15 @@ int lode_cmd_workflow(lode_cli *c) {
     return LODE_EXIT_USAGE;
   }
   const char *sub = c->argv[0];
-  int needs_id = strcmp(sub, "list") != 0;
+  int needs_id = strcmp(sub, "list") != 0 && strcmp(sub, "queue") != 0;
   if (needs_id && c->argc < 2) {
     fprintf(stderr, "usage: lode workflow %s ID\n", sub);
     return LODE_EXIT_USAGE;
   }
   const char *id = needs_id ? c->argv[1] : NULL;
   if (strcmp(sub, "list") && strcmp(sub, "get") && strcmp(sub, "steps") &&
-      strcmp(sub, "cancel") && strcmp(sub, "resume")) {
+      strcmp(sub, "cancel") && strcmp(sub, "resume") && strcmp(sub, "fork") &&
+      strcmp(sub, "queue")) {
     fprintf(stderr, "lode: unknown workflow command '%s'; see 'lode help workflow'\n", sub);
     return LODE_EXIT_USAGE;
   }
@@ -365,7 +440,9 @@ int lode_cmd_workflow(lode_cli *c) {
   if (!strcmp(sub, "list")) rc = cmd_list(c, db);
   else if (!strcmp(sub, "get")) rc = cmd_get(c, db, id);
   else if (!strcmp(sub, "steps")) rc = cmd_steps(c, db, id);
-  else if (!strcmp(sub, "cancel")) rc = cmd_cancel(db, id);
+  else if (!strcmp(sub, "cancel")) rc = cmd_cancel(c, db, id);
+  else if (!strcmp(sub, "queue")) rc = cmd_queue(c, db);
+  else if (!strcmp(sub, "fork")) return cmd_fork(c, db, id); /* closes db */
   else return cmd_resume(c, db, id); /* closes db */
   lode_sysdb_close(db);
   return rc;

@@ -11,7 +11,7 @@ static const struct {
   const char *usage;
   const char *text;
 } commands[] = {
-    {"run", "lode run PIPELINE.lua [ARG...] [--id ID] [--db PATH] [--sync normal|full] [--json]",
+    {"run", "lode run PIPELINE.lua [ARG...] [--id ID] [--workers N] [--db PATH] [--sync normal|full] [--json]",
      "Runs the workflow that PIPELINE.lua returns, with the ARGs as its arguments.\n"
      "Before starting, unfinished workflows of this pipeline are recovered: a run\n"
      "killed mid-way resumes where it stopped when the same command runs again\n"
@@ -22,10 +22,12 @@ static const struct {
      "  --db PATH      state database (default $LODE_DB, else .lode/lode.db)\n"
      "  --sync MODE    normal (default): a kill -9 loses no finished step;\n"
      "                 full: every checkpoint also survives power loss\n"
-     "  --json         print the result as JSON (default: JSON too, pretty)\n\n"
+     "  --workers N    threads serving the pipeline's queues while it runs\n"
+     "                 (default: the number of cores)\n"
+     "  --json         print {workflow_id, status, result|error} as JSON\n\n"
      "Exit status: 0 success, 1 the workflow failed, 2 bad usage or pipeline file."},
     {"workflow",
-     "lode workflow list|get|steps|cancel|resume ... [--db PATH] [--json]",
+     "lode workflow list|get|steps|cancel|resume|fork|queue ... [--db PATH] [--json]",
      "Manages recorded workflows, like DBOS's CLI:\n\n"
      "  lode workflow list [--status S] [--name N] [--limit K] [--json]\n"
      "      newest first; S is ENQUEUED, PENDING, SUCCESS, ERROR, CANCELLED or\n"
@@ -36,7 +38,26 @@ static const struct {
      "  lode workflow cancel ID            it stops before its next step;\n"
      "                                     CANCELLED is final unless resumed\n"
      "  lode workflow resume ID            runs it on with the pipeline file\n"
-     "                                     recorded for it, from any directory"},
+     "                                     recorded for it, from any directory\n"
+     "  lode workflow cancel ID --children cancels its descendants too\n"
+     "  lode workflow fork ID --step N [--id NEW]\n"
+     "                                     a new workflow keeping the checkpoints\n"
+     "                                     before step N; steps >= N run again\n"
+     "  lode workflow queue [--json]       what is enqueued and running, per queue"},
+    {"worker", "lode worker PIPELINE.lua [--workers N] [--db PATH]",
+     "Serves the pipeline's queues until SIGINT or SIGTERM: N threads (default:\n"
+     "the number of cores), each with its own Lua state, claim queued workflows\n"
+     "within their queues' limits (concurrency is global across processes,\n"
+     "worker_concurrency per process, limiter = { limit, period }). Several\n"
+     "workers and runs may share one state database. On stop, what a worker\n"
+     "holds goes back to its queue and is claimed again: never lost."},
+    {"trace", "lode trace WORKFLOW_ID|TRACE_ID [--json] [--db PATH]",
+     "Draws the trace tree of a run from the local database: spans with their\n"
+     "durations, status and error lines, and the trace id. Works without Opik."},
+    {"export", "lode export [--failed] [--retry-failed] [--json] [--db PATH]",
+     "Delivers pending trace records to Opik now (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
+     "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config). --failed lists records\n"
+     "Opik refused, with its response; --retry-failed sends them again."},
     {"test", "lode test [PATH...]",
      "Runs busted specs (default: tests/lua/ of the current folder) inside lode,\n"
      "with require(\"lode\") available and a fresh temporary state database for\n"

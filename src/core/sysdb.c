@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/codec.h"
 #include "core/error.h"
 #include "core/trace.h"
 #include "core/util.h"
@@ -866,4 +867,106 @@ int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen) {
     free(dead[i]);
   }
   return rc;
+}
+
+int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int64_t step,
+                       const char *trace_id, const char *span_id, char *err, size_t errlen) {
+  int rc = lode_sysdb_begin(db, err, errlen);
+  if (rc != LODE_OK) return rc;
+  sqlite3_stmt *s = NULL;
+  int64_t now = lode_now_ms();
+  if (sqlite3_prepare_v2(db->db,
+                         "INSERT INTO workflows(id,name,status,input,pipeline,version,"
+                         "recovery_attempts,max_recovery_attempts,trace_id,span_id,created_at,"
+                         "updated_at,started_at) SELECT ?2,name,'PENDING',input,pipeline,version,"
+                         "0,max_recovery_attempts,?3,?4,?5,?5,?5 FROM workflows WHERE id=?1",
+                         -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(db, 0, "cannot fork", err, errlen);
+    goto done;
+  }
+  bind_text(s, 1, src);
+  bind_text(s, 2, new_id);
+  bind_text(s, 3, trace_id);
+  bind_text(s, 4, span_id);
+  sqlite3_bind_int64(s, 5, now);
+  if (sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(db->db) != 1) {
+    rc = db_err(db, 0, "cannot fork (does the id exist, is the new id free?)", err, errlen);
+    goto done;
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+  if (sqlite3_prepare_v2(db->db,
+                         "INSERT INTO steps(workflow_id,step_no,name,status,output,error,attempts,"
+                         "child_id,span_id,started_at,ended_at) SELECT ?2,step_no,name,status,"
+                         "output,error,attempts,child_id,span_id,started_at,ended_at FROM steps "
+                         "WHERE workflow_id=?1 AND step_no<?3",
+                         -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(db, 0, "cannot fork", err, errlen);
+    goto done;
+  }
+  bind_text(s, 1, src);
+  bind_text(s, 2, new_id);
+  sqlite3_bind_int64(s, 3, step);
+  if (sqlite3_step(s) != SQLITE_DONE) rc = db_err(db, 0, "cannot copy steps", err, errlen);
+done:
+  sqlite3_finalize(s);
+  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
+  if (rc != LODE_OK) lode_sysdb_rollback(db);
+  return rc;
+}
+
+int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, size_t errlen) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db,
+                         "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION ALL SELECT w.id FROM "
+                         "workflows w JOIN tree t ON w.parent_id=t.id) UPDATE workflows SET "
+                         "status='CANCELLED', updated_at=?2 WHERE id IN (SELECT id FROM tree) "
+                         "AND status IN ('PENDING','ENQUEUED')",
+                         -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "cannot cancel", err, errlen);
+  bind_text(s, 1, id);
+  sqlite3_bind_int64(s, 2, lode_now_ms());
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot cancel", err, errlen);
+  *n = sqlite3_changes(db->db);
+  return LODE_OK;
+}
+
+int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db->db,
+                         "SELECT queue, status, id, name, priority, created_at, started_at, "
+                         "executor_id FROM workflows WHERE queue IS NOT NULL AND status IN "
+                         "('ENQUEUED','PENDING') ORDER BY queue, status DESC, priority, "
+                         "created_at",
+                         -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "cannot read queues", err, errlen);
+  int first = 1;
+  if (json) lode_buf_putc(out, '[');
+  else lode_buf_printf(out, "%-16s %-9s %-44s %-24s %s\n", "QUEUE", "STATUS", "ID", "NAME",
+                       "PRIORITY");
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    const char *q = (const char *)sqlite3_column_text(s, 0);
+    const char *st = (const char *)sqlite3_column_text(s, 1);
+    const char *id = (const char *)sqlite3_column_text(s, 2);
+    const char *name = (const char *)sqlite3_column_text(s, 3);
+    int prio = sqlite3_column_int(s, 4);
+    if (json) {
+      if (!first) lode_buf_putc(out, ',');
+      lode_buf_puts(out, "{\"queue\":");
+      lode_json_put_str(out, q, strlen(q));
+      lode_buf_printf(out, ",\"status\":\"%s\",\"id\":", st);
+      lode_json_put_str(out, id, strlen(id));
+      lode_buf_puts(out, ",\"name\":");
+      lode_json_put_str(out, name, strlen(name));
+      lode_buf_printf(out, ",\"priority\":%d}", prio);
+    } else {
+      lode_buf_printf(out, "%-16s %-9s %-44s %-24s %d\n", q, st, id, name, prio);
+    }
+    first = 0;
+  }
+  sqlite3_finalize(s);
+  if (json) lode_buf_puts(out, "]\n");
+  return LODE_OK;
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+
 typedef struct sqlite3 sqlite3;
 typedef struct lode_sysdb lode_sysdb;
 
@@ -150,6 +152,16 @@ int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, 
                        size_t errlen);
 /* Releases queued workflows held by dead processes. */
 int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen);
+
+/* Copies workflow src (its input, and its steps before `step`) to a new
+ * PENDING workflow new_id with a new trace (DBOS's fork). */
+int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int64_t step,
+                       const char *trace_id, const char *span_id, char *err, size_t errlen);
+/* Cancels a workflow and all its descendants that are still queued or
+ * running; *n tells how many. */
+int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, size_t errlen);
+/* What is enqueued and running, per queue (text or JSON). */
+int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen);
 
 /* Test hook: a migration list that modules can extend (trace adds its
  * tables). Each runs once, in order, inside the migration transaction. */
