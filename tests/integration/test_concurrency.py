@@ -1,0 +1,298 @@
+"""Issue: concurrency. Queues, background workflows, durable sleep, workers,
+cancel/resume/fork, several processes on one state database."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from lodeutil import Lode, kill9, wait_for
+
+FANOUT = r'''
+local lode = require("lode")
+local q = lode.queue("files", { concurrency = 4 })
+local function log(line)
+  local f = assert(io.open("effects.txt", "a")); f:write(line, "\n"); f:close()
+end
+local work = lode.step("work", function(i)
+  log(tostring(i))
+  if os.getenv("SLOW") then os.execute("sleep 0.01") end
+  return i * 2
+end)
+local child = lode.workflow("child", function(i) return work(i) end)
+return lode.workflow("parent", function(n)
+  n = tonumber(n)
+  local hs = {}
+  for i = 1, n do hs[i] = q:enqueue(child, i) end
+  local sum = 0
+  for i = 1, n do sum = sum + hs[i]:result() end
+  return sum
+end)
+'''
+
+
+@pytest.fixture
+def lode(tmp_path):
+    return Lode(tmp_path)
+
+
+def max_running(lode, queue, executor=None):
+    """Most workflows of a queue running at once, from recorded start/end
+    times (ms). At the same millisecond an end counts before a start: a slot
+    freed and taken again within one ms is not an overlap; the tests make each
+    child last >= 10 ms so real overlaps cannot hide inside one ms."""
+    where = "queue=?" + (" AND executor_id=?" if executor else "")
+    args = (queue, executor) if executor else (queue,)
+    rows = lode.sql(f"select started_at, ended_at from workflows where {where}", *args)
+    events = []
+    for s, e in rows:
+        events.append((s, 1, 1))
+        events.append((e, 0, -1))
+    events.sort()
+    cur = best = 0
+    for _, _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+def test_1000_children_on_a_queue_of_concurrency_4(lode, workers):
+    lode.write("p.lua", FANOUT)
+    p = lode.run("run", "p.lua", "1000", "--workers", str(workers), env={"SLOW": "1"}, check=0)
+    assert json.loads(p.stdout) == 1000 * 1001
+    assert lode.sql("select status, count(*) from workflows where name='child' "
+                    "group by status") == [("SUCCESS", 1000)]
+    assert max_running(lode, "files") <= 4
+    assert max_running(lode, "files") >= 2  # it did run concurrently
+    assert sorted(int(x) for x in lode.read_lines("effects.txt")) == list(range(1, 1001))
+
+
+def test_kill9_mid_fanout_then_every_child_succeeds_once(lode):
+    lode.write("p.lua", FANOUT)
+    env = {"SLOW": "1"}
+    proc = lode.start("run", "p.lua", "300", "--workers", "2", env=env)
+    assert wait_for(lambda: len(lode.read_lines("effects.txt")) >= 60)
+    kill9(proc)
+    done_before = {r[0] for r in lode.sql(
+        "select w.id from workflows w where name='child' and status='SUCCESS'")}
+    p = lode.run("run", "p.lua", "300", "--workers", "2", env=env, check=0)
+    assert json.loads(p.stdout) == 300 * 301
+    assert lode.sql("select status, count(*) from workflows where name='child' "
+                    "group by status") == [("SUCCESS", 300)]
+    assert lode.sql("select count(*) from workflows where name='parent'") == [(1,)]
+    lines = [int(x) for x in lode.read_lines("effects.txt")]
+    dups = {i for i in lines if lines.count(i) > 1}
+    # only steps in flight at the kill ran again (at most the queue's 4);
+    # no child that had finished ran its step again
+    assert len(dups) <= 4
+    finished_before = {int(i.rsplit("-", 1)[1]) for i in done_before}
+    assert not (dups & finished_before)
+
+
+WORKERS = r'''
+local lode = require("lode")
+local q = lode.queue("jobs", { concurrency = 6, worker_concurrency = 2 })
+local function log(line)
+  local f = assert(io.open("effects.txt", "a")); f:write(line, "\n"); f:close()
+end
+local work = lode.step("work", function(i) log(tostring(i)); os.execute("sleep 0.02"); return i end)
+local child = lode.workflow("job", function(i) return work(i) end)
+return lode.workflow("fan", function(n)
+  local hs = {}
+  for i = 1, tonumber(n) do hs[i] = q:enqueue(child, i) end
+  local s = 0
+  for i = 1, #hs do s = s + hs[i]:result() end
+  return s
+end)
+'''
+
+
+def test_two_workers_and_a_run_share_the_queue_with_per_process_limits(lode):
+    lode.write("p.lua", WORKERS)
+    ws = [lode.start("worker", "p.lua", "--workers", "2") for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        p = lode.run("run", "p.lua", "60", "--workers", "2", check=0, timeout=120)
+        assert json.loads(p.stdout) == 60 * 61 // 2
+    finally:
+        for w in ws:
+            w.send_signal(signal.SIGTERM)
+        for w in ws:
+            assert w.wait(timeout=30) == 0
+    lines = sorted(int(x) for x in lode.read_lines("effects.txt"))
+    assert lines == list(range(1, 61)), "each child ran exactly once"
+    owners = lode.sql("select executor_id, count(*) from workflows where queue='jobs' "
+                      "group by executor_id")
+    assert len(owners) >= 2, owners  # the workers took part
+    for ex, _ in owners:
+        assert max_running(lode, "jobs", ex) <= 2
+    assert max_running(lode, "jobs") <= 6
+
+
+LIMITED = r'''
+local lode = require("lode")
+local q = lode.queue("limited", { limiter = { limit = 5, period = 0.5 } })
+local child = lode.workflow("tick", function(i) return i end)
+return lode.workflow("fan", function(n)
+  local hs = {}
+  for i = 1, tonumber(n) do hs[i] = q:enqueue(child, i) end
+  for i = 1, #hs do hs[i]:result() end
+  return #hs
+end)
+'''
+
+
+def test_rate_limiter_never_exceeds_limit_in_any_window(lode):
+    lode.write("p.lua", LIMITED)
+    lode.run("run", "p.lua", "20", "--workers", "2", check=0, timeout=60)
+    starts = sorted(r[0] for r in lode.sql("select started_at from workflows where queue='limited'"))
+    assert len(starts) == 20
+    for i, s in enumerate(starts):
+        in_window = [t for t in starts if s <= t < s + 500]
+        assert len(in_window) <= 5, (i, in_window)
+
+
+PRIORITY = r'''
+local lode = require("lode")
+local q = lode.queue("prio", { concurrency = 1, priority = true })
+local log = lode.step("log", function(tag)
+  local f = assert(io.open("order.txt", "a")); f:write(tag, "\n"); f:close(); return tag
+end)
+local child = lode.workflow("job", function(tag) return log(tag) end)
+return lode.workflow("fan", function()
+  local hs = {}
+  hs[#hs + 1] = q:enqueue({ workflow = child, priority = 5 }, "p5")
+  hs[#hs + 1] = q:enqueue({ workflow = child, priority = 1 }, "p1")
+  hs[#hs + 1] = q:enqueue(child, "none")
+  hs[#hs + 1] = q:enqueue({ workflow = child, priority = 3 }, "p3")
+  hs[#hs + 1] = q:enqueue({ workflow = child, dedup_id = "once" }, "d1")
+  local ok, err = pcall(function() return q:enqueue({ workflow = child, dedup_id = "once" }, "d2") end)
+  for i = 1, #hs do hs[i]:result() end
+  return { dedup_refused = not ok, err = tostring(err) }
+end)
+'''
+
+
+def test_priority_order_and_deduplication(lode):
+    lode.write("p.lua", PRIORITY)
+    p = lode.run("run", "p.lua", "--workers", "1", check=0)
+    out = json.loads(p.stdout)
+    assert out["dedup_refused"] is True
+    assert "dedup id 'once' is already used" in out["err"]
+    # DBOS: no priority first (in order), then lower numbers first
+    assert lode.read_lines("order.txt") == ["none", "d1", "p1", "p3", "p5"]
+
+
+SLEEPER = r'''
+local lode = require("lode")
+local before = lode.step("before", function() return 1 end)
+local after = lode.step("after", function()
+  local f = assert(io.open("after.txt", "a")); f:write("after\n"); f:close(); return 2
+end)
+return lode.workflow("sleeper", function()
+  before(); lode.sleep(3); return after()
+end)
+'''
+
+
+def test_durable_sleep_sleeps_only_what_remains(lode):
+    lode.write("p.lua", SLEEPER)
+    proc = lode.start("run", "p.lua")
+    time.sleep(1.0)
+    kill9(proc)
+    t0 = time.time()
+    lode.run("run", "p.lua", check=0)
+    elapsed = time.time() - t0
+    assert 1.5 <= elapsed <= 3.0, elapsed
+    wf = lode.sql("select id from workflows")[0][0]
+    lode.sql("select 1")
+    # replaying after it finished does not sleep
+    lode_db = lode.db
+    import sqlite3
+    con = sqlite3.connect(lode_db)
+    con.execute("update workflows set status='PENDING' where id=?", (wf,))
+    con.commit()
+    con.close()
+    t0 = time.time()
+    lode.run("workflow", "resume", wf, check=0)
+    assert time.time() - t0 < 1.0
+
+
+CANCEL = r'''
+local lode = require("lode")
+local function log(line)
+  local f = assert(io.open("effects.txt", "a")); f:write(line, "\n"); f:close()
+end
+local steps = {}
+for i = 1, 4 do
+  steps[i] = lode.step("s" .. i, function()
+    log("s" .. i)
+    if i == 2 and not io.open("released") then
+      while not io.open("released") do os.execute("sleep 0.02") end
+    end
+    return i
+  end)
+end
+return lode.workflow("w", function()
+  local t = 0
+  for i = 1, 4 do t = t + steps[i]() end
+  return t
+end)
+'''
+
+
+def test_cancel_resume_and_fork(lode):
+    lode.write("p.lua", CANCEL)
+    proc = lode.start("run", "p.lua", "--id", "job")
+    assert wait_for(lambda: "s2" in lode.read_lines("effects.txt"))
+    lode.run("workflow", "cancel", "job", check=0)
+    lode.write("released", "")
+    assert proc.wait(timeout=30) == 1
+    assert lode.read_lines("effects.txt") == ["s1", "s2"]  # stopped before step 3
+    assert lode.sql("select status from workflows where id='job'") == [("CANCELLED",)]
+    r = lode.run("workflow", "resume", "job", check=0)
+    assert json.loads(r.stdout) == 10
+    assert lode.read_lines("effects.txt") == ["s1", "s2", "s3", "s4"]
+    r = lode.run("workflow", "resume", "job", check=0)  # finished: nothing runs
+    assert "nothing to resume" in r.stdout
+    assert len(lode.read_lines("effects.txt")) == 4
+    r = lode.run("workflow", "fork", "job", "--step", "3", "--id", "job-fork", check=0)
+    assert json.loads(r.stdout) == 10
+    assert lode.read_lines("effects.txt")[4:] == ["s3", "s4"]
+    assert lode.sql("select count(*) from steps where workflow_id='job-fork'") == [(4,)]
+
+
+QUEUED_CANCEL = r'''
+local lode = require("lode")
+local q = lode.queue("one", { concurrency = 1 })
+local child = lode.workflow("job", function(tag)
+  local f = assert(io.open("ran.txt", "a")); f:write(tag, "\n"); f:close()
+  return tag
+end)
+return lode.workflow("fan", function()
+  local a = q:enqueue({ workflow = child, id = "q-a" }, "a")
+  local b = q:enqueue({ workflow = child, id = "q-b" }, "b")
+  return "enqueued"
+end)
+'''
+
+
+def test_cancelling_a_queued_workflow_frees_its_slot(lode):
+    lode.write("p.lua", QUEUED_CANCEL)
+    # enqueue only: no workers for the queue in this run (workers=1 and the
+    # main workflow returns at once, releasing what it did not start)
+    lode.run("run", "p.lua", "--workers", "1", check=0)
+    lode.run("workflow", "cancel", "q-a", check=0)
+    w = lode.start("worker", "p.lua", "--workers", "1")
+    try:
+        assert wait_for(lambda: "b" in lode.read_lines("ran.txt"), timeout=20)
+    finally:
+        w.send_signal(signal.SIGTERM)
+        w.wait(timeout=30)
+    assert "a" not in lode.read_lines("ran.txt")
+    assert lode.sql("select status from workflows where id='q-a'") == [("CANCELLED",)]
+    q = lode.run("workflow", "queue", check=0)
+    assert q.returncode == 0
