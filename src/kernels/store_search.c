@@ -234,8 +234,10 @@ static int cmp_best_first(const void *pa, const void *pb) {
 /* Scans the cache; fills h (capacity k) and returns the number of entries.
  * On x86-64 GCC also builds an AVX2 clone (8-wide lanes instead of SSE2's
  * 4) and picks it at load time on CPUs that have it. */
+/* Not under sanitizers: the ifunc resolver runs before their runtimes start
+ * (TSan crashes in it). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 static size_t scan(const lode__store_cache *c, const float *q, size_t k, const char *allowed,
