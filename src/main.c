@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/sysdb.h"
 #include "lode_config.h"
 
 static const struct {
@@ -157,5 +158,7 @@ int main(int argc, char **argv) {
     rc = LODE_EXIT_USAGE;
   }
   free(c.argv);
+  if (getenv("LODE_STATS"))
+    fprintf(stderr, "lode-stats: busy_wait_ms=%lld\n", (long long)lode_sysdb_busy_ms());
   return rc;
 }

@@ -220,6 +220,27 @@ static int mkdirs_for(const char *path) {
   return 0;
 }
 
+/* Lock contention between connections (threads, processes): waits with a
+ * growing pause, up to 30 s in all, and counts the time spent waiting so the
+ * benches can report it (lode_sysdb_busy_ms). */
+static _Atomic int64_t busy_ns;
+
+int64_t lode_sysdb_busy_ms(void) { return busy_ns / 1000000; }
+
+static int busy_wait(void *ud, int n) {
+  (void)ud;
+  static const int pause_us[] = {50, 100, 200, 500, 1000, 2000, 5000, 10000};
+  int us = pause_us[n < 7 ? n : 7];
+  int64_t waited = 0;
+  for (int i = 0; i < n && i < 8; i++) waited += pause_us[i];
+  if (n >= 8) waited += (int64_t)(n - 8) * 10000;
+  if (waited > 30000000) return 0; /* 30 s: give up, SQLITE_BUSY */
+  int64_t t0 = lode_mono_ns();
+  lode_sleep_s(us / 1e6);
+  busy_ns += lode_mono_ns() - t0;
+  return 1;
+}
+
 int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
                     size_t errlen) {
   *out = NULL;
@@ -240,7 +261,7 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     rc = db_err(db, 0, "cannot open", err, errlen);
     goto done;
   }
-  sqlite3_busy_timeout(db->db, 30000);
+  sqlite3_busy_handler(db->db, busy_wait, NULL);
   char pragmas[256];
   snprintf(pragmas, sizeof pragmas,
            "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"

@@ -163,6 +163,9 @@ int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, si
 /* What is enqueued and running, per queue (text or JSON). */
 int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen);
 
+/* Milliseconds this process spent waiting for other connections' locks. */
+int64_t lode_sysdb_busy_ms(void);
+
 /* Test hook: a migration list that modules can extend (trace adds its
  * tables). Each runs once, in order, inside the migration transaction. */
 typedef int (*lode_migration_fn)(sqlite3 *db, char *err, size_t errlen);
