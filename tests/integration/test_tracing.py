@@ -40,9 +40,13 @@ local child = lode.workflow("process_file_workflow", function(path)
   local doc = load_step(path)
   return #doc.text
 end)
+local q = lode.queue("files", { concurrency = 2 })
 return lode.workflow("ingest_folder_workflow", function(folder)
   local a = child(folder .. "/a.md")
   local b = child(folder .. "/b.md")
+  local queued = q:enqueue(child, folder .. "/c.md")
+  local started = lode.start(child, folder .. "/d.md")
+  assert(queued:result() == a and started:result() == a)
   local f = flaky_step()
   local s = slow_step(a + b)
   load_document("from the body")
@@ -95,7 +99,8 @@ def names(children, span):
 def test_one_trace_whose_tree_is_the_call_structure(lode):
     lode.write("p.lua", PIPELINE)
     with FakeOpik() as opik:
-        lode.run("run", "p.lua", "docs", env=opik_env(opik), check=0)
+        # the queued and started children run on other worker threads
+        lode.run("run", "p.lua", "docs", "--workers", "3", env=opik_env(opik), check=0)
         state = opik.state()
     trace, by_id, children = check_one_clean_trace(state)
     assert trace["name"] == "ingest_folder_workflow"
@@ -105,8 +110,8 @@ def test_one_trace_whose_tree_is_the_call_structure(lode):
     assert trace["metadata"]["owner"] == "rag"
     root = children[None][0]
     assert names(children, root) == sorted([
-        "process_file_workflow", "process_file_workflow", "flaky_step", "slow_step",
-        "load_document"])
+        "process_file_workflow", "process_file_workflow", "process_file_workflow",
+        "process_file_workflow", "flaky_step", "slow_step", "load_document"])
     for child in [c for c in children[root["id"]] if c["name"] == "process_file_workflow"]:
         assert names(children, child) == ["load_and_normalize_step"]
         step = children[child["id"]][0]
@@ -148,11 +153,12 @@ def test_kill9_and_rerun_keeps_one_trace_same_root_no_duplicate_no_orphan(lode):
     counts = {}
     for s in by_id.values():
         counts[s["name"]] = counts.get(s["name"], 0) + 1
-    assert counts["load_and_normalize_step"] == 2
-    assert counts["process_file_workflow"] == 2
+    assert counts["load_and_normalize_step"] == 4
+    assert counts["process_file_workflow"] == 4
     assert counts["flaky_step"] == 1 and counts["slow_step"] == 1
     # steps finished before the kill did not run again
     assert lode.read_lines("effects.txt").count("load docs/a.md") == 1
+    assert lode.read_lines("effects.txt").count("load docs/c.md") == 1
 
 
 def test_opik_down_for_the_whole_run_then_lode_export_delivers_everything(lode):
