@@ -1,6 +1,7 @@
 # lode - thin wrapper: the real build is CMake (CMakeLists.txt).
 #   make demo   install missing Debian packages, build, ingest docs/, show the trace
-#   make test   install missing Debian packages, build, run every test (ctest)
+#   make test   install missing Debian packages, build, run every test (ctest),
+#               then again under ASan+UBSan and TSan
 #   make bench  build and run the benchmarks under bench/
 #   make fuzz   build the libFuzzer targets with clang and run each briefly
 BUILD ?= build
@@ -13,7 +14,7 @@ DEB_PACKAGES = build-essential cmake pkg-config \
   libpoppler-glib-dev libmd4c-dev python3 python3-pytest python3-yaml \
   python3-jsonschema
 
-.PHONY: all deps build demo test bench fuzz clean
+.PHONY: all deps build demo test test-sanitizers bench fuzz clean
 
 all: build
 
@@ -36,8 +37,19 @@ build: deps
 demo: build
 	./scripts/demo.sh $(BUILD)/lode
 
+# Every test on the release-like build, then again under ASan+UBSan (with
+# LeakSanitizer) and under TSan (the worker threads and the exporter).
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-sanitizers
+
+test-sanitizers: deps
+	cmake -S . -B $(BUILD)-asan -DLODE_ASAN=ON -DLODE_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -E '^fuzz'
+	cmake -S . -B $(BUILD)-tsan -DLODE_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD)-tsan -j $(JOBS)
+	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -E '^fuzz'
 
 bench: build
 	./bench/run.sh $(BUILD)
@@ -46,4 +58,4 @@ fuzz: deps
 	./tests/fuzz/run.sh
 
 clean:
-	rm -rf $(BUILD) .lode
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz .lode
