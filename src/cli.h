@@ -8,6 +8,7 @@ typedef struct lode_cli {
   const char *sync;    /* --sync normal|full */
   int json;            /* --json */
   int workers;         /* --workers N */
+  double timeout;      /* --timeout S (run) */
   int argc;            /* positional arguments after the command */
   char **argv;
 } lode_cli;

@@ -223,6 +223,7 @@ int lode_cmd_run(lode_cli *c) {
     id = adopted;
   } else {
     lua_settop(L, args_idx + nargs - 1);
+    if (c->timeout > 0) lode_host_set_timeout(L, c->timeout);
     rc = lode_lua_run_top(L, wf_idx, c->id, nargs, &status);
     id = c->id;
   }

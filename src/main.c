@@ -12,7 +12,7 @@ static const struct {
   const char *usage;
   const char *text;
 } commands[] = {
-    {"run", "lode run PIPELINE.lua [ARG...] [--id ID] [--workers N] [--db PATH] [--sync normal|full] [--json]",
+    {"run", "lode run PIPELINE.lua [ARG...] [--id ID] [--workers N] [--timeout S] [--db PATH] [--sync normal|full] [--json]",
      "Runs the workflow that PIPELINE.lua returns, with the ARGs as its arguments.\n"
      "Before starting, unfinished workflows of this pipeline are recovered: a run\n"
      "killed mid-way resumes where it stopped when the same command runs again\n"
@@ -23,6 +23,7 @@ static const struct {
      "  --db PATH      state database (default $LODE_DB, else .lode/lode.db)\n"
      "  --sync MODE    normal (default): a kill -9 loses no finished step;\n"
      "                 full: every checkpoint also survives power loss\n"
+     "  --timeout S    cancel the workflow (and its children) after S seconds\n"
      "  --workers N    threads serving the pipeline's queues while it runs\n"
      "                 (default: the number of cores)\n"
      "  --json         print {workflow_id, status, result|error} as JSON\n\n"
@@ -102,7 +103,14 @@ static int parse(int argc, char **argv, lode_cli *c, int keep_unknown) {
     if (!rest && !strcmp(a, "--db")) slot = &c->db;
     else if (!rest && !strcmp(a, "--id")) slot = &c->id;
     else if (!rest && !strcmp(a, "--sync")) slot = &c->sync;
-    else if (!rest && !strcmp(a, "--workers")) {
+    else if (!rest && !strcmp(a, "--timeout")) {
+      if (i + 1 >= argc || atof(argv[i + 1]) <= 0) {
+        fprintf(stderr, "lode: --timeout needs a number of seconds > 0\n");
+        return -1;
+      }
+      c->timeout = atof(argv[++i]);
+      continue;
+    } else if (!rest && !strcmp(a, "--workers")) {
       if (i + 1 >= argc) { fprintf(stderr, "lode: --workers needs a number\n"); return -1; }
       c->workers = atoi(argv[++i]);
       if (c->workers < 1) { fprintf(stderr, "lode: --workers needs a number >= 1\n"); return -1; }

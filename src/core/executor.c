@@ -344,6 +344,44 @@ int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *na
   return rc;
 }
 
+/* A child's deadline is its own or its parent's, whichever comes first. */
+static int64_t deadline_for(double timeout_s, const lode_wf *parent) {
+  int64_t d = timeout_s > 0 ? lode_now_ms() + (int64_t)(timeout_s * 1000.0) : 0;
+  int64_t p = parent ? parent->row.deadline_ms : 0;
+  if (p && (!d || p < d)) d = p;
+  return d;
+}
+
+int64_t lode_wf_deadline(const lode_wf *wf) { return wf->row.deadline_ms; }
+
+int lode_wf_check_deadline(lode_wf *wf, char *err, size_t errlen) {
+  if (!wf->row.deadline_ms || lode_now_ms() < wf->row.deadline_ms) return LODE_OK;
+  /* the deadline belongs to the highest ancestor that set it (children
+   * inherit it): cancel from there, so the whole tree stops */
+  char top[512], e2[256];
+  lode_strlcpy(top, wf->row.id, sizeof top);
+  for (int guard = 0; guard < 64; guard++) {
+    lode_wf_row r, p;
+    if (lode_sysdb_wf_get(wf->ex->db, top, &r, e2, sizeof e2) != LODE_OK) break;
+    int up = 0;
+    if (r.parent_id && lode_sysdb_wf_get(wf->ex->db, r.parent_id, &p, e2, sizeof e2) == LODE_OK) {
+      if (p.deadline_ms == wf->row.deadline_ms) {
+        lode_strlcpy(top, p.id, sizeof top);
+        up = 1;
+      }
+      lode_wf_row_clear(&p);
+    }
+    lode_wf_row_clear(&r);
+    if (!up) break;
+  }
+  int n = 0;
+  lode_sysdb_cancel_tree(wf->ex->db, top, &n, e2, sizeof e2);
+  wf->cancelled = 1;
+  snprintf(err, errlen, "workflow %s was cancelled: it reached its deadline (timeout)",
+           wf->row.id);
+  return LODE_ECANCELLED;
+}
+
 static int copy_row(const lode_wf_row *a, lode_wf_row *b) {
   memset(b, 0, sizeof *b);
   const char *src[] = {a->id, a->name, a->parent_id, a->trace_id, a->span_id,
@@ -358,6 +396,7 @@ static int copy_row(const lode_wf_row *a, lode_wf_row *b) {
     b->input_len = a->input_len;
   }
   b->status = a->status;
+  b->deadline_ms = a->deadline_ms;
   b->parent_step = a->parent_step;
   b->max_recovery_attempts = a->max_recovery_attempts;
   return LODE_OK;
@@ -398,6 +437,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
   nr.trace_id = trace_id;
   nr.span_id = span_id;
   nr.parent_span_id = s->parent ? s->parent->row.span_id : NULL;
+  nr.deadline_ms = deadline_for(s->timeout_s, s->parent);
   int existed = 0;
   nr.created_at = lode_now_ms();
   lode_wf *wf = calloc(1, sizeof *wf);
@@ -569,7 +609,7 @@ int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_st
     snprintf(err, errlen, "workflow %s was cancelled", wf->row.id);
     return LODE_ECANCELLED;
   }
-  return LODE_OK;
+  return lode_wf_check_deadline(wf, err, errlen);
 }
 
 /* One transaction: the checkpoint, and a look at the workflow's status so a
@@ -655,6 +695,7 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
   r->parent_span_id = o->parent ? o->parent->row.span_id : NULL;
   r->queue = (char *)o->queue;
   r->created_at = lode_now_ms();
+  r->deadline_ms = deadline_for(o->timeout_s, o->parent);
   int existed = 0;
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;

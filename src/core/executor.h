@@ -65,6 +65,7 @@ typedef struct lode_wf_start {
   int64_t parent_pos; /* the child's position in its parent */
   int max_recovery_attempts; /* 0: LODE_DEFAULT_MAX_RECOVERY */
   const lode_wf_trace *trace; /* may be NULL */
+  double timeout_s;           /* > 0: cancelled (children too) at the deadline */
 } lode_wf_start;
 
 typedef struct lode_wf_outcome {
@@ -99,6 +100,11 @@ int lode_wf_recovery_attempts(const lode_wf *wf);
  * recorded name differs; LODE_ECANCELLED once the workflow is cancelled. */
 int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_step_row **rec,
                       char *err, size_t errlen);
+/* LODE_ECANCELLED (with a message) once the workflow's deadline has passed:
+ * it and its descendants are then marked CANCELLED. */
+int lode_wf_check_deadline(lode_wf *wf, char *err, size_t errlen);
+int64_t lode_wf_deadline(const lode_wf *wf);
+
 /* Checkpoints a finished step (row->step_no from lode_wf_step_next) and, in
  * the same transaction, the spans that describe it (the step's own span, its
  * failed attempts, tracked functions it called). */
@@ -143,6 +149,7 @@ typedef struct lode_enqueue_opts {
   lode_wf *parent;
   int64_t parent_pos;
   int max_recovery_attempts;
+  double timeout_s;
 } lode_enqueue_opts;
 int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512], char *err,
                       size_t errlen);

@@ -20,12 +20,12 @@
   X(WF_INSERT,                                                                            \
     "INSERT OR IGNORE INTO workflows(id,name,status,parent_id,parent_step,input,pipeline," \
     "version,executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,"       \
-    "parent_span_id,queue,created_at,updated_at,started_at) "                             \
-    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")                                       \
+    "parent_span_id,queue,created_at,updated_at,started_at,deadline_ms) "                 \
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")                                       \
   X(WF_GET,                                                                               \
     "SELECT id,name,status,parent_id,parent_step,input,output,error,pipeline,version,"    \
     "executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,parent_span_id," \
-    "queue,created_at,updated_at,started_at,ended_at FROM workflows WHERE id=?")          \
+    "queue,created_at,updated_at,started_at,ended_at,deadline_ms FROM workflows WHERE id=?")          \
   X(WF_STATUS, "SELECT status FROM workflows WHERE id=?")                                 \
   X(WF_FINISH,                                                                            \
     "UPDATE workflows SET status=?,output=?,error=?,updated_at=?,ended_at=? "             \
@@ -392,6 +392,8 @@ int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, cha
   sqlite3_bind_int64(s, 16, r->created_at ? r->created_at : now);
   sqlite3_bind_int64(s, 17, now);
   sqlite3_bind_int64(s, 18, r->started_at ? r->started_at : now);
+  if (r->deadline_ms) sqlite3_bind_int64(s, 19, r->deadline_ms);
+  else sqlite3_bind_null(s, 19);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -437,6 +439,7 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
   r->updated_at = sqlite3_column_int64(s, 18);
   r->started_at = sqlite3_column_int64(s, 19);
   r->ended_at = sqlite3_column_int64(s, 20);
+  r->deadline_ms = sqlite3_column_int64(s, 21);
   sqlite3_reset(s);
   return LODE_OK;
 }
@@ -731,8 +734,8 @@ int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, co
   if (sqlite3_prepare_v2(db->db,
                          "INSERT INTO workflows(id,name,status,parent_id,parent_step,input,"
                          "pipeline,version,recovery_attempts,max_recovery_attempts,trace_id,"
-                         "span_id,parent_span_id,queue,priority,dedup_id,created_at,updated_at)"
-                         " VALUES(?,?,'ENQUEUED',?,?,?,?,?,0,?,?,?,?,?,?,?,?,?)"
+                         "span_id,parent_span_id,queue,priority,dedup_id,created_at,updated_at,deadline_ms)"
+                         " VALUES(?,?,'ENQUEUED',?,?,?,?,?,0,?,?,?,?,?,?,?,?,?,?)"
                          " ON CONFLICT(id) DO NOTHING",
                          -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
@@ -754,6 +757,8 @@ int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, co
   bind_text(s, 14, dedup_id);
   sqlite3_bind_int64(s, 15, r->created_at ? r->created_at : now);
   sqlite3_bind_int64(s, 16, now);
+  if (r->deadline_ms) sqlite3_bind_int64(s, 17, r->deadline_ms);
+  else sqlite3_bind_null(s, 17);
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   if (rc == SQLITE_CONSTRAINT) {

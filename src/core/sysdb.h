@@ -47,6 +47,7 @@ typedef struct lode_wf_row {
   uint8_t *input, *output;
   size_t input_len, output_len;
   int64_t created_at, updated_at, started_at, ended_at;
+  int64_t deadline_ms; /* 0: none */
 } lode_wf_row;
 
 typedef struct lode_step_row {

@@ -16,6 +16,7 @@ typedef struct host {
   int sync_full;
   char last_top_id[512]; /* id of the last top-level workflow started */
   int begin_rc;          /* why the last workflow could not start */
+  double main_timeout;   /* lode run --timeout, for the next top-level workflow */
 } host;
 
 /* The host context of this state (created on first use). */

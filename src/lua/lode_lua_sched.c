@@ -29,6 +29,7 @@ enum { WAIT_NONE, WAIT_WF, WAIT_TIME };
 
 typedef struct task {
   int ref;     /* registry ref: the body */
+  lode_body *body;
   int out_ref; /* registry ref: result or error, once done */
   int main;    /* driven by lode__sched_run_body (not removed when done) */
   int running, done, ok;
@@ -82,6 +83,7 @@ static task *add_task(lua_State *L, int body_idx, const char *id, int main) {
   task *t = calloc(1, sizeof *t);
   if (!t) luaL_error(L, "out of memory");
   lua_pushvalue(L, body_idx);
+  t->body = lua_touserdata(L, -1);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   t->out_ref = LUA_NOREF;
   t->main = main;
@@ -133,6 +135,9 @@ static int finished_status(int st) {
 static int ready(lua_State *L, task *t) {
   if (t->done || t->running) return 0;
   if (t->wait == WAIT_NONE) return 1;
+  if (t->body && t->body->wf && lode_wf_deadline(t->body->wf) &&
+      lode_now_ms() >= lode_wf_deadline(t->body->wf))
+    return 1; /* its deadline passed: resume it so it is cancelled */
   if (t->wait == WAIT_TIME) return lode_now_ms() >= t->wake_at;
   char err[256];
   lode_exec *ex = lode_host_exec(L, err, sizeof err);
@@ -164,6 +169,7 @@ static void run_task(lua_State *L, lode_sched *s, task *t) {
   lua_pop(L, 1);
   luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
   t->ref = LUA_NOREF;
+  t->body = NULL;
 }
 
 /* ---- claiming queued work ---------------------------------------------------- */
@@ -390,6 +396,9 @@ static int result_cont(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   handle *h = luaL_checkudata(L, 1, HANDLE_MT);
   int64_t pos = lua_tointeger(L, 2);
+  char derr[ERRLEN];
+  if (lode_wf_check_deadline(lode__host(L)->current, derr, sizeof derr) != LODE_OK)
+    return luaL_error(L, "%s", derr);
   lode_wf_outcome o;
   if (!outcome_of(L, h->id, &o)) {
     lode_wf_outcome_clear(&o);
@@ -544,6 +553,10 @@ static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on)
   eo.dedup_id = dedup;
   eo.parent = parent;
   eo.parent_pos = pos;
+  lua_getfield(L, obj, "opts");
+  lua_getfield(L, -1, "timeout");
+  eo.timeout_s = lua_tonumber(L, -1);
+  lua_pop(L, 2);
   char out_id[512];
   int rc = lode_exec_enqueue(need_exec(L), &eo, out_id, err, sizeof err);
   lode_buf_free(&in);
@@ -630,6 +643,9 @@ static int l_queue(lua_State *L) {
 static int sleep_cont(lua_State *L, int st, lua_KContext ctx) {
   (void)st;
   int64_t wake = (int64_t)ctx;
+  char derr[ERRLEN];
+  if (lode_wf_check_deadline(lode__host(L)->current, derr, sizeof derr) != LODE_OK)
+    return luaL_error(L, "%s", derr);
   if (lode_now_ms() < wake) {
     lode__sched_wait_until(L, wake);
     return lua_yieldk(L, 0, ctx, sleep_cont);

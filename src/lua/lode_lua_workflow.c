@@ -82,6 +82,8 @@ lode_exec *lode_host_exec(lua_State *L, char *err, size_t errlen) {
 
 void lode_host_set_loading(lua_State *L, int on) { get_host(L)->loading = on; }
 
+void lode_host_set_timeout(lua_State *L, double seconds) { get_host(L)->main_timeout = seconds; }
+
 const char *lode_host_last_id(lua_State *L) {
   host *h = get_host(L);
   return h->last_top_id[0] ? h->last_top_id : NULL;
@@ -728,7 +730,14 @@ int lode__begin_body(lua_State *L, int obj, const char *id, lode_wf *parent, int
   }
   trace_opts to;
   get_trace_opts(L, obj, parent != NULL, &to); /* pushes opts */
-  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj), &to.t};
+  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj), &to.t, 0};
+  lua_getfield(L, obj, "opts");
+  s.timeout_s = opt_number(L, lua_gettop(L), "timeout", 0);
+  lua_pop(L, 1);
+  if (!parent && !use_recorded_input && get_host(L)->main_timeout > 0) {
+    s.timeout_s = get_host(L)->main_timeout; /* lode run --timeout */
+    get_host(L)->main_timeout = 0;
+  }
   lode_wf *wf;
   lode_wf_outcome done;
   int rc = lode_wf_begin(ex, &s, &wf, &done, err, sizeof err);

@@ -24,6 +24,9 @@ lode_exec *lode_host_exec(lua_State *L, char *err, size_t errlen);
 /* While loading a pipeline file, lode.workflow/lode.step may be declared. */
 void lode_host_set_loading(lua_State *L, int on);
 
+/* The next top-level workflow started gets this timeout (lode run --timeout). */
+void lode_host_set_timeout(lua_State *L, double seconds);
+
 /* Id of the last top-level workflow started in this state, or NULL. */
 const char *lode_host_last_id(lua_State *L);
 

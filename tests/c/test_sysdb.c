@@ -45,7 +45,7 @@ static void test_steps_and_replay(void **state) {
   lode_exec *ex;
   lode_exec_opts o = {path, 0, "/p.lua", "v1"};
   assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
-  lode_wf_start s = {"wf-1", "main", (const uint8_t *)"\1\0", 2, NULL, 0, 0, NULL};
+  lode_wf_start s = {"wf-1", "main", (const uint8_t *)"\1\0", 2, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
   assert_int_equal(lode_wf_begin(ex, &s, &wf, &done, err, sizeof err), LODE_OK);
@@ -80,7 +80,7 @@ static void test_steps_and_replay(void **state) {
   lode_wf_outcome_clear(&done);
 
   /* another name under the same id is a conflict */
-  lode_wf_start s2 = {"wf-1", "other", NULL, 0, NULL, 0, 0, NULL};
+  lode_wf_start s2 = {"wf-1", "other", NULL, 0, NULL, 0, 0, NULL, 0};
   assert_int_equal(lode_wf_begin(ex, &s2, &wf, &done, err, sizeof err), LODE_ECONFLICT);
   assert_non_null(strstr(err, "already used by workflow 'main'"));
   lode_exec_close(ex);
@@ -92,7 +92,7 @@ static void test_nondeterminism_message(void **state) {
   lode_exec *ex;
   lode_exec_opts o = {path, 0, NULL, NULL};
   assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
-  lode_wf_start s = {"wf-2", "w", NULL, 0, NULL, 0, 0, NULL};
+  lode_wf_start s = {"wf-2", "w", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
   assert_int_equal(lode_wf_begin(ex, &s, &wf, &done, err, sizeof err), LODE_OK);

@@ -296,3 +296,37 @@ def test_cancelling_a_queued_workflow_frees_its_slot(lode):
     assert lode.sql("select status from workflows where id='q-a'") == [("CANCELLED",)]
     q = lode.run("workflow", "queue", check=0)
     assert q.returncode == 0
+
+
+TIMEOUT = r'''
+local lode = require("lode")
+local function log(line)
+  local f = assert(io.open("effects.txt", "a")); f:write(line, "\n"); f:close()
+end
+local slow = lode.step("slow", function(i) log("step " .. i); os.execute("sleep 0.2"); return i end)
+local q = lode.queue("kids")
+local kid = lode.workflow("kid", function() for i = 1, 50 do slow(100 + i) end end)
+local inline = lode.workflow("inline_kid", function() for i = 1, 50 do slow(200 + i) end end)
+return lode.workflow("limited", function()
+  local h = q:enqueue({ workflow = kid, id = "kid-1" })
+  inline()
+  return h:result()
+end, { timeout = 1 })
+'''
+
+
+def test_timeout_cancels_the_workflow_and_its_children(lode):
+    lode.write("p.lua", TIMEOUT)
+    t0 = time.time()
+    p = lode.run("run", "p.lua", "--workers", "2", check=1)
+    assert time.time() - t0 < 4
+    assert "deadline" in p.stderr
+    statuses = dict(lode.sql("select name, status from workflows"))
+    assert statuses == {"limited": "CANCELLED", "kid": "CANCELLED", "inline_kid": "CANCELLED"}, \
+        statuses
+    steps = len(lode.read_lines("effects.txt"))
+    assert steps < 20  # 1 s of 0.2 s steps in two workflows, not 100
+    # --timeout on the command line does the same for a workflow without one
+    lode.write("q.lua", TIMEOUT.replace(", { timeout = 1 })", ")"))
+    p = lode.run("run", "q.lua", "--workers", "2", "--timeout", "1", "--db", "other.db", check=1)
+    assert "deadline" in p.stderr
