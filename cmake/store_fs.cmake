@@ -1,2 +1,40 @@
-# store (documents, chunks, vectors, search) and fs (walk, read, hash, loaders)
+# store (documents, chunks, vectors, exact top-k search) and fs (walk, read,
+# hash, loaders for text, Markdown, HTML, PDF). Pure C in lode_kernels; Lua
+# faces in lode_lua_store.c and lode_lua_fs.c. Package prefixes are LODE_SF_*
+# so they never clash with another area loading the same package.
+pkg_check_modules(LODE_SF_SQLITE REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(LODE_SF_XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+pkg_check_modules(LODE_SF_GUMBO REQUIRED IMPORTED_TARGET gumbo)
+pkg_check_modules(LODE_SF_POPPLER REQUIRED IMPORTED_TARGET poppler-glib)
+pkg_check_modules(LODE_SF_GLIB REQUIRED IMPORTED_TARGET glib-2.0)
+pkg_check_modules(LODE_SF_MD4C REQUIRED IMPORTED_TARGET md4c)
+
+list(APPEND LODE_KERNEL_SOURCES
+  src/kernels/store.c
+  src/kernels/store_search.c
+  src/kernels/fs.c
+  src/kernels/fs_load.c
+  src/kernels/fs_html.c
+  src/kernels/fs_pdf.c
+)
+# the search scan is the hot loop: -O3 lets GCC vectorise the dot product
+# whatever the build type (the default RelWithDebInfo is -O2)
+set_source_files_properties(src/kernels/store_search.c PROPERTIES COMPILE_OPTIONS -O3)
+list(APPEND LODE_KERNEL_LIBS PkgConfig::LODE_SF_SQLITE PkgConfig::LODE_SF_XXHASH
+  PkgConfig::LODE_SF_GUMBO PkgConfig::LODE_SF_POPPLER PkgConfig::LODE_SF_GLIB
+  PkgConfig::LODE_SF_MD4C)
 list(APPEND LODE_LUA_AREA_SOURCES src/lua/lode_lua_store.c src/lua/lode_lua_fs.c)
+list(APPEND LODE_C_TESTS test_store test_fs)
+
+# search benchmark driver (bench/bench_store.sh runs it); target names resolve
+# at generate time, so lode_kernels may be declared after this file
+add_executable(bench_store bench/bench_store.c)
+target_link_libraries(bench_store PRIVATE lode_kernels)
+set_source_files_properties(bench/bench_store.c PROPERTIES COMPILE_OPTIONS -O3)
+
+if(LODE_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+  add_executable(fuzz_html tests/fuzz/fuzz_html.c)
+  target_link_libraries(fuzz_html PRIVATE lode_kernels)
+  target_link_options(fuzz_html PRIVATE -fsanitize=fuzzer)
+endif()

@@ -1,0 +1,19 @@
+#ifndef LODE_FS_INT_H
+#define LODE_FS_INT_H
+/* fs_int.h - internals shared by the fs loaders (fs_load.c, fs_html.c,
+ * fs_pdf.c). Not part of the C API. */
+#include "kernels/fs.h"
+
+/* Per-format loaders (fs_load.c, fs_html.c, fs_pdf.c). */
+int lode__fs_load_html(const char *name, const char *p, size_t n, lode_fs_doc *out, char *err,
+                       size_t errlen);
+int lode__fs_load_pdf(const char *name, const char *p, size_t n, lode_fs_doc *out, char *err,
+                      size_t errlen);
+int lode__fs_load_markdown(const char *name, const char *p, size_t n, lode_fs_doc *out,
+                           char *err, size_t errlen);
+/* Replaces invalid UTF-8 in *text with U+FFFD (reallocating it if needed). */
+int lode__fs_make_utf8(char **text, size_t *len);
+void lode__fs_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

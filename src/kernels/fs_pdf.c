@@ -1,0 +1,116 @@
+/* fs_pdf.c - PDF to text with poppler-glib: the text of every page in
+ * reading order, pages separated by a paragraph break; the title from the
+ * document's metadata.
+ *
+ * poppler reports damaged files on stderr through its own error callback,
+ * which poppler-glib does not expose; the loader's error (or a successful
+ * partial recovery) is what callers act on, so that noise is harmless. glib
+ * warnings from the binding are routed to lode's log at debug level. */
+#include <glib.h>
+#include <poppler.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "kernels/fs_int.h"
+
+static void route_glib_log(const gchar *domain, GLogLevelFlags level, const gchar *msg,
+                           gpointer ud) {
+  (void)level;
+  (void)ud;
+  lode_debug("%s: %s", domain ? domain : "glib", msg);
+}
+
+static void quiet_poppler_once(void) {
+  static gsize done = 0;
+  if (g_once_init_enter(&done)) {
+    g_log_set_handler("Poppler", G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION,
+                      route_glib_log, NULL);
+    g_once_init_leave(&done, 1);
+  }
+}
+
+/* A copy of a glib string as malloc'd memory (the doc's strings are
+ * released with free()); NULL for NULL or empty. */
+static char *from_gchar(gchar *s) {
+  char *copy = NULL;
+  if (s && *s) {
+    size_t n = strlen(s);
+    copy = malloc(n + 1);
+    if (copy) memcpy(copy, s, n + 1);
+  }
+  g_free(s);
+  return copy;
+}
+
+int lode__fs_load_pdf(const char *name, const char *p, size_t n, lode_fs_doc *out, char *err,
+                      size_t errlen) {
+  GError *gerr = NULL;
+  GBytes *bytes = NULL;
+  PopplerDocument *doc = NULL;
+  lode_buf b;
+  int rc = -1;
+  lode_buf_init(&b, 0);
+  out->mime = "application/pdf";
+  quiet_poppler_once();
+  if (n < 5 || memcmp(p, "%PDF-", 5) != 0) {
+    /* some PDFs have junk before the header; poppler accepts the first 1 KiB */
+    if (n < 5 || !g_strstr_len(p, (gssize)(n < 1024 ? n : 1024), "%PDF-")) {
+      lode__fs_seterr(err, errlen, "%s: not a PDF (no %%PDF- header), not loaded", name);
+      goto done;
+    }
+  }
+  if (n > G_MAXINT) {
+    lode__fs_seterr(err, errlen, "%s: PDF larger than 2 GiB, not loaded", name);
+    goto done;
+  }
+  bytes = g_bytes_new_static(p, n); /* p outlives doc: both end in this call */
+  doc = poppler_document_new_from_bytes(bytes, NULL, &gerr);
+  if (!doc) {
+    const char *why = gerr ? gerr->message : "unknown error";
+    if (gerr && gerr->domain == POPPLER_ERROR && gerr->code == POPPLER_ERROR_ENCRYPTED)
+      why = "encrypted, needs a password";
+    lode__fs_seterr(err, errlen, "%s: cannot load PDF: %s", name, why);
+    goto done;
+  }
+  int pages = poppler_document_get_n_pages(doc);
+  for (int i = 0; i < pages; i++) {
+    PopplerPage *page = poppler_document_get_page(doc, i);
+    if (!page) continue;
+    gchar *t = poppler_page_get_text(page);
+    g_object_unref(page);
+    if (!t) continue;
+    size_t tl = strlen(t);
+    while (tl && (t[tl - 1] == '\n' || t[tl - 1] == ' ')) tl--;
+    int bad = (b.len && tl && lode_buf_puts(&b, "\n\n") != 0) || lode_buf_append(&b, t, tl) != 0;
+    g_free(t);
+    if (bad) {
+      lode__fs_seterr(err, errlen, "%s: out of memory extracting PDF text", name);
+      goto done;
+    }
+  }
+  if (!lode_buf_cstr(&b)) {
+    lode__fs_seterr(err, errlen, "%s: out of memory", name);
+    goto done;
+  }
+  out->title = from_gchar(poppler_document_get_title(doc));
+  out->text = (char *)lode_buf_steal(&b, &out->text_len);
+  size_t tl = out->title ? strlen(out->title) : 0;
+  if (lode__fs_make_utf8(&out->text, &out->text_len) != 0 ||
+      (out->title && lode__fs_make_utf8(&out->title, &tl) != 0)) {
+    lode__fs_seterr(err, errlen, "%s: out of memory", name);
+    goto done;
+  }
+  rc = 0;
+done:
+  if (doc) g_object_unref(doc);
+  if (bytes) g_bytes_unref(bytes);
+  if (gerr) g_error_free(gerr);
+  lode_buf_free(&b);
+  if (rc != 0) {
+    lode_fs_doc_free(out);
+    out->mime = "application/pdf";
+  }
+  return rc;
+}

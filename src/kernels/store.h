@@ -1,0 +1,97 @@
+#ifndef LODE_STORE_H
+#define LODE_STORE_H
+/* store.h - documents, chunks and their vectors in one SQLite file, with an
+ * exact top-k vector search computed in C.
+ *
+ * Ownership: a lode_store owns its SQLite connection and its in-memory vector
+ * cache; lode_store_free releases both. Strings passed in are copied by
+ * SQLite before the call returns. Results (lode_store_hit) are owned by the
+ * caller and released with lode_store_hits_free.
+ *
+ * Concurrency: one lode_store per thread. Several processes may write the
+ * same file: writes take the write lock up front (BEGIN IMMEDIATE) and wait
+ * for it up to a busy timeout. Every write bumps a generation counter stored
+ * in the file, so a search in any process notices the change and reloads its
+ * vector cache.
+ *
+ * Errors: functions return 0 on success and -1 on failure, with a message
+ * naming the store file (and the document, when there is one) in `err`. */
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lode_store lode_store;
+
+#define LODE_STORE_ERRLEN 512
+#define LODE_STORE_BUSY_MS 30000
+
+typedef struct lode_store_doc {
+  const char *path;     /* required, the document's identity */
+  const char *hash;     /* content hash (lode_fs_hash), may be NULL */
+  const char *metadata; /* JSON text, may be NULL */
+  const char *title, *mime;
+  int64_t bytes;        /* size of the source; -1 if unknown */
+} lode_store_doc;
+
+typedef struct lode_store_chunk {
+  const char *text;
+  size_t text_len;
+  int64_t start, end;  /* byte offsets in the source document */
+  const char *headers; /* JSON text (header path), may be NULL */
+} lode_store_chunk;
+
+typedef struct lode_store_filter {
+  const char *path_prefix; /* NULL: any path */
+  const char *mime;        /* NULL: any mime */
+} lode_store_filter;
+
+typedef struct lode_store_hit {
+  float score; /* dot product of query and chunk vector (cosine when unit-length) */
+  int64_t chunk_id, ordinal, start, end;
+  char *path, *text, *headers; /* headers: JSON text or NULL */
+  size_t text_len;
+} lode_store_hit;
+
+/* Opens (creating if needed) the store at `path`. `embedder` identifies the
+ * embedder whose vectors the store holds (e.g. "hash/v1/384"); NULL accepts
+ * whatever the store recorded. If the store already recorded another
+ * embedder, opening fails, so vectors of different models never mix. */
+int lode_store_open(const char *path, const char *embedder, lode_store **out, char *err,
+                    size_t errlen);
+void lode_store_free(lode_store *s);
+
+/* The recorded embedder identity and dims (NULL / 0 while none is recorded).
+ * The string is owned by the store and valid until the next call. */
+const char *lode_store_embedder(lode_store *s);
+int64_t lode_store_dims(lode_store *s);
+
+/* *found = 1 if `path` is stored with content hash `hash`. */
+int lode_store_has(lode_store *s, const char *path, const char *hash, int *found, char *err,
+                   size_t errlen);
+
+/* Stores a document with its chunks and their vectors (`vectors` holds
+ * n_chunks rows of `dims` floats; NULL with dims 0 stores chunks without
+ * vectors), replacing whatever was stored under doc->path, in one
+ * transaction: after a crash either the old or the new version is there. */
+int lode_store_put(lode_store *s, const lode_store_doc *doc, const lode_store_chunk *chunks,
+                   size_t n_chunks, const float *vectors, int64_t dims, char *err,
+                   size_t errlen);
+
+/* Removes a document and its chunks; *removed = 1 if it existed. */
+int lode_store_delete(lode_store *s, const char *path, int *removed, char *err, size_t errlen);
+
+/* Calls fn for every stored path in byte order; fn returns non-zero to stop. */
+int lode_store_paths(lode_store *s, int (*fn)(void *ud, const char *path), void *ud, char *err,
+                     size_t errlen);
+
+/* Number of documents and chunks. */
+int lode_store_count(lode_store *s, int64_t *docs, int64_t *chunks, char *err, size_t errlen);
+
+/* Exact top-k by dot product over every stored vector that passes `filter`
+ * (may be NULL). Hits are sorted by score, best first; equal scores by chunk
+ * id. *hits is malloc'd (free with lode_store_hits_free). */
+int lode_store_search(lode_store *s, const float *query, int64_t dims, int64_t k,
+                      const lode_store_filter *filter, lode_store_hit **hits, size_t *n_hits,
+                      char *err, size_t errlen);
+void lode_store_hits_free(lode_store_hit *hits, size_t n);
+
+#endif

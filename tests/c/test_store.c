@@ -1,0 +1,372 @@
+/* test_store.c - the store: idempotent atomic puts, deletes, identity checks,
+ * cache reloads across connections and processes, and search results equal
+ * to a brute-force reference over random vectors, several k and filters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernels/store.h"
+
+static char tmpdir[256], dbpath[300];
+static char err[LODE_STORE_ERRLEN];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/lode-test-store-XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static lode_store *fresh(const char *name, const char *embedder) {
+  snprintf(dbpath, sizeof dbpath, "%s/%s", tmpdir, name);
+  lode_store *s = NULL;
+  if (lode_store_open(dbpath, embedder, &s, err, sizeof err) != 0) fail_msg("open: %s", err);
+  return s;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (float)((double)(rng >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
+}
+
+static void random_unit(float *v, int64_t d) {
+  double s = 0;
+  for (int64_t i = 0; i < d; i++) {
+    v[i] = frand();
+    s += (double)v[i] * v[i];
+  }
+  for (int64_t i = 0; i < d; i++) v[i] = (float)(v[i] / sqrt(s));
+}
+
+static void put_doc(lode_store *s, const char *path, const char *hash, const char *mime,
+                    size_t n, const float *vecs, int64_t dims) {
+  lode_store_chunk *c = calloc(n ? n : 1, sizeof *c);
+  char (*texts)[64] = calloc(n ? n : 1, 64);
+  for (size_t i = 0; i < n; i++) {
+    snprintf(texts[i], 64, "%s#%zu", path, i + 1);
+    c[i] = (lode_store_chunk){texts[i], strlen(texts[i]), (int64_t)i * 10, (int64_t)i * 10 + 9,
+                              "[\"H1\",\"H2\"]"};
+  }
+  lode_store_doc d = {path, hash, "{\"k\":1}", "Title", mime, 123};
+  if (lode_store_put(s, &d, c, n, vecs, vecs ? dims : 0, err, sizeof err) != 0)
+    fail_msg("put %s: %s", path, err);
+  free(c);
+  free(texts);
+}
+
+static void counts(lode_store *s, int64_t want_docs, int64_t want_chunks) {
+  int64_t docs = -1, chunks = -1;
+  assert_int_equal(lode_store_count(s, &docs, &chunks, err, sizeof err), 0);
+  assert_int_equal(docs, want_docs);
+  assert_int_equal(chunks, want_chunks);
+}
+
+/* 7a: put twice -> no duplicate chunk; a re-put replaces */
+static void test_put_idempotent(void **state) {
+  (void)state;
+  lode_store *s = fresh("idem.db", "test/v1/4");
+  float v[3 * 4];
+  for (int i = 0; i < 12; i++) v[i] = (float)i;
+  put_doc(s, "a.md", "h1", "text/markdown", 3, v, 4);
+  put_doc(s, "a.md", "h1", "text/markdown", 3, v, 4);
+  counts(s, 1, 3);
+  int found = 0;
+  assert_int_equal(lode_store_has(s, "a.md", "h1", &found, err, sizeof err), 0);
+  assert_true(found);
+  assert_int_equal(lode_store_has(s, "a.md", "h2", &found, err, sizeof err), 0);
+  assert_false(found);
+  assert_int_equal(lode_store_has(s, "b.md", "h1", &found, err, sizeof err), 0);
+  assert_false(found);
+  /* a new version with fewer chunks replaces the old one */
+  put_doc(s, "a.md", "h2", "text/markdown", 2, v, 4);
+  counts(s, 1, 2);
+  assert_int_equal(lode_store_has(s, "a.md", "h2", &found, err, sizeof err), 0);
+  assert_true(found);
+  put_doc(s, "b.md", NULL, "text/markdown", 1, v, 4);
+  counts(s, 2, 3);
+  /* search sees exactly the current chunks */
+  lode_store_hit *hits;
+  size_t n;
+  assert_int_equal(lode_store_search(s, v, 4, 100, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 3);
+  lode_store_hits_free(hits, n);
+
+  int removed = 0;
+  assert_int_equal(lode_store_delete(s, "a.md", &removed, err, sizeof err), 0);
+  assert_true(removed);
+  assert_int_equal(lode_store_delete(s, "a.md", &removed, err, sizeof err), 0);
+  assert_false(removed);
+  counts(s, 1, 1);
+  assert_int_equal(lode_store_search(s, v, 4, 100, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "b.md");
+  lode_store_hits_free(hits, n);
+  lode_store_free(s);
+}
+
+/* A failed put changes nothing: the old version stays whole. */
+static void test_put_atomic_and_checked(void **state) {
+  (void)state;
+  lode_store *s = fresh("atomic.db", "test/v1/4");
+  float v[8] = {1, 0, 0, 0, 0, 1, 0, 0};
+  put_doc(s, "a.md", "h1", "text/plain", 2, v, 4);
+  float bad[8] = {1, 0, 0, 0, NAN, 1, 0, 0};
+  lode_store_chunk c[2] = {{"x", 1, 0, 1, NULL}, {"y", 1, 1, 2, NULL}};
+  lode_store_doc d = {"a.md", "h2", NULL, NULL, "text/plain", -1};
+  assert_int_equal(lode_store_put(s, &d, c, 2, bad, 4, err, sizeof err), -1);
+  assert_non_null(strstr(err, "non-finite"));
+  assert_non_null(strstr(err, dbpath));
+  counts(s, 1, 2);
+  int found = 0;
+  lode_store_has(s, "a.md", "h1", &found, err, sizeof err);
+  assert_true(found);
+  /* other dims than the store's */
+  assert_int_equal(lode_store_put(s, &d, c, 1, v, 3, err, sizeof err), -1);
+  assert_non_null(strstr(err, "dims"));
+  assert_int_equal(lode_store_dims(s), 4);
+  /* a query of other dims */
+  lode_store_hit *hits;
+  size_t n;
+  assert_int_equal(lode_store_search(s, v, 3, 5, NULL, &hits, &n, err, sizeof err), -1);
+  assert_non_null(strstr(err, "3 dims"));
+  float nanq[4] = {NAN, 0, 0, 0};
+  assert_int_equal(lode_store_search(s, nanq, 4, 5, NULL, &hits, &n, err, sizeof err), -1);
+  assert_int_equal(lode_store_search(s, v, 4, -1, NULL, &hits, &n, err, sizeof err), -1);
+  assert_int_equal(lode_store_search(s, v, 4, 0, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 0);
+  lode_store_free(s);
+
+  /* the embedder identity is recorded and enforced */
+  lode_store *t = NULL;
+  assert_int_equal(lode_store_open(dbpath, "other/model/4", &t, err, sizeof err), -1);
+  assert_null(t);
+  assert_non_null(strstr(err, "test/v1/4"));
+  assert_int_equal(lode_store_open(dbpath, NULL, &t, err, sizeof err), 0);
+  assert_string_equal(lode_store_embedder(t), "test/v1/4");
+  lode_store_free(t);
+  /* an unwritable location names the file */
+  assert_int_equal(lode_store_open("/nonexistent-dir/x.db", NULL, &t, err, sizeof err), -1);
+  assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+}
+
+/* 7b: the planted nearest neighbour comes first */
+static void test_planted(void **state) {
+  (void)state;
+  const int64_t dims = 64, n = 3000;
+  lode_store *s = fresh("planted.db", NULL);
+  float *v = malloc((size_t)(n * dims) * sizeof *v);
+  for (int64_t i = 0; i < n; i++) random_unit(v + i * dims, dims);
+  for (int d = 0; d < 3; d++) {
+    char path[32];
+    snprintf(path, sizeof path, "doc%d.txt", d);
+    put_doc(s, path, NULL, "text/plain", 1000, v + d * 1000 * dims, dims);
+  }
+  float q[64];
+  const int64_t target = 1777; /* doc1.txt, chunk 778 */
+  for (int64_t j = 0; j < dims; j++) q[j] = v[target * dims + j] + 0.01f * frand();
+  lode_store_hit *hits;
+  size_t nh;
+  assert_int_equal(lode_store_search(s, q, dims, 5, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_int_equal(nh, 5);
+  assert_string_equal(hits[0].path, "doc1.txt");
+  assert_int_equal(hits[0].ordinal, 778);
+  assert_string_equal(hits[0].text, "doc1.txt#778");
+  assert_int_equal(hits[0].start, 7770);
+  assert_int_equal(hits[0].end, 7779);
+  assert_string_equal(hits[0].headers, "[\"H1\",\"H2\"]");
+  assert_true(hits[0].score > 0.9f);
+  for (size_t i = 1; i < nh; i++) assert_true(hits[i].score <= hits[i - 1].score);
+  lode_store_hits_free(hits, nh);
+  free(v);
+  lode_store_free(s);
+}
+
+/* 7c: results equal a brute-force reference */
+typedef struct ref {
+  double score;
+  int64_t row;
+} ref;
+
+static int cmp_ref(const void *a, const void *b) {
+  const ref *x = a, *y = b;
+  if (x->score != y->score) return x->score > y->score ? -1 : 1;
+  return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static void test_brute_force(void **state) {
+  (void)state;
+  const int64_t dims = 37; /* not a multiple of 16: the scan's tail is used */
+  const int docs = 20, per = 150, n = docs * per;
+  lode_store *s = fresh("brute.db", NULL);
+  float *v = malloc((size_t)(n * dims) * sizeof *v);
+  char paths[20][32];
+  const char *mimes[20];
+  for (int64_t i = 0; i < n; i++) random_unit(v + i * dims, dims);
+  for (int d = 0; d < docs; d++) {
+    snprintf(paths[d], sizeof paths[d], "%s/d%d.txt", d % 3 ? "docs" : "notes", d);
+    mimes[d] = d % 2 ? "text/html" : "text/plain";
+    put_doc(s, paths[d], NULL, mimes[d], per, v + (int64_t)d * per * dims, dims);
+  }
+  ref *r = malloc((size_t)n * sizeof *r);
+  const lode_store_filter filters[] = {
+      {NULL, NULL}, {"docs/", NULL}, {NULL, "text/html"}, {"notes/", "text/plain"},
+      {"nothing/", NULL}, {"docs/d1", NULL}};
+  const int64_t ks[] = {1, 3, 10, 64, 5000};
+  for (int qi = 0; qi < 5; qi++) {
+    float q[37];
+    random_unit(q, dims);
+    for (size_t fi = 0; fi < sizeof filters / sizeof filters[0]; fi++) {
+      const lode_store_filter *f = &filters[fi];
+      int m = 0;
+      for (int64_t i = 0; i < n; i++) {
+        int d = (int)(i / per);
+        if (f->path_prefix && strncmp(paths[d], f->path_prefix, strlen(f->path_prefix))) continue;
+        if (f->mime && strcmp(mimes[d], f->mime)) continue;
+        double sc = 0;
+        for (int64_t j = 0; j < dims; j++) sc += (double)v[i * dims + j] * q[j];
+        r[m++] = (ref){sc, i};
+      }
+      qsort(r, (size_t)m, sizeof *r, cmp_ref);
+      for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        lode_store_hit *hits;
+        size_t nh;
+        assert_int_equal(lode_store_search(s, q, dims, ks[ki], f, &hits, &nh, err, sizeof err), 0);
+        size_t want = (size_t)(ks[ki] < m ? ks[ki] : m);
+        assert_int_equal(nh, want);
+        for (size_t i = 0; i < nh; i++) {
+          int d = (int)(r[i].row / per);
+          char text[64];
+          snprintf(text, sizeof text, "%s#%d", paths[d], (int)(r[i].row % per) + 1);
+          /* float vs double sums differ in the last bits: a rank may swap
+           * only with a reference neighbour of (nearly) the same score */
+          if (strcmp(hits[i].text, text) != 0) {
+            int tie = (i > 0 && fabs(r[i - 1].score - r[i].score) < 1e-5) ||
+                      (i + 1 < (size_t)m && fabs(r[i + 1].score - r[i].score) < 1e-5);
+            if (!tie)
+              fail_msg("q%d filter %zu k=%lld rank %zu: got %s, want %s", qi, fi,
+                       (long long)ks[ki], i, hits[i].text, text);
+          }
+          assert_true(fabs(hits[i].score - r[i].score) < 1e-5);
+          if (f->mime) assert_string_equal(mimes[atoi(strrchr(hits[i].path, '/') + 2)], f->mime);
+          if (f->path_prefix)
+            assert_true(!strncmp(hits[i].path, f->path_prefix, strlen(f->path_prefix)));
+        }
+        lode_store_hits_free(hits, nh);
+      }
+    }
+  }
+  free(r);
+  free(v);
+  lode_store_free(s);
+}
+
+/* The cache notices writes from another connection (generation counter). */
+static void test_reload_across_connections(void **state) {
+  (void)state;
+  const int64_t dims = 8;
+  lode_store *a = fresh("gen.db", NULL);
+  lode_store *b = NULL;
+  assert_int_equal(lode_store_open(dbpath, NULL, &b, err, sizeof err), 0);
+  float v[8 * 4];
+  for (int i = 0; i < 4; i++) random_unit(v + i * dims, dims);
+  put_doc(a, "one.txt", NULL, "text/plain", 3, v, dims);
+  lode_store_hit *hits;
+  size_t nh;
+  assert_int_equal(lode_store_search(b, v + 3 * dims, dims, 1, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_int_equal(nh, 1);
+  assert_string_equal(hits[0].path, "one.txt");
+  lode_store_hits_free(hits, nh);
+  /* a writes the exact query vector: b's next search must see it */
+  put_doc(a, "two.txt", NULL, "text/plain", 1, v + 3 * dims, dims);
+  assert_int_equal(lode_store_search(b, v + 3 * dims, dims, 1, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_string_equal(hits[0].path, "two.txt");
+  lode_store_hits_free(hits, nh);
+  int removed;
+  assert_int_equal(lode_store_delete(a, "two.txt", &removed, err, sizeof err), 0);
+  assert_int_equal(lode_store_search(b, v + 3 * dims, dims, 10, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_int_equal(nh, 3);
+  for (size_t i = 0; i < nh; i++) assert_string_equal(hits[i].path, "one.txt");
+  lode_store_hits_free(hits, nh);
+  lode_store_free(a);
+  lode_store_free(b);
+}
+
+static int add_path(void *ud, const char *path) {
+  char *out = ud;
+  strcat(out, path);
+  strcat(out, ",");
+  return 0;
+}
+
+/* Several processes write the same file at once: none fails, none is lost. */
+static void test_multi_process(void **state) {
+  (void)state;
+  lode_store *s = fresh("multi.db", "test/v1/4");
+  lode_store_free(s);
+  const int procs = 3, each = 20;
+  pid_t pids[3];
+  for (int p = 0; p < procs; p++) {
+    pids[p] = fork();
+    assert_true(pids[p] >= 0);
+    if (pids[p] == 0) {
+      lode_store *c = NULL;
+      char e[LODE_STORE_ERRLEN];
+      if (lode_store_open(dbpath, "test/v1/4", &c, e, sizeof e) != 0) _exit(2);
+      float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+      for (int i = 0; i < each; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "p%d/%02d", p, i);
+        lode_store_chunk ch[2] = {{"a", 1, 0, 1, NULL}, {"b", 1, 1, 2, NULL}};
+        lode_store_doc d = {path, "h", NULL, NULL, "text/plain", 2};
+        /* each document twice: idempotent under contention too */
+        if (lode_store_put(c, &d, ch, 2, v, 4, e, sizeof e) != 0) _exit(3);
+        if (lode_store_put(c, &d, ch, 2, v, 4, e, sizeof e) != 0) _exit(3);
+      }
+      lode_store_free(c);
+      _exit(0);
+    }
+  }
+  for (int p = 0; p < procs; p++) {
+    int st = 0;
+    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+  assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
+  counts(s, procs * each, procs * each * 2);
+  char *all = calloc(1, 4096);
+  assert_int_equal(lode_store_paths(s, add_path, all, err, sizeof err), 0);
+  assert_true(!strncmp(all, "p0/00,p0/01,", 12));
+  assert_non_null(strstr(all, "p2/19,"));
+  free(all);
+  lode_store_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_put_idempotent),
+      cmocka_unit_test(test_put_atomic_and_checked),
+      cmocka_unit_test(test_planted),
+      cmocka_unit_test(test_brute_force),
+      cmocka_unit_test(test_reload_across_connections),
+      cmocka_unit_test(test_multi_process),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
