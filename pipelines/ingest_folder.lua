@@ -64,10 +64,9 @@ end
 -- not in a step of its own, so the trace keeps SPEC §1's shape; deleting is
 -- idempotent, so a re-run of this step after a crash is harmless.
 local discover_files_step = lode.step("discover_files_step", function(folder, o)
-  local ident = rag.identity(rag.embedder(o.embed))
-  local store = rag.store(o.store, ident)
   local rels, err = lode.fs.walk(folder, { include = o.include, exclude = o.exclude })
   if not rels then error(err, 0) end
+  local store = rag.store(o.store, rag.identity(rag.embedder(o.embed)))
   local files, seen = {}, {}
   for i, rel in ipairs(rels) do
     local path = folder .. "/" .. rel

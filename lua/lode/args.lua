@@ -96,7 +96,7 @@ function Spec:parse(argv)
   while i <= #argv do
     local a = argv[i]
     if type(a) ~= "string" then
-      return nil, string.format("argument %d is a %s, expected a string", i, type(a))
+      return nil, string.format("argument %d is a %s, expected a string%s", i, type(a), hint)
     end
     if rest or a == "-" or a:sub(1, 1) ~= "-" or tonumber(a) then
       pos[#pos + 1] = a

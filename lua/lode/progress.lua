@@ -61,7 +61,9 @@ function P:line()
   local dt = wall() - self.t0
   local rate = dt > 0 and mb(self.bytes) / dt or 0
   local eta = "?"
-  if self.bytes > 0 and dt > 0 and self.total_bytes > 0 then
+  if self.total_bytes > 0 and self.bytes >= self.total_bytes then
+    eta = "0s"
+  elseif self.bytes > 0 and dt > 0 and self.total_bytes > 0 then
     local left = (self.total_bytes - self.bytes) * dt / self.bytes
     eta = string.format("%ds", math.max(0, math.floor(left + 0.5)))
   end

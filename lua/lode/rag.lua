@@ -97,7 +97,11 @@ function M.store(path, ident)
   end
   if not s then
     mkdir_for(path)
-    local h = lode.store.open(path, ident and { embedder = ident } or nil)
+    local ok, h = pcall(lode.store.open, path, ident and { embedder = ident } or nil)
+    if not ok then
+      -- the message names the store and what to do; the Lua position adds nothing
+      error((tostring(h):gsub("^[^\n]-%.lua:%d+: ", "")), 0)
+    end
     s = { handle = h, ident = ident }
     stores[path] = s
   end

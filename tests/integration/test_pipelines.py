@@ -124,11 +124,16 @@ def summary_of(stderr):
     raise AssertionError("no summary line in:\n" + stderr)
 
 
-def check_trace(state, n_files, failed=()):
+def check_trace(state, n_files, failed=(), killed=False):
     """One trace; no orphan; root → discover + one process_file_workflow per
     file; each file's subtree exactly SPEC §1's (a failed file stops at its
     failing step). Returns the spans by name count."""
-    assert state["errors"] == [], state["errors"]
+    errors = state["errors"]
+    if killed:
+        # a kill -9 in the middle of a POST leaves the server a cut body (short
+        # of its Content-Length); lode never saw a reply and sends it again
+        errors = [e for e in errors if "body is not JSON" not in e]
+    assert errors == [], errors
     assert len(state["traces"]) == 1, list(state["traces"])
     trace = next(iter(state["traces"].values()))
     spans = list(state["spans"].values())
@@ -274,27 +279,39 @@ def test_kill9_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path):
     os.makedirs(crash.dir)
     make_corpus(os.path.join(crash.dir, "corpus"), binary=False)
     rng = random.Random(int(os.environ.get("LODE_TEST_SEED", "1234")))
+    def finished():
+        try:
+            rows = crash.sql("select status from workflows where parent_id is null")
+        except sqlite3.OperationalError:  # killed before the schema existed
+            return False
+        return rows and rows[0][0] == "SUCCESS"
+
     with FakeOpik() as opik:
         env = opik_env(opik)
         kills = 0
-        # SIGKILL at a chosen step start (LODE_TEST_CRASH_AT), the moment picked at random
+        # one kill -9 from outside after a random delay, while the first run works
+        proc = crash.start("run", INGEST, "corpus", "--store", "store.db", env=env)
+        time.sleep(rng.uniform(0.01, 0.08))
+        kills += proc.poll() is None
+        kill9(proc)
+        # then SIGKILL at a step start picked at random (LODE_TEST_CRASH_AT), as long as
+        # the run is unfinished: a finished run makes the same command a new run
         for _ in range(3):
+            if finished():
+                break
             at = "%s:%d" % (rng.choice(STEPS), rng.randint(1, 12))
             p = ingest(crash, env={**env, "LODE_TEST_CRASH_AT": at})
             assert p.returncode in (-9, 0), p.stderr
             kills += p.returncode == -9
-        # and one kill -9 from outside after a random delay
-        proc = crash.start("run", INGEST, "corpus", "--store", "store.db", env=env)
-        time.sleep(rng.uniform(0.02, 0.15))
-        kill9(proc)
-        final = ingest(crash, env=env)
-        assert final.returncode == 0, final.stderr
+        if not finished():
+            final = ingest(crash, env=env)
+            assert final.returncode == 0, final.stderr
         state = opik.state()
     assert kills >= 2
     got = store_rows(os.path.join(crash.dir, "store.db"))
     assert got == want
     assert len({(c[0], c[1]) for c in got[1]}) == len(got[1])
-    counts = check_trace(state, n)
+    counts = check_trace(state, n, killed=True)
     assert counts["discover_files_step"] == 1 and counts["process_file_workflow"] == n
     for step in STEPS:
         assert counts[step] == n, (step, counts)
@@ -317,3 +334,37 @@ def test_demo_script_in_a_copy_of_the_tree(tmp_path):
     assert "==== 3. query: how do I resume a crashed workflow?" in out
     assert "1. " in out and "docs/" in out.split("==== 3.")[1]
     assert os.path.exists(copy / ".lode" / "store.db") and os.path.exists(copy / ".lode" / "lode.db")
+
+
+def test_bad_usage_missing_folder_and_embedder_mismatch_are_clear_errors(lode):
+    p = lode.run("run", INGEST, "nowhere", "--store", "store.db")
+    assert p.returncode == 1 and "nowhere" in p.stderr and "Segmentation" not in p.stderr
+    p = lode.run("run", INGEST, "x", "--size", "100", "--overlap", "100")
+    assert p.returncode == 1 and "--overlap (100) must be smaller than --size (100)" in p.stderr
+    p = lode.run("run", INGEST, "x", "--provider", "bert")
+    assert p.returncode == 1 and "--provider takes one of hash, model2vec, openai, not 'bert'" in p.stderr
+    h = lode.run("run", INGEST, "--help", check=0)
+    for opt in ["--store", "--size", "--overlap", "--provider", "--model", "--dims", "--include",
+                "--exclude", "--max-bytes", "--help"]:
+        assert opt in h.stderr
+    # a store keeps the vectors of one embedder; another one is refused by name
+    os.makedirs(os.path.join(lode.dir, "corpus"))
+    lode.write("corpus/a.md", "# A\n\nsome words about kites\n")
+    ingest(lode, "--dims", "64", check=0)
+    p = ingest(lode)
+    assert p.returncode == 1 and "hash/hash-v1/64" in p.stderr and "hash/hash-v1/384" in p.stderr
+    # the query uses the store's embedder (64 dims) without being told
+    q = json.loads(lode.run("run", QUERY, "kites", "--store", "store.db", check=0).stdout)
+    assert q["embedder"] == "hash/hash-v1/64" and q["hits"][0]["path"] == "corpus/a.md"
+
+
+def test_progress_line_on_a_terminal_and_none_for_a_quick_plain_run(lode):
+    make_corpus(os.path.join(lode.dir, "corpus"), binary=False)
+    p = ingest(lode, env={"LODE_PROGRESS": "tty"}, check=0)
+    n = json.loads(p.stdout)["files"]
+    # (text mode reads the "\r" of the redraws as line ends)
+    assert "ingest: 1/%d files" % n in p.stderr
+    assert "ingest: %d/%d files" % (n, n) in p.stderr and "ETA 0s\x1b[K\n" in p.stderr
+    plain = ingest(lode, env={"LODE_PROGRESS": "plain"}, check=0)
+    # under 2 s: no periodic line yet, never a terminal escape
+    assert "\x1b" not in plain.stderr and "files, " not in plain.stderr
