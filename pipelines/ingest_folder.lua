@@ -99,10 +99,27 @@ local load_and_normalize_step = lode.step("load_and_normalize_step", function(pa
   return { text = lode.text.normalize(doc.text), title = doc.title, mime = doc.mime }
 end)
 
+-- Tracked functions handle whole documents; their spans record a compact
+-- summary (counts, the first chunks) instead of every chunk and vector, which
+-- would make each span up to the 256 KB cap and tracing several times dearer.
+local function preview(list, n)
+  local out = {}
+  for i = 1, math.min(n, #list) do out[i] = list[i] end
+  return out
+end
+
 local chunk_documents = lode.track("chunk_documents", function(text, mime, size, overlap)
   local o = { size = size, overlap = overlap }
-  if mime == "text/markdown" then return lode.text.split_markdown(text, o) end
-  return lode.text.split(text, o)
+  local chunks
+  if mime == "text/markdown" then
+    chunks = lode.text.split_markdown(text, o)
+  else
+    chunks = lode.text.split(text, o)
+  end
+  lode.trace.update{
+    input = { bytes = #text, mime = mime, size = size, overlap = overlap, text = text:sub(1, 1024) },
+    output = { chunks = #chunks, first = preview(chunks, 3) } }
+  return chunks
 end)
 
 -- Chunks as offsets into the text: { start, end, headers, text = only when
@@ -125,6 +142,8 @@ end
 local embed_documents = lode.track("embed_documents", function(texts, eopts)
   local e = rag.embedder(eopts)
   local m = e:embed(texts)
+  lode.trace.update{ input = { texts = #texts, first = preview(texts, 3), embedder = eopts },
+                     output = { rows = #m, dims = m:dims() } }
   if eopts.provider == "openai" then
     local u = e:usage()
     lode.trace.update{ model = u.model or eopts.model, provider = "openai",
@@ -138,6 +157,8 @@ local embed_step = lode.step("embed_step", function(text, chunks, eopts)
 end, { retries = { max_attempts = 3, interval = 1, backoff = 2 } })
 
 local save_documents = lode.track("save_documents", function(store_path, ident, doc, chunks, m)
+  lode.trace.update{ input = { store = store_path, doc = doc, chunks = #chunks,
+                               first = preview(chunks, 3), vectors = m and #m or 0 } }
   return rag.store(store_path, ident):put(doc, chunks, m)
 end)
 
