@@ -152,8 +152,16 @@ local embed_documents = lode.track("embed_documents", function(texts, eopts)
   return m
 end)
 
+-- A Markdown chunk is embedded with its header path in front: the headers
+-- say what a section is about, and split_markdown strips them from the text.
 local embed_step = lode.step("embed_step", function(text, chunks, eopts)
-  return embed_documents(chunk_texts(text, chunks), eopts)
+  local texts = chunk_texts(text, chunks)
+  for i, c in ipairs(chunks) do
+    if c.headers and #c.headers > 0 then
+      texts[i] = table.concat(c.headers, " > ") .. "\n\n" .. texts[i]
+    end
+  end
+  return embed_documents(texts, eopts)
 end, { retries = { max_attempts = 3, interval = 1, backoff = 2 } })
 
 local save_documents = lode.track("save_documents", function(store_path, ident, doc, chunks, m)
