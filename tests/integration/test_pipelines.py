@@ -368,3 +368,18 @@ def test_progress_line_on_a_terminal_and_none_for_a_quick_plain_run(lode):
     plain = ingest(lode, env={"LODE_PROGRESS": "plain"}, check=0)
     # under 2 s: no periodic line yet, never a terminal escape
     assert "\x1b" not in plain.stderr and "files, " not in plain.stderr
+
+
+def test_model2vec_store_is_queried_with_the_same_model(lode):
+    model = os.path.join(SOURCE, "tests", "fixtures", "model2vec", "test-model-float32")
+    os.makedirs(os.path.join(lode.dir, "corpus"))
+    lode.write("corpus/a.md", "# Kites\n\nA kite flies on the wind above the hill.\n")
+    lode.write("corpus/b.txt", "Tax forms are due in April with the receipts.\n")
+    r = json.loads(ingest(lode, "--provider", "model2vec", "--model", model, check=0).stdout)
+    assert r["ingested"] == 2
+    # the fixture model is tiny: ask with a chunk's own text, which must score ~1
+    q = json.loads(lode.run("run", QUERY, "Tax forms are due in April with the receipts.", "2",
+                            "--store", "store.db", check=0).stdout)
+    assert q["embedder"].startswith("model2vec/" + model + "/")
+    assert q["hits"][0]["path"] == "corpus/b.txt" and q["hits"][0]["score"] > 0.999
+    assert q["hits"][1]["score"] < 0.999
