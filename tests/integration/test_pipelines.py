@@ -383,3 +383,31 @@ def test_model2vec_store_is_queried_with_the_same_model(lode):
     assert q["embedder"].startswith("model2vec/" + model + "/")
     assert q["hits"][0]["path"] == "corpus/b.txt" and q["hits"][0]["score"] > 0.999
     assert q["hits"][1]["score"] < 0.999
+
+
+def test_openai_embedder_records_model_and_usage_on_the_span(lode):
+    from test_embed_openai import Fake, make_server
+    fake = Fake()
+    srv = make_server(fake)
+    try:
+        base = "http://127.0.0.1:%d/v1" % srv.server_address[1]
+        os.makedirs(os.path.join(lode.dir, "corpus"))
+        lode.write("corpus/a.md", "# One\n\nfirst file words here\n")
+        lode.write("corpus/b.txt", "second file with five words\n")
+        with FakeOpik() as opik:
+            env = {**opik_env(opik), "OPENAI_BASE_URL": base}
+            ingest(lode, "--provider", "openai", "--model", "fake-model", env=env, check=0)
+            state = opik.state()
+        spans = [s for s in state["spans"].values() if s["name"] == "embed_documents"]
+        assert len(spans) == 2
+        for s in spans:
+            assert s["model"] == "fake-embed-001" and s["provider"] == "openai"
+            assert s["usage"]["prompt_tokens"] > 0
+        # the fake counts words: the Markdown chunk is embedded after its header "One"
+        assert sorted(s["usage"]["prompt_tokens"] for s in spans) == [4 + 1, 5]
+        q = json.loads(lode.run("run", QUERY, "second file", "1", "--store", "store.db",
+                                env={"OPENAI_BASE_URL": base}, check=0).stdout)
+        assert q["embedder"] == "openai/fake-model/3" and len(q["hits"]) == 1
+    finally:
+        srv.shutdown()
+        srv.server_close()
