@@ -117,7 +117,7 @@ local chunk_documents = lode.track("chunk_documents", function(text, mime, size,
     chunks = lode.text.split(text, o)
   end
   lode.trace.update{
-    input = { bytes = #text, mime = mime, size = size, overlap = overlap, text = text:sub(1, 1024) },
+    input = { bytes = #text, mime = mime, size = size, overlap = overlap, text = rag.cut(text, 1024) },
     output = { chunks = #chunks, first = preview(chunks, 3) } }
   return chunks
 end)

@@ -69,7 +69,7 @@ local function print_hits(r)
     w:write(string.format("%d. %.3f  %s%s  [bytes %d-%d]\n", h.rank, h.score, h.path, hp,
                           h.start, h["end"]))
     local text = h.text:gsub("%s+", " ")
-    if #text > 300 then text = text:sub(1, 300):gsub("[\128-\191]*$", ""):gsub("[\192-\255]$", "") .. " ..." end
+    if #text > 300 then text = rag.cut(text, 300) .. " ..." end
     w:write("   ", text, "\n\n")
   end
   w:flush()

@@ -108,6 +108,16 @@ function M.store(path, ident)
   return s.handle
 end
 
+--- At most n bytes of s, never ending inside a UTF-8 sequence (spans and
+--- listings must stay valid UTF-8).
+function M.cut(s, n)
+  if #s <= n then return s end
+  local i = n
+  -- back up over continuation bytes to the lead byte, and drop it too
+  while i > 0 and (s:byte(i + 1) or 0) & 0xC0 == 0x80 do i = i - 1 end
+  return s:sub(1, i)
+end
+
 --- The first line of an error, without the tracebacks lode appends, for
 --- summaries ("step 'x' failed after 1 attempt:\nmsg\nstack traceback...").
 function M.reason(err)

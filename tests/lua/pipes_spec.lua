@@ -148,6 +148,16 @@ describe("lode.rag", function()
                      "--provider model2vec needs --model DIR (a model2vec model directory)")
   end)
 
+  it("cuts strings at a byte limit without splitting a UTF-8 sequence", function()
+    local s = "ab\u{e9}\u{20ac}z"           -- a b é(2) €(3) z
+    assert.are.equal("ab", rag.cut(s, 3))
+    assert.are.equal("ab\u{e9}", rag.cut(s, 4))
+    assert.are.equal("ab\u{e9}", rag.cut(s, 6))
+    assert.are.equal("ab\u{e9}\u{20ac}", rag.cut(s, 7))
+    assert.are.equal(s, rag.cut(s, 100))
+    for n = 0, #s do assert.truthy(utf8.len(rag.cut(s, n)), n) end
+  end)
+
   it("reduces step errors to one line for summaries", function()
     local msg = "step 'load_and_normalize_step' failed after 1 attempt:\n" ..
                 "x.bin: binary file, not loaded\nstack traceback:\n\t[C]: in ?\n\nstack traceback:\n\tmore"
