@@ -93,8 +93,10 @@ def make_corpus(root, binary=True, seed=6):
     put("txt/latin1.txt", "caf\xe9 na\xefve r\xe9sum\xe9 ".encode("latin-1") * 20, "invalid-utf8")
     put("txt/broken.txt", b"valid start \xff\xfe\xc3 then \xe2\x82 more text " * 10, "invalid-utf8")
     put("txt/empty.txt", b"", "empty")
+    put("md/odd name 'quoted' \u00e9t\u00e9.md", "# Odd\n\nA file name with spaces, quotes and accents.\n", "md")
     if binary:
         put("txt/blob.txt", bytes(range(256)) * 8, "binary")
+        put("pdf/cut.pdf", make_pdf("never read", "Cut")[:40], "damaged")
     return files
 
 
@@ -192,15 +194,19 @@ def test_corpus_ingested_as_one_trace_of_spec_shape_and_binary_file_fails(lode):
     assert p.returncode == 1, p.stderr
     n = len(files)
     assert summary_of(p.stderr) == (
-        "ingested %d, skipped 0 unchanged, failed 1, removed 0 of %d files; " % (n - 1, n)
+        "ingested %d, skipped 0 unchanged, failed 2, removed 0 of %d files; " % (n - 2, n)
         + summary_of(p.stderr).split("files; ")[1])
     assert "failed: corpus/txt/blob.txt: load_and_normalize_step: corpus/txt/blob.txt: binary file" \
         in p.stderr
-    assert "1 of %d files failed:\n  corpus/txt/blob.txt" % n in p.stderr
-    counts = check_trace(state, n, failed=["txt/blob.txt"])
-    assert counts["process_file_workflow"] == n and counts["save_documents"] == n - 1
+    assert "failed: corpus/pdf/cut.pdf: load_and_normalize_step: corpus/pdf/cut.pdf: cannot load PDF" \
+        in p.stderr
+    assert "2 of %d files failed:\n  corpus/pdf/cut.pdf: " % n in p.stderr
+    assert "\n  corpus/txt/blob.txt: " in p.stderr.split("files failed:")[1]
+    counts = check_trace(state, n, failed=["pdf/cut.pdf", "txt/blob.txt"])
+    assert counts["process_file_workflow"] == n and counts["save_documents"] == n - 2
     docs, chunks = store_rows(os.path.join(lode.dir, "store.db"))
-    assert [d[0] for d in docs] == sorted("corpus/" + r for r in files if r != "txt/blob.txt")
+    assert [d[0] for d in docs] == sorted(
+        "corpus/" + r for r, kind in files.items() if kind not in ("binary", "damaged"))
     kinds = {d[0]: d[3] for d in docs}
     assert kinds["corpus/pdf/report.pdf"] == "application/pdf"
     assert kinds["corpus/html/page03.html"] == "text/html"
