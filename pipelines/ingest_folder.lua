@@ -1,0 +1,258 @@
+-- pipelines/ingest_folder.lua: a folder of documents becomes chunks and
+-- embeddings in a searchable store, as one trace tree (SPEC §1):
+--
+--   ingest_folder_workflow  [phase INGESTION]
+--    ├── discover_files_step
+--    └── process_file_workflow                (one per file)
+--         ├── check_exists_step
+--         ├── load_and_normalize_step → load_document
+--         ├── chunk_step → chunk_documents
+--         ├── embed_step → embed_documents
+--         └── save_step → save_documents
+--
+--   lode run pipelines/ingest_folder.lua FOLDER [--store PATH] [--size N] ...
+--   lode run pipelines/ingest_folder.lua --help
+--
+-- Durability: every step's output is checkpointed, so outputs are kept
+-- compact: the chunk step returns byte offsets into the normalised text (the
+-- text itself only for a chunk that is not a slice of it), the embed step one
+-- lode.matrix (a single float32 blob). Saving replaces the document in the
+-- store in one transaction, so a save that runs again after a crash leaves no
+-- duplicate.
+local lode = require("lode")
+local args = require("lode.args")
+local rag = require("lode.rag")
+local progress = require("lode.progress")
+
+local SPEC = args.spec{
+  usage = "lode run pipelines/ingest_folder.lua FOLDER [options]",
+  summary = "Ingests FOLDER's documents (Markdown, HTML, PDF, text) into a vector store:\n" ..
+            "unchanged files are skipped, changed ones replaced, vanished ones removed.",
+  positional = { { name = "folder", required = true, help = "the folder to ingest" } },
+  options = {
+    { name = "store", default = ".lode/store.db", metavar = "PATH", help = "the store file" },
+    { name = "size", type = "integer", default = 1000, min = 1,
+      help = "chunk size in code points" },
+    { name = "overlap", type = "integer", default = 200, min = 0,
+      help = "overlap between chunks in code points" },
+    { name = "provider", type = "choice", choices = { "hash", "model2vec", "openai" },
+      default = "hash", help = "embedder" },
+    { name = "model", metavar = "NAME|DIR",
+      help = "model2vec: model directory; openai: model name (default text-embedding-3-small)" },
+    { name = "dims", type = "integer", min = 1,
+      help = "vector size (hash: default 384; openai: requested dimensions)" },
+    { name = "include", type = "list", metavar = "GLOB",
+      help = "only files matching GLOB (default *.md *.markdown *.html *.htm *.txt *.pdf *.rst)" },
+    { name = "exclude", type = "list", metavar = "GLOB", help = "skip files or folders matching GLOB" },
+    { name = "max-bytes", type = "integer", default = 64 * 1024 * 1024, min = 1,
+      help = "files larger than this fail" },
+  },
+}
+
+local DEFAULT_INCLUDE = { "*.md", "*.markdown", "*.html", "*.htm", "*.txt", "*.pdf", "*.rst" }
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local n = f:seek("end") or 0
+  f:close()
+  return n
+end
+
+-- Walks the folder, hashes each file, and removes from the store what was
+-- ingested from this folder before but is gone now. The removal lives here,
+-- not in a step of its own, so the trace keeps SPEC §1's shape; deleting is
+-- idempotent, so a re-run of this step after a crash is harmless.
+local discover_files_step = lode.step("discover_files_step", function(folder, o)
+  local rels, err = lode.fs.walk(folder, { include = o.include, exclude = o.exclude })
+  if not rels then error(err, 0) end
+  local store = rag.store(o.store, rag.identity(rag.embedder(o.embed)))
+  local files, seen = {}, {}
+  for i, rel in ipairs(rels) do
+    local path = folder .. "/" .. rel
+    seen[path] = true
+    files[i] = { path = path, hash = lode.fs.hash_file(path) or "", size = file_size(path) }
+  end
+  local removed = {}
+  local prefix = folder .. "/"
+  for _, p in ipairs(store:paths()) do
+    if p:sub(1, #prefix) == prefix and not seen[p] then
+      store:delete(p)
+      removed[#removed + 1] = p
+    end
+  end
+  return { files = files, removed = removed }
+end)
+
+local check_exists_step = lode.step("check_exists_step", function(store_path, path, hash)
+  return rag.store(store_path):has(path, hash)
+end)
+
+local load_document = lode.track("load_document", function(path, max_bytes)
+  local doc, err = lode.fs.load(path, { max_bytes = max_bytes })
+  if not doc then error(err, 0) end
+  return doc
+end, { type = "tool" })
+
+local load_and_normalize_step = lode.step("load_and_normalize_step", function(path, max_bytes)
+  local doc = load_document(path, max_bytes)
+  return { text = lode.text.normalize(doc.text), title = doc.title, mime = doc.mime }
+end)
+
+-- Tracked functions handle whole documents; their spans record a compact
+-- summary (counts, the first chunks) instead of every chunk and vector, which
+-- would make each span up to the 256 KB cap and tracing several times dearer.
+local function preview(list, n)
+  local out = {}
+  for i = 1, math.min(n, #list) do out[i] = list[i] end
+  return out
+end
+
+local chunk_documents = lode.track("chunk_documents", function(text, mime, size, overlap)
+  local o = { size = size, overlap = overlap }
+  local chunks
+  if mime == "text/markdown" then
+    chunks = lode.text.split_markdown(text, o)
+  else
+    chunks = lode.text.split(text, o)
+  end
+  lode.trace.update{
+    input = { bytes = #text, mime = mime, size = size, overlap = overlap, text = rag.cut(text, 1024) },
+    output = { chunks = #chunks, first = preview(chunks, 3) } }
+  return chunks
+end)
+
+-- Chunks as offsets into the text: { start, end, headers, text = only when
+-- the chunk is not exactly text[start, end) }.
+local chunk_step = lode.step("chunk_step", function(text, mime, size, overlap)
+  local out = {}
+  for i, c in ipairs(chunk_documents(text, mime, size, overlap)) do
+    out[i] = { start = c.start, ["end"] = c["end"], headers = c.headers,
+               text = c.exact == false and c.text or nil }
+  end
+  return out
+end)
+
+local function chunk_texts(text, chunks)
+  local texts = {}
+  for i, c in ipairs(chunks) do texts[i] = c.text or text:sub(c.start + 1, c["end"]) end
+  return texts
+end
+
+local embed_documents = lode.track("embed_documents", function(texts, eopts)
+  local e = rag.embedder(eopts)
+  local m = e:embed(texts)
+  lode.trace.update{ input = { texts = #texts, first = preview(texts, 3), embedder = eopts },
+                     output = { rows = #m, dims = m:dims() } }
+  if eopts.provider == "openai" then
+    local u = e:usage()
+    lode.trace.update{ model = u.model or eopts.model, provider = "openai",
+                       usage = { prompt_tokens = u.prompt_tokens, total_tokens = u.total_tokens } }
+  end
+  return m
+end)
+
+-- A Markdown chunk is embedded with its header path in front: the headers
+-- say what a section is about, and split_markdown strips them from the text.
+local embed_step = lode.step("embed_step", function(text, chunks, eopts)
+  local texts = chunk_texts(text, chunks)
+  for i, c in ipairs(chunks) do
+    if c.headers and #c.headers > 0 then
+      texts[i] = table.concat(c.headers, " > ") .. "\n\n" .. texts[i]
+    end
+  end
+  return embed_documents(texts, eopts)
+end, { retries = { max_attempts = 3, interval = 1, backoff = 2 } })
+
+local save_documents = lode.track("save_documents", function(store_path, ident, doc, chunks, m)
+  lode.trace.update{ input = { store = store_path, doc = doc, chunks = #chunks,
+                               first = preview(chunks, 3), vectors = m and #m or 0 } }
+  return rag.store(store_path, ident):put(doc, chunks, m)
+end)
+
+local save_step = lode.step("save_step", function(store_path, doc, text, chunks, m, eopts)
+  local list = {}
+  for i, t in ipairs(chunk_texts(text, chunks)) do
+    local c = chunks[i]
+    list[i] = { text = t, start = c.start, ["end"] = c["end"], headers = c.headers }
+  end
+  local ident = rag.identity(rag.embedder(eopts))
+  return save_documents(store_path, ident, doc, list, #list > 0 and m or nil)
+end)
+
+local process_file_workflow = lode.workflow("process_file_workflow", function(file, o)
+  if check_exists_step(o.store, file.path, file.hash) then
+    return { status = "skipped", chunks = 0 }
+  end
+  local doc = load_and_normalize_step(file.path, o.max_bytes)
+  local chunks = chunk_step(doc.text, doc.mime, o.size, o.overlap)
+  local m = embed_step(doc.text, chunks, o.embed)
+  local n = save_step(o.store, { path = file.path, hash = file.hash, title = doc.title,
+                                 mime = doc.mime, bytes = file.size }, doc.text, chunks, m, o.embed)
+  return { status = "ingested", chunks = n }
+end)
+
+-- One file, one child workflow (id PARENT-N). When queues land (issue 3) this
+-- is the one place to change: enqueue the child here and collect the handles'
+-- results in the loop below instead of calling it inline.
+local function run_file(file, o)
+  return pcall(process_file_workflow, file, o)
+end
+
+local function print_summary(s)
+  local w = io.stderr
+  w:write(string.format(
+    "ingested %d, skipped %d unchanged, failed %d, removed %d of %d files; %d chunks, %.1f MB\n",
+    s.ingested, s.skipped, #s.failed, #s.removed, s.files, s.chunks, s.bytes / 1048576))
+  for _, p in ipairs(s.removed) do w:write("  removed: ", p, "\n") end
+  for _, f in ipairs(s.failed) do w:write("  failed: ", f.path, ": ", f.reason, "\n") end
+  w:flush()
+end
+
+return lode.workflow("ingest_folder_workflow", function(...)
+  local opts, err = SPEC:parse({ ... })
+  if not opts then error("ingest_folder: " .. err, 0) end
+  if opts.help then
+    io.stderr:write(SPEC:help())
+    return nil
+  end
+  if opts.overlap >= opts.size then
+    error(string.format("ingest_folder: --overlap (%d) must be smaller than --size (%d)",
+                        opts.overlap, opts.size), 0)
+  end
+  local folder = opts.folder:gsub("(.)/+$", "%1")
+  local o = {
+    store = opts.store, size = opts.size, overlap = opts.overlap,
+    max_bytes = opts["max-bytes"],
+    include = #opts.include > 0 and opts.include or DEFAULT_INCLUDE, exclude = opts.exclude,
+    embed = rag.embed_options(opts),
+  }
+  local found = discover_files_step(folder, o)
+  local s = { folder = folder, store = o.store, files = #found.files, ingested = 0, skipped = 0,
+              failed = {}, removed = found.removed, chunks = 0, bytes = 0 }
+  local total = 0
+  for _, f in ipairs(found.files) do total = total + f.size end
+  local p = progress.new{ total_files = #found.files, total_bytes = total }
+  for _, f in ipairs(found.files) do
+    local ok, r = run_file(f, o)
+    if not ok then
+      s.failed[#s.failed + 1] = { path = f.path, reason = rag.reason(r) }
+    elseif r.status == "skipped" then
+      s.skipped = s.skipped + 1
+    else
+      s.ingested = s.ingested + 1
+      s.chunks = s.chunks + r.chunks
+      s.bytes = s.bytes + f.size
+    end
+    p:add{ files = 1, bytes = f.size, chunks = ok and r.chunks or 0 }
+  end
+  p:finish()
+  print_summary(s)
+  if #s.failed > 0 then
+    local lines = {}
+    for _, f in ipairs(s.failed) do lines[#lines + 1] = "  " .. f.path .. ": " .. f.reason end
+    error(string.format("%d of %d files failed:\n%s", #s.failed, s.files,
+                        table.concat(lines, "\n")), 0)
+  end
+  return s
+end, { phase = "INGESTION" })
