@@ -192,11 +192,20 @@ local process_file_workflow = lode.workflow("process_file_workflow", function(fi
   return { status = "ingested", chunks = n }
 end)
 
--- One file, one child workflow (id PARENT-N). When queues land (issue 3) this
--- is the one place to change: enqueue the child here and collect the handles'
--- results in the loop below instead of calling it inline.
-local function run_file(file, o)
-  return pcall(process_file_workflow, file, o)
+-- One file, one child workflow (id PARENT-N) through a queue: at most
+-- LODE_INGEST_CONCURRENCY files (default 8) are processed at once, across
+-- every worker thread and process serving this pipeline (--workers N,
+-- `lode worker`). The parent waits on the handles without holding a worker.
+local files_queue = lode.queue("ingest_files", {
+  concurrency = math.tointeger(tonumber(os.getenv("LODE_INGEST_CONCURRENCY") or "8")) or 8,
+})
+
+local function start_file(file, o)
+  return files_queue:enqueue(process_file_workflow, file, o)
+end
+
+local function finish_file(handle)
+  return pcall(handle.result, handle)
 end
 
 local function print_summary(s)
@@ -233,8 +242,10 @@ return lode.workflow("ingest_folder_workflow", function(...)
   local total = 0
   for _, f in ipairs(found.files) do total = total + f.size end
   local p = progress.new{ total_files = #found.files, total_bytes = total }
-  for _, f in ipairs(found.files) do
-    local ok, r = run_file(f, o)
+  local handles = {}
+  for i, f in ipairs(found.files) do handles[i] = start_file(f, o) end
+  for i, f in ipairs(found.files) do
+    local ok, r = finish_file(handles[i])
     if not ok then
       s.failed[#s.failed + 1] = { path = f.path, reason = rag.reason(r) }
     elseif r.status == "skipped" then

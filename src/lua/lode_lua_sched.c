@@ -367,8 +367,11 @@ static int push_result(lua_State *L, const char *id, lode_wf_outcome *o) {
     }
     return 0;
   }
-  lua_pushfstring(L, "workflow %s %s: %s", id, lode_wf_status_name(o->status),
-                  o->error ? o->error : "failed");
+  if (o->status == LODE_WF_ERROR && o->error) /* as an inline call raises it */
+    lua_pushstring(L, o->error);
+  else
+    lua_pushfstring(L, "workflow %s %s: %s", id, lode_wf_status_name(o->status),
+                    o->error ? o->error : "failed");
   return -1;
 }
 
