@@ -606,7 +606,11 @@ int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_st
    * status is read inside each checkpoint's transaction, so this costs no
    * extra query on the hot path) */
   if (wf->cancelled) {
-    snprintf(err, errlen, "workflow %s was cancelled", wf->row.id);
+    if (wf->row.deadline_ms && lode_now_ms() >= wf->row.deadline_ms)
+      snprintf(err, errlen, "workflow %s was cancelled: it reached its deadline (timeout)",
+               wf->row.id);
+    else
+      snprintf(err, errlen, "workflow %s was cancelled", wf->row.id);
     return LODE_ECANCELLED;
   }
   return lode_wf_check_deadline(wf, err, errlen);

@@ -791,9 +791,20 @@ static int start_and_run(lua_State *L, int obj, const char *id, int args_idx, in
                          int use_recorded_input, int *status) {
   int r = lode__begin_body(L, obj, id, NULL, 0, args_idx, nargs, use_recorded_input, status);
   if (r <= 0) return r;
-  r = lode__sched_run_body(L, lua_gettop(L));
+  lode_body *b = lua_touserdata(L, -1);
+  char wid[512];
+  lode_strlcpy(wid, b && b->wf ? lode_wf_id(b->wf) : "", sizeof wid);
+  r = lode__sched_run_body(L, lua_gettop(L) - 0);
   lua_remove(L, -2); /* the body */
   *status = r == LODE_BODY_OK ? LODE_WF_SUCCESS : LODE_WF_ERROR;
+  if (r != LODE_BODY_OK && wid[0]) {
+    /* a cancel (or deadline) wins over the error it caused */
+    char err[256];
+    int st;
+    if (lode_sysdb_wf_status(lode_exec_db(need_exec(L)), wid, &st, err, sizeof err) == LODE_OK &&
+        st != LODE_WF_PENDING)
+      *status = st;
+  }
   return r == LODE_BODY_OK ? 0 : -1;
 }
 

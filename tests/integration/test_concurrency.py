@@ -206,7 +206,7 @@ def test_durable_sleep_sleeps_only_what_remains(lode):
     t0 = time.time()
     lode.run("run", "p.lua", check=0)
     elapsed = time.time() - t0
-    assert 1.5 <= elapsed <= 3.0, elapsed
+    assert 1.5 <= elapsed <= 3.5, elapsed  # ~2 s left of the 3 s
     wf = lode.sql("select id from workflows")[0][0]
     lode.sql("select 1")
     # replaying after it finished does not sleep
@@ -320,7 +320,7 @@ def test_timeout_cancels_the_workflow_and_its_children(lode):
     t0 = time.time()
     p = lode.run("run", "p.lua", "--workers", "2", check=1)
     assert time.time() - t0 < 4
-    assert "deadline" in p.stderr
+    assert "CANCELLED" in p.stderr and "deadline" in p.stderr, p.stderr
     statuses = dict(lode.sql("select name, status from workflows"))
     assert statuses == {"limited": "CANCELLED", "kid": "CANCELLED", "inline_kid": "CANCELLED"}, \
         statuses

@@ -99,8 +99,9 @@ def test_retries_follow_the_backoff_and_keep_every_error(lode):
     times = [float(x) for x in lode.read_lines("attempts.txt")]
     assert len(times) == 3
     gaps = [times[1] - times[0], times[2] - times[1]]
-    assert 0.18 <= gaps[0] <= 0.35, gaps
-    assert 0.38 <= gaps[1] <= 0.60, gaps
+    assert 0.18 <= gaps[0] <= 0.5, gaps
+    assert 0.38 <= gaps[1] <= 0.8, gaps
+    assert gaps[1] > gaps[0] + 0.1, gaps  # the backoff doubled the pause
 
     # max_attempts = 2: fails, both errors kept, no sleep after the last attempt
     import os
@@ -110,13 +111,14 @@ def test_retries_follow_the_backoff_and_keep_every_error(lode):
     p = lode.run("run", "fail.lua", check=1)
     elapsed = time.time() - t0
     assert len(lode.read_lines("attempts.txt")) == 2
-    assert elapsed < 0.2 + 0.4 + 0.35, elapsed  # one 0.2 s pause, not the 0.4 s one
     assert "transient failure 2" in p.stderr
     wf_id = lode.sql("select id from workflows where status='ERROR'")[0][0]
     steps = lode.run("workflow", "steps", wf_id, check=0).stdout
     assert "transient failure 1" in steps and "transient failure 2" in steps
     js = json.loads(lode.run("workflow", "steps", wf_id, "--json", check=0).stdout)
     assert js[0]["attempts"] == 2 and js[0]["status"] == "ERROR"
+    # one 0.2 s pause between the attempts, and none after the last (0.4 s)
+    assert 180 <= js[0]["duration_ms"] < 550, js[0]["duration_ms"]
 
 
 def test_renamed_step_is_reported_as_another_version_and_fails_determinism(lode):
