@@ -18,10 +18,10 @@
 /* Prepared statements, cached per connection: the step path is hot. */
 #define STMTS(X)                                                                          \
   X(WF_INSERT,                                                                            \
-    "INSERT OR IGNORE INTO workflows(id,name,status,parent_id,parent_step,input,pipeline," \
+    "INSERT INTO workflows(id,name,status,parent_id,parent_step,input,pipeline,"           \
     "version,executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,"       \
-    "parent_span_id,queue,created_at,updated_at,started_at,deadline_ms) "                 \
-    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")                                       \
+    "parent_span_id,queue,created_at,updated_at,started_at,deadline_ms,priority,dedup_id)" \
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING")                                       \
   X(WF_GET,                                                                               \
     "SELECT id,name,status,parent_id,parent_step,input,output,error,pipeline,version,"    \
     "executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,parent_span_id," \
@@ -368,11 +368,15 @@ void lode_step_rows_free(lode_step_row *rows, size_t n) {
 
 /* ---- workflows ----------------------------------------------------------- */
 
-int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
-                         size_t errlen) {
+/* One insert for both ways a workflow is recorded: started now (PENDING,
+ * owned by its executor) or queued (ENQUEUED, no owner yet, not started).
+ * Only an existing id is ignored; a taken dedup id is a conflict. */
+static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const char *dedup_id,
+                      int *existed, char *err, size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_INSERT);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
   int64_t now = lode_now_ms();
+  int queued = r->status == LODE_WF_ENQUEUED;
   bind_text(s, 1, r->id);
   bind_text(s, 2, r->name);
   bind_text(s, 3, lode_wf_status_name(r->status));
@@ -382,7 +386,7 @@ int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, cha
   bind_blob(s, 6, r->input, r->input_len);
   bind_text(s, 7, r->pipeline);
   bind_text(s, 8, r->version);
-  bind_text(s, 9, r->executor_id);
+  bind_text(s, 9, queued ? NULL : r->executor_id);
   sqlite3_bind_int(s, 10, r->recovery_attempts);
   sqlite3_bind_int(s, 11, r->max_recovery_attempts);
   bind_text(s, 12, r->trace_id);
@@ -391,15 +395,30 @@ int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, cha
   bind_text(s, 15, r->queue);
   sqlite3_bind_int64(s, 16, r->created_at ? r->created_at : now);
   sqlite3_bind_int64(s, 17, now);
-  sqlite3_bind_int64(s, 18, r->started_at ? r->started_at : now);
+  if (queued) sqlite3_bind_null(s, 18);
+  else sqlite3_bind_int64(s, 18, r->started_at ? r->started_at : now);
   if (r->deadline_ms) sqlite3_bind_int64(s, 19, r->deadline_ms);
   else sqlite3_bind_null(s, 19);
+  sqlite3_bind_int(s, 20, priority);
+  bind_text(s, 21, dedup_id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
+  if (rc == SQLITE_CONSTRAINT) {
+    snprintf(err, errlen,
+             "cannot enqueue workflow '%s' on queue '%s': dedup id '%s' is already used by a "
+             "workflow that is queued or running",
+             r->name, r->queue ? r->queue : "?", dedup_id ? dedup_id : "?");
+    return LODE_ECONFLICT;
+  }
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot record workflow", err, errlen);
   *existed = sqlite3_changes(db->db) == 0;
   return LODE_OK;
+}
+
+int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
+                         size_t errlen) {
+  return insert_row(db, r, 0, NULL, existed, err, errlen);
 }
 
 int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
@@ -730,47 +749,9 @@ int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
 
 int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, const char *dedup_id,
                           int *existed, char *err, size_t errlen) {
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db->db,
-                         "INSERT INTO workflows(id,name,status,parent_id,parent_step,input,"
-                         "pipeline,version,recovery_attempts,max_recovery_attempts,trace_id,"
-                         "span_id,parent_span_id,queue,priority,dedup_id,created_at,updated_at,deadline_ms)"
-                         " VALUES(?,?,'ENQUEUED',?,?,?,?,?,0,?,?,?,?,?,?,?,?,?,?)"
-                         " ON CONFLICT(id) DO NOTHING",
-                         -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "prepare", err, errlen);
-  int64_t now = lode_now_ms();
-  bind_text(s, 1, r->id);
-  bind_text(s, 2, r->name);
-  bind_text(s, 3, r->parent_id);
-  if (r->parent_id) sqlite3_bind_int64(s, 4, r->parent_step);
-  else sqlite3_bind_null(s, 4);
-  bind_blob(s, 5, r->input, r->input_len);
-  bind_text(s, 6, r->pipeline);
-  bind_text(s, 7, r->version);
-  sqlite3_bind_int(s, 8, r->max_recovery_attempts);
-  bind_text(s, 9, r->trace_id);
-  bind_text(s, 10, r->span_id);
-  bind_text(s, 11, r->parent_span_id);
-  bind_text(s, 12, r->queue);
-  sqlite3_bind_int(s, 13, priority);
-  bind_text(s, 14, dedup_id);
-  sqlite3_bind_int64(s, 15, r->created_at ? r->created_at : now);
-  sqlite3_bind_int64(s, 16, now);
-  if (r->deadline_ms) sqlite3_bind_int64(s, 17, r->deadline_ms);
-  else sqlite3_bind_null(s, 17);
-  int rc = sqlite3_step(s);
-  sqlite3_finalize(s);
-  if (rc == SQLITE_CONSTRAINT) {
-    snprintf(err, errlen,
-             "cannot enqueue workflow '%s' on queue '%s': dedup id '%s' is already used by a "
-             "workflow that is queued or running",
-             r->name, r->queue ? r->queue : "?", dedup_id ? dedup_id : "?");
-    return LODE_ECONFLICT;
-  }
-  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot enqueue workflow", err, errlen);
-  *existed = sqlite3_changes(db->db) == 0;
-  return LODE_OK;
+  lode_wf_row q = *r;
+  q.status = LODE_WF_ENQUEUED;
+  return insert_row(db, &q, priority, dedup_id, existed, err, errlen);
 }
 
 static int64_t count1(lode_sysdb *db, const char *sql, const char *a, const char *b, int64_t c) {
