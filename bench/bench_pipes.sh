@@ -7,7 +7,7 @@
 #   plain    bench/pipes_plain.lua: the same kernels in one step-less workflow
 # Corpus: every *.html under /usr/share/doc (what installed Debian packages
 # ship; >= 10 MB on the dev box), copied to a scratch folder.
-# Runs sequentially: lode has no --workers concurrency yet (issue 3).
+# Runs with --workers 2 (WORKERS=N to change): files go through a bounded queue.
 set -euo pipefail
 build=${1:-${LODE_BUILD:-build}}
 lode="$build/lode"
@@ -32,7 +32,7 @@ run() { # name env... -- args: prints seconds and peak KB
     || { echo "run $name failed:"; cat "$work/$name.err"; exit 1; }
   cat "$work/$name.time" | tail -1
 }
-ingest=("$lode" run "$src/pipelines/ingest_folder.lua" corpus --include '*.html')
+ingest=("$lode" run "$src/pipelines/ingest_folder.lua" corpus --include '*.html' --workers "${WORKERS:-2}")
 read -r t_tr rss_tr < <(run traced LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
 read -r t_2nd rss_2nd < <(run second LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
 read -r t_un rss_un < <(run untraced OPIK_TRACK_DISABLE=true LODE_DB=untraced.db "${ingest[@]}" --store untraced-store.db)

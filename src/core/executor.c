@@ -447,8 +447,14 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
   }
   wf->ex = ex;
   int rc;
+  /* With --sync full, the start of a workflow is committed without its own
+   * fsync: WAL frames are written in order, so the first checkpoint's fsync
+   * makes it durable too. A power loss before then loses a workflow that had
+   * done nothing yet, which the same command simply starts again. */
+  lode_sysdb_relax_sync(ex->db, 1);
   if (!ex->tracing) {
     rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
+    lode_sysdb_relax_sync(ex->db, 0);
     if (rc != LODE_OK) goto fail;
   } else {
     /* the workflow and the start of its span commit together */
@@ -466,10 +472,9 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       }
     }
     if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
-    if (rc != LODE_OK) {
-      lode_sysdb_rollback(ex->db);
-      goto fail;
-    }
+    if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
+    lode_sysdb_relax_sync(ex->db, 0);
+    if (rc != LODE_OK) goto fail;
     if (!existed) kick(ex);
   }
   if (!existed) {
@@ -639,21 +644,24 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
 }
 
 int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
-                   const char *error, const lode_span_extra *extra, char *err, size_t errlen) {
+                   const char *error, const lode_span_extra *extra, lode_wf *parent,
+                   const lode_step_row *prow, char *err, size_t errlen) {
   lode_exec *ex = wf->ex;
-  if (!ex->tracing)
+  if (!ex->tracing && !parent)
     return lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
   rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
-  if (rc == LODE_OK) {
+  /* an inline child's outcome is also its parent's checkpoint: one commit */
+  if (rc == LODE_OK && parent) rc = lode_sysdb_step_put(ex->db, parent->row.id, prow, err, errlen);
+  if (rc == LODE_OK && ex->tracing) {
     const char *e = error;
     if (!e && wf->cancelled) e = "cancelled";
     rc = wf_trace_put(wf, lode_now_ms(), out, out_len, e, extra, err, errlen);
   }
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
-  else kick(ex);
+  else if (ex->tracing) kick(ex);
   return rc;
 }
 

@@ -112,9 +112,10 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
                         int nspans, char *err, size_t errlen);
 /* Records the workflow's outcome unless it was cancelled meanwhile, and
  * closes its span (and its trace, for a top-level run) in the same
- * transaction. */
+ * transaction; for an inline child, `prow` (its checkpoint in `parent`) too. */
 int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
-                   const char *error, const lode_span_extra *extra, char *err, size_t errlen);
+                   const char *error, const lode_span_extra *extra, lode_wf *parent,
+                   const lode_step_row *prow, char *err, size_t errlen);
 int lode_wf_parent_step(const lode_wf *wf); /* 1 if it is a child workflow */
 
 /* Tracing: 1 when spans are recorded (OPIK_TRACK_DISABLE turns it off). */

@@ -59,6 +59,7 @@ static const char *const stmt_sql[] = {
 
 struct lode_sysdb {
   sqlite3 *db;
+  int sync_full, relaxed;
   sqlite3_stmt *st[S_COUNT];
   char *path;
 };
@@ -274,6 +275,7 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     rc = LODE_EDB;
     goto done;
   }
+  db->sync_full = sync_full;
   rc = migrate(db, err, errlen);
 done:
   if (rc != LODE_OK) {
@@ -293,6 +295,13 @@ void lode_sysdb_close(lode_sysdb *db) {
 }
 
 sqlite3 *lode_sysdb_sqlite(lode_sysdb *db) { return db->db; }
+
+void lode_sysdb_relax_sync(lode_sysdb *db, int on) {
+  if (!db->sync_full || db->relaxed == on) return;
+  sqlite3_exec(db->db, on ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL, NULL,
+               NULL);
+  db->relaxed = on;
+}
 const char *lode_sysdb_path(lode_sysdb *db) { return db->path; }
 
 static int run_simple(lode_sysdb *db, int which, const char *what, char *err, size_t errlen) {

@@ -74,6 +74,10 @@ void lode_sysdb_close(lode_sysdb *db);
 sqlite3 *lode_sysdb_sqlite(lode_sysdb *db);
 const char *lode_sysdb_path(lode_sysdb *db);
 
+/* With sync_full: the next commits skip their fsync while on (they become
+ * durable with the next full commit, WAL being sequential). No-op otherwise. */
+void lode_sysdb_relax_sync(lode_sysdb *db, int on);
+
 int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen);
 int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen);
 void lode_sysdb_rollback(lode_sysdb *db);

@@ -28,6 +28,10 @@ typedef struct lode_body {
   lode_span_frame *wf_frame; /* its workflow frame */
   int nargs;                 /* arguments for the first resume */
   int started, finished;
+  /* an inline child: its checkpoint in the parent commits with its end */
+  lode_wf *parent;
+  int64_t parent_pos, parent_started;
+  char parent_step_name[201];
 } lode_body;
 
 enum { LODE_BODY_OK, LODE_BODY_ERR, LODE_BODY_YIELD };

@@ -580,9 +580,28 @@ int lode__body_run(lua_State *L, int idx) {
   /* [.., result-or-error] */
   lode_span_extra extra;
   lode__frame_extra(b->wf_frame, &extra);
+  lode_step_row prow;
+  char child_id[512];
+  if (b->parent) {
+    memset(&prow, 0, sizeof prow);
+    prow.step_no = b->parent_pos;
+    prow.name = b->parent_step_name;
+    prow.attempts = 1;
+    prow.started_at = b->parent_started;
+    prow.ended_at = lode_now_ms();
+    lode_strlcpy(child_id, lode_wf_id(wf), sizeof child_id);
+    prow.child_id = child_id;
+    prow.status = status;
+    if (status == LODE_WF_SUCCESS) {
+      prow.output = out.p;
+      prow.output_len = out.len;
+    } else {
+      prow.error = (char *)lua_tostring(L, -1);
+    }
+  }
   int rc = lode_wf_finish(wf, status, status == LODE_WF_SUCCESS ? out.p : NULL, out.len,
-                          status == LODE_WF_SUCCESS ? NULL : lua_tostring(L, -1), &extra, err,
-                          sizeof err);
+                          status == LODE_WF_SUCCESS ? NULL : lua_tostring(L, -1), &extra,
+                          b->parent, b->parent ? &prow : NULL, err, sizeof err);
   lode_buf_free(&out);
   lode__frame_chain_free(b->frames);
   b->frames = NULL;
@@ -816,16 +835,7 @@ static int child_cont(lua_State *L, int st, lua_KContext ctx) {
   int body_idx = (int)ctx;
   int r = lode__body_run(L, body_idx);
   if (r == LODE_BODY_YIELD) return lua_yieldk(L, 0, ctx, child_cont);
-  host *h = get_host(L);
-  lode_wf *parent = h->current;
-  lua_getfield(L, 1, "name");
-  const char *name = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  int64_t pos = lua_tointeger(L, body_idx + 1);
-  int64_t started = lua_tointeger(L, body_idx + 2);
-  char err[ERRLEN];
-  int rc = record_child(L, parent, name, pos, started, r == LODE_BODY_OK, err, sizeof err);
-  if (rc != LODE_OK) return raise_msg(L, err);
+  /* its checkpoint in the parent was written with its end */
   if (r != LODE_BODY_OK) return lua_error(L);
   return 1;
 }
@@ -862,8 +872,11 @@ static int wf_call(lua_State *L) {
     return 1;
   }
   int body_idx = lua_gettop(L);
-  lua_pushinteger(L, pos);
-  lua_pushinteger(L, started);
+  lode_body *b = lua_touserdata(L, body_idx);
+  b->parent = parent;
+  b->parent_pos = pos;
+  b->parent_started = started;
+  lode_strlcpy(b->parent_step_name, name, sizeof b->parent_step_name);
   return child_cont(L, LUA_OK, (lua_KContext)body_idx);
 }
 

@@ -69,7 +69,7 @@ static void test_steps_and_replay(void **state) {
   /* determinism: position 2 is new, so any name runs */
   assert_int_equal(lode_wf_step_next(wf, "b", &pos, &rec, err, sizeof err), LODE_OK);
   assert_null(rec);
-  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, (const uint8_t *)"\1\0", 2, NULL, NULL, err,
+  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, (const uint8_t *)"\1\0", 2, NULL, NULL, NULL, NULL, err,
                                   sizeof err), LODE_OK);
   lode_wf_free(wf);
 
