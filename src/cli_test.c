@@ -1,9 +1,12 @@
 /* cli_test.c - `lode test`: busted specs inside the host. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <ftw.h>
 
 #include "cli.h"
 #include "lua/lode_lua.h"
@@ -11,6 +14,21 @@
 /* busted is a Lua program: we run its runner in a lode Lua state, so specs
  * `require("lode")` exactly as pipelines do. The helper module
  * lode.test_helper gives every spec file a fresh temporary state database. */
+/* The per-spec databases live in a temporary folder removed at exit (busted
+ * ends the process with os.exit, so this runs from atexit). */
+static char made_dir[64];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void remove_made_dir(void) {
+  if (made_dir[0]) nftw(made_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int lode_cmd_test(lode_cli *c) {
   int have_path = 0;
   struct stat st;
@@ -28,6 +46,8 @@ int lode_cmd_test(lode_cli *c) {
       return LODE_EXIT_FAILED;
     }
     setenv("LODE_TEST_TMPDIR", dir, 1);
+    snprintf(made_dir, sizeof made_dir, "%s", dir);
+    atexit(remove_made_dir);
   }
 
   char cwd[4096];
