@@ -779,6 +779,11 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
   *ids = NULL;
   *nids = 0;
   if (max_n <= 0) return LODE_OK;
+  /* idle workers poll often: a read (no lock) first, the write transaction
+   * only when there is something to claim */
+  if (count1(db, "SELECT EXISTS(SELECT 1 FROM workflows WHERE queue=?1 AND status='ENQUEUED')",
+             q->name, NULL, 0) <= 0)
+    return LODE_OK;
   int rc = lode_sysdb_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
   int64_t n = max_n;
