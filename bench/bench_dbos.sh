@@ -22,6 +22,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 lode=${LODE_BIN:-$root/build/lode}
 N=${N:-100} STEPS=${STEPS:-10} WARMUP=${WARMUP:-10} REPEAT=${REPEAT:-5}
+# Like for like: DBOS records no traces by default (its OpenTelemetry export is
+# off), so lode runs with tracing off too; OPIK_TRACK_DISABLE=false measures
+# lode with its trace records (the same transactions as the checkpoints).
+export OPIK_TRACK_DISABLE=${OPIK_TRACK_DISABLE:-true}
 sdk_version=${DBOS_SDK_VERSION:-^5.3.0}
 pgbin=/usr/lib/postgresql/15/bin
 work=$here/.work/dbos
