@@ -1,6 +1,6 @@
 # matrix and embedders: hash, model2vec, openai
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
-list(APPEND LODE_KERNEL_SOURCES src/kernels/matrix.c src/kernels/embed.c
+list(APPEND LODE_KERNEL_SOURCES src/kernels/matrix.c src/kernels/embed.c src/kernels/embed_hash.c
   src/kernels/embed_tok.c src/kernels/embed_tok_load.c src/kernels/embed_m2v.c src/kernels/embed_openai.c)
 list(APPEND LODE_KERNEL_LIBS PkgConfig::UTF8PROC PkgConfig::XXHASH PkgConfig::CJSON
   PkgConfig::CURL)
