@@ -43,6 +43,12 @@
 
 #include "kernels/embed_internal.h"
 
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 #define HASH_MAXW 128
 #define SEED_WORD 0x6c6f64652d773175ULL   /* "lode-w1u" */
 #define SEED_BIGRAM 0x6c6f64652d773262ULL /* "lode-w2b" */
@@ -75,17 +81,18 @@ static const uint8_t ascii_word[256] = {
 };
 
 /* A feature as packed in the cache: the dimension in the low 16 bits (dims
- * <= 65536) and the signed weight + 8 above (unsigned, so decoding needs no
- * implementation-defined conversion). */
+ * <= 65536) and the signed weight + 8 above (unsigned, so decoding needs no implementation-defined
+ * conversion). */
 #define WBIAS 8
+#define DIM_BITS 16
 static inline uint32_t feature(uint64_t dims, uint64_t h, int w) {
   uint32_t d = (uint32_t)(((h & 0xffffffffu) * dims) >> 32);
   int sw = (h >> 63) ? -w : w;
-  return d | (uint32_t)(sw + WBIAS) << 16;
+  return d | (uint32_t)(sw + WBIAS) << DIM_BITS;
 }
 
 static inline void add_feature(int32_t *acc, uint32_t f) {
-  acc[f & 0xffffu] += (int32_t)(f >> 16) - WBIAS;
+  acc[f & ((1u << DIM_BITS) - 1)] += (int32_t)(f >> DIM_BITS) - WBIAS;
 }
 
 /* n-gram and bigram mixer: times the 64-bit golden-ratio constant, high half
@@ -113,18 +120,26 @@ static inline uint64_t load_le64(const uint8_t *p) {
  * matter; words have no NUL byte, so the padding is unambiguous). */
 #define CACHE_BITS 12
 #define CACHE_MAXW 16
-#define SLOT_MAXF (1 + 3 * CACHE_MAXW)
+/* Repeated words are added once per text: a hit only counts the word (and
+ * notes its slot the first time), and the counted words' features are added
+ * times their count when the text ends (or the note list is full, or a slot
+ * is reused). Integer sums do not care about the order. Function words make
+ * up about half of English tokens, so this saves a good part of the adds. */
+#define TOUCH_MAX 1024
 typedef struct hslot {
   uint64_t k0, k1; /* k0 == 0: empty (a word is never empty) */
   uint64_t h;      /* XXH3 of the word */
-  uint32_t nf;
-  uint32_t f[SLOT_MAXF]; /* f[0] the unigram, then the n-grams */
+  uint32_t nf;     /* 2L: unigram, L 3-grams, L-1 4-grams */
+  uint32_t f[3 * CACHE_MAXW];
 } hslot;
 
 struct lode__hash {
   int64_t dims;
-  int32_t *acc;  /* dims quarters; all zero between texts */
-  hslot *slot;   /* 1 << CACHE_BITS */
+  int32_t *acc;      /* dims quarters; all zero between texts */
+  hslot *slot;       /* 1 << CACHE_BITS */
+  uint32_t *cnt;     /* per slot: occurrences not yet added; zero between texts */
+  uint16_t *touched; /* TOUCH_MAX slots with a count (some maybe zero again) */
+  uint32_t nt;
 };
 
 int lode__hash_new(int64_t dims, int with_cache, lode__hash **out) {
@@ -133,8 +148,12 @@ int lode__hash_new(int64_t dims, int with_cache, lode__hash **out) {
   if (!h) return -1;
   h->dims = dims;
   h->acc = calloc((size_t)dims, sizeof *h->acc);
-  if (with_cache) h->slot = calloc((size_t)1 << CACHE_BITS, sizeof *h->slot);
-  if (!h->acc || (with_cache && !h->slot)) {
+  if (with_cache) {
+    h->slot = calloc((size_t)1 << CACHE_BITS, sizeof *h->slot);
+    h->cnt = calloc((size_t)1 << CACHE_BITS, sizeof *h->cnt);
+    h->touched = malloc(TOUCH_MAX * sizeof *h->touched);
+  }
+  if (!h->acc || (with_cache && (!h->slot || !h->cnt || !h->touched))) {
     lode__hash_free(h);
     return -1;
   }
@@ -146,6 +165,8 @@ void lode__hash_free(lode__hash *h) {
   if (!h) return;
   free(h->acc);
   free(h->slot);
+  free(h->cnt);
+  free(h->touched);
   free(h);
 }
 
@@ -154,7 +175,7 @@ static inline size_t slot_index(uint64_t k0, uint64_t k1) {
 }
 
 /* The unigram and n-gram features of word wb[1..wl] (wb[0] == '<'; wb has
- * 8 spare bytes past wl + 1) into f; returns their count. */
+ * 8 spare bytes past wl + 1) into f; returns their count (2 * wl). */
 static size_t word_feats(uint64_t dims, uint8_t *wb, size_t wl, uint64_t h, uint32_t *f) {
   size_t nf = 0, m = wl + 2, i = 0;
   f[nf++] = feature(dims, h, W_WORD);
@@ -193,7 +214,10 @@ static void flush_into(float *restrict v, int32_t *restrict acc, uint64_t dims) 
   }
 }
 
+static void drain(lode__hash *hs);
+
 static void flush(hstate *st) {
+  drain(st->hs);
   flush_into(st->v, st->hs->acc, st->dims);
   st->words = 0;
   st->flushed = 1;
@@ -223,11 +247,9 @@ static void finish_unit(float *restrict v, int32_t *restrict acc, uint64_t dims)
   }
 }
 
-/* Adds the features of one word: the cached ones (unigram, n-grams), then the
- * bigram with the previous word. */
-static inline void apply(hstate *st, const uint32_t *f, size_t nf, uint64_t h) {
+/* Adds the bigram with the previous word, then moves on. */
+static inline void next_word(hstate *st, uint64_t h) {
   int32_t *acc = st->hs->acc;
-  for (size_t k = 0; k < nf; k++) add_feature(acc, f[k]);
   /* order-sensitive: "new york" and "york new" differ */
   if (st->have_prev)
     add_feature(acc, feature(st->dims, mix64(st->prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM),
@@ -237,30 +259,56 @@ static inline void apply(hstate *st, const uint32_t *f, size_t nf, uint64_t h) {
   if (++st->words == FLUSH_WORDS) flush(st);
 }
 
-/* A word already lower-cased in wb[1..wl], 1 <= wl <= HASH_MAXW. */
-static void word_slow(hstate *st, size_t wl) {
+/* Adds slot i's features times its pending count, and clears the count. */
+static void add_slot(lode__hash *hs, size_t i) {
+  int32_t c = (int32_t)hs->cnt[i], *acc = hs->acc;
+  const hslot *sl = &hs->slot[i];
+  hs->cnt[i] = 0;
+  for (uint32_t k = 0; k < sl->nf; k++) {
+    uint32_t f = sl->f[k];
+    acc[f & ((1u << DIM_BITS) - 1)] += ((int32_t)(f >> DIM_BITS) - WBIAS) * c;
+  }
+}
+
+static void drain(lode__hash *hs) {
+  for (uint32_t i = 0; i < hs->nt; i++)
+    if (hs->cnt[hs->touched[i]]) add_slot(hs, hs->touched[i]);
+  hs->nt = 0;
+}
+
+/* An occurrence of the word cached in slot i: counted, added later. */
+static inline void hit(hstate *st, size_t i) {
+  lode__hash *hs = st->hs;
+  uint32_t c = hs->cnt[i];
+  hs->cnt[i] = c + 1;
+  hs->touched[hs->nt] = (uint16_t)i;
+  hs->nt += c == 0;
+  if (hs->nt == TOUCH_MAX) drain(hs);
+  next_word(st, hs->slot[i].h);
+}
+
+static NOINLINE void word_slow(hstate *st, size_t wl) {
   uint8_t *wb = st->wb;
-  hslot *sl = NULL;
   if (st->hs->slot && wl <= CACHE_MAXW) {
     uint64_t k[2] = {0, 0};
     memcpy(k, wb + 1, wl);
-    sl = &st->hs->slot[slot_index(k[0], k[1])];
-    if (sl->k0 == k[0] && sl->k1 == k[1]) {
-      apply(st, sl->f, sl->nf, sl->h);
-      return;
+    size_t i = slot_index(k[0], k[1]);
+    hslot *sl = &st->hs->slot[i];
+    if (sl->k0 != k[0] || sl->k1 != k[1]) {
+      if (st->hs->cnt[i]) add_slot(st->hs, i); /* the old word's pending count */
+      sl->k0 = k[0];
+      sl->k1 = k[1];
+      sl->h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
+      sl->nf = (uint32_t)word_feats(st->dims, wb, wl, sl->h, sl->f);
     }
-    sl->k0 = k[0];
-    sl->k1 = k[1];
+    hit(st, i);
+    return;
   }
   uint64_t h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
-  uint32_t f[3 * (HASH_MAXW + 2) + 1];
-  uint32_t *fp = sl ? sl->f : f;
-  size_t nf = word_feats(st->dims, wb, wl, h, fp);
-  if (sl) {
-    sl->h = h;
-    sl->nf = (uint32_t)nf;
-  }
-  apply(st, fp, nf, h);
+  uint32_t f[3 * HASH_MAXW + 4];
+  size_t nf = word_feats(st->dims, wb, wl, h, f);
+  for (size_t k = 0; k < nf; k++) add_feature(st->hs->acc, f[k]);
+  next_word(st, h);
 }
 
 /* An ASCII word of 1..16 bytes at p (16 bytes readable from p), straight
@@ -281,9 +329,10 @@ static inline void word_ascii16(hstate *st, const uint8_t *p, size_t len) {
   memcpy(&m1, m + 8, 8);
   k0 = (k0 | 0x2020202020202020ULL) & m0;
   k1 = (k1 | 0x2020202020202020ULL) & m1;
-  hslot *sl = &st->hs->slot[slot_index(k0, k1)];
+  size_t i = slot_index(k0, k1);
+  const hslot *sl = &st->hs->slot[i];
   if (sl->k0 == k0 && sl->k1 == k1) {
-    apply(st, sl->f, sl->nf, sl->h);
+    hit(st, i);
     return;
   }
   for (size_t i = 0; i < len; i++) st->wb[1 + i] = ascii_word[p[i]];
@@ -356,35 +405,43 @@ static inline uint64_t mask64(const uint8_t *p, uint64_t *hi) {
 #endif
 }
 
-/* Mask of the 64-byte block at base (bytes past n count as separators). */
-static inline uint64_t block(const uint8_t *p, size_t n, size_t base, uint64_t *hi) {
-  if (base + 64 <= n) return mask64(p + base, hi);
+static NOINLINE uint64_t block_tail(const uint8_t *p, size_t n, size_t base, uint64_t *hi) {
   uint8_t tmp[64] = {0};
   memcpy(tmp, p + base, n - base);
   return mask64(tmp, hi);
 }
 
+/* Mask of the 64-byte block at base (bytes past n count as separators). */
+static inline uint64_t block(const uint8_t *p, size_t n, size_t base, uint64_t *hi) {
+  if (base + 64 <= n) return mask64(p + base, hi);
+  return block_tail(p, n, base, hi);
+}
+
 static inline unsigned ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 
-/* One run of word bytes [s, e) (maximal: the bytes around it are ASCII
- * separators or the text's ends). */
-static inline void run(hstate *st, const uint8_t *p, size_t n, size_t s, size_t e, int hi) {
+/* The runs off the fast path (out of line, so the hot loop stays small). */
+static NOINLINE void run_other(hstate *st, const uint8_t *p, size_t s, size_t e, int hi) {
   size_t len = e - s;
   if (hi) {
     run_unicode(st, p + s, len);
-  } else if (len <= CACHE_MAXW && st->hs->slot) {
-    if (s + 16 <= n) {
-      word_ascii16(st, p + s, len);
-    } else {
-      uint8_t tmp[16] = {0};
-      memcpy(tmp, p + s, len);
-      word_ascii16(st, tmp, len);
-    }
+  } else if (len <= CACHE_MAXW && st->hs->slot) { /* near the text's end */
+    uint8_t tmp[16] = {0};
+    memcpy(tmp, p + s, len);
+    word_ascii16(st, tmp, len);
   } else {
     size_t wl = len < HASH_MAXW ? len : HASH_MAXW;
     for (size_t i = 0; i < wl; i++) st->wb[1 + i] = ascii_word[p[s + i]];
     word_slow(st, wl);
   }
+}
+
+/* One run of word bytes [s, e) (maximal: the bytes around it are ASCII
+ * separators or the text's ends). */
+static inline void run(hstate *st, const uint8_t *p, size_t n, size_t s, size_t e, int hi) {
+  if (!hi && e - s <= CACHE_MAXW && s + 16 <= n && st->hs->slot)
+    word_ascii16(st, p + s, e - s);
+  else
+    run_other(st, p, s, e, hi);
 }
 
 void lode__hash_text(lode__hash *hs, const char *s, size_t n, float *v, int unit) {
@@ -433,6 +490,7 @@ void lode__hash_text(lode__hash *hs, const char *s, size_t n, float *v, int unit
     from = ~0ULL << eo; /* eo <= 63; bit eo is a separator */
   }
 done:
+  if (hs->slot) drain(hs);
   if (unit && !st.flushed) {
     finish_unit(v, hs->acc, st.dims);
   } else {
