@@ -45,8 +45,10 @@
 
 #if defined(__GNUC__)
 #define NOINLINE __attribute__((noinline))
+#define HOT_INLINE inline __attribute__((always_inline))
 #else
 #define NOINLINE
+#define HOT_INLINE inline
 #endif
 
 #define HASH_MAXW 128
@@ -126,18 +128,21 @@ static inline uint64_t load_le64(const uint8_t *p) {
  * is reused). Integer sums do not care about the order. Function words make
  * up about half of English tokens, so this saves a good part of the adds. */
 #define TOUCH_MAX 1024
+#define SLOT_MAXF (3 * CACHE_MAXW)
+/* What a lookup touches (32 bytes, half a cache line); the features sit in
+ * a parallel array, read only when a text's counts are added. */
 typedef struct hslot {
   uint64_t k0, k1; /* k0 == 0: empty (a word is never empty) */
   uint64_t h;      /* XXH3 of the word */
-  uint32_t nf;     /* 2L: unigram, L 3-grams, L-1 4-grams */
-  uint32_t f[3 * CACHE_MAXW];
+  uint32_t cnt;    /* occurrences not yet added; zero between texts */
+  uint32_t nf;     /* unigram + n-grams: 3L - 2 (2 for a 1-byte word) */
 } hslot;
 
 struct lode__hash {
   int64_t dims;
   int32_t *acc;      /* dims quarters; all zero between texts */
   hslot *slot;       /* 1 << CACHE_BITS */
-  uint32_t *cnt;     /* per slot: occurrences not yet added; zero between texts */
+  uint32_t *feat;    /* SLOT_MAXF per slot */
   uint16_t *touched; /* TOUCH_MAX slots with a count (some maybe zero again) */
   uint32_t nt;
 };
@@ -150,10 +155,10 @@ int lode__hash_new(int64_t dims, int with_cache, lode__hash **out) {
   h->acc = calloc((size_t)dims, sizeof *h->acc);
   if (with_cache) {
     h->slot = calloc((size_t)1 << CACHE_BITS, sizeof *h->slot);
-    h->cnt = calloc((size_t)1 << CACHE_BITS, sizeof *h->cnt);
+    h->feat = malloc(((size_t)SLOT_MAXF << CACHE_BITS) * sizeof *h->feat);
     h->touched = malloc(TOUCH_MAX * sizeof *h->touched);
   }
-  if (!h->acc || (with_cache && (!h->slot || !h->cnt || !h->touched))) {
+  if (!h->acc || (with_cache && (!h->slot || !h->feat || !h->touched))) {
     lode__hash_free(h);
     return -1;
   }
@@ -165,7 +170,7 @@ void lode__hash_free(lode__hash *h) {
   if (!h) return;
   free(h->acc);
   free(h->slot);
-  free(h->cnt);
+  free(h->feat);
   free(h->touched);
   free(h);
 }
@@ -199,7 +204,7 @@ static size_t word_feats(uint64_t dims, uint8_t *wb, size_t wl, uint64_t h, uint
 typedef struct hstate {
   lode__hash *hs;
   float *v;
-  uint64_t dims, prev;
+  uint64_t dims, prev; /* prev: the previous word's hash * C (bigrams) */
   int have_prev;
   uint32_t words; /* since the last flush */
   int flushed;    /* v holds part of the sum */
@@ -248,43 +253,50 @@ static void finish_unit(float *restrict v, int32_t *restrict acc, uint64_t dims)
 }
 
 /* Adds the bigram with the previous word, then moves on. */
-static inline void next_word(hstate *st, uint64_t h) {
-  int32_t *acc = st->hs->acc;
-  /* order-sensitive: "new york" and "york new" differ */
-  if (st->have_prev)
-    add_feature(acc, feature(st->dims, mix64(st->prev * 0xc2b2ae3d27d4eb4fULL ^ h ^ SEED_BIGRAM),
-                             W_BIGRAM));
-  st->prev = h;
+static HOT_INLINE void next_word(hstate *st, uint64_t h) {
+  /* order-sensitive: "new york" and "york new" differ; prev holds the
+   * previous word's hash already multiplied */
+  if (st->have_prev) {
+    uint64_t x = mix64(st->prev ^ h ^ SEED_BIGRAM);
+    int32_t w = W_BIGRAM - (int32_t)(x >> 63) * (2 * W_BIGRAM);
+    st->hs->acc[((x & 0xffffffffu) * st->dims) >> 32] += w;
+  }
+  st->prev = h * 0xc2b2ae3d27d4eb4fULL;
   st->have_prev = 1;
   if (++st->words == FLUSH_WORDS) flush(st);
 }
 
 /* Adds slot i's features times its pending count, and clears the count. */
 static void add_slot(lode__hash *hs, size_t i) {
-  int32_t c = (int32_t)hs->cnt[i], *acc = hs->acc;
-  const hslot *sl = &hs->slot[i];
-  hs->cnt[i] = 0;
-  for (uint32_t k = 0; k < sl->nf; k++) {
-    uint32_t f = sl->f[k];
+  hslot *sl = &hs->slot[i];
+  /* locals and restrict: otherwise every store to acc would make the
+   * compiler reload nf and the count (same integer type, may alias) */
+  int32_t c = (int32_t)sl->cnt, *restrict acc = hs->acc;
+  const uint32_t *restrict fs = hs->feat + i * SLOT_MAXF;
+  uint32_t nf = sl->nf;
+  sl->cnt = 0;
+  for (uint32_t k = 0; k < nf; k++) {
+    uint32_t f = fs[k];
     acc[f & ((1u << DIM_BITS) - 1)] += ((int32_t)(f >> DIM_BITS) - WBIAS) * c;
   }
 }
 
 static void drain(lode__hash *hs) {
-  for (uint32_t i = 0; i < hs->nt; i++)
-    if (hs->cnt[hs->touched[i]]) add_slot(hs, hs->touched[i]);
+  for (uint32_t i = 0; i < hs->nt; i++) /* a count may be 0 again: adds 0 */
+    add_slot(hs, hs->touched[i]);
   hs->nt = 0;
 }
 
 /* An occurrence of the word cached in slot i: counted, added later. */
-static inline void hit(hstate *st, size_t i) {
+static HOT_INLINE void hit(hstate *st, size_t i) {
   lode__hash *hs = st->hs;
-  uint32_t c = hs->cnt[i];
-  hs->cnt[i] = c + 1;
+  hslot *sl = &hs->slot[i];
+  uint32_t c = sl->cnt;
+  sl->cnt = c + 1;
   hs->touched[hs->nt] = (uint16_t)i;
   hs->nt += c == 0;
   if (hs->nt == TOUCH_MAX) drain(hs);
-  next_word(st, hs->slot[i].h);
+  next_word(st, sl->h);
 }
 
 static NOINLINE void word_slow(hstate *st, size_t wl) {
@@ -295,11 +307,11 @@ static NOINLINE void word_slow(hstate *st, size_t wl) {
     size_t i = slot_index(k[0], k[1]);
     hslot *sl = &st->hs->slot[i];
     if (sl->k0 != k[0] || sl->k1 != k[1]) {
-      if (st->hs->cnt[i]) add_slot(st->hs, i); /* the old word's pending count */
+      if (sl->cnt) add_slot(st->hs, i); /* the old word's pending count */
       sl->k0 = k[0];
       sl->k1 = k[1];
       sl->h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
-      sl->nf = (uint32_t)word_feats(st->dims, wb, wl, sl->h, sl->f);
+      sl->nf = (uint32_t)word_feats(st->dims, wb, wl, sl->h, st->hs->feat + i * SLOT_MAXF);
     }
     hit(st, i);
     return;
@@ -313,7 +325,7 @@ static NOINLINE void word_slow(hstate *st, size_t wl) {
 
 /* An ASCII word of 1..16 bytes at p (16 bytes readable from p), straight
  * from the text: the lower-cased, zero-padded bytes are the cache key. */
-static inline void word_ascii16(hstate *st, const uint8_t *p, size_t len) {
+static HOT_INLINE void word_ascii16(hstate *st, const uint8_t *p, size_t len) {
   uint64_t k0, k1;
   memcpy(&k0, p, 8);
   memcpy(&k1, p + 8, 8);
@@ -437,7 +449,7 @@ static NOINLINE void run_other(hstate *st, const uint8_t *p, size_t s, size_t e,
 
 /* One run of word bytes [s, e) (maximal: the bytes around it are ASCII
  * separators or the text's ends). */
-static inline void run(hstate *st, const uint8_t *p, size_t n, size_t s, size_t e, int hi) {
+static HOT_INLINE void run(hstate *st, const uint8_t *p, size_t n, size_t s, size_t e, int hi) {
   if (!hi && e - s <= CACHE_MAXW && s + 16 <= n && st->hs->slot)
     word_ascii16(st, p + s, e - s);
   else
