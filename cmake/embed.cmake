@@ -5,7 +5,7 @@ list(APPEND LODE_KERNEL_SOURCES src/kernels/matrix.c src/kernels/embed.c src/ker
 list(APPEND LODE_KERNEL_LIBS PkgConfig::UTF8PROC PkgConfig::XXHASH PkgConfig::CJSON
   PkgConfig::CURL)
 list(APPEND LODE_LUA_AREA_SOURCES src/lua/lode_lua_matrix.c src/lua/lode_lua_embed.c)
-list(APPEND LODE_C_TESTS test_embed)
+list(APPEND LODE_C_TESTS test_embed test_embed_hash)
 # the hash embedder's per-text loops (exact norm, conversion) want -O3 to be
 # vectorised whatever the build type (RelWithDebInfo is -O2)
 set_source_files_properties(src/kernels/embed_hash.c PROPERTIES COMPILE_OPTIONS -O3)
