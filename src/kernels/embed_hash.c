@@ -22,13 +22,16 @@
  *     order, a SIMD tokeniser finds the same words as the scalar one) and is
  *     the same on every platform; it becomes float once per text.
  * Words longer than HASH_MAXW bytes contribute only their first HASH_MAXW
- * bytes (so a hostile single "word" costs O(n), not unbounded buffers).
+ * bytes (so a hostile single "word" costs O(n), not unbounded buffers); a
+ * multi-byte character is kept only while the word has room for 4 bytes.
  *
  * Why it is fast: words are found 64 bytes at a time (a bit mask of word
  * bytes, SSE2 where available, a table otherwise: the same mask either way);
  * an ASCII word of up to 16 bytes is its own cache key, read straight from
- * the text, so a frequent word costs a key compare, its bigram hash, and one
- * integer add per cached feature. */
+ * the text, so a cached word costs a key compare, a count and its bigram;
+ * its unigram and n-gram features are added once per text, times the count.
+ * tests/c/test_embed_hash.c holds all of it to a plain reference, bit for
+ * bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
