@@ -60,8 +60,9 @@ const char *lode_embedder_model(const lode_embedder *e);
 /* Usage of the last lode_embed call (openai only; zeros otherwise). */
 const lode_embed_usage *lode_embedder_usage(const lode_embedder *e);
 
-/* The hash embedder on one text, into v[dims] (not normalised): exposed for
- * benchmarks and tests. */
-void lode_embed_hash_text(const char *s, size_t n, float *v, int64_t dims);
+/* The hash embedder on one text without a word cache: adds the text's
+ * vector (not normalised) into v[dims]. Exposed for benchmarks and tests.
+ * Returns 0, or -1 if dims is out of 1..65536 or memory runs out. */
+int lode_embed_hash_text(const char *s, size_t n, float *v, int64_t dims);
 
 #endif
