@@ -49,7 +49,7 @@ test-sanitizers: deps
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -E '^fuzz'
 	cmake -S . -B $(BUILD)-tsan -DLODE_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD)-tsan -j $(JOBS)
-	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -E '^fuzz'
+	cd $(BUILD)-tsan && G_SLICE=always-malloc TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) -E '^fuzz'
 
 bench: build
 	./bench/run.sh $(BUILD)
