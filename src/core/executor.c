@@ -38,10 +38,19 @@ struct lode_wf {
   char *metadata_json, *phase;
 };
 
+#ifdef LODE_TEST_HOOKS
+/* Read once: the hook sits on every step's path, and worker threads share
+ * the count. */
+static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+static const char *crash_spec;
+static void read_crash_spec(void) { crash_spec = getenv("LODE_TEST_CRASH_AT"); }
+#endif
+
 void lode_test_crash_point(const char *step_name) {
 #ifdef LODE_TEST_HOOKS
-  static int count;
-  const char *spec = getenv("LODE_TEST_CRASH_AT");
+  static _Atomic int count;
+  pthread_once(&crash_once, read_crash_spec);
+  const char *spec = crash_spec;
   if (!spec) return;
   const char *colon = strrchr(spec, ':');
   size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);

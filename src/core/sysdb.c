@@ -791,19 +791,22 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
   if (q->concurrency > 0) {
     int64_t running = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
                                  "status='PENDING'", q->name, NULL, 0);
-    if (q->concurrency - running < n) n = q->concurrency - running;
+    if (running < 0) n = 0; /* cannot tell: claim nothing this time */
+    else if (q->concurrency - running < n) n = q->concurrency - running;
   }
   if (q->worker_concurrency > 0 && n > 0) {
     int64_t mine = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
                               "status='PENDING' AND executor_id=?2", q->name, executor_id, 0);
-    if (q->worker_concurrency - mine < n) n = q->worker_concurrency - mine;
+    if (mine < 0) n = 0;
+    else if (q->worker_concurrency - mine < n) n = q->worker_concurrency - mine;
   }
   if (q->limit > 0 && n > 0) {
     /* every start counts, finished or not: the window is about starts */
     int64_t started = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
-                                 "started_at IS NOT NULL AND started_at>?3 AND ?2 IS NULL",
+                                 "started_at>?3",
                              q->name, NULL, now - (int64_t)(q->period_s * 1000));
-    if (q->limit - started < n) n = q->limit - started;
+    if (started < 0) n = 0;
+    else if (q->limit - started < n) n = q->limit - started;
   }
   char **out = NULL;
   int got = 0;

@@ -49,6 +49,11 @@ int lode__body_run(lua_State *L, int idx);
 int lode__begin_body(lua_State *L, int obj, const char *id, lode_wf *parent, int64_t pos,
                      int args_idx, int nargs, int use_recorded_input, int *status);
 
+/* Checkpoints, at position pos, the value (ok) or error message on top of
+ * the stack (recorded values, waits, child outcomes). */
+int lode__record_top(lua_State *L, lode_wf *wf, int64_t pos, const char *name, int ok,
+                     const char *child_id, int64_t started, char *err, size_t errlen);
+
 /* Scheduler (lode_lua_sched.c): runs the body at idx to its end, running
  * the other tasks of this thread (and claiming queued work) while it waits.
  * Returns LODE_BODY_OK / LODE_BODY_ERR with the result / error pushed. */

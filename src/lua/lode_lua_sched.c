@@ -410,29 +410,9 @@ static int result_cont(lua_State *L, int st, lua_KContext ctx) {
   }
   int bad = push_result(L, h->id, &o);
   lode_wf_outcome_clear(&o);
-  host *hs = lode__host(L);
-  lode_step_row row;
-  memset(&row, 0, sizeof row);
-  row.step_no = pos;
-  row.name = "lode.result";
-  row.attempts = 1;
-  row.started_at = row.ended_at = lode_now_ms();
-  row.child_id = h->id;
-  lode_buf out;
-  lode_buf_init(&out, 0);
   char err[ERRLEN];
-  if (!bad) {
-    row.status = LODE_WF_SUCCESS;
-    if (lode_lua_encode(L, -1, &out, err, sizeof err) == 0) {
-      row.output = out.p;
-      row.output_len = out.len;
-    }
-  } else {
-    row.status = LODE_WF_ERROR;
-    row.error = (char *)lua_tostring(L, -1);
-  }
-  int rc = lode_wf_step_record(hs->current, &row, NULL, 0, err, sizeof err);
-  lode_buf_free(&out);
+  int rc = lode__record_top(L, lode__host(L)->current, pos, "lode.result", !bad, h->id, 0, err,
+                           sizeof err);
   if (rc != LODE_OK) return luaL_error(L, "%s", err);
   if (bad) return lua_error(L);
   return 1;
@@ -678,21 +658,9 @@ static int l_sleep(lua_State *L) {
     lua_pop(L, 1);
   } else {
     wake = lode_now_ms() + (int64_t)(secs * 1000.0);
-    lode_buf out;
-    lode_buf_init(&out, 0);
-    lode_codec_put_version(&out);
-    lode_codec_put_int(&out, wake);
-    lode_step_row row;
-    memset(&row, 0, sizeof row);
-    row.step_no = pos;
-    row.name = "lode.sleep";
-    row.status = LODE_WF_SUCCESS;
-    row.output = out.p;
-    row.output_len = out.len;
-    row.attempts = 1;
-    row.started_at = row.ended_at = lode_now_ms();
-    int rc = lode_wf_step_record(hs->current, &row, NULL, 0, err, sizeof err);
-    lode_buf_free(&out);
+    lua_pushinteger(L, wake);
+    int rc = lode__record_top(L, hs->current, pos, "lode.sleep", 1, NULL, 0, err, sizeof err);
+    lua_pop(L, 1);
     if (rc != LODE_OK) return luaL_error(L, "%s", err);
   }
   return sleep_cont(L, LUA_OK, (lua_KContext)wake);

@@ -181,6 +181,38 @@ static int l_track(lua_State *L) {
   return 1;
 }
 
+/* Checkpoints, at position pos of wf, the value on top of the stack (ok) or
+ * the error message on top of it (!ok): lode.now/lode.uuid, lode.sleep's
+ * wake-up time, a handle's result, a child's outcome. The stack is left as
+ * it was. */
+int lode__record_top(lua_State *L, lode_wf *wf, int64_t pos, const char *name, int ok,
+                     const char *child_id, int64_t started, char *err, size_t errlen) {
+  lode_step_row row;
+  memset(&row, 0, sizeof row);
+  row.step_no = pos;
+  row.name = (char *)name;
+  row.attempts = 1;
+  row.ended_at = lode_now_ms();
+  row.started_at = started ? started : row.ended_at;
+  row.child_id = (char *)child_id;
+  lode_buf out;
+  lode_buf_init(&out, 0);
+  if (ok) {
+    row.status = LODE_WF_SUCCESS;
+    char eerr[256];
+    if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr) == 0) {
+      row.output = out.p;
+      row.output_len = out.len;
+    }
+  } else {
+    row.status = LODE_WF_ERROR;
+    row.error = (char *)lua_tostring(L, -1);
+  }
+  int rc = lode_wf_step_record(wf, &row, NULL, 0, err, errlen);
+  lode_buf_free(&out);
+  return rc;
+}
+
 /* ---- running steps -------------------------------------------------------------- */
 
 static void get_retry(lua_State *L, int obj, retry_opts *r) {
@@ -219,10 +251,9 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
  * the number of attempts; on failure leaves the joined errors (every
  * attempt's) and returns -attempts. If `att` is given, each attempt's times
  * and error are recorded there (up to max_att; errors malloc'd). */
-static int run_attempts(lua_State *L, int obj, int args_idx, int nargs, const char *name,
-                        lode_attempt *att, int max_att) {
-  retry_opts r;
-  get_retry(L, obj, &r);
+static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_idx, int nargs,
+                        const char *name, lode_attempt *att, int max_att) {
+  retry_opts r = *ro;
   luaL_Buffer errs;
   int top = lua_gettop(L);
   lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
@@ -320,7 +351,9 @@ static int plain_traced(lua_State *L, int kind, int nargs, const char *name, con
   int ok;
   if (kind == LODE_FRAME_STEP) {
     h->in_step = 1;
-    ok = run_attempts(L, 1, 2, nargs, name, NULL, 0) > 0;
+    retry_opts ro;
+    get_retry(L, 1, &ro);
+    ok = run_attempts(L, &ro, 1, 2, nargs, name, NULL, 0) > 0;
   } else {
     lua_getfield(L, 1, "fn");
     for (int i = 0; i < nargs; i++) lua_pushvalue(L, 2 + i);
@@ -368,7 +401,7 @@ static int step_call(lua_State *L) {
   lode_span_frame *f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
   int64_t started = lode_now_ms();
   h->in_step = 1;
-  int attempts = run_attempts(L, 1, 2, nargs, name, att, max_att);
+  int attempts = run_attempts(L, &ro, 1, 2, nargs, name, att, max_att);
   h->in_step = 0;
 
   lode_step_row row;
@@ -450,22 +483,8 @@ static int recorded_value(lua_State *L, const char *name, void (*fn)(lua_State *
     return raise_msg(L, err);
   if (rec) return replay(L, rec, "value");
   fn(L);
-  lode_buf out;
-  lode_buf_init(&out, 0);
-  char eerr[256];
-  lode_lua_encode(L, -1, &out, eerr, sizeof eerr);
-  lode_step_row row;
-  memset(&row, 0, sizeof row);
-  row.step_no = pos;
-  row.name = (char *)name;
-  row.status = LODE_WF_SUCCESS;
-  row.output = out.p;
-  row.output_len = out.len;
-  row.attempts = 1;
-  row.started_at = row.ended_at = lode_now_ms();
-  int rc = lode_wf_step_record(wf, &row, NULL, 0, err, sizeof err);
-  lode_buf_free(&out);
-  if (rc != LODE_OK) return raise_msg(L, err);
+  if (lode__record_top(L, wf, pos, name, 1, NULL, 0, err, sizeof err) != LODE_OK)
+    return raise_msg(L, err);
   return 1;
 }
 
@@ -701,32 +720,9 @@ static void get_trace_opts(lua_State *L, int obj, int child, trace_opts *to) {
  * the parent. */
 static int record_child(lua_State *L, lode_wf *parent, const char *name, int64_t pos,
                         int64_t started, int ok, char *err, size_t errlen) {
-  lode_step_row row;
-  memset(&row, 0, sizeof row);
-  row.step_no = pos;
-  row.name = (char *)name;
-  row.attempts = 1;
-  row.started_at = started;
-  row.ended_at = lode_now_ms();
   char child_id[512];
   snprintf(child_id, sizeof child_id, "%s-%lld", lode_wf_id(parent), (long long)pos);
-  row.child_id = child_id;
-  lode_buf out;
-  lode_buf_init(&out, 0);
-  if (ok) {
-    row.status = LODE_WF_SUCCESS;
-    char eerr[256];
-    if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr) == 0) {
-      row.output = out.p;
-      row.output_len = out.len;
-    }
-  } else {
-    row.status = LODE_WF_ERROR;
-    row.error = (char *)lua_tostring(L, -1);
-  }
-  int rc = lode_wf_step_record(parent, &row, NULL, 0, err, errlen);
-  lode_buf_free(&out);
-  return rc;
+  return lode__record_top(L, parent, pos, name, ok, child_id, started, err, errlen);
 }
 
 /* Begins (or resumes) a workflow. Returns 1 with a body pushed (run it),

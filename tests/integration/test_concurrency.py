@@ -330,3 +330,45 @@ def test_timeout_cancels_the_workflow_and_its_children(lode):
     lode.write("q.lua", TIMEOUT.replace(", { timeout = 1 })", ")"))
     p = lode.run("run", "q.lua", "--workers", "2", "--timeout", "1", "--db", "other.db", check=1)
     assert "deadline" in p.stderr
+
+
+RELEASE = r'''
+local lode = require("lode")
+local q = lode.queue("held", { concurrency = 2 })
+local mark = lode.step("mark", function(i)
+  local f = assert(io.open("marks.txt", "a")); f:write(i, "\n"); f:close(); return i
+end)
+local job = lode.workflow("job", function(i)
+  mark(i)
+  lode.sleep(tonumber(os.getenv("NAP") or "0"))
+  return i
+end)
+return lode.workflow("fan", function()
+  q:enqueue({ workflow = job, id = "held-1" }, 1)
+  q:enqueue({ workflow = job, id = "held-2" }, 2)
+  return "enqueued"
+end)
+'''
+
+
+def test_a_stopping_worker_releases_what_it_holds_and_nothing_is_lost(lode):
+    lode.write("p.lua", RELEASE)
+    lode.run("run", "p.lua", "--workers", "1", check=0)  # enqueue only
+    w = lode.start("worker", "p.lua", "--workers", "1", env={"NAP": "3"})
+    assert wait_for(lambda: len(lode.read_lines("marks.txt")) == 2, timeout=20)
+    w.send_signal(signal.SIGTERM)
+    t0 = time.time()
+    assert w.wait(timeout=10) == 0
+    assert time.time() - t0 < 2  # it did not wait out the 3 s sleeps
+    assert lode.sql("select status, executor_id from workflows where queue='held' "
+                    "order by id") == [("ENQUEUED", None), ("ENQUEUED", None)]
+    # another worker claims them again and finishes them (the recorded wake-up
+    # time holds); their first step is not run again
+    w2 = lode.start("worker", "p.lua", "--workers", "1", env={"NAP": "3"})
+    try:
+        assert wait_for(lambda: lode.sql("select count(*) from workflows where queue='held' "
+                                         "and status='SUCCESS'") == [(2,)], timeout=20)
+    finally:
+        w2.send_signal(signal.SIGTERM)
+        w2.wait(timeout=10)
+    assert sorted(lode.read_lines("marks.txt")) == ["1", "2"]
