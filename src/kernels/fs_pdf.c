@@ -6,6 +6,7 @@
  * which poppler-glib does not expose; the loader's error (or a successful
  * partial recovery) is what callers act on, so that noise is harmless. glib
  * warnings from the binding are routed to lode's log at debug level. */
+#include <pthread.h>
 #include <glib.h>
 #include <poppler.h>
 #include <stdlib.h>
@@ -44,7 +45,24 @@ static char *from_gchar(gchar *s) {
   return copy;
 }
 
+/* poppler keeps process-wide state (its global parameters, the colour
+ * management caches of lcms2) that documents on different threads touch
+ * without locking: PDFs are loaded one at a time. Worker threads otherwise
+ * load in parallel; a PDF waits only for another PDF. */
+static pthread_mutex_t pdf_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int load_pdf_locked(const char *name, const char *p, size_t n, lode_fs_doc *out,
+                           char *err, size_t errlen);
+
 int lode__fs_load_pdf(const char *name, const char *p, size_t n, lode_fs_doc *out, char *err,
+                      size_t errlen) {
+  pthread_mutex_lock(&pdf_lock);
+  int rc = load_pdf_locked(name, p, n, out, err, errlen);
+  pthread_mutex_unlock(&pdf_lock);
+  return rc;
+}
+
+static int load_pdf_locked(const char *name, const char *p, size_t n, lode_fs_doc *out, char *err,
                       size_t errlen) {
   GError *gerr = NULL;
   GBytes *bytes = NULL;
