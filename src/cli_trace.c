@@ -10,6 +10,8 @@
 
 #include "cli.h"
 #include "core/buf.h"
+#include "core/error.h"
+#include "core/executor.h"
 #include "core/opik_config.h"
 #include "core/trace.h"
 #include "core/trace_export.h"
@@ -63,6 +65,23 @@ static int resolve(sqlite3 *db, const char *id, char **trace_id, char **span_id)
   return *trace_id ? 0 : -1;
 }
 
+/* Workflow and step spans are rendered from their rows in batches (by the
+ * exporter, or here): bring the trace store up to date before showing it. A
+ * database that cannot be written (a read-only copy) is shown as it is. */
+static void render_pending(const char *path) {
+  lode_sysdb *sys = NULL;
+  char err[512];
+  struct stat sb;
+  if (stat(path, &sb) != 0 || lode_sysdb_open(path, 0, &sys, err, sizeof err) != LODE_OK) return;
+  int more = 1;
+  for (int guard = 0; more && guard < 100000; guard++)
+    if (lode_trace_materialize(sys, 5000, &more, err, sizeof err) != LODE_OK) {
+      fprintf(stderr, "lode: warning: %s\n", err);
+      break;
+    }
+  lode_sysdb_close(sys);
+}
+
 int lode_cmd_trace(lode_cli *c) {
   sqlite3 *db = NULL;
   char *trace_id = NULL, *span_id = NULL, err[512];
@@ -74,6 +93,7 @@ int lode_cmd_trace(lode_cli *c) {
     rc = LODE_EXIT_USAGE;
     goto done;
   }
+  render_pending(c->db);
   if (open_db(c->db, 1, &db)) goto done;
   if (!has_table(db, "trace_records")) {
     fprintf(stderr, "lode: %s has no trace records yet\n", c->db);

@@ -1,6 +1,7 @@
 /* executor.c - durable workflows and steps. See executor.h. */
 #include "core/executor.h"
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -316,14 +317,99 @@ static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t 
   return rc == 0 ? LODE_OK : LODE_EDB;
 }
 
-static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t) {
+static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t, int is_child) {
   if (!t) return;
   if (t->ntags > 0 && (wf->tags = calloc((size_t)t->ntags, sizeof *wf->tags))) {
     for (int i = 0; i < t->ntags; i++)
       if (t->tags[i]) wf->tags[wf->ntags++] = strdup(t->tags[i]);
   }
   if (t->metadata_json) wf->metadata_json = strdup(t->metadata_json);
-  if (t->phase && !wf->row.parent_id) wf->phase = strdup(t->phase);
+  if (t->phase && !is_child) wf->phase = strdup(t->phase);
+}
+
+/* ---- trace attributes kept in the workflow row -------------------------------- */
+
+static int json_add_strs(cJSON *o, const char *k, const char *const *v, int n) {
+  if (n <= 0) return 0;
+  cJSON *a = cJSON_AddArrayToObject(o, k);
+  if (!a) return -1;
+  for (int i = 0; i < n; i++)
+    if (v[i] && !cJSON_AddItemToArray(a, cJSON_CreateString(v[i]))) return -1;
+  return 0;
+}
+
+static int json_add_opt(cJSON *o, const char *k, const char *v) {
+  return v && !cJSON_AddStringToObject(o, k, v) ? -1 : 0;
+}
+
+/* {"tags":[..],"metadata":"{..}","phase":"..","x":{<lode.trace.update>}}, or
+ * NULL when there is nothing to keep (the common case: no text at all). */
+static char *trace_extra_json(const lode_wf *wf, const lode_span_extra *x) {
+  int has_x = x && (x->metadata_json || x->ntags > 0 || x->input_json || x->output_json ||
+                    x->usage_json || x->model || x->provider || x->type);
+  if (!wf->ntags && !wf->metadata_json && !wf->phase && !has_x) return NULL;
+  cJSON *o = cJSON_CreateObject();
+  char *text = NULL;
+  if (!o || json_add_strs(o, "tags", (const char *const *)wf->tags, wf->ntags) ||
+      json_add_opt(o, "metadata", wf->metadata_json) || json_add_opt(o, "phase", wf->phase))
+    goto done;
+  if (has_x) {
+    cJSON *xo = cJSON_AddObjectToObject(o, "x");
+    if (!xo || json_add_opt(xo, "metadata", x->metadata_json) ||
+        json_add_strs(xo, "tags", x->tags, x->ntags) ||
+        json_add_opt(xo, "input", x->input_json) || json_add_opt(xo, "output", x->output_json) ||
+        json_add_opt(xo, "usage", x->usage_json) || json_add_opt(xo, "model", x->model) ||
+        json_add_opt(xo, "provider", x->provider) || json_add_opt(xo, "type", x->type))
+      goto done;
+  }
+  text = cJSON_PrintUnformatted(o);
+done:
+  cJSON_Delete(o);
+  return text;
+}
+
+/* The parsed trace_extra of a stored row: the workflow's options go into
+ * wf (as keep_trace_opts would), lode.trace.update values into *x, whose
+ * strings point into *doc (free it with cJSON_Delete). */
+static const char *jstr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int jstrs(const cJSON *o, const char *k, const char ***out) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
+  int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+  *out = NULL;
+  if (n <= 0 || !(*out = calloc((size_t)n, sizeof **out))) return 0;
+  int k2 = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, a) if (cJSON_IsString(it)) (*out)[k2++] = it->valuestring;
+  return k2;
+}
+
+static int trace_extra_parse(lode_wf *wf, lode_span_extra *x, const char ***xtags,
+                             cJSON **doc) {
+  memset(x, 0, sizeof *x);
+  *xtags = NULL;
+  *doc = wf->row.trace_extra ? cJSON_Parse(wf->row.trace_extra) : NULL;
+  if (!*doc) return 0;
+  const char **tags;
+  int n = jstrs(*doc, "tags", &tags);
+  lode_wf_trace t = {tags, n, jstr(*doc, "metadata"), jstr(*doc, "phase")};
+  keep_trace_opts(wf, &t, wf->row.parent_id != NULL);
+  free(tags);
+  const cJSON *xo = cJSON_GetObjectItemCaseSensitive(*doc, "x");
+  if (!cJSON_IsObject(xo)) return 0;
+  x->metadata_json = jstr(xo, "metadata");
+  x->ntags = jstrs(xo, "tags", xtags);
+  x->tags = *xtags;
+  x->input_json = jstr(xo, "input");
+  x->output_json = jstr(xo, "output");
+  x->usage_json = jstr(xo, "usage");
+  x->model = jstr(xo, "model");
+  x->provider = jstr(xo, "provider");
+  x->type = jstr(xo, "type");
+  return 1;
 }
 
 int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_span_rec *spans,
@@ -394,9 +480,9 @@ int lode_wf_check_deadline(lode_wf *wf, char *err, size_t errlen) {
 static int copy_row(const lode_wf_row *a, lode_wf_row *b) {
   memset(b, 0, sizeof *b);
   const char *src[] = {a->id, a->name, a->parent_id, a->trace_id, a->span_id,
-                       a->parent_span_id, a->executor_id};
+                       a->parent_span_id, a->executor_id, a->trace_extra};
   char **dst[] = {&b->id, &b->name, &b->parent_id, &b->trace_id, &b->span_id,
-                  &b->parent_span_id, &b->executor_id};
+                  &b->parent_span_id, &b->executor_id, &b->trace_extra};
   for (size_t i = 0; i < sizeof src / sizeof src[0]; i++)
     if (src[i] && !(*dst[i] = strdup(src[i]))) return LODE_ENOMEM;
   if (a->input) {
@@ -408,6 +494,7 @@ static int copy_row(const lode_wf_row *a, lode_wf_row *b) {
   b->deadline_ms = a->deadline_ms;
   b->parent_step = a->parent_step;
   b->max_recovery_attempts = a->max_recovery_attempts;
+  b->traced = a->traced;
   return LODE_OK;
 }
 
@@ -456,50 +543,48 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
   }
   wf->ex = ex;
   int rc;
+  /* The span (and, for a top-level run, the trace) is this row: with
+   * tracing on, the row says so and keeps the trace attributes, and
+   * lode_trace_materialize renders its records later, off this path. */
+  keep_trace_opts(wf, s->trace, s->parent != NULL);
+  char *extra = NULL;
+  if (ex->tracing) {
+    nr.traced = 1;
+    nr.trace_extra = extra = trace_extra_json(wf, NULL);
+  }
   /* With --sync full, the start of a workflow is committed without its own
    * fsync: WAL frames are written in order, so the first checkpoint's fsync
    * makes it durable too. A power loss before then loses a workflow that had
    * done nothing yet, which the same command simply starts again. */
   lode_sysdb_relax_sync(ex->db, 1);
-  if (!ex->tracing) {
-    rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
-    lode_sysdb_relax_sync(ex->db, 0);
-    if (rc != LODE_OK) goto fail;
-  } else {
-    /* the workflow and the start of its span commit together */
-    rc = lode_sysdb_begin(ex->db, err, errlen);
-    if (rc != LODE_OK) goto fail;
-    rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
-    if (rc == LODE_OK && !existed) {
-      if (copy_row(&nr, &wf->row) != LODE_OK) {
-        snprintf(err, errlen, "out of memory");
-        rc = LODE_ENOMEM;
-      } else {
-        wf->row.created_at = nr.created_at;
-        keep_trace_opts(wf, s->trace);
-        rc = wf_trace_put(wf, 0, NULL, 0, NULL, NULL, err, errlen);
-      }
-    }
-    if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
-    if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
-    lode_sysdb_relax_sync(ex->db, 0);
-    if (rc != LODE_OK) goto fail;
-    if (!existed) kick(ex);
+  rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
+  lode_sysdb_relax_sync(ex->db, 0);
+  if (rc != LODE_OK) {
+    free(extra);
+    goto fail;
   }
   if (!existed) {
     /* fresh: the row is what we inserted; no need to read it back */
-    if (!wf->row.id) {
-      if (copy_row(&nr, &wf->row) != LODE_OK) {
-        snprintf(err, errlen, "out of memory");
-        rc = LODE_ENOMEM;
-        goto fail;
-      }
-      wf->row.created_at = nr.created_at;
-      keep_trace_opts(wf, s->trace);
+    rc = copy_row(&nr, &wf->row);
+    free(extra);
+    if (rc != LODE_OK) {
+      snprintf(err, errlen, "out of memory");
+      goto fail;
     }
+    wf->row.created_at = nr.created_at;
+    if (ex->tracing) kick(ex);
     *wfp = wf;
     return LODE_OK;
   }
+  free(extra);
+  /* options are taken again below, with the stored row */
+  for (int i = 0; i < wf->ntags; i++) free(wf->tags[i]);
+  free(wf->tags);
+  free(wf->metadata_json);
+  free(wf->phase);
+  wf->tags = NULL;
+  wf->ntags = 0;
+  wf->metadata_json = wf->phase = NULL;
   lode_wf_row_clear(&wf->row);
   rc = lode_sysdb_wf_get(ex->db, id, &wf->row, err, errlen);
   if (rc != LODE_OK) goto fail;
@@ -560,7 +645,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     }
     rc = lode_sysdb_steps_load(ex->db, id, &wf->steps, &wf->nsteps, err, errlen);
     if (rc != LODE_OK) goto fail;
-    keep_trace_opts(wf, s->trace);
+    keep_trace_opts(wf, s->trace, s->parent != NULL);
   }
   *wfp = wf;
   return LODE_OK;
@@ -648,7 +733,7 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
     return rc;
   }
   if (status == LODE_WF_CANCELLED) wf->cancelled = 1;
-  if (nspans && wf->ex->tracing) kick(wf->ex);
+  if ((nspans || row->span_input) && wf->ex->tracing) kick(wf->ex);
   return LODE_OK;
 }
 
@@ -656,21 +741,35 @@ int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
                    const char *error, const lode_span_extra *extra, lode_wf *parent,
                    const lode_step_row *prow, char *err, size_t errlen) {
   lode_exec *ex = wf->ex;
-  if (!ex->tracing && !parent)
-    return lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
+  /* the span's end is this row's outcome; only lode.trace.update values
+   * need keeping besides it */
+  int traced = ex->tracing && wf->row.traced;
+  char *x = traced && extra ? trace_extra_json(wf, extra) : NULL;
+  /* With --sync full, the outcome is committed without its own fsync, like
+   * the start: it is a function of the checkpoints, which are durable (each
+   * step's commit is synced, and WAL frames reach the disk in order, so the
+   * next synced commit, or the checkpoint when the database is closed, makes
+   * it durable too). A power loss before then leaves the workflow PENDING;
+   * recovery replays its recorded steps, runs none of them again and records
+   * the same outcome. */
+  lode_sysdb_relax_sync(ex->db, 1);
+  if (!x && !parent) {
+    int rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
+    lode_sysdb_relax_sync(ex->db, 0);
+    if (rc == LODE_OK && traced) kick(ex);
+    return rc;
+  }
   int rc = lode_sysdb_begin(ex->db, err, errlen);
-  if (rc != LODE_OK) return rc;
-  rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
+  if (rc == LODE_OK)
+    rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
   /* an inline child's outcome is also its parent's checkpoint: one commit */
   if (rc == LODE_OK && parent) rc = lode_sysdb_step_put(ex->db, parent->row.id, prow, err, errlen);
-  if (rc == LODE_OK && ex->tracing) {
-    const char *e = error;
-    if (!e && wf->cancelled) e = "cancelled";
-    rc = wf_trace_put(wf, lode_now_ms(), out, out_len, e, extra, err, errlen);
-  }
+  if (rc == LODE_OK && x) rc = lode_sysdb_wf_set_trace_extra(ex->db, wf->row.id, x, err, errlen);
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
-  else if (ex->tracing) kick(ex);
+  lode_sysdb_relax_sync(ex->db, 0);
+  if (rc == LODE_OK && traced) kick(ex);
+  free(x);
   return rc;
 }
 
@@ -717,6 +816,7 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
   r->queue = (char *)o->queue;
   r->created_at = lode_now_ms();
   r->deadline_ms = deadline_for(o->timeout_s, o->parent);
+  r->traced = ex->tracing; /* its span is rendered from the row */
   int existed = 0;
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
@@ -732,8 +832,6 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
     row.started_at = row.ended_at = r->created_at;
     rc = lode_sysdb_step_put(ex->db, o->parent->row.id, &row, err, errlen);
   }
-  if (rc == LODE_OK && !existed && ex->tracing)
-    rc = wf_trace_put(&tmp, 0, NULL, 0, NULL, NULL, err, errlen);
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) {
     lode_sysdb_rollback(ex->db);
@@ -741,4 +839,300 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
   }
   if (ex->tracing) kick(ex);
   return LODE_OK;
+}
+
+/* ---- rendering the records of workflows and steps -------------------------------- */
+
+typedef struct mat {
+  lode_exec ex; /* the span writer's view: db, tw, tracing */
+  sqlite3 *s;
+  sqlite3_stmt *steps, *open_ins, *open_upd, *open_del;
+  int n, max, more, warned;
+} mat;
+
+static void mat_warn(mat *m, const char *what, const char *e) {
+  if (m->warned++ < 3) lode_warn("trace store: %s: %s (the record is skipped)", what, e);
+}
+
+static char *step_meta(const char *wf_id, int64_t step_no, int attempts, int recovery) {
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  lode_buf_puts(&b, "{\"workflow_id\":");
+  lode_json_put_str(&b, wf_id, strlen(wf_id));
+  lode_buf_printf(&b, ",\"step\":%lld,\"attempts\":%d,\"recovery_attempts\":%d}",
+                  (long long)step_no, attempts, recovery);
+  return lode_buf_cstr(&b) ? (char *)lode_buf_steal(&b, NULL) : NULL;
+}
+
+/* The spans of wf's steps after `after`, at most m->max - m->n of them.
+ * Returns the last step number rendered (or `after`), -1 on a database error. */
+static int64_t mat_steps(mat *m, const lode_wf_row *w, int64_t after, char *err, size_t errlen) {
+  sqlite3_stmt *st = m->steps;
+  sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, after);
+  sqlite3_bind_int(st, 3, m->max - m->n + 1);
+  int64_t last = after;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (m->n >= m->max) {
+      m->more = 1;
+      break;
+    }
+    int64_t no = sqlite3_column_int64(st, 0);
+    const char *name = (const char *)sqlite3_column_text(st, 1);
+    const char *status = (const char *)sqlite3_column_text(st, 2);
+    const uint8_t *out = sqlite3_column_blob(st, 3);
+    size_t out_len = (size_t)sqlite3_column_bytes(st, 3);
+    const char *error = (const char *)sqlite3_column_text(st, 4);
+    int attempts = sqlite3_column_int(st, 5);
+    const char *span_id = (const char *)sqlite3_column_text(st, 6);
+    const char *input = (const char *)sqlite3_column_text(st, 9);
+    char *outj = out ? lode_span_json(out, out_len, 0) : NULL;
+    char *meta = step_meta(w->id, no, attempts, sqlite3_column_int(st, 10));
+    char first[512];
+    lode_span_rec sp;
+    memset(&sp, 0, sizeof sp);
+    sp.id = span_id;
+    sp.trace_id = w->trace_id;
+    sp.parent_span_id = w->span_id;
+    sp.name = name;
+    sp.type = "general";
+    sp.start_ms = sqlite3_column_int64(st, 7);
+    sp.end_ms = sqlite3_column_int64(st, 8);
+    if (sp.end_ms < sp.start_ms) sp.end_ms = sp.start_ms;
+    sp.input_json = input && *input ? input : NULL;
+    sp.output_json = outj;
+    sp.metadata_json = meta;
+    if (status && !strcmp(status, "ERROR")) {
+      const char *e = error ? error : "failed";
+      const char *nl = strchr(e, '\n');
+      size_t l = nl ? (size_t)(nl - e) : strlen(e);
+      if (l >= sizeof first) l = sizeof first - 1;
+      memcpy(first, e, l);
+      first[l] = 0;
+      sp.error_type = "LuaError";
+      sp.error_message = first;
+      sp.error_traceback = e;
+    }
+    char e2[256];
+    if (lode_trace_writer_put_span(m->ex.tw, &sp, e2, sizeof e2) != 0)
+      mat_warn(m, name ? name : "step", e2);
+    free(outj);
+    free(meta);
+    m->n++;
+    last = no;
+  }
+  if (r != SQLITE_ROW && r != SQLITE_DONE) {
+    snprintf(err, errlen, "reading steps of %s: %s", w->id, sqlite3_errmsg(m->s));
+    last = -1;
+  }
+  sqlite3_reset(m->steps);
+  return last;
+}
+
+/* Renders what is new for one workflow: its steps after `after`, then its
+ * span (and trace) as it stands when it is new or has finished. */
+static int mat_workflow(mat *m, const char *id, int is_new, int64_t after, char *err,
+                        size_t errlen) {
+  lode_wf wf;
+  memset(&wf, 0, sizeof wf);
+  wf.ex = &m->ex;
+  char e2[256];
+  if (lode_sysdb_wf_get(m->ex.db, id, &wf.row, e2, sizeof e2) != LODE_OK) {
+    lode_wf_row_clear(&wf.row);
+    return LODE_OK; /* gone or unreadable: nothing to render */
+  }
+  int rc = LODE_OK;
+  if (!wf.row.trace_id || !wf.row.span_id) goto close; /* not a traced row */
+  int fin = finished(wf.row.status);
+  int64_t last = after;
+  if (wf.row.status != LODE_WF_ENQUEUED) {
+    last = mat_steps(m, &wf.row, after, err, errlen);
+    if (last < 0) {
+      rc = LODE_EDB;
+      goto done;
+    }
+  }
+  int complete = fin && !m->more; /* every step is rendered: the end can go */
+  lode_span_extra x;
+  const char **xtags = NULL;
+  cJSON *doc = NULL;
+  int has_x = trace_extra_parse(&wf, &x, &xtags, &doc);
+  if (complete) {
+    const char *error = wf.row.error;
+    if (!error && wf.row.status == LODE_WF_CANCELLED) error = "cancelled";
+    if (!error && wf.row.status == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED)
+      error = "the workflow exceeded its recovery attempts";
+    int64_t end = wf.row.ended_at > 0 ? wf.row.ended_at : wf.row.updated_at;
+    if (end < wf.row.created_at) end = wf.row.created_at;
+    if (wf_trace_put(&wf, end, wf.row.output, wf.row.output_len, error, has_x ? &x : NULL, e2,
+                     sizeof e2) != LODE_OK)
+      mat_warn(m, wf.row.name, e2);
+    m->n += 1 + !wf.row.parent_id;
+  } else if (is_new) {
+    if (wf_trace_put(&wf, 0, NULL, 0, NULL, NULL, e2, sizeof e2) != LODE_OK)
+      mat_warn(m, wf.row.name, e2);
+    m->n += 1 + !wf.row.parent_id;
+  }
+  free(xtags);
+  cJSON_Delete(doc);
+  sqlite3_stmt *st = complete ? m->open_del : is_new ? m->open_ins
+                                            : last > after ? m->open_upd : NULL;
+  if (st) {
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (st != m->open_del) sqlite3_bind_int64(st, 2, last);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      snprintf(err, errlen, "recording trace progress of %s: %s", id, sqlite3_errmsg(m->s));
+      rc = LODE_EDB;
+    }
+    sqlite3_reset(st);
+  }
+done:
+  for (int i = 0; i < wf.ntags; i++) free(wf.tags[i]);
+  free(wf.tags);
+  free(wf.metadata_json);
+  free(wf.phase);
+close:
+  lode_wf_row_clear(&wf.row);
+  return rc;
+}
+
+/* Is there anything to render? A read, so an idle exporter never takes the
+ * write lock. */
+static int mat_pending(sqlite3 *s) {
+  static const char *const q =
+      "SELECT EXISTS(SELECT 1 FROM workflows WHERE rowid > "
+      " (SELECT value FROM trace_cursor WHERE name='workflows'))"
+      " OR EXISTS(SELECT 1 FROM trace_open o JOIN workflows w ON w.id=o.workflow_id"
+      "  WHERE w.status NOT IN ('PENDING','ENQUEUED') OR EXISTS(SELECT 1 FROM steps p"
+      "  WHERE p.workflow_id=o.workflow_id AND p.step_no>o.steps_done"
+      "  AND p.span_input IS NOT NULL))";
+  sqlite3_stmt *st;
+  int yes = 1;
+  if (sqlite3_prepare_v2(s, q, -1, &st, NULL) != SQLITE_OK) return 1;
+  if (sqlite3_step(st) == SQLITE_ROW) yes = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return yes;
+}
+
+int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t errlen) {
+  *more = 0;
+  mat m;
+  memset(&m, 0, sizeof m);
+  m.s = lode_sysdb_sqlite(db);
+  m.max = max > 0 ? max : 1000;
+  if (!mat_pending(m.s)) return LODE_OK;
+  m.ex.db = db;
+  m.ex.tracing = 1;
+  int rc = LODE_EDB;
+  char **ids = NULL;
+  int64_t *after = NULL;
+  int nids = 0;
+  if (!(m.ex.tw = lode_trace_writer_new(m.s, err, errlen))) return LODE_EDB;
+  if (sqlite3_prepare_v2(m.s,
+                         "SELECT step_no,name,status,output,error,attempts,span_id,started_at,"
+                         "ended_at,span_input,span_recovery FROM steps WHERE workflow_id=?1 AND "
+                         "step_no>?2 AND span_input IS NOT NULL AND span_id IS NOT NULL"
+                         " ORDER BY step_no LIMIT ?3",
+                         -1, &m.steps, NULL) ||
+      sqlite3_prepare_v2(m.s, "INSERT OR REPLACE INTO trace_open VALUES(?1, ?2)", -1,
+                         &m.open_ins, NULL) ||
+      sqlite3_prepare_v2(m.s, "UPDATE trace_open SET steps_done=?2 WHERE workflow_id=?1", -1,
+                         &m.open_upd, NULL) ||
+      sqlite3_prepare_v2(m.s, "DELETE FROM trace_open WHERE workflow_id=?1", -1, &m.open_del,
+                         NULL)) {
+    snprintf(err, errlen, "preparing the trace renderer: %s", sqlite3_errmsg(m.s));
+    goto out;
+  }
+  if ((rc = lode_sysdb_begin(db, err, errlen)) != LODE_OK) goto out;
+  /* 1. workflows recorded since the last pass: rowids grow in commit order
+   * (one writer at a time; workflow rows are never deleted) */
+  sqlite3_stmt *st = NULL;
+  int64_t cursor = 0, seen = 0;
+  rc = LODE_EDB;
+  if (sqlite3_prepare_v2(m.s, "SELECT value FROM trace_cursor WHERE name='workflows'", -1, &st,
+                         NULL) != SQLITE_OK)
+    goto dberr;
+  if (sqlite3_step(st) == SQLITE_ROW) cursor = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  seen = cursor;
+  if (sqlite3_prepare_v2(m.s,
+                         "SELECT rowid, id, traced FROM workflows WHERE rowid>?1 ORDER BY rowid"
+                         " LIMIT 500",
+                         -1, &st, NULL) != SQLITE_OK)
+    goto dberr;
+  sqlite3_bind_int64(st, 1, cursor);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    char **p = realloc(ids, (size_t)(nids + 1) * sizeof *ids);
+    int64_t *a = p ? realloc(after, (size_t)(nids + 1) * sizeof *after) : NULL;
+    if (p) ids = p;
+    if (!a) break;
+    after = a;
+    after[nids] = sqlite3_column_int64(st, 0); /* here: the rowid */
+    ids[nids] = NULL;
+    if (sqlite3_column_int(st, 2) == 1 &&
+        !(ids[nids] = strdup((const char *)sqlite3_column_text(st, 1))))
+      break;
+    nids++;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  int full_page = nids == 500;
+  /* a workflow stopped half-way (the budget) is kept open with its
+   * progress, so the cursor may pass it */
+  for (int i = 0; i < nids && !m.more; i++) {
+    if (ids[i] && mat_workflow(&m, ids[i], 1, 0, err, errlen) != LODE_OK) goto rollback;
+    seen = after[i];
+  }
+  if (full_page) m.more = 1;
+  if (seen > cursor) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE trace_cursor SET value=%lld WHERE name='workflows'",
+             (long long)seen);
+    if (sqlite3_exec(m.s, sql, NULL, NULL, NULL) != SQLITE_OK) goto dberr;
+  }
+  for (int i = 0; i < nids; i++) free(ids[i]);
+  nids = 0;
+  /* 2. workflows whose spans are not final yet */
+  if (!m.more && m.n < m.max) {
+    if (sqlite3_prepare_v2(m.s,
+                           "SELECT o.workflow_id, o.steps_done FROM trace_open o JOIN workflows w"
+                           " ON w.id=o.workflow_id WHERE w.status<>'ENQUEUED'",
+                           -1, &st, NULL) != SQLITE_OK)
+      goto dberr;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      char **p = realloc(ids, (size_t)(nids + 1) * sizeof *ids);
+      int64_t *a = p ? realloc(after, (size_t)(nids + 1) * sizeof *after) : NULL;
+      if (p) ids = p;
+      if (!a) break;
+      after = a;
+      if (!(ids[nids] = strdup((const char *)sqlite3_column_text(st, 0)))) break;
+      after[nids++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    for (int i = 0; i < nids && !m.more && m.n < m.max; i++)
+      if (mat_workflow(&m, ids[i], 0, after[i], err, errlen) != LODE_OK) goto rollback;
+  }
+  if (m.n >= m.max) m.more = 1;
+  rc = lode_sysdb_commit(db, err, errlen);
+  if (rc != LODE_OK) lode_sysdb_rollback(db);
+  *more = m.more;
+  goto out;
+dberr:
+  snprintf(err, errlen, "rendering trace records: %s", sqlite3_errmsg(m.s));
+  sqlite3_finalize(st);
+rollback:
+  rc = LODE_EDB;
+  lode_sysdb_rollback(db);
+out:
+  for (int i = 0; i < nids; i++) free(ids[i]);
+  free(ids);
+  free(after);
+  sqlite3_finalize(m.steps);
+  sqlite3_finalize(m.open_ins);
+  sqlite3_finalize(m.open_upd);
+  sqlite3_finalize(m.open_del);
+  lode_trace_writer_free(m.ex.tw);
+  return rc;
 }

@@ -127,6 +127,15 @@ int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_spa
 /* A feedback score on a trace (lode.trace.feedback). */
 int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *name, double value,
                              const char *reason, char *err, size_t errlen);
+/* Workflow and step spans are not written as separate records on the hot
+ * path: the workflow row and each step's checkpoint row carry what their
+ * span needs (same commit, no extra index writes). This renders them into
+ * the trace store (trace.h: trace_records, the exporter's outbox), at most
+ * `max` records in one transaction; *more is set when work is left. Called
+ * by the exporter, `lode export` and `lode trace`; safe from any process
+ * (it takes the write lock). Rendering is idempotent in effect: a record is
+ * rendered once per version (open, then final). */
+int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t errlen);
 /* Called after each commit that wrote trace records (the exporter's kick). */
 void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
 /* JSON for a span's input/output from an encoded value (args: an argument

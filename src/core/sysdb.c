@@ -20,12 +20,14 @@
   X(WF_INSERT,                                                                            \
     "INSERT INTO workflows(id,name,status,parent_id,parent_step,input,pipeline,"           \
     "version,executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,"       \
-    "parent_span_id,queue,created_at,updated_at,started_at,deadline_ms,priority,dedup_id)" \
-    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING")                                       \
+    "parent_span_id,queue,created_at,updated_at,started_at,deadline_ms,priority,dedup_id," \
+    "traced,trace_extra)"                                                                 \
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING")  \
   X(WF_GET,                                                                               \
     "SELECT id,name,status,parent_id,parent_step,input,output,error,pipeline,version,"    \
     "executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,parent_span_id," \
-    "queue,created_at,updated_at,started_at,ended_at,deadline_ms FROM workflows WHERE id=?")          \
+    "queue,created_at,updated_at,started_at,ended_at,deadline_ms,traced,trace_extra"     \
+    " FROM workflows WHERE id=?")                                                         \
   X(WF_STATUS, "SELECT status FROM workflows WHERE id=?")                                 \
   X(WF_FINISH,                                                                            \
     "UPDATE workflows SET status=?,output=?,error=?,updated_at=?,ended_at=? "             \
@@ -39,7 +41,9 @@
     "ended_at FROM steps WHERE workflow_id=? ORDER BY step_no")                           \
   X(STEP_PUT,                                                                             \
     "INSERT OR REPLACE INTO steps(workflow_id,step_no,name,status,output,error,attempts," \
-    "child_id,span_id,started_at,ended_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)")                \
+    "child_id,span_id,started_at,ended_at,span_input,span_recovery)"                      \
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")                                                 \
+  X(WF_TRACE_EXTRA, "UPDATE workflows SET trace_extra=? WHERE id=?")                      \
   X(BEGIN, "BEGIN IMMEDIATE")                                                             \
   X(COMMIT, "COMMIT")                                                                     \
   X(ROLLBACK, "ROLLBACK")
@@ -153,12 +157,43 @@ static int core_v2(sqlite3 *db, char *err, size_t errlen) {
   return LODE_OK;
 }
 
+/* Trace records of workflows and steps live in their own rows (the
+ * checkpoint is the record, written in the same commit at no extra index
+ * cost): `traced` marks a workflow whose spans lode renders, `trace_extra`
+ * keeps its tags, metadata, phase and lode.trace.update values, and a
+ * step's `span_input`/`span_recovery` keep what its span needs besides the
+ * checkpoint. lode_trace_materialize (executor.h) turns them into
+ * trace_records rows in batches, off the step path; `trace_cursor` and
+ * `trace_open` are its progress (workflows rowids seen, workflows whose
+ * spans are not final yet). Rows written before this migration had their
+ * records stored directly, so the cursor starts past them. */
+static int core_v3(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db,
+                   "ALTER TABLE workflows ADD COLUMN traced INTEGER;"
+                   "ALTER TABLE workflows ADD COLUMN trace_extra TEXT;"
+                   "ALTER TABLE steps ADD COLUMN span_input TEXT;"
+                   "ALTER TABLE steps ADD COLUMN span_recovery INTEGER;"
+                   "CREATE TABLE trace_cursor(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                   "INSERT INTO trace_cursor SELECT 'workflows', coalesce(max(rowid), 0)"
+                   " FROM workflows;"
+                   "CREATE TABLE trace_open(workflow_id TEXT PRIMARY KEY,"
+                   " steps_done INTEGER NOT NULL DEFAULT 0);",
+                   NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "schema 3: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return LODE_EDB;
+  }
+  return LODE_OK;
+}
+
 #define MAX_MIGRATIONS 16
 static struct {
   const char *name;
   lode_migration_fn fn;
-} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2}};
-static int n_migrations = 3;
+} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
+                  {"core-3", core_v3}};
+static int n_migrations = 4;
 
 void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
   for (int i = 0; i < n_migrations; i++)
@@ -359,6 +394,7 @@ void lode_wf_row_clear(lode_wf_row *r) {
     free(*strs[i]);
     *strs[i] = NULL;
   }
+  free(r->trace_extra);
   free(r->input);
   free(r->output);
   memset(r, 0, sizeof *r);
@@ -371,6 +407,7 @@ void lode_step_rows_free(lode_step_row *rows, size_t n) {
     free(rows[i].error);
     free(rows[i].child_id);
     free(rows[i].span_id);
+    free(rows[i].span_input);
   }
   free(rows);
 }
@@ -410,6 +447,9 @@ static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const 
   else sqlite3_bind_null(s, 19);
   sqlite3_bind_int(s, 20, priority);
   bind_text(s, 21, dedup_id);
+  if (r->traced) sqlite3_bind_int(s, 22, 1);
+  else sqlite3_bind_null(s, 22);
+  bind_text(s, 23, r->trace_extra);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -468,6 +508,8 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
   r->started_at = sqlite3_column_int64(s, 19);
   r->ended_at = sqlite3_column_int64(s, 20);
   r->deadline_ms = sqlite3_column_int64(s, 21);
+  r->traced = sqlite3_column_int(s, 22);
+  r->trace_extra = col_text(s, 23);
   sqlite3_reset(s);
   return LODE_OK;
 }
@@ -668,10 +710,26 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
   bind_text(s, 9, r->span_id);
   sqlite3_bind_int64(s, 10, r->started_at);
   sqlite3_bind_int64(s, 11, r->ended_at);
+  bind_text(s, 12, r->span_input);
+  if (r->span_input) sqlite3_bind_int(s, 13, r->span_recovery);
+  else sqlite3_bind_null(s, 13);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot checkpoint step", err, errlen);
+  return LODE_OK;
+}
+
+int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
+                                  size_t errlen) {
+  sqlite3_stmt *s = stmt(db, S_WF_TRACE_EXTRA);
+  if (!s) return db_err(db, 0, "prepare", err, errlen);
+  bind_text(s, 1, extra);
+  bind_text(s, 2, id);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot record trace attributes", err, errlen);
   return LODE_OK;
 }
 
@@ -902,8 +960,9 @@ int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int6
   if (sqlite3_prepare_v2(db->db,
                          "INSERT INTO workflows(id,name,status,input,pipeline,version,"
                          "recovery_attempts,max_recovery_attempts,trace_id,span_id,created_at,"
-                         "updated_at,started_at) SELECT ?2,name,'PENDING',input,pipeline,version,"
-                         "0,max_recovery_attempts,?3,?4,?5,?5,?5 FROM workflows WHERE id=?1",
+                         "updated_at,started_at,traced,trace_extra) SELECT ?2,name,'PENDING',"
+                         "input,pipeline,version,0,max_recovery_attempts,?3,?4,?5,?5,?5,traced,"
+                         "trace_extra FROM workflows WHERE id=?1",
                          -1, &s, NULL) != SQLITE_OK) {
     rc = db_err(db, 0, "cannot fork", err, errlen);
     goto done;

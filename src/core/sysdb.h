@@ -48,6 +48,8 @@ typedef struct lode_wf_row {
   size_t input_len, output_len;
   int64_t created_at, updated_at, started_at, ended_at;
   int64_t deadline_ms; /* 0: none */
+  int traced;          /* its spans are rendered from this row (lode_trace_materialize) */
+  char *trace_extra;   /* JSON: tags, metadata, phase, lode.trace.update values; or NULL */
 } lode_wf_row;
 
 typedef struct lode_step_row {
@@ -60,6 +62,10 @@ typedef struct lode_step_row {
   int attempts;
   char *child_id, *span_id;
   int64_t started_at, ended_at;
+  /* a span rendered from this row (span_id): its input JSON ("" for none)
+   * and the workflow's recovery count when it ran; NULL: no such span */
+  char *span_input;
+  int span_recovery;
 } lode_step_row;
 
 void lode_wf_row_clear(lode_wf_row *r);
@@ -122,6 +128,9 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
 
 int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
                           size_t *n, char *err, size_t errlen);
+/* Replaces the workflow's trace attributes (lode_wf_row.trace_extra). */
+int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
+                                  size_t errlen);
 int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *s, char *err,
                         size_t errlen);
 

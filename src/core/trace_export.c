@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/error.h"
+#include "core/executor.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/trace.h"
@@ -27,7 +29,9 @@ typedef struct item {
 } item;
 
 typedef struct sender {
-  sqlite3 *db;
+  lode_sysdb *sys;    /* the state database (workflow and step rows are rendered) */
+  sqlite3 *db;        /* its connection */
+  int64_t rendered_at; /* last lode_trace_materialize pass, epoch ms */
   lode_http *http;
   char *url;          /* base URL */
   char *project_json; /* "\"project_name\":\"...\"," pre-escaped */
@@ -65,7 +69,7 @@ static void sender_free(sender *s) {
   sqlite3_finalize(s->mark_failed);
   sqlite3_finalize(s->mark_retry);
   sqlite3_finalize(s->count_pending);
-  if (s->db) sqlite3_close(s->db);
+  lode_sysdb_close(s->sys);
   lode_http_free(s->http);
   free(s->url);
   free(s->project_json);
@@ -88,19 +92,10 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   lode_buf_init(&s->bodies, LODE_EXPORT_MAX_BYTES * 4);
   lode_buf_init(&s->req, LODE_EXPORT_MAX_BYTES * 4);
   if (!(s->items = calloc(LODE_EXPORT_MAX_ITEMS, sizeof *s->items))) goto oom;
-  if (sqlite3_open_v2(db_path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-      SQLITE_OK) {
-    snprintf(err, errlen, "opening %s for trace export: %s", db_path,
-             s->db ? sqlite3_errmsg(s->db) : "out of memory");
-    goto fail;
-  }
-  sqlite3_busy_timeout(s->db, 5000);
-  if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
-                   &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "opening %s for trace export: %s", db_path, msg);
-    goto fail;
-  }
-  if (lode_trace_migrate(s->db, err, errlen)) goto fail;
+  /* the state database itself (migrated like any other connection): the
+   * spans of workflows and steps are rendered from its rows */
+  if (lode_sysdb_open(db_path, 0, &s->sys, err, errlen) != LODE_OK) goto fail;
+  s->db = lode_sysdb_sqlite(s->sys);
   /* A new run or `lode export` tries at once (backoffs were the last
    * process's); a row whose body is not an object (a hand-edited or damaged
    * database) is failed rather than retried forever. */
@@ -372,7 +367,26 @@ done:
 
 /* One step of delivery: the first kind with due rows gets one batch, so
  * traces always go before spans. *wait_ms is set for ROUND_BACKOFF. */
-static int round_once(sender *s, double timeout_s, int64_t *wait_ms) {
+/* Renders workflow and step spans into the outbox: at most every
+ * RENDER_MS while running (each pass takes the write lock), always when
+ * `force` (flushing). Returns 1 when records were rendered and more are left. */
+#define RENDER_MS 100
+static int render(sender *s, int force) {
+  int64_t now = lode_now_ms();
+  if (!force && now - s->rendered_at < RENDER_MS) return 0;
+  s->rendered_at = now;
+  int more = 0;
+  char err[512];
+  if (lode_trace_materialize(s->sys, LODE_EXPORT_MAX_ITEMS * 2, &more, err, sizeof err) !=
+      LODE_OK) {
+    lode_warn("trace export: %s (tried again later)", err);
+    return 0;
+  }
+  return more;
+}
+
+static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) {
+  int more = render(s, force);
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
     int n = load_batch(s, &kinds[i]);
     if (n < 0) {
@@ -388,7 +402,7 @@ static int round_once(sender *s, double timeout_s, int64_t *wait_ms) {
     }
     return ROUND_MORE;
   }
-  return ROUND_IDLE;
+  return more ? ROUND_MORE : ROUND_IDLE;
 }
 
 /* Per-request timeout: 30 s, or what is left before a deadline. */
@@ -415,7 +429,7 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
   atomic_store(&s.abort_at_ms, deadline);
   for (;;) {
     int64_t wait = 0;
-    int r = round_once(&s, request_timeout(deadline), &wait);
+    int r = round_once(&s, request_timeout(deadline), &wait, 1);
     if (r == ROUND_IDLE) {
       /* rows in backoff are not due yet but still pending: wait for them */
       if (pending_count(&s) <= 0) break;
@@ -479,7 +493,7 @@ static void *exporter_main(void *ud) {
     pthread_mutex_unlock(&ex->mu);
     if (go < 0) break;
     int64_t wait = 0;
-    int r = round_once(&ex->s, request_timeout(stopping ? deadline : 0), &wait);
+    int r = round_once(&ex->s, request_timeout(stopping ? deadline : 0), &wait, stopping);
     int64_t now = lode_now_ms();
     if (r == ROUND_MORE) {
       wake_at = backoff_until = 0;

@@ -210,6 +210,13 @@ void lode__frame_chain_free(lode_span_frame *f) {
   }
 }
 const char *lode__frame_id(const lode_span_frame *f) { return f->id; }
+int64_t lode__frame_start(const lode_span_frame *f) { return f->start_ms; }
+
+int lode__frame_plain(const lode_span_frame *f) {
+  return !f->u_meta && !f->u_input && !f->u_output && !f->u_usage && !f->u_model &&
+         !f->u_provider && f->u_ntags == 0 && f->nbuf == 0 && !strcmp(f->type, "general") &&
+         f->parent_id[0];
+}
 
 /* ---- building spans -------------------------------------------------------------- */
 

@@ -37,6 +37,11 @@ lode_span_frame *lode__frames_set(lua_State *L, lode_span_frame *top);
 /* Frees a suspended chain that will never resume. */
 void lode__frame_chain_free(lode_span_frame *f);
 const char *lode__frame_id(const lode_span_frame *f);
+/* 1 when the frame's span is only what its checkpoint row says: no
+ * lode.trace.update values and no spans of tracked calls waiting on it
+ * (its span can then be rendered from the row: lode_trace_materialize). */
+int lode__frame_plain(const lode_span_frame *f);
+int64_t lode__frame_start(const lode_span_frame *f);
 
 /* The spans of a finished step frame, for lode_wf_step_record: the step's
  * span (input/output JSON given, error if any), one span per failed attempt

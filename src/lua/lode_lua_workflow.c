@@ -436,7 +436,17 @@ static int step_call(lua_State *L) {
   const lode_span_rec *spans = NULL;
   int nspans = 0;
   char *outj = NULL;
-  if (f) {
+  int failed_attempts = 0;
+  for (int i = 0; att && i < max_att && i < row.attempts; i++) failed_attempts += !!att[i].error;
+  if (f && !failed_attempts && lode__frame_plain(f)) {
+    /* the usual step: its span is its checkpoint row plus these two fields,
+     * rendered later (lode_trace_materialize), so tracing adds no record to
+     * this commit */
+    row.span_id = (char *)lode__frame_id(f);
+    row.span_input = in ? in : "";
+    row.span_recovery = lode_wf_recovery_attempts(wf);
+    row.started_at = lode__frame_start(f);
+  } else if (f) {
     outj = row.output ? lode_span_json(row.output, row.output_len, 0) : NULL;
     nspans = lode__frame_spans(f, ex, lode_wf_id(wf), pos, lode_wf_recovery_attempts(wf), in,
                                outj, row.error, att, row.attempts < max_att ? row.attempts : max_att,

@@ -8,11 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "core/error.h"
 #include "core/executor.h"
 #include "core/sysdb.h"
+#include "core/trace.h"
+#include "core/util.h"
 
 static char path[256];
 
@@ -116,11 +120,184 @@ static void test_nondeterminism_message(void **state) {
   lode_exec_close(ex);
 }
 
+/* Workflow and step spans are rendered from their rows: nothing is written
+ * to the trace store on the step path, and each version (open, final) is
+ * rendered once, with the tree's links and the step's fields. */
+static long long q_int(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  return v;
+}
+
+static cJSON *q_body(sqlite3 *db, const char *where) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT body FROM trace_records WHERE %s", where);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  cJSON *o = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  assert_non_null(o);
+  return o;
+}
+
+static const char *jget(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_spans_rendered_from_rows(void **state) {
+  (void)state;
+  char err[512], rpath[300];
+  snprintf(rpath, sizeof rpath, "%s-render.db", path);
+  lode_trace_set_disabled(0);
+  lode_exec *ex;
+  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_sysdb *db = lode_exec_db(ex);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  const char *tags[] = {"nightly"};
+  lode_wf_trace tr = {tags, 1, "{\"owner\":\"ops\"}", "INGESTION"};
+  lode_wf_start st = {"wf-r", "main", NULL, 0, NULL, 0, 0, &tr, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  char sa[37], sb[37];
+  lode_uuid7(sa);
+  lode_uuid7(sb);
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_step_row a = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS,
+                     .output = (uint8_t *)"\1\3\4", .output_len = 3, .attempts = 1,
+                     .span_id = sa, .span_input = "{\"x\":1}", .started_at = 1000,
+                     .ended_at = 1005};
+  assert_int_equal(lode_wf_step_record(wf, &a, NULL, 0, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_wf_step_next(wf, "b", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_step_row b = {.step_no = pos, .name = "b", .status = LODE_WF_ERROR,
+                     .error = "boom at b\nstack traceback: x", .attempts = 2, .span_id = sb,
+                     .span_input = "", .started_at = 1006, .ended_at = 1010};
+  assert_int_equal(lode_wf_step_record(wf, &b, NULL, 0, err, sizeof err), LODE_OK);
+  /* the step path wrote no trace record */
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 0);
+
+  int more = 1;
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(more, 0);
+  /* the trace, the workflow's open span, two step spans */
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 4);
+  cJSON *wspan = q_body(s, "kind='span' AND name='main'");
+  cJSON *trace = q_body(s, "kind='trace'");
+  cJSON *as = q_body(s, "kind='span' AND name='a'");
+  cJSON *bs = q_body(s, "kind='span' AND name='b'");
+  assert_null(cJSON_GetObjectItemCaseSensitive(wspan, "end_time"));
+  assert_string_equal(jget(as, "id"), sa);
+  assert_string_equal(jget(as, "parent_span_id"), jget(wspan, "id"));
+  assert_string_equal(jget(as, "trace_id"), jget(trace, "id"));
+  assert_string_equal(jget(wspan, "trace_id"), jget(trace, "id"));
+  const cJSON *am = cJSON_GetObjectItemCaseSensitive(as, "metadata");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(am, "step")->valueint, 1);
+  assert_string_equal(jget(am, "workflow_id"), "wf-r");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(
+                       cJSON_GetObjectItemCaseSensitive(as, "input"), "x")->valueint, 1);
+  const cJSON *be = cJSON_GetObjectItemCaseSensitive(bs, "error_info");
+  assert_non_null(be);
+  assert_string_equal(jget(be, "message"), "boom at b");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(
+                       cJSON_GetObjectItemCaseSensitive(bs, "metadata"), "attempts")->valueint, 2);
+  cJSON *ttags = cJSON_GetObjectItemCaseSensitive(trace, "tags");
+  int seen = 0;
+  const cJSON *t;
+  cJSON_ArrayForEach(t, ttags) seen += !strcmp(t->valuestring, "execution:workflow") +
+                                       !strcmp(t->valuestring, "phase:INGESTION") +
+                                       !strcmp(t->valuestring, "nightly");
+  assert_int_equal(seen, 3);
+  assert_string_equal(jget(cJSON_GetObjectItemCaseSensitive(trace, "metadata"), "owner"), "ops");
+  cJSON_Delete(wspan), cJSON_Delete(trace), cJSON_Delete(as), cJSON_Delete(bs);
+
+  /* nothing new: nothing rendered again */
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT max(rev) FROM trace_records"), 1);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 1);
+
+  /* the outcome: the final versions of the span and the trace */
+  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, (const uint8_t *)"\1\3\7", 3, NULL,
+                                  NULL, NULL, NULL, err, sizeof err),
+                   LODE_OK);
+  lode_wf_free(wf);
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 4);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE rev=2"), 2);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 0);
+  wspan = q_body(s, "kind='span' AND name='main'");
+  assert_non_null(cJSON_GetObjectItemCaseSensitive(wspan, "end_time"));
+  assert_non_null(cJSON_GetObjectItemCaseSensitive(wspan, "output"));
+  cJSON_Delete(wspan);
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT max(rev) FROM trace_records"), 2);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
+/* A budget smaller than the work: each pass renders part, none twice, and
+ * the passes together render everything. */
+static void test_render_in_batches(void **state) {
+  (void)state;
+  char err[512], rpath[300];
+  snprintf(rpath, sizeof rpath, "%s-batches.db", path);
+  lode_trace_set_disabled(0);
+  lode_exec *ex;
+  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_sysdb *db = lode_exec_db(ex);
+  for (int w = 0; w < 3; w++) {
+    char id[32];
+    snprintf(id, sizeof id, "wf-%d", w);
+    lode_wf_start st = {id, "batch", NULL, 0, NULL, 0, 0, NULL, 0};
+    lode_wf *wf;
+    lode_wf_outcome done;
+    assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+    for (int i = 0; i < 7; i++) {
+      int64_t pos;
+      const lode_step_row *rec;
+      char sid[37];
+      lode_uuid7(sid);
+      assert_int_equal(lode_wf_step_next(wf, "s", &pos, &rec, err, sizeof err), LODE_OK);
+      lode_step_row r = {.step_no = pos, .name = "s", .status = LODE_WF_SUCCESS, .attempts = 1,
+                         .span_id = sid, .span_input = "", .started_at = 1, .ended_at = 2};
+      assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+    }
+    assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, NULL, 0, NULL, NULL, NULL, NULL, err,
+                                    sizeof err),
+                     LODE_OK);
+    lode_wf_free(wf);
+  }
+  int more = 1, passes = 0;
+  while (more && passes < 100) {
+    assert_int_equal(lode_trace_materialize(db, 4, &more, err, sizeof err), LODE_OK);
+    passes++;
+  }
+  assert_true(passes > 3);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  /* 3 traces + 3 workflow spans + 21 step spans, each step once */
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 27);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='s' AND rev>1"), 0);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE kind='span' AND name="
+                            "'batch' AND body LIKE '%end_time%'"), 3);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 0);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_open_migrates_once),
       cmocka_unit_test(test_steps_and_replay),
       cmocka_unit_test(test_nondeterminism_message),
+      cmocka_unit_test(test_spans_rendered_from_rows),
+      cmocka_unit_test(test_render_in_batches),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/opik_config.h"
+#include "core/sysdb.h"
 #include "core/trace.h"
 #include "core/trace_export.h"
 #include "core/util.h"
@@ -56,19 +58,14 @@ int main(int argc, char **argv) {
     }
   }
   if (nspans < 1) nspans = 1;
-  sqlite3 *db = NULL;
-  if (sqlite3_open(argv[1], &db) != SQLITE_OK) {
-    fprintf(stderr, "trace_fill: cannot open %s\n", argv[1]);
-    return 1;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")) return 1;
-  if (exec(db, "BEGIN") || lode_trace_migrate(db, err, sizeof err) ||
-      exec(db, "CREATE TABLE IF NOT EXISTS workflows(id TEXT PRIMARY KEY, name TEXT,"
-               " status TEXT, trace_id TEXT, span_id TEXT)") || exec(db, "COMMIT")) {
+  /* a real state database: the exporter renders workflow rows too (these
+   * rows are not `traced`: their records are the ones written here) */
+  lode_sysdb *sys = NULL;
+  if (lode_sysdb_open(argv[1], 0, &sys, err, sizeof err) != LODE_OK) {
     fprintf(stderr, "trace_fill: %s\n", err);
     return 1;
   }
+  sqlite3 *db = lode_sysdb_sqlite(sys);
   lode_exporter *ex = NULL;
   lode_opik_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -136,9 +133,10 @@ int main(int argc, char **argv) {
              : lode_trace_put_feedback(db, tid, "quality", 0.75, "fine", err, sizeof err)))
         goto fail;
       if (!pass || !twice) {
-        char sql[256];
+        char sql[384];
         snprintf(sql, sizeof sql,
-                 "INSERT OR REPLACE INTO workflows VALUES('%s','fill_workflow','PENDING','%s','%s')",
+                 "INSERT OR REPLACE INTO workflows(id,name,status,trace_id,span_id,created_at,"
+                 "updated_at) VALUES('%s','fill_workflow','PENDING','%s','%s',0,0)",
                  wfid, tid, ids[0]);
         if (exec(db, sql)) return 1;
       }
@@ -156,7 +154,7 @@ int main(int argc, char **argv) {
   free(ids);
   lode_trace_writer_free(w);
   lode_opik_config_free(&cfg);
-  sqlite3_close(db);
+  lode_sysdb_close(sys);
   return 0;
 fail:
   fprintf(stderr, "trace_fill: %s\n", err);

@@ -147,7 +147,9 @@ def check_trace(state, n_files, failed=(), killed=False):
         assert parent is None or parent in by_id, "orphan span %s" % s["name"]
         kids.setdefault(parent, []).append(s)
     for v in kids.values():
-        v.sort(key=lambda s: s["start_time"])
+        # siblings in call order: start time, then step number (steps of one
+        # workflow often start within the same millisecond)
+        v.sort(key=lambda s: (s["start_time"], (s.get("metadata") or {}).get("step", 0)))
     roots = kids[None]
     assert [r["name"] for r in roots] == ["ingest_folder_workflow"]
     assert "phase:INGESTION" in trace["tags"] and trace["metadata"]["phase"] == "INGESTION"
