@@ -632,6 +632,13 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
         return LODE_OK;
       }
       wf->resumed = 1;
+      /* a resumed workflow (recovered, or `lode workflow resume` after a
+       * cancel, whose final span may already be rendered) has its new steps
+       * and its next outcome rendered too */
+      if (ex->tracing && wf->row.traced) {
+        rc = lode_sysdb_trace_reopen(ex->db, id, err, errlen);
+        if (rc != LODE_OK) goto fail;
+      }
     } else if (wf->row.status == LODE_WF_ENQUEUED) {
       /* the queue scheduler dequeues through the same path: claim it */
       int changed = 0;

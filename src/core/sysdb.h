@@ -128,6 +128,10 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
 
 int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
                           size_t *n, char *err, size_t errlen);
+/* A resumed workflow's later steps and outcome are to be rendered
+ * (lode_trace_materialize): keeps it among the open ones, with the steps it
+ * has so far counted as rendered unless it is open already. */
+int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen);
 /* Replaces the workflow's trace attributes (lode_wf_row.trace_extra). */
 int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
                                   size_t errlen);

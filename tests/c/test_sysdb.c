@@ -241,6 +241,65 @@ static void test_spans_rendered_from_rows(void **state) {
   lode_trace_set_disabled(-1);
 }
 
+/* A cancelled workflow, resumed: its later steps and new outcome are
+ * rendered too (its cancelled end already was). */
+static void test_render_after_resume(void **state) {
+  (void)state;
+  char err[512], rpath[300];
+  snprintf(rpath, sizeof rpath, "%s-resume.db", path);
+  lode_trace_set_disabled(0);
+  lode_exec *ex;
+  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_sysdb *db = lode_exec_db(ex);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  lode_wf_start st = {"wf-c", "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  int64_t pos;
+  const lode_step_row *rec;
+  char sid[37];
+  for (int round = 0; round < 2; round++) {
+    assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+    assert_non_null(wf);
+    if (round == 1) assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+    assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+    assert_null(rec);
+    lode_uuid7(sid);
+    lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1,
+                       .span_id = sid, .span_input = "", .started_at = 1, .ended_at = 2};
+    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+    if (round == 0) {
+      int n = 0, more = 0;
+      assert_int_equal(lode_sysdb_cancel_tree(db, "wf-c", &n, err, sizeof err), LODE_OK);
+      lode_wf_free(wf);
+      assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+      assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE body LIKE "
+                                "'%error_info%cancelled%'"), 2);
+      int changed = 0;
+      assert_int_equal(lode_sysdb_wf_set_status(db, "wf-c", LODE_WF_PENDING,
+                                                1u << LODE_WF_CANCELLED, &changed, err,
+                                                sizeof err),
+                       LODE_OK);
+    } else {
+      assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, NULL, 0, NULL, NULL, NULL, NULL,
+                                      err, sizeof err),
+                       LODE_OK);
+      lode_wf_free(wf);
+    }
+  }
+  int more = 0;
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  /* trace + workflow span + the two steps; the ends are the newest versions */
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 4);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='a'"), 2);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE body LIKE "
+                            "'%error_info%'"), 0);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 0);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
 /* A budget smaller than the work: each pass renders part, none twice, and
  * the passes together render everything. */
 static void test_render_in_batches(void **state) {
@@ -298,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_nondeterminism_message),
       cmocka_unit_test(test_spans_rendered_from_rows),
       cmocka_unit_test(test_render_in_batches),
+      cmocka_unit_test(test_render_after_resume),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
