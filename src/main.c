@@ -55,9 +55,12 @@ static const struct {
      "holds goes back to its queue and is claimed again: never lost."},
     {"trace", "lode trace WORKFLOW_ID|TRACE_ID [--json] [--db PATH]",
      "Draws the trace tree of a run from the local database: spans with their\n"
-     "durations, status and error lines, and the trace id. Works without Opik."},
+     "durations, status and error lines, and the trace id. Works without Opik.\n"
+     "Workflow and step spans are kept in their checkpoint rows while a run goes\n"
+     "on; this first renders any not yet in the trace store (so it writes)."},
     {"export", "lode export [--failed] [--retry-failed] [--json] [--db PATH]",
-     "Delivers pending trace records to Opik now (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
+     "Renders workflow and step spans still kept in their checkpoint rows, then\n"
+     "delivers pending trace records to Opik now (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
      "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config). --failed lists records\n"
      "Opik refused, with its response; --retry-failed sends them again."},
     {"test", "lode test [PATH...]",
