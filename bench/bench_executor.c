@@ -147,6 +147,13 @@ int main(int argc, char **argv) {
   snprintf(raw, sizeof raw, "%s/bench-raw.db", dir);
   snprintf(wf, sizeof wf, "%s/bench-lode.db", dir);
   int runs = argc > 2 ? atoi(argv[2]) : 1000;
+  /* profiling aid: BENCH_ONLY=steps runs the untraced --sync normal steps only */
+  const char *only = getenv("BENCH_ONLY");
+  if (only && !strcmp(only, "steps")) {
+    lode_trace_set_disabled(1);
+    printf("lode step (sync normal, untraced): %.2f us\n", lode_steps(wf, 0, runs) / 1e3);
+    return 0;
+  }
   /* tracing on vs off (issue: one Opik trace tree per run) */
   lode_trace_set_disabled(1);
   double off = lode_steps(wf, 0, runs);

@@ -20,6 +20,7 @@ struct lode_exec {
   char *pipeline, *version;
   int tracing;
   lode_trace_writer *tw; /* prepared trace-store statements on db */
+  unsigned seen_version;  /* data version after this connection's last checkpoint */
   void (*kick)(void *ud);
   void *kick_ud;
 };
@@ -730,8 +731,12 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
   int status = LODE_WF_PENDING;
   int rc = lode_sysdb_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
+  /* nothing committed since this connection's last checkpoint (the data
+   * version is unchanged): no one can have cancelled it, skip the read */
+  unsigned v = lode_sysdb_data_version(db);
+  int look = !v || v != wf->ex->seen_version;
   rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
-  if (rc == LODE_OK) rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
+  if (rc == LODE_OK && look) rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
   for (int i = 0; i < nspans && rc == LODE_OK && wf->ex->tracing; i++)
     if (lode_trace_writer_put_span(wf->ex->tw, &spans[i], err, errlen) != 0) rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
@@ -739,6 +744,7 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
     lode_sysdb_rollback(db);
     return rc;
   }
+  wf->ex->seen_version = lode_sysdb_data_version(db);
   if (status == LODE_WF_CANCELLED) wf->cancelled = 1;
   if ((nspans || row->span_input) && wf->ex->tracing) kick(wf->ex);
   return LODE_OK;

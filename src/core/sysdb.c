@@ -331,6 +331,12 @@ void lode_sysdb_close(lode_sysdb *db) {
 
 sqlite3 *lode_sysdb_sqlite(lode_sysdb *db) { return db->db; }
 
+unsigned lode_sysdb_data_version(lode_sysdb *db) {
+  unsigned v = 0;
+  if (sqlite3_file_control(db->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
+  return v;
+}
+
 void lode_sysdb_relax_sync(lode_sysdb *db, int on) {
   if (!db->sync_full || db->relaxed == on) return;
   sqlite3_exec(db->db, on ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL, NULL,

@@ -132,6 +132,11 @@ int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **row
  * (lode_trace_materialize): keeps it among the open ones, with the steps it
  * has so far counted as rendered unless it is open already. */
 int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen);
+/* The connection's view of the file's data version (SQLite's
+ * SQLITE_FCNTL_DATA_VERSION): it changes with every commit, this
+ * connection's or another's, as seen when a transaction starts. 0 if
+ * unknown. */
+unsigned lode_sysdb_data_version(lode_sysdb *db);
 /* Replaces the workflow's trace attributes (lode_wf_row.trace_extra). */
 int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
                                   size_t errlen);

@@ -120,6 +120,42 @@ static void test_nondeterminism_message(void **state) {
   lode_exec_close(ex);
 }
 
+/* The checkpoint skips its status read while nothing else was committed;
+ * a cancel committed by another connection is still seen at the next
+ * checkpoint, and the workflow stops before its next step. */
+static void test_cancel_seen_after_skipped_reads(void **state) {
+  (void)state;
+  char err[512], cpath[300];
+  snprintf(cpath, sizeof cpath, "%s-cancel.db", path);
+  lode_exec *ex;
+  lode_exec_opts o = {cpath, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_wf_start st = {"wf-x", "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+    lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1};
+    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  }
+  lode_sysdb *other;
+  int n = 0;
+  assert_int_equal(lode_sysdb_open(cpath, 0, &other, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_cancel_tree(other, "wf-x", &n, err, sizeof err), LODE_OK);
+  assert_int_equal(n, 1);
+  lode_sysdb_close(other);
+  /* the step in flight still checkpoints; the next one does not start */
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1};
+  assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_ECANCELLED);
+  lode_wf_free(wf);
+  lode_exec_close(ex);
+}
+
 /* Workflow and step spans are rendered from their rows: nothing is written
  * to the trace store on the step path, and each version (open, final) is
  * rendered once, with the tree's links and the step's fields. */
@@ -355,6 +391,7 @@ int main(void) {
       cmocka_unit_test(test_open_migrates_once),
       cmocka_unit_test(test_steps_and_replay),
       cmocka_unit_test(test_nondeterminism_message),
+      cmocka_unit_test(test_cancel_seen_after_skipped_reads),
       cmocka_unit_test(test_spans_rendered_from_rows),
       cmocka_unit_test(test_render_in_batches),
       cmocka_unit_test(test_render_after_resume),
