@@ -298,11 +298,17 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     goto done;
   }
   sqlite3_busy_handler(db->db, busy_wait, NULL);
+  /* --sync full syncs the WAL at every commit: a WAL kept small (SQLite's
+   * default 1000-page checkpoint) is reset early and then rewritten in
+   * place, so those syncs never also write the file's grown size (the
+   * reason PostgreSQL recycles its WAL segments); measured 1.5x more steps/s
+   * than a WAL growing to 8000 pages. --sync normal syncs only at
+   * checkpoints, so fewer, larger ones suit it. */
   char pragmas[256];
   snprintf(pragmas, sizeof pragmas,
            "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-           "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=8000;",
-           sync_full ? "FULL" : "NORMAL");
+           "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=%d;",
+           sync_full ? "FULL" : "NORMAL", sync_full ? 1000 : 8000);
   char *msg = NULL;
   if (sqlite3_exec(db->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, errlen, "%s: %s (is it a lode state database?)", path, msg ? msg : "?");
