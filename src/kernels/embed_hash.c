@@ -89,24 +89,25 @@ static const uint8_t ascii_word[256] = {
     /* 0x80..0xff: 0 */
 };
 
-/* A feature as packed in the cache and the pending list: the dimension in
- * the low 16 bits (dims <= 65536) and the signed weight, 16-bit two's
- * complement, above (so a 16-bit multiply scales it by a count, see
- * drain). */
-#define DIM_BITS 16
-static inline uint32_t feature(uint64_t dims, uint64_t h, int w) {
-  uint32_t d = (uint32_t)(((h & 0xffffffffu) * dims) >> 32);
-  uint32_t sw = (h >> 63) ? 0x10000u - (uint32_t)w : (uint32_t)w;
-  return d | sw << DIM_BITS;
+/* A feature as the cache and the pending list hold it: its dimension
+ * (dims <= 65536) and its signed weight in quarters, 16 bits each, in this
+ * order in memory (so a 16-bit SIMD multiply by (1, c) scales the weight by
+ * a count, see drain, and adding it is two loads and an add). */
+typedef struct feat_t {
+  uint16_t d;
+  int16_t w;
+} feat_t;
+
+_Static_assert(sizeof(feat_t) == 4, "feat_t is two 16-bit halves");
+
+static inline feat_t feature(uint64_t dims, uint64_t h, int w) {
+  feat_t f;
+  f.d = (uint16_t)(((h & 0xffffffffu) * dims) >> 32);
+  f.w = (int16_t)((h >> 63) ? -w : w);
+  return f;
 }
 
-/* The weight of a packed feature (sign-extended without any
- * implementation-defined conversion). */
-static inline int32_t feature_w(uint32_t f) { return (int32_t)((f >> DIM_BITS) ^ 0x8000u) - 0x8000; }
-
-static inline void add_feature(int32_t *acc, uint32_t f) {
-  acc[f & ((1u << DIM_BITS) - 1)] += feature_w(f);
-}
+static inline void add_feature(int32_t *acc, feat_t f) { acc[f.d] += f.w; }
 
 /* n-gram and bigram mixer: times the 64-bit golden-ratio constant, high half
  * folded into the low half (the dimension comes from the low 32 bits, so it
@@ -161,10 +162,10 @@ struct lode__hash {
   int64_t dims;
   int32_t *acc;      /* dims quarters; all zero between texts */
   hslot *slot;       /* 1 << CACHE_BITS */
-  uint32_t *feat;    /* SLOT_MAXF per slot */
+  feat_t *feat;      /* SLOT_MAXF per slot */
   uint16_t *touched; /* TOUCH_MAX slots with a count (some maybe zero again) */
   size_t nt;
-  uint32_t *pend; /* PEND_MAX + SLOT_MAXF features to add */
+  feat_t *pend; /* PEND_MAX + SLOT_MAXF features to add */
   size_t np;
 };
 
@@ -199,13 +200,15 @@ void lode__hash_free(lode__hash *h) {
   free(h);
 }
 
+/* Where a key lives: any function of it would do (it only decides which
+ * words share a slot); one multiply keeps the lookup's chain short. */
 static inline size_t slot_index(uint64_t k0, uint64_t k1) {
-  return (size_t)(((k0 ^ (k1 * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL) >> (64 - CACHE_BITS));
+  return (size_t)(((k0 ^ (k1 << 29 | k1 >> 35)) * 0x9e3779b97f4a7c15ULL) >> (64 - CACHE_BITS));
 }
 
 /* The unigram and n-gram features of word wb[1..wl] (wb[0] == '<'; wb has
  * 8 spare bytes past wl + 1) into f; returns their count (2 * wl). */
-static size_t word_feats(uint64_t dims, uint8_t *wb, size_t wl, uint64_t h, uint32_t *f) {
+static size_t word_feats(uint64_t dims, uint8_t *wb, size_t wl, uint64_t h, feat_t *f) {
   size_t nf = 0, m = wl + 2, i = 0;
   f[nf++] = feature(dims, h, W_WORD);
   wb[wl + 1] = '>';
@@ -248,14 +251,13 @@ static void drain(lode__hash *hs);
 /* Adds the pending features. */
 static void apply(lode__hash *hs) {
   int32_t *restrict acc = hs->acc;
-  const uint32_t *restrict pf = hs->pend;
+  const feat_t *restrict pf = hs->pend;
   size_t np = hs->np, k = 0;
   for (; k + 4 <= np; k += 4) { /* unrolled: a quarter faster */
-    uint32_t f0 = pf[k], f1 = pf[k + 1], f2 = pf[k + 2], f3 = pf[k + 3];
-    add_feature(acc, f0);
-    add_feature(acc, f1);
-    add_feature(acc, f2);
-    add_feature(acc, f3);
+    add_feature(acc, pf[k]);
+    add_feature(acc, pf[k + 1]);
+    add_feature(acc, pf[k + 2]);
+    add_feature(acc, pf[k + 3]);
   }
   for (; k < np; k++) add_feature(acc, pf[k]);
   hs->np = 0;
@@ -332,13 +334,10 @@ static void add_slot(lode__hash *hs, size_t i) {
   /* locals and restrict: otherwise every store to acc would make the
    * compiler reload nf and the count (same integer type, may alias) */
   int32_t c = (int32_t)sl->cnt, *restrict acc = hs->acc;
-  const uint32_t *restrict fs = hs->feat + i * SLOT_MAXF;
+  const feat_t *restrict fs = hs->feat + i * SLOT_MAXF;
   uint32_t nf = sl->nf;
   sl->cnt = 0;
-  for (uint32_t k = 0; k < nf; k++) {
-    uint32_t f = fs[k];
-    acc[f & ((1u << DIM_BITS) - 1)] += feature_w(f) * c;
-  }
+  for (uint32_t k = 0; k < nf; k++) acc[fs[k].d] += fs[k].w * c;
 }
 
 /* The features of the words counted since the last drain, times their
@@ -349,19 +348,20 @@ static void add_slot(lode__hash *hs, size_t i) {
  * additions are one long loop. */
 static void drain(lode__hash *hs) {
   size_t nt = hs->nt, np = hs->np;
-  uint32_t *restrict pf = hs->pend;
+  feat_t *restrict pf = hs->pend;
   for (size_t t = 0; t < nt; t++) {
     size_t i = hs->touched[t];
     hslot *sl = &hs->slot[i];
     uint32_t c = sl->cnt, nf = sl->nf;
-    const uint32_t *restrict fs = hs->feat + i * SLOT_MAXF;
+    const feat_t *restrict fs = hs->feat + i * SLOT_MAXF;
     if (c > CNT_SIMD) { /* weights times c may not fit 16 bits */
       add_slot(hs, i);
       continue;
     }
     sl->cnt = 0; /* a count may be 0 again (its slot was reused): adds 0 */
 #if defined(__SSE2__) && !defined(LODE_HASH_NO_SIMD)
-    /* 16-bit multiplies: dimensions times 1, weights times c */
+    /* 16-bit multiplies: dimensions times 1, weights times c (x86 is
+     * little-endian: d is the low half of each 32-bit lane) */
     __m128i m = _mm_set1_epi32((int)(c << 16 | 1));
     for (int k = 0; k < 32; k += 4)
       _mm_storeu_si128((__m128i *)(void *)(pf + np + k),
@@ -371,9 +371,9 @@ static void drain(lode__hash *hs) {
         _mm_storeu_si128((__m128i *)(void *)(pf + np + k),
                          _mm_mullo_epi16(_mm_loadu_si128((const __m128i *)(const void *)(fs + k)), m));
 #else
-    for (uint32_t k = 0; k < nf; k++) {
-      uint32_t f = fs[k];
-      pf[np + k] = (f & 0xffffu) | (((f >> DIM_BITS) * c) & 0xffffu) << DIM_BITS;
+    for (uint32_t k = 0; k < nf; k++) { /* |w * c| <= 4 * CNT_SIMD fits */
+      pf[np + k].d = fs[k].d;
+      pf[np + k].w = (int16_t)(fs[k].w * (int32_t)c);
     }
 #endif
     np += nf;
@@ -418,7 +418,7 @@ static NOINLINE void word_slow(hstate *st, size_t wl, const uint64_t *key) {
     return;
   }
   uint64_t h = XXH3_64bits_withSeed(wb + 1, wl, SEED_WORD);
-  uint32_t f[3 * HASH_MAXW + 4];
+  feat_t f[3 * HASH_MAXW + 4];
   size_t nf = word_feats(st->dims, wb, wl, h, f);
   for (size_t k = 0; k < nf; k++) add_feature(st->hs->acc, f[k]);
   next_word(st, h);
@@ -433,10 +433,7 @@ static NOINLINE void word_slow(hstate *st, size_t wl, const uint64_t *key) {
  * bytes never belong to a multi-byte sequence. So a word with non-ASCII
  * characters is cached by its raw bytes (after one decoding), and its
  * lower-cased form, from which its features come, is never needed again. */
-static HOT_INLINE void key16(const uint8_t *p, size_t len, uint64_t k[2]) {
-  uint64_t k0, k1;
-  memcpy(&k0, p, 8);
-  memcpy(&k1, p + 8, 8);
+static HOT_INLINE void key16_of(uint64_t k0, uint64_t k1, size_t len, uint64_t k[2]) {
   /* a word's ASCII bytes are letters and digits: setting bit 5 lower-cases
    * letters and keeps digits (0x30..0x39 have it already); bytes >= 0x80
    * are kept (their bit 7, shifted to bit 5, clears the 0x20) */
@@ -454,11 +451,37 @@ static HOT_INLINE void key16(const uint8_t *p, size_t len, uint64_t k[2]) {
   k[1] = k1 & m1;
 }
 
-/* A word of 1..16 bytes at p (16 bytes readable from p) looked up in the
- * cache: counted if there (returns 1), else 0. */
-static HOT_INLINE int lookup16(hstate *st, const uint8_t *p, size_t len) {
-  uint64_t k[2];
-  key16(p, len, k);
+static HOT_INLINE void key16(const uint8_t *p, size_t len, uint64_t k[2]) {
+  uint64_t k0, k1;
+  memcpy(&k0, p, 8);
+  memcpy(&k1, p + 8, 8);
+  key16_of(k0, k1, len, k);
+}
+
+/* The key of a word of len <= 16 bytes at p + s with fewer than 16 bytes
+ * readable (s + 16 > n). */
+static void key16_tail(const uint8_t *p, size_t n, size_t s, size_t len, uint64_t k[2]) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (n >= 16) { /* the 16 bytes ending at n, shifted down to start at s */
+    uint64_t a0, a1;
+    unsigned off = (unsigned)(s + 16 - n); /* 1..15 */
+    memcpy(&a0, p + n - 16, 8);
+    memcpy(&a1, p + n - 8, 8);
+    if (off < 8)
+      key16_of(a0 >> 8 * off | a1 << (64 - 8 * off), a1 >> 8 * off, len, k);
+    else
+      key16_of(a1 >> 8 * (off - 8), 0, len, k);
+    return;
+  }
+#endif
+  uint8_t tmp[16] = {0};
+  memcpy(tmp, p + s, len);
+  key16(tmp, len, k);
+}
+
+/* The word with key k looked up in the cache: counted if there (returns 1),
+ * else 0. */
+static HOT_INLINE int lookup(hstate *st, const uint64_t k[2]) {
   size_t i = slot_index(k[0], k[1]);
   const hslot *sl = &st->hs->slot[i];
   if (sl->k0 == k[0] && sl->k1 == k[1]) {
@@ -570,8 +593,17 @@ static inline size_t popcount64(uint64_t x) {
 /* The runs off the fast path (out of line, so the hot loop stays small):
  * words not in the cache, words near the text's end (fewer than 16 bytes
  * readable), words longer than 16 bytes and runs holding non-ASCII bytes. */
-static NOINLINE void run_other(hstate *st, const uint8_t *p, size_t s, size_t e) {
+static NOINLINE void run_other(hstate *st, const uint8_t *p, size_t n, size_t s, size_t e) {
   size_t len = e - s;
+  uint64_t k[2];
+  int cached = len <= CACHE_MAXW && st->hs->slot;
+  if (cached) {
+    /* a short word near the text's end (each text's last, usually) or not
+     * in the cache */
+    if (s + 16 <= n) key16(p + s, len, k);
+    else key16_tail(p, n, s, len, k);
+    if (lookup(st, k)) return;
+  }
   uint8_t hi = 0;
   for (size_t i = 0; i < len; i++) hi |= p[s + i];
   if (hi & 0x80) {
@@ -580,20 +612,7 @@ static NOINLINE void run_other(hstate *st, const uint8_t *p, size_t s, size_t e)
   }
   size_t wl = len < HASH_MAXW ? len : HASH_MAXW;
   for (size_t i = 0; i < wl; i++) st->wb[1 + i] = ascii_word[p[s + i]];
-  if (len <= CACHE_MAXW) {
-    uint64_t k[2] = {0, 0};
-    memcpy(k, st->wb + 1, wl); /* the key: the lower-cased bytes */
-    word_slow(st, wl, k);
-  } else {
-    word_slow(st, wl, NULL);
-  }
-}
-
-/* One run of word bytes [s, e) (maximal: the bytes around it are ASCII
- * separators or the text's ends). */
-static HOT_INLINE void run(hstate *st, const uint8_t *p, size_t n, size_t s, size_t e) {
-  if (e - s <= CACHE_MAXW && s + 16 <= n && st->hs->slot && lookup16(st, p + s, e - s)) return;
-  run_other(st, p, s, e);
+  word_slow(st, wl, cached ? k : NULL);
 }
 
 /* When a list is full or the flush point is reached (after a word). */
@@ -614,14 +633,22 @@ static size_t words_fast(hstate *st, const uint8_t *p, size_t n, size_t seg, con
   lode__hash *hs = st->hs;
   hslot *slot = hs->slot;
   uint16_t *touched = hs->touched;
-  uint32_t *pend = hs->pend;
+  feat_t *pend = hs->pend;
   uint64_t dims = st->dims, prev = st->prev;
-  size_t nt = hs->nt, np = hs->np, words = st->words, hp = (size_t)st->have_prev;
+  size_t nt, np, words, hp, budget;
+  /* a word adds at most one to nt and np and exactly one to words: after
+   * `budget` words one of them may be at its limit */
 #define SYNC_OUT (hs->nt = nt, hs->np = np, st->prev = prev, st->have_prev = (int)hp, st->words = words)
-#define SYNC_IN (nt = hs->nt, np = hs->np, prev = st->prev, hp = (size_t)st->have_prev, words = st->words)
+#define SYNC_IN                                                                                \
+  (nt = hs->nt, np = hs->np, prev = st->prev, hp = (size_t)st->have_prev, words = st->words, \
+   budget = TOUCH_MAX - nt, budget = PEND_MAX - np < budget ? PEND_MAX - np : budget,           \
+   budget = FLUSH_WORDS - words < budget ? FLUSH_WORDS - words : budget)
+  SYNC_IN;
+  /* the short words with 16 bytes readable (s < lim) take the fast path */
+  size_t lim = slot && n >= 16 ? n - 15 : 0;
   for (; i + 1 < nb; i += 2) {
     size_t s = seg + bnd[i], e = seg + bnd[i + 1];
-    if (e - s <= CACHE_MAXW && s + 16 <= n && slot) {
+    if (e - s <= CACHE_MAXW && s < lim) {
       uint64_t k[2];
       key16(p + s, e - s, k);
       size_t x = slot_index(k[0], k[1]);
@@ -637,7 +664,7 @@ static size_t words_fast(hstate *st, const uint8_t *p, size_t n, size_t seg, con
         hp = 1;
         prev = h * 0xc2b2ae3d27d4eb4fULL;
         words++;
-        if ((nt == TOUCH_MAX) | (np >= PEND_MAX) | (words == FLUSH_WORDS)) {
+        if (--budget == 0) {
           SYNC_OUT;
           full(st);
           SYNC_IN;
@@ -646,7 +673,7 @@ static size_t words_fast(hstate *st, const uint8_t *p, size_t n, size_t seg, con
       }
     }
     SYNC_OUT;
-    run_other(st, p, s, e);
+    run_other(st, p, n, s, e);
     SYNC_IN;
   }
   SYNC_OUT;
@@ -705,14 +732,14 @@ void lode__hash_text(lode__hash *hs, const char *s, size_t n, float *v, int unit
     size_t i = 0;
     if (open) { /* the first boundary ends the run carried over */
       if (nb == 0) continue;
-      run(&st, p, n, open - 1, seg + bnd[0]);
+      run_other(&st, p, n, open - 1, seg + bnd[0]);
       i = 1;
       open = 0;
     }
     i = words_fast(&st, p, n, seg, bnd, i, nb);
     if (i < nb) open = seg + bnd[i] + 1;
   }
-  if (open) run(&st, p, n, open - 1, n);
+  if (open) run_other(&st, p, n, open - 1, n);
   drain(hs); /* the counted words and the bigrams */
   if (unit && !st.flushed) {
     finish_unit(v, hs->acc, st.dims);
