@@ -129,9 +129,8 @@ static inline uint64_t load_le64(const uint8_t *p) {
 
 /* The word cache: a word's unigram and n-gram features depend on the word
  * alone, so they are computed once per embedder and replayed. Direct-mapped;
- * the key is the word's (lower-cased) bytes zero-padded to 16, as the machine
- * loads them (the cache never leaves the process, so byte order does not
- * matter; words have no NUL byte, so the padding is unambiguous). */
+ * the key is the word's raw bytes, ASCII lower-cased, zero-padded to 16 (see
+ * key16). */
 #define CACHE_BITS 12
 #define CACHE_MAXW 16
 /* Repeated words are added once per text: a hit only counts the word (and
@@ -207,7 +206,8 @@ static inline size_t slot_index(uint64_t k0, uint64_t k1) {
 }
 
 /* The unigram and n-gram features of word wb[1..wl] (wb[0] == '<'; wb has
- * 8 spare bytes past wl + 1) into f; returns their count (2 * wl). */
+ * 8 spare bytes past wl + 1) into f; returns their count (3 * wl - 2, or 2
+ * for a 1-byte word). */
 static size_t word_feats(uint64_t dims, uint8_t *wb, size_t wl, uint64_t h, feat_t *f) {
   size_t nf = 0, m = wl + 2, i = 0;
   f[nf++] = feature(dims, h, W_WORD);
