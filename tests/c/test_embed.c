@@ -99,6 +99,122 @@ static void hash_deterministic(void **s) {
   lode_embedder_free(e2);
 }
 
+/* The exact bits of the hash embedder's output: XXH3 of the raw float32
+ * words (little-endian) of the golden texts and of 300 texts of 1000 bytes
+ * of the bench's English-like words (one embedder, so its word cache carries
+ * over from text to text), at 384 and at 7 dims. Unlike GOLDEN_CHECKSUM
+ * nothing is rounded away: a speed-up must keep every bit (IEEE 754 float
+ * and a correctly rounded sqrt give the same bits everywhere). */
+static uint64_t raw_bits(const lode_matrix *m) {
+  XXH3_state_t *st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  for (int64_t i = 0; i < m->rows * m->dims; i++) {
+    uint32_t u;
+    memcpy(&u, &m->data[i], 4);
+    uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+    XXH3_64bits_update(st, b, 4);
+  }
+  uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
+static uint64_t exact_embed(int64_t dims, const char *const *texts, const size_t *lens, size_t n,
+                            lode_matrix *m) {
+  lode_embedder *e = open_hash(dims);
+  assert_int_equal(lode_embed(e, texts, lens, n, m, err, sizeof err), 0);
+  lode_embedder_free(e);
+  return raw_bits(m);
+}
+
+static void hash_exact_bits(void **s) {
+  (void)s;
+  static const char *bw[] = {
+      "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be",
+      "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
+      "an", "had", "they", "pipeline", "durable", "workflow", "checkpoint", "embedding",
+      "retrieval", "document", "chunks", "vector", "search", "database", "recovery", "tracing",
+      "Lua", "kernel", "normalised", "throughput", "Unicode", "tokeniser", "quickly", "ingestion",
+      "configuration", "language", "system", "between", "important", "However,", "results.",
+      "naïve", "café", "(see", "section", "3.2)", "2024", "people", "through", "example"};
+  enum { NT = 300, CHUNK = 1000 };
+  char *text = malloc(NT * CHUNK + 64);
+  size_t len = 0;
+  uint64_t r = 7;
+  while (len < NT * CHUNK) { /* splitmix64, as the bench */
+    uint64_t z = (r += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const char *w = bw[z % (sizeof bw / sizeof *bw)];
+    size_t l = strlen(w);
+    memcpy(text + len, w, l);
+    len += l;
+    text[len++] = (z >> 40) % 15 == 0 ? '\n' : ' ';
+  }
+  const char *texts[NGOLDEN + NT];
+  size_t lens[NGOLDEN + NT];
+  for (size_t i = 0; i < NGOLDEN; i++) {
+    texts[i] = golden_texts[i];
+    lens[i] = strlen(golden_texts[i]);
+  }
+  for (size_t i = 0; i < NT; i++) {
+    texts[NGOLDEN + i] = text + i * CHUNK;
+    lens[NGOLDEN + i] = CHUNK;
+  }
+  lode_matrix m;
+  uint64_t h384 = exact_embed(384, texts, lens, NGOLDEN + NT, &m);
+  /* a few values spelled out: the first nonzero dims of row 0 ("The quick
+   * brown fox ...") as float32 bits */
+  static const struct {
+    int dim;
+    uint32_t bits;
+  } row0[] = {{3, 0xbd6442dbu}, {9, 0x3d6442dbu}, {14, 0xbd6442dbu}, {15, 0x3d6442dbu}};
+  for (int d = 0, k = 0; d < 384 && k < 4; d++) {
+    uint32_t u;
+    memcpy(&u, &m.data[d], 4);
+    if (!u) continue;
+    if (d != row0[k].dim || u != row0[k].bits)
+      fail_msg("row 0: nonzero #%d is dim %d = 0x%08x, expected dim %d = 0x%08x", k, d, u,
+               row0[k].dim, row0[k].bits);
+    k++;
+  }
+  free(m.data);
+  uint64_t h7 = exact_embed(7, texts, lens, NGOLDEN + NT, &m);
+  free(m.data);
+  if (h384 != 0xf0debbd61dca3a1aULL || h7 != 0xcc7fe6256cbce381ULL)
+    fail_msg("hash embedder raw bits: 384 dims 0x%016llxULL, 7 dims 0x%016llxULL (changed)",
+             (unsigned long long)h384, (unsigned long long)h7);
+  free(text);
+}
+
+/* A batch whose matrix is large (18 MB: lode_matrix_alloc marks it for
+ * huge pages): rows of texts without words are zero, the others are the
+ * vectors the texts get alone. */
+static void hash_big_batch(void **s) {
+  (void)s;
+  enum { N = 12000 };
+  static const char *pool[] = {"durable pipelines", "", "traced data, café", "a b c", "  !? "};
+  const char **texts = malloc(N * sizeof *texts);
+  for (size_t i = 0; i < N; i++) texts[i] = pool[(i * 7 + i / 5) % 5];
+  lode_embedder *e = open_hash(384);
+  lode_matrix m, one;
+  assert_int_equal(lode_embed(e, texts, NULL, N, &m, err, sizeof err), 0);
+  for (size_t i = 0; i < N; i++) {
+    const float *r = m.data + i * 384;
+    if (texts[i][0] == '\0' || texts[i][2] == '!') {
+      for (int k = 0; k < 384; k++) assert_true(r[k] == 0.0f);
+    } else if (i % 997 == 0 || i >= N - 5) {
+      assert_int_equal(lode_embed(e, texts + i, NULL, 1, &one, err, sizeof err), 0);
+      assert_memory_equal(one.data, r, 384 * sizeof(float));
+      free(one.data);
+    }
+  }
+  free(m.data);
+  free(texts);
+  lode_embedder_free(e);
+}
+
 /* Deterministic PRNG (splitmix64) for the generated corpus. */
 static uint64_t rng = 42;
 static uint64_t next(void) {
@@ -476,7 +592,9 @@ static void tok_fuzz(void **s) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(hash_deterministic), cmocka_unit_test(hash_retrieval),
+      cmocka_unit_test(hash_deterministic), cmocka_unit_test(hash_exact_bits),
+      cmocka_unit_test(hash_big_batch),
+      cmocka_unit_test(hash_retrieval),
       cmocka_unit_test(hash_hostile),       cmocka_unit_test(m2v_reference),
       cmocka_unit_test(m2v_quantised),      cmocka_unit_test(m2v_errors),
       cmocka_unit_test(m2v_hostile),        cmocka_unit_test(m2v_tokenizer_reference),

@@ -225,6 +225,48 @@ static void prefixes(void **s) {
   lode_embedder_free(e);
 }
 
+/* Runs around and across the tokeniser's 1024-byte segments: words ending
+ * just before, at and after a segment's end, runs longer than a segment
+ * (ASCII and not), and every length of a text around the segment edges. */
+static void segments(void **s) {
+  (void)s;
+  lode_embedder *e = open_hash(384);
+  static const size_t runs[] = {1, 15, 16, 17, 63, 64, 65, 1023, 1024, 1025, 2047, 2048, 3000};
+  static const size_t lead[] = {0, 1, 5, 960, 1007, 1008, 1009, 1022, 1023, 1024};
+  char *t = malloc(8192);
+  for (size_t a = 0; a < sizeof lead / sizeof *lead; a++) {
+    for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+      for (int kind = 0; kind < 3; kind++) {
+        size_t n = 0;
+        for (; n < lead[a]; n++) t[n] = (n % 7 == 6) ? ' ' : (char)('a' + n % 26);
+        for (size_t i = 0; i < runs[r]; i++) {
+          if (kind == 1 && i % 9 == 4 && i + 1 < runs[r]) { /* "é", a letter */
+            t[n++] = (char)0xc3;
+            t[n++] = (char)0xa9;
+            i++;
+          } else if (kind == 2 && i % 11 == 10) {
+            t[n++] = (char)0xff; /* invalid: splits the run */
+          } else {
+            t[n++] = (char)('A' + i % 26);
+          }
+        }
+        size_t k = n;
+        t[n++] = ' ';
+        for (; n < k + 40; n++) t[n] = (char)('a' + n % 5);
+        size_t ends[] = {k - 1, k, k + 1, k + 2, n}; /* in the run, at its end, after it */
+        for (size_t m = 0; m < sizeof ends / sizeof *ends; m++) check_same(t, ends[m], 384, e);
+      }
+    }
+  }
+  free(t);
+  size_t len;
+  char *g = gen_text(2200, 50, &len);
+  for (size_t n = 1000; n <= len && n < 2200; n++)
+    if (n < 1100 || n > 2000) check_same(g, n, 384, e);
+  free(g);
+  lode_embedder_free(e);
+}
+
 /* More distinct words than the cache has slots: slots are reused while
  * their word still has a count pending, and the list of counted slots
  * fills up (TOUCH_MAX) within one text. */
@@ -261,6 +303,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mixed_texts),
       cmocka_unit_test(prefixes),
+      cmocka_unit_test(segments),
       cmocka_unit_test(cache_pressure),
       cmocka_unit_test(many_words),
   };
