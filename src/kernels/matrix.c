@@ -4,29 +4,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 float *lode_matrix_alloc(int64_t rows, int64_t dims) {
   if (rows < 0 || dims < 0 || (dims && rows > LODE_MATRIX_MAX_ELEMS / dims)) return NULL;
   size_t n = (size_t)(rows * dims);
-  float *d = calloc(n ? n : 1, sizeof(float));
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  /* A large matrix (an embedded batch: 1.5 KB per text at 384 dims) is
-   * fresh memory from mmap, and faulting it in 4 KiB at a time costs about
-   * as much as embedding the text; huge pages cut that to a few faults.
-   * Only the 2 MiB pages wholly inside the block are marked (calloc has not
-   * touched them, so nothing is zeroed twice); a hint, whose failure
-   * (no THP, a heap block) changes nothing. */
-  const uintptr_t huge = (uintptr_t)2 << 20;
-  if (d && n * sizeof(float) >= 4 * huge) {
-    uintptr_t a = ((uintptr_t)d + huge - 1) & ~(huge - 1);
-    uintptr_t b = ((uintptr_t)d + n * sizeof(float)) & ~(huge - 1);
-    if (b > a) (void)madvise((void *)a, (size_t)(b - a), MADV_HUGEPAGE);
-  }
-#endif
-  return d;
+  return calloc(n ? n : 1, sizeof(float));
 }
 
 float lode_dot_f32(const float *a, const float *b, int64_t n) {

@@ -188,33 +188,6 @@ static void hash_exact_bits(void **s) {
   free(text);
 }
 
-/* A batch whose matrix is large (18 MB: lode_matrix_alloc marks it for
- * huge pages): rows of texts without words are zero, the others are the
- * vectors the texts get alone. */
-static void hash_big_batch(void **s) {
-  (void)s;
-  enum { N = 12000 };
-  static const char *pool[] = {"durable pipelines", "", "traced data, café", "a b c", "  !? "};
-  const char **texts = malloc(N * sizeof *texts);
-  for (size_t i = 0; i < N; i++) texts[i] = pool[(i * 7 + i / 5) % 5];
-  lode_embedder *e = open_hash(384);
-  lode_matrix m, one;
-  assert_int_equal(lode_embed(e, texts, NULL, N, &m, err, sizeof err), 0);
-  for (size_t i = 0; i < N; i++) {
-    const float *r = m.data + i * 384;
-    if (texts[i][0] == '\0' || texts[i][2] == '!') {
-      for (int k = 0; k < 384; k++) assert_true(r[k] == 0.0f);
-    } else if (i % 997 == 0 || i >= N - 5) {
-      assert_int_equal(lode_embed(e, texts + i, NULL, 1, &one, err, sizeof err), 0);
-      assert_memory_equal(one.data, r, 384 * sizeof(float));
-      free(one.data);
-    }
-  }
-  free(m.data);
-  free(texts);
-  lode_embedder_free(e);
-}
-
 /* Deterministic PRNG (splitmix64) for the generated corpus. */
 static uint64_t rng = 42;
 static uint64_t next(void) {
@@ -593,7 +566,6 @@ static void tok_fuzz(void **s) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(hash_deterministic), cmocka_unit_test(hash_exact_bits),
-      cmocka_unit_test(hash_big_batch),
       cmocka_unit_test(hash_retrieval),
       cmocka_unit_test(hash_hostile),       cmocka_unit_test(m2v_reference),
       cmocka_unit_test(m2v_quantised),      cmocka_unit_test(m2v_errors),
