@@ -15,8 +15,7 @@ typedef struct lode_matrix {
 #define LODE_MATRIX_MAX_ELEMS ((int64_t)1 << 31)
 
 /* Zero-filled (calloc: free() releases it); NULL if too large or out of
- * memory. On Linux a matrix of 8 MiB or more is marked for transparent huge
- * pages (a hint; see matrix.c). */
+ * memory. */
 float *lode_matrix_alloc(int64_t rows, int64_t dims);
 static inline float *lode_matrix_row(const lode_matrix *m, int64_t i) {
   return m->data + i * m->dims;
