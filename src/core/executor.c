@@ -729,7 +729,26 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
                         int nspans, char *err, size_t errlen) {
   lode_sysdb *db = wf->ex->db;
   int status = LODE_WF_PENDING;
-  int rc = lode_sysdb_begin(db, err, errlen);
+  int rc;
+  if (nspans == 0 && wf->ex->seen_version) {
+    /* The usual checkpoint is one row: one autocommit statement. Then, if
+     * anything else was committed since this connection's last checkpoint
+     * (the data version moved by more than this commit), the status is read
+     * so a cancel from anywhere stops the workflow before its next step. */
+    rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
+    if (rc != LODE_OK) return rc;
+    unsigned v = lode_sysdb_data_version(db);
+    if (!v || v != wf->ex->seen_version + 1) {
+      rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
+      if (rc != LODE_OK) return rc;
+      v = lode_sysdb_data_version(db);
+    }
+    wf->ex->seen_version = v;
+    if (status == LODE_WF_CANCELLED) wf->cancelled = 1;
+    if (row->span_input && wf->ex->tracing) kick(wf->ex);
+    return LODE_OK;
+  }
+  rc = lode_sysdb_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
   /* nothing committed since this connection's last checkpoint (the data
    * version is unchanged): no one can have cancelled it, skip the read */
