@@ -34,6 +34,7 @@ struct lode_wf {
   int64_t pos;          /* last position handed out */
   int resumed;
   int cancelled;
+  int unsaved; /* a fresh top-level run whose row rides on its first write */
   /* trace attributes, kept for the span written at the end */
   char **tags;
   int ntags;
@@ -450,8 +451,42 @@ static int64_t deadline_for(double timeout_s, const lode_wf *parent) {
 
 int64_t lode_wf_deadline(const lode_wf *wf) { return wf->row.deadline_ms; }
 
+/* A top-level run under an id lode just made (a UUIDv7 no one else can
+ * hold) is not inserted on its own: its row is written by the first
+ * transaction that writes anything for it (its first checkpoint, its
+ * outcome, a child), which saves a commit per run. Until then it is not
+ * visible to other processes, which is as if it had not started: a crash
+ * before that write leaves nothing to recover and nothing was done. Ids
+ * given by the caller and child ids (PARENT-N) are inserted at once, since
+ * their uniqueness is checked by that insert. */
+/* Inserts the row if it is not yet (the caller's transaction; the caller
+ * clears wf->unsaved once that transaction has committed). */
+static int save_row(lode_wf *wf, char *err, size_t errlen) {
+  if (!wf->unsaved) return LODE_OK;
+  int existed = 0;
+  int rc = lode_sysdb_wf_insert(wf->ex->db, &wf->row, &existed, err, errlen);
+  if (rc != LODE_OK) return rc;
+  if (existed) {
+    snprintf(err, errlen, "workflow id %s was taken meanwhile", wf->row.id);
+    return LODE_ECONFLICT;
+  }
+  return LODE_OK;
+}
+
+/* save_row in a transaction of its own (before a child's row is written). */
+static int save_row_now(lode_wf *wf, char *err, size_t errlen) {
+  if (!wf || !wf->unsaved) return LODE_OK;
+  lode_sysdb_relax_sync(wf->ex->db, 1);
+  int rc = save_row(wf, err, errlen); /* autocommit */
+  lode_sysdb_relax_sync(wf->ex->db, 0);
+  if (rc == LODE_OK) wf->unsaved = 0;
+  return rc;
+}
+
 int lode_wf_check_deadline(lode_wf *wf, char *err, size_t errlen) {
   if (!wf->row.deadline_ms || lode_now_ms() < wf->row.deadline_ms) return LODE_OK;
+  int src = save_row_now(wf, err, errlen); /* the cancel below must find it */
+  if (src != LODE_OK) return src;
   /* the deadline belongs to the highest ancestor that set it (children
    * inherit it): cancel from there, so the whole tree stops */
   char top[512], e2[256];
@@ -553,27 +588,43 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     nr.traced = 1;
     nr.trace_extra = extra = trace_extra_json(wf, NULL);
   }
-  /* With --sync full, the start of a workflow is committed without its own
-   * fsync: WAL frames are written in order, so the first checkpoint's fsync
-   * makes it durable too. A power loss before then loses a workflow that had
-   * done nothing yet, which the same command simply starts again. */
-  lode_sysdb_relax_sync(ex->db, 1);
-  rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
-  lode_sysdb_relax_sync(ex->db, 0);
+  /* A child's parent must be recorded before it (see save_row). */
+  rc = save_row_now(s->parent, err, errlen);
   if (rc != LODE_OK) {
     free(extra);
     goto fail;
   }
+  int deferred = !s->parent && !s->id;
+  /* With --sync full, the start of a workflow is committed without its own
+   * fsync: WAL frames are written in order, so the first checkpoint's fsync
+   * makes it durable too. A power loss before then loses a workflow that had
+   * done nothing yet, which the same command simply starts again. */
+  if (!deferred) {
+    lode_sysdb_relax_sync(ex->db, 1);
+    rc = lode_sysdb_wf_insert(ex->db, &nr, &existed, err, errlen);
+    lode_sysdb_relax_sync(ex->db, 0);
+    if (rc != LODE_OK) {
+      free(extra);
+      goto fail;
+    }
+  }
   if (!existed) {
-    /* fresh: the row is what we inserted; no need to read it back */
+    /* fresh: the row is what we inserted (or will); no need to read it back */
     rc = copy_row(&nr, &wf->row);
     free(extra);
+    if (rc == LODE_OK && deferred) {
+      wf->unsaved = 1;
+      wf->row.started_at = nr.created_at;
+      if ((ex->pipeline && !(wf->row.pipeline = strdup(ex->pipeline))) ||
+          (ex->version && !(wf->row.version = strdup(ex->version))))
+        rc = LODE_ENOMEM;
+    }
     if (rc != LODE_OK) {
       snprintf(err, errlen, "out of memory");
       goto fail;
     }
     wf->row.created_at = nr.created_at;
-    if (ex->tracing) kick(ex);
+    if (ex->tracing && !deferred) kick(ex);
     *wfp = wf;
     return LODE_OK;
   }
@@ -730,7 +781,7 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
   lode_sysdb *db = wf->ex->db;
   int status = LODE_WF_PENDING;
   int rc;
-  if (nspans == 0 && wf->ex->seen_version) {
+  if (nspans == 0 && wf->ex->seen_version && !wf->unsaved) {
     /* The usual checkpoint is one row: one autocommit statement. Then, if
      * anything else was committed since this connection's last checkpoint
      * (the data version moved by more than this commit), the status is read
@@ -754,7 +805,8 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
    * version is unchanged): no one can have cancelled it, skip the read */
   unsigned v = lode_sysdb_data_version(db);
   int look = !v || v != wf->ex->seen_version;
-  rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
+  rc = save_row(wf, err, errlen);
+  if (rc == LODE_OK) rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
   if (rc == LODE_OK && look) rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
   for (int i = 0; i < nspans && rc == LODE_OK && wf->ex->tracing; i++)
     if (lode_trace_writer_put_span(wf->ex->tw, &spans[i], err, errlen) != 0) rc = LODE_EDB;
@@ -764,6 +816,7 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
     return rc;
   }
   wf->ex->seen_version = lode_sysdb_data_version(db);
+  wf->unsaved = 0;
   if (status == LODE_WF_CANCELLED) wf->cancelled = 1;
   if ((nspans || row->span_input) && wf->ex->tracing) kick(wf->ex);
   return LODE_OK;
@@ -785,13 +838,14 @@ int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
    * recovery replays its recorded steps, runs none of them again and records
    * the same outcome. */
   lode_sysdb_relax_sync(ex->db, 1);
-  if (!x && !parent) {
+  if (!x && !parent && !wf->unsaved) {
     int rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
     lode_sysdb_relax_sync(ex->db, 0);
     if (rc == LODE_OK && traced) kick(ex);
     return rc;
   }
   int rc = lode_sysdb_begin(ex->db, err, errlen);
+  if (rc == LODE_OK) rc = save_row(wf, err, errlen);
   if (rc == LODE_OK)
     rc = lode_sysdb_wf_finish(ex->db, wf->row.id, status, out, out_len, error, err, errlen);
   /* an inline child's outcome is also its parent's checkpoint: one commit */
@@ -799,6 +853,7 @@ int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
   if (rc == LODE_OK && x) rc = lode_sysdb_wf_set_trace_extra(ex->db, wf->row.id, x, err, errlen);
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
+  else wf->unsaved = 0;
   lode_sysdb_relax_sync(ex->db, 0);
   if (rc == LODE_OK && traced) kick(ex);
   free(x);
@@ -852,7 +907,9 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
   int existed = 0;
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
-  rc = lode_sysdb_wf_enqueue(ex->db, r, o->priority, o->dedup_id, &existed, err, errlen);
+  if (o->parent) rc = save_row(o->parent, err, errlen);
+  if (rc == LODE_OK)
+    rc = lode_sysdb_wf_enqueue(ex->db, r, o->priority, o->dedup_id, &existed, err, errlen);
   if (rc == LODE_OK && o->parent) {
     lode_step_row row;
     memset(&row, 0, sizeof row);
@@ -869,6 +926,7 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
     lode_sysdb_rollback(ex->db);
     return rc;
   }
+  if (o->parent) o->parent->unsaved = 0;
   if (ex->tracing) kick(ex);
   return LODE_OK;
 }

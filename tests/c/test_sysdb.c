@@ -156,6 +156,71 @@ static void test_cancel_seen_after_skipped_reads(void **state) {
   lode_exec_close(ex);
 }
 
+/* A run under an id lode makes is recorded by its first write (no commit
+ * of its own); a child started first records its parent before itself. */
+static void test_fresh_run_recorded_by_first_write(void **state) {
+  (void)state;
+  char err[512], dpath[300];
+  snprintf(dpath, sizeof dpath, "%s-defer.db", path);
+  lode_exec *ex;
+  lode_exec_opts o = {dpath, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_sysdb *db = lode_exec_db(ex);
+  lode_wf_start st = {NULL, "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  lode_wf_row r;
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  char id[64];
+  snprintf(id, sizeof id, "%s", lode_wf_id(wf));
+  assert_int_equal(lode_sysdb_wf_get(db, id, &r, err, sizeof err), LODE_ENOTFOUND);
+  lode_wf_row_clear(&r);
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_step_row a = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1};
+  assert_int_equal(lode_wf_step_record(wf, &a, NULL, 0, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_wf_get(db, id, &r, err, sizeof err), LODE_OK);
+  assert_int_equal(r.status, LODE_WF_PENDING);
+  assert_string_equal(r.pipeline, "/p.lua");
+  assert_string_equal(r.version, "v1");
+  lode_wf_row_clear(&r);
+  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, NULL, 0, NULL, NULL, NULL, NULL, err,
+                                  sizeof err),
+                   LODE_OK);
+  lode_wf_free(wf);
+  assert_int_equal(lode_sysdb_wf_get(db, id, &r, err, sizeof err), LODE_OK);
+  assert_int_equal(r.status, LODE_WF_SUCCESS);
+  lode_wf_row_clear(&r);
+
+  /* a child before any step: the parent is recorded first */
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  snprintf(id, sizeof id, "%s", lode_wf_id(wf));
+  assert_int_equal(lode_wf_step_next(wf, "child", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_wf_start cs = {NULL, "child", NULL, 0, wf, pos, 0, NULL, 0};
+  lode_wf *child;
+  assert_int_equal(lode_wf_begin(ex, &cs, &child, &done, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_wf_get(db, id, &r, err, sizeof err), LODE_OK);
+  lode_wf_row_clear(&r);
+  assert_int_equal(lode_sysdb_wf_get(db, lode_wf_id(child), &r, err, sizeof err), LODE_OK);
+  assert_string_equal(r.parent_id, id);
+  lode_wf_row_clear(&r);
+  lode_wf_free(child);
+  /* and a run that writes nothing before it ends is recorded by its end */
+  lode_wf_free(wf);
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  snprintf(id, sizeof id, "%s", lode_wf_id(wf));
+  assert_int_equal(lode_wf_finish(wf, LODE_WF_ERROR, NULL, 0, "boom", NULL, NULL, NULL, err,
+                                  sizeof err),
+                   LODE_OK);
+  lode_wf_free(wf);
+  assert_int_equal(lode_sysdb_wf_get(db, id, &r, err, sizeof err), LODE_OK);
+  assert_int_equal(r.status, LODE_WF_ERROR);
+  assert_string_equal(r.error, "boom");
+  lode_wf_row_clear(&r);
+  lode_exec_close(ex);
+}
+
 /* Workflow and step spans are rendered from their rows: nothing is written
  * to the trace store on the step path, and each version (open, final) is
  * rendered once, with the tree's links and the step's fields. */
@@ -392,6 +457,7 @@ int main(void) {
       cmocka_unit_test(test_steps_and_replay),
       cmocka_unit_test(test_nondeterminism_message),
       cmocka_unit_test(test_cancel_seen_after_skipped_reads),
+      cmocka_unit_test(test_fresh_run_recorded_by_first_write),
       cmocka_unit_test(test_spans_rendered_from_rows),
       cmocka_unit_test(test_render_in_batches),
       cmocka_unit_test(test_render_after_resume),
