@@ -15,6 +15,7 @@
  * deeper than MAX_DEPTH (browsers cap the depth they build at 512 too). */
 #include <glib.h>
 #include <gumbo.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,7 +391,7 @@ static char *to_utf8(const char *p, size_t n, size_t *out_len) {
  * Where no such point is found, the rest of the page is parsed whole, as
  * before. lode__fs_html_text takes the piece size, so tests can force
  * pieces on small pages and compare them with whole parses. */
-#define PIECE_BYTES ((size_t)512 << 10)
+#define PIECE_BYTES ((size_t)128 << 10)
 
 static const char SYNTH_HEAD[] = "<!DOCTYPE html><html><head></head><body>";
 
@@ -579,6 +580,96 @@ static size_t split_floor(const char *p, size_t n) {
   return floor;
 }
 
+/* gumbo's memory: one bump arena per page, emptied between pieces. gumbo
+ * makes a malloc call for every node, attribute, tag name and text run and
+ * frees them one by one afterwards; from an arena both cost next to nothing,
+ * and a piece's tree reuses the memory of the previous one. Blocks gumbo
+ * frees while parsing (grown string buffers, about 15% of the bytes) are
+ * only reclaimed when the arena is emptied. */
+typedef struct arena_block {
+  struct arena_block *next;
+  size_t used, cap;
+  max_align_t data[];
+} arena_block;
+
+typedef struct arena {
+  arena_block *head;  /* the block being filled first; the ones after it are full */
+  arena_block *spare; /* emptied blocks, reused before new ones are made */
+} arena;
+
+#define ARENA_BLOCK (((size_t)1 << 20) - sizeof(arena_block))
+
+static arena_block *arena_block_new(size_t cap) {
+  arena_block *b = malloc(sizeof *b + cap);
+  /* gumbo does not check for NULL (nor does its default allocator): fail
+   * here rather than write through it */
+  if (!b) abort();
+  b->cap = cap;
+  b->used = 0;
+  return b;
+}
+
+static void *arena_alloc(void *ud, size_t n) {
+  arena *a = ud;
+  n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+  if (!n) n = sizeof(max_align_t);
+  if (n > ARENA_BLOCK / 4) { /* a block of its own, behind the one being filled */
+    arena_block *big = arena_block_new(n);
+    big->used = n;
+    if (a->head) {
+      big->next = a->head->next;
+      a->head->next = big;
+    } else {
+      big->next = NULL;
+      a->head = big;
+    }
+    return big->data;
+  }
+  arena_block *b = a->head;
+  if (!b || b->cap - b->used < n) {
+    if (a->spare) {
+      b = a->spare;
+      a->spare = b->next;
+      b->used = 0;
+    } else {
+      b = arena_block_new(ARENA_BLOCK);
+    }
+    b->next = a->head;
+    a->head = b;
+  }
+  void *p = (char *)b->data + b->used;
+  b->used += n;
+  return p;
+}
+
+static void arena_free(void *ud, void *p) {
+  (void)ud;
+  (void)p;
+}
+
+/* Keeps the blocks for the next piece. */
+static void arena_reset(arena *a) {
+  while (a->head) {
+    arena_block *b = a->head;
+    a->head = b->next;
+    if (b->cap == ARENA_BLOCK) {
+      b->next = a->spare;
+      a->spare = b;
+    } else {
+      free(b); /* a single big block */
+    }
+  }
+}
+
+static void arena_destroy(arena *a) {
+  arena_reset(a);
+  while (a->spare) {
+    arena_block *b = a->spare;
+    a->spare = b->next;
+    free(b);
+  }
+}
+
 /* The text of the first `tag` element (see find_first) if it starts before
  * `limit` (an offset into the piece); *seen tells whether there was one. */
 static char *text_before(const GumboNode *root, GumboTag tag, size_t limit, int *seen,
@@ -596,9 +687,14 @@ int lode__fs_html_text(const char *src, size_t n, size_t piece, lode_buf *text, 
   char *t_title = NULL, *t_h1 = NULL, *buf = NULL;
   const GumboNode **chain = NULL, **next_chain = NULL;
   size_t nchain = 0, start = 0, floor = 0;
+  size_t want = piece;
   int failed = 0, quirks_ok = 0, seen_title = 0, seen_h1 = 0, whole = n <= piece + piece / 2;
+  arena mem = {NULL, NULL};
   GumboOptions opts = kGumboDefaultOptions;
   opts.max_errors = 0; /* we never read parse errors: do not keep them */
+  opts.allocator = arena_alloc;
+  opts.deallocator = arena_free;
+  opts.userdata = &mem;
   GumboTag *tags = NULL; /* the open containers, as tags (chain points into a freed tree) */
   if (!whole) floor = split_floor(src, n);
   if (!whole &&
@@ -608,7 +704,7 @@ int lode__fs_html_text(const char *src, size_t n, size_t piece, lode_buf *text, 
     failed = 1;
   while (!failed && start < n) {
     /* this piece: [start, end) of the page, after the re-created prefix */
-    size_t end = whole || n - start <= piece + piece / 2 ? n : start + piece;
+    size_t end = whole || n - start <= want + want / 2 ? n : start + want;
     const char *p = src;
     size_t len = end, prefix = 0;
     if (start > 0) {
@@ -647,11 +743,14 @@ int lode__fs_html_text(const char *src, size_t n, size_t piece, lode_buf *text, 
       free(s.el);
     }
     if (end < n && !stop) {
-      /* no point to split at: the rest of the page in one piece */
-      gumbo_destroy_output(&opts, g);
-      whole = 1;
+      /* no point to split at (a big table, say): again with a piece twice
+       * as long, up to 8 times; then the rest of the page at once */
+      arena_reset(&mem); /* the tree goes with it */
+      want *= 2;
+      if (!quirks_ok || want > 8 * piece) whole = 1;
       continue;
     }
+    want = piece;
     c.synth_end = prefix;
     walker w = {body_enter, body_leave, body_text, 0, stop};
     if (walk(g->root, &w, &c) != 0) failed = 1;
@@ -663,9 +762,10 @@ int lode__fs_html_text(const char *src, size_t n, size_t piece, lode_buf *text, 
       t_h1 = text_before(g->root, GUMBO_TAG_H1, limit, &seen_h1, &failed);
     for (size_t i = 0; i < nnext; i++) tags[i] = next_chain[i]->v.element.tag;
     nchain = nnext;
-    gumbo_destroy_output(&opts, g);
+    arena_reset(&mem);
     start = stop ? start + (split - prefix) : n;
   }
+  arena_destroy(&mem);
   free(buf);
   free(chain);
   free(next_chain);
