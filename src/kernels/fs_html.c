@@ -26,25 +26,43 @@
 
 #define MAX_DEPTH 512
 
-/* Elements that never nest (void) or whose end tag is usually omitted:
- * neither counts towards the depth estimate. */
-static int depth_neutral(const char *name, size_t n) {
-  static const char *const names[] = {
-      "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-      "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
-      "tbody", "thead", "tfoot", "colgroup", "rp", "rt", "html", "head", "body", "basefont",
-      "bgsound", "frame", "keygen", "image", NULL};
+/* The tag name at name[0, n) in lower case into out (n <= 10), else 0. */
+static int lower_name(const char *name, size_t n, char out[11]) {
+  if (n > 10) return 0;
+  for (size_t i = 0; i < n; i++) out[i] = g_ascii_tolower(name[i]);
+  out[n] = 0;
+  return 1;
+}
+
+static int in_list(const char *lower, const char *const *names) {
   for (int i = 0; names[i]; i++)
-    if (strlen(names[i]) == n && !strncasecmp(names[i], name, n)) return 1;
+    if (!strcmp(names[i], lower)) return 1;
   return 0;
+}
+
+/* Elements that never nest (void) or whose end tag is usually omitted:
+ * neither counts towards the depth estimate. By length, for speed. */
+static int depth_neutral(const char *name, size_t n) {
+  static const char *const by_len[9][16] = {
+      {NULL},
+      {"p", NULL},
+      {"br", "hr", "li", "dt", "dd", "tr", "td", "th", "rp", "rt", NULL},
+      {"col", "img", "wbr", NULL},
+      {"area", "base", "link", "meta", "html", "head", "body", NULL},
+      {"embed", "input", "param", "track", "tbody", "thead", "tfoot", "frame", "image", NULL},
+      {"source", "option", "keygen", NULL},
+      {"bgsound", NULL},
+      {"colgroup", "optgroup", "basefont", NULL}};
+  char low[11];
+  if (n < 1 || n > 8 || !lower_name(name, n, low)) return 0;
+  return in_list(low, by_len[n]);
 }
 
 static int is_raw_text(const char *name, size_t n) {
   static const char *const names[] = {"script", "style", "textarea", "title", "xmp",
                                       "plaintext", NULL};
-  for (int i = 0; names[i]; i++)
-    if (strlen(names[i]) == n && !strncasecmp(names[i], name, n)) return 1;
-  return 0;
+  char low[11];
+  return n >= 3 && lower_name(name, n, low) && in_list(low, names);
 }
 
 static const char *find_ci(const char *p, const char *end, const char *needle) {
@@ -164,8 +182,15 @@ static int is_dropped(const GumboNode *n) {
     case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NOSCRIPT:
     case GUMBO_TAG_TEMPLATE: case GUMBO_TAG_TITLE: case GUMBO_TAG_HEAD:
       return 1;
-    default:
-      return gumbo_get_attribute(&n->v.element.attributes, "hidden") != NULL;
+    default: {
+      /* gumbo_get_attribute, without its strcasecmp for every attribute */
+      const GumboVector *attrs = &n->v.element.attributes;
+      for (unsigned i = 0; i < attrs->length; i++) {
+        const GumboAttribute *a = attrs->data[i];
+        if ((a->name[0] | 0x20) == 'h' && !strcasecmp(a->name, "hidden")) return 1;
+      }
+      return 0;
+    }
   }
 }
 
@@ -572,6 +597,8 @@ static size_t split_floor(const char *p, size_t n) {
   static const char *const names[] = {"html", "body", "frameset"};
   size_t floor = 0;
   for (const char *q = p, *end = p + n; (q = memchr(q, '<', (size_t)(end - q))); q++) {
+    char c = (char)(q + 1 < end ? q[1] | 0x20 : 0);
+    if (c != 'h' && c != 'b' && c != 'f') continue;
     for (int i = 0; i < 3; i++) {
       size_t k = strlen(names[i]);
       if ((size_t)(end - q) > k && !strncasecmp(q + 1, names[i], k)) floor = (size_t)(q - p) + 1;
