@@ -15,6 +15,7 @@
  * deeper than MAX_DEPTH (browsers cap the depth they build at 512 too). */
 #include <glib.h>
 #include <gumbo.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,7 +188,8 @@ static int is_dropped(const GumboNode *n) {
       const GumboVector *attrs = &n->v.element.attributes;
       for (unsigned i = 0; i < attrs->length; i++) {
         const GumboAttribute *a = attrs->data[i];
-        if ((a->name[0] | 0x20) == 'h' && !strcasecmp(a->name, "hidden")) return 1;
+        /* the tokenizer lower-cases attribute names */
+        if (a->name[0] == 'h' && a->name[1] == 'i' && !strcmp(a->name, "hidden")) return 1;
       }
       return 0;
     }
@@ -626,7 +628,48 @@ typedef struct arena {
 
 #define ARENA_BLOCK (((size_t)1 << 20) - sizeof(arena_block))
 
+/* Emptied standard blocks kept by each thread for its next page (up to
+ * ARENA_KEEP of them), so small pages do not map and fault in fresh memory
+ * every time. */
+#define ARENA_KEEP 4
+static _Thread_local arena_block *kept;
+static _Thread_local int nkept;
+static pthread_key_t kept_key; /* its destructor frees a finishing thread's blocks */
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+static int kept_ok;
+
+static void kept_release(void *unused) {
+  (void)unused;
+  while (kept) {
+    arena_block *b = kept;
+    kept = b->next;
+    free(b);
+  }
+  nkept = 0;
+}
+
+static void kept_init(void) { kept_ok = pthread_key_create(&kept_key, kept_release) == 0; }
+
+/* Keeps an emptied block for this thread's next page, or frees it. */
+static void keep_block(arena_block *b) {
+  pthread_once(&kept_once, kept_init);
+  if (!kept_ok || nkept >= ARENA_KEEP || pthread_setspecific(kept_key, &kept) != 0) {
+    free(b);
+    return;
+  }
+  b->next = kept;
+  kept = b;
+  nkept++;
+}
+
 static arena_block *arena_block_new(size_t cap) {
+  if (cap == ARENA_BLOCK && kept) {
+    arena_block *b = kept;
+    kept = b->next;
+    nkept--;
+    b->used = 0;
+    return b;
+  }
   arena_block *b = malloc(sizeof *b + cap);
   /* gumbo does not check for NULL (nor does its default allocator): fail
    * here rather than write through it */
@@ -693,7 +736,7 @@ static void arena_destroy(arena *a) {
   while (a->spare) {
     arena_block *b = a->spare;
     a->spare = b->next;
-    free(b);
+    keep_block(b);
   }
 }
 
