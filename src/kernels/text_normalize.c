@@ -205,6 +205,7 @@ int lode_text_normalize(const char *s, size_t len,
     }
     cur = c.p ? (const char *)c.p : "";
     curlen = c.len;
+    lode_buf_free(&a); /* composed: pass 1's text is no longer needed */
   }
   if (o->whitespace) {
     (void)lode_buf_reserve(&b, curlen);
@@ -216,6 +217,8 @@ int lode_text_normalize(const char *s, size_t len,
     if (err) snprintf(err, LODE_TEXT_ERRLEN, "normalize: out of memory");
     goto done;
   }
+  lode_buf_free(&c);
+  lode_buf_free(&a);
   if (!lode_buf_cstr(&b)) {
     if (err) snprintf(err, LODE_TEXT_ERRLEN, "normalize: out of memory");
     goto done;
