@@ -415,8 +415,9 @@ static char *to_utf8(const char *p, size_t n, size_t *out_len) {
  * page, which puts gumbo in that same state; the re-created elements are not
  * entered again by the text walk, and a piece's walk stops after leaving C,
  * so the open elements are left only once, by the piece that closes them.
- * Where no such point is found, the rest of the page is parsed whole, as
- * before. lode__fs_html_text takes the piece size, so tests can force
+ * A piece with no such point is parsed again twice as long, up to 8 times
+ * PIECE_BYTES; past that (and on quirks-mode pages) the rest of the page is
+ * parsed whole, as before. lode__fs_html_text takes the piece size, so tests can force
  * pieces on small pages and compare them with whole parses. */
 #define PIECE_BYTES ((size_t)128 << 10)
 
