@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "core/sysdb.h"
+#include "kernels/store.h"
 #include "lode_config.h"
 
 static const struct {
@@ -170,6 +171,7 @@ int main(int argc, char **argv) {
   }
   free(c.argv);
   if (getenv("LODE_STATS"))
-    fprintf(stderr, "lode-stats: busy_wait_ms=%lld\n", (long long)lode_sysdb_busy_ms());
+    fprintf(stderr, "lode-stats: busy_wait_ms=%lld store_busy_wait_ms=%lld\n",
+            (long long)lode_sysdb_busy_ms(), (long long)lode_store_busy_ms());
   return rc;
 }

@@ -24,6 +24,9 @@ typedef struct lode_store lode_store;
 #define LODE_STORE_ERRLEN 512
 #define LODE_STORE_BUSY_MS 30000
 
+/* Milliseconds this process has spent waiting for store write locks. */
+int64_t lode_store_busy_ms(void);
+
 typedef struct lode_store_doc {
   const char *path;     /* required, the document's identity */
   const char *hash;     /* content hash (lode_fs_hash), may be NULL */

@@ -185,6 +185,9 @@ int lode_text_normalize(const char *s, size_t len,
   lode_buf_init(&a, 0);
   lode_buf_init(&b, 0);
   lode_buf_init(&c, 0);
+  /* each pass's output is about as long as its input: room for it at once
+   * rather than doubling (and copying) on the way (failures show below) */
+  (void)lode_buf_reserve(&a, len + len / 16);
   if (repair(s, len, o->controls, &a) < 0) {
     if (err) snprintf(err, LODE_TEXT_ERRLEN, "normalize: out of memory or text over 2 GiB");
     goto done;
@@ -193,6 +196,7 @@ int lode_text_normalize(const char *s, size_t len,
   curlen = a.len;
   if (o->nfc || o->nfkc) {
     utf8proc_ssize_t uerr = 0;
+    (void)lode_buf_reserve(&c, curlen + curlen / 16);
     if (compose(cur, curlen, o->nfkc, &c, &uerr) < 0) {
       if (err)
         snprintf(err, LODE_TEXT_ERRLEN, "normalize: %s",
@@ -201,8 +205,10 @@ int lode_text_normalize(const char *s, size_t len,
     }
     cur = c.p ? (const char *)c.p : "";
     curlen = c.len;
+    lode_buf_free(&a); /* composed: pass 1's text is no longer needed */
   }
   if (o->whitespace) {
+    (void)lode_buf_reserve(&b, curlen);
     if (collapse(cur, curlen, &b) < 0) {
       if (err) snprintf(err, LODE_TEXT_ERRLEN, "normalize: out of memory");
       goto done;
@@ -211,6 +217,8 @@ int lode_text_normalize(const char *s, size_t len,
     if (err) snprintf(err, LODE_TEXT_ERRLEN, "normalize: out of memory");
     goto done;
   }
+  lode_buf_free(&c);
+  lode_buf_free(&a);
   if (!lode_buf_cstr(&b)) {
     if (err) snprintf(err, LODE_TEXT_ERRLEN, "normalize: out of memory");
     goto done;

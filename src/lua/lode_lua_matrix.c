@@ -197,6 +197,16 @@ static const luaL_Reg m_meta[] = {{"__len", m_len}, {"__tostring", m_tostring},
 static int enc_matrix(lua_State *L, int idx, lode_buf *out) {
   lode_matrix *m = lode_lua_matrix_check(L, idx);
   size_t n = lode_matrix_payload_size(m);
+  /* a big matrix (an embedded page: 6 MB for 3,800 chunks) gets room for
+   * itself and a little more, not the doubling of lode_buf_reserve (which
+   * would take 8 MB for those 6) */
+  size_t need = out->len + n + 1, want = need + 65536;
+  if (n > 65536 && out->cap < need && want <= out->max) {
+    uint8_t *p = realloc(out->p, want);
+    if (!p) return -1;
+    out->p = p;
+    out->cap = want;
+  }
   if (lode_buf_reserve(out, n)) return -1;
   lode_matrix_payload_write(m, out->p + out->len);
   out->len += n;

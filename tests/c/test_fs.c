@@ -15,6 +15,7 @@
 
 #include "core/buf.h"
 #include "kernels/fs.h"
+#include "kernels/fs_int.h"
 
 static char tmpdir[256];
 
@@ -324,6 +325,97 @@ static void test_html(void **state) {
   lode_buf_free(&b);
 }
 
+/* Big pages are parsed in pieces (fs_html.c): pages made of tricky markup
+ * must give exactly the text and title of one parse, whatever the piece size,
+ * and a page of plain sections must really be split. */
+static const char *const html_snippets[] = {
+    "<div class=\"s\"><p>para <b>bold</b> and <a href='#x'>link</a></p></div>\n",
+    "<section><h2>Head</h2><ul><li>one<li>two</ul></section>",
+    "<p>unclosed <i>italic",
+    "<table><tr><td>a<td>b</table>",
+    "<table><div>foster</div><tr><td>x</td></tr></table>",
+    "<b>1<p>2</b>3</p>",
+    "<form><input type=hidden></form><form>second</form>",
+    "<template><p>tpl</p></template>",
+    "<pre>\nkeep  spaces\n</pre>",
+    "<div hidden>secret <div>deeper</div></div>",
+    "<title>late title</title>",
+    "<h1>heading one</h1>",
+    "<svg><title>svg</title><p>out</svg>",
+    "<math><mi>x</mi></math>",
+    "<!-- comment <div> -->",
+    "<script>var s = '</div><p>';</script>",
+    "<select><option>o1<option>o2</select>",
+    "</div></section>",
+    "<div><section><article>",
+    "text &amp; more\r\n",
+    "<li>item</li><dd>dd<dt>dt",
+    "<a>one<a>two</a>",
+    "<nobr>n<nobr>m</nobr>",
+    "<textarea>\nraw <b></textarea>",
+    "<font color=red>f</font>",
+    "<br><br>",
+    "<marquee>m</marquee><object>o</object>",
+    "<p><table>t</table>",
+    "<div><p>x</div>",
+    "<ul><li><div>in li</div></li></ul>",
+};
+
+static void expect_same_in_pieces(const lode_buf *page, size_t min_pieces) {
+  lode_buf whole, part;
+  char *wt = NULL, *pt = NULL;
+  lode_buf_init(&whole, 0);
+  assert_int_equal(
+      lode__fs_html_text((const char *)page->p, page->len, SIZE_MAX / 4, &whole, &wt, NULL), 0);
+  static const size_t sizes[] = {100, 700, 3000};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    size_t n = 0;
+    lode_buf_init(&part, 0);
+    assert_int_equal(
+        lode__fs_html_text((const char *)page->p, page->len, sizes[i], &part, &pt, &n), 0);
+    assert_int_equal(part.len, whole.len);
+    assert_memory_equal(part.p, whole.p, whole.len);
+    if (wt)
+      assert_string_equal(pt, wt);
+    else
+      assert_null(pt);
+    if (i == 0) assert_true(n >= min_pieces);
+    lode_buf_free(&part);
+    free(pt);
+    pt = NULL;
+  }
+  lode_buf_free(&whole);
+  free(wt);
+}
+
+static void test_html_pieces(void **state) {
+  (void)state;
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  uint32_t r = 12345;
+  size_t ns = sizeof html_snippets / sizeof *html_snippets;
+  for (int page = 0; page < 24; page++) {
+    lode_buf_reset(&b);
+    if (page % 4 != 3) lode_buf_puts(&b, "<!DOCTYPE html><title>T</title><body><div>");
+    if (page == 5) lode_buf_puts(&b, "<div>");
+    for (int i = 0; i < 300; i++) {
+      r = r * 1103515245u + 12345u;
+      lode_buf_puts(&b, html_snippets[(r >> 8) % ns]);
+    }
+    if (page == 6) lode_buf_puts(&b, "<body hidden>");
+    if (page == 7) lode_buf_puts(&b, "</body></html><p>after");
+    expect_same_in_pieces(&b, 1);
+  }
+  /* plain sections: split (about 12 KB in pieces of 100 bytes) */
+  lode_buf_reset(&b);
+  lode_buf_puts(&b, "<!DOCTYPE html><html><head><title>Plain</title></head><body><main>");
+  for (int i = 0; i < 200; i++)
+    lode_buf_printf(&b, "<section><h2>S%d</h2><p>text <code>%d</code></p></section>\n", i, i);
+  lode_buf_puts(&b, "</main></body></html>");
+  expect_same_in_pieces(&b, 20);
+  lode_buf_free(&b);
+}
+
 /* A small valid two-page PDF with an Info title, written by hand with a
  * correct xref table. */
 static void make_pdf(lode_buf *b) {
@@ -432,7 +524,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_glob),          cmocka_unit_test(test_walk),
       cmocka_unit_test(test_read_hash),     cmocka_unit_test(test_text_markdown),
-      cmocka_unit_test(test_html),          cmocka_unit_test(test_pdf),
+      cmocka_unit_test(test_html),          cmocka_unit_test(test_html_pieces),          cmocka_unit_test(test_pdf),
       cmocka_unit_test(test_big_file),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
