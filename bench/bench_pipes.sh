@@ -2,7 +2,9 @@
 # The reference ingestion pipeline end to end (issue 6): MB/s of source and
 # files/s, peak RSS, a second pass over the unchanged corpus, and what tracing
 # and durability add, as ratios against runs measured in this same run:
-#   traced   pipelines/ingest_folder.lua, trace records kept locally (outbox)
+#   traced   pipelines/ingest_folder.lua, every trace record rendered and exported
+#            to a local sink that accepts everything (bench/trace_sink.mjs, node)
+#            before the run ends (records kept locally only when node is missing)
 #   untraced the same with OPIK_TRACK_DISABLE=true
 #   plain    bench/pipes_plain.lua: the same kernels in one step-less workflow
 # Corpus: every *.html under /usr/share/doc (what installed Debian packages
@@ -27,6 +29,18 @@ echo "corpus: $files HTML files, $(awk -v b="$bytes" 'BEGIN {printf "%.1f", b/10
 cd "$work"
 unset OPIK_URL_OVERRIDE OPIK_API_KEY OPIK_WORKSPACE OPIK_PROJECT_NAME
 export OPIK_CONFIG_PATH=/nonexistent LODE_PROGRESS=off
+sink_env=()
+if command -v node >/dev/null; then
+  node "$src/bench/trace_sink.mjs" "$work/port" &
+  sink=$!
+  trap 'kill $sink 2>/dev/null || true; rm -rf "$work"' EXIT
+  for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+  sink_url="http://127.0.0.1:$(cat "$work/port")"
+  sink_env=(OPIK_URL_OVERRIDE="$sink_url/api" OPIK_PROJECT_NAME=bench)
+  echo "traced runs export to a local sink at $sink_url (accepts everything)"
+else
+  echo "note: node not found: the traced runs keep their records locally (not rendered or sent)"
+fi
 
 run() { # name env... -- args: prints wall seconds, peak KB and CPU seconds (user + system)
   local name=$1; shift
@@ -35,8 +49,15 @@ run() { # name env... -- args: prints wall seconds, peak KB and CPU seconds (use
   tail -1 "$work/$name.time" | awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}'
 }
 ingest=("$lode" run "$src/pipelines/ingest_folder.lua" corpus --include '*.html' --workers "${WORKERS:-2}")
-read -r t_tr rss_tr c_tr < <(run traced LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
-read -r t_2nd rss_2nd c_2nd < <(run second LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
+read -r t_tr rss_tr c_tr < <(run traced "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
+if [ ${#sink_env[@]} -gt 0 ]; then
+  pending=$(sqlite3 traced.db "SELECT count(*) FROM trace_records WHERE state='pending'")
+  sent=$(sqlite3 traced.db "SELECT count(*) FROM trace_records WHERE state='sent'")
+  open=$(sqlite3 traced.db "SELECT count(*) FROM trace_open")
+  echo "traced run: $sent records rendered and delivered to the sink, $pending pending, $open workflows not rendered final"
+  [ "$pending" = 0 ] && [ "$open" = 0 ] || { echo "bench_pipes: the traced run did not deliver everything"; exit 1; }
+fi
+read -r t_2nd rss_2nd c_2nd < <(run second "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
 read -r t_un rss_un c_un < <(run untraced OPIK_TRACK_DISABLE=true LODE_DB=untraced.db "${ingest[@]}" --store untraced-store.db)
 read -r t_pl rss_pl c_pl < <(run plain OPIK_TRACK_DISABLE=true LODE_DB=plain.db "$lode" run "$src/bench/pipes_plain.lua" corpus plain-store.db)
 awk -v b="$bytes" -v f="$files" -v tt="$t_tr" -v rt="$rss_tr" -v t2="$t_2nd" -v tu="$t_un" \

@@ -233,7 +233,8 @@ int lode_json_put_str(lode_buf *out, const void *s, size_t n) {
   return json_str_n(out, s, n, 0);
 }
 
-static int json_value(lode_codec_reader *r, size_t max_str, lode_buf *out, int depth);
+static int json_value(lode_codec_reader *r, size_t max_str, size_t budget, lode_buf *out,
+                      int depth);
 
 /* The shortest %g form that reads back as the same double. */
 static int put_shortest(lode_buf *out, double f) {
@@ -260,7 +261,11 @@ static int json_key(lode_codec_reader *r, lode_buf *out) {
   return json_str_n(out, (const uint8_t *)tmp, strlen(tmp), 0);
 }
 
-static int json_value(lode_codec_reader *r, size_t max_str, lode_buf *out, int depth) {
+/* Past the byte budget, the rest of a table is skipped and counted. */
+static int over(const lode_buf *out, size_t budget) { return budget && out->len >= budget; }
+
+static int json_value(lode_codec_reader *r, size_t max_str, size_t budget, lode_buf *out,
+                      int depth) {
   lode_codec_item it;
   if (depth > LODE_CODEC_MAX_DEPTH) return fail(r, "nested too deeply");
   if (lode_codec_next(r, &it)) return -1;
@@ -286,17 +291,36 @@ static int json_value(lode_codec_reader *r, size_t max_str, lode_buf *out, int d
       return lode_buf_printf(out, "{\"$ext\":%u,\"bytes\":%zu}", it.ext, it.n);
     case LODE_V_TABLE: {
       int as_array = it.nhash == 0 && it.narr > 0;
+      uint64_t left = 0;
       if (lode_buf_putc(out, as_array ? '[' : '{')) return -1;
       for (uint64_t i = 0; i < it.narr; i++) {
+        if (over(out, budget)) {
+          if (lode_codec_skip(r)) return -1;
+          left++;
+          continue;
+        }
         if (i && lode_buf_putc(out, ',')) return -1;
         if (!as_array && lode_buf_printf(out, "\"%llu\":", (unsigned long long)(i + 1)))
           return -1;
-        if (json_value(r, max_str, out, depth + 1)) return -1;
+        if (json_value(r, max_str, budget, out, depth + 1)) return -1;
       }
       for (uint64_t i = 0; i < it.nhash; i++) {
+        if (over(out, budget)) {
+          if (lode_codec_skip(r) || lode_codec_skip(r)) return -1;
+          left++;
+          continue;
+        }
         if ((i || it.narr) && lode_buf_putc(out, ',')) return -1;
         if (json_key(r, out) || lode_buf_putc(out, ':')) return -1;
-        if (json_value(r, max_str, out, depth + 1)) return -1;
+        if (json_value(r, max_str, budget, out, depth + 1)) return -1;
+      }
+      if (left) {
+        int first = left == it.narr + it.nhash;
+        if (!first && lode_buf_putc(out, ',')) return -1;
+        if (as_array ? lode_buf_printf(out, "\"...[%llu more items]\"", (unsigned long long)left)
+                     : lode_buf_printf(out, "\"...\":\"[%llu more entries]\"",
+                                       (unsigned long long)left))
+          return -1;
       }
       return lode_buf_putc(out, as_array ? ']' : '}');
     }
@@ -304,10 +328,10 @@ static int json_value(lode_codec_reader *r, size_t max_str, lode_buf *out, int d
   return fail(r, "unknown tag");
 }
 
-int lode_codec_to_json(const void *p, size_t n, size_t max_str, lode_buf *out,
-                       char *err, size_t errlen) {
+int lode_codec_to_json_budget(const void *p, size_t n, size_t max_str, size_t budget,
+                              lode_buf *out, char *err, size_t errlen) {
   lode_codec_reader r;
-  if (lode_codec_reader_init(&r, p, n) || json_value(&r, max_str, out, 0)) {
+  if (lode_codec_reader_init(&r, p, n) || json_value(&r, max_str, budget, out, 0)) {
     snprintf(err, errlen, "%s", r.err[0] ? r.err : "cannot render value (out of memory)");
     return -1;
   }
@@ -318,8 +342,18 @@ int lode_codec_to_json(const void *p, size_t n, size_t max_str, lode_buf *out,
   return 0;
 }
 
+int lode_codec_to_json(const void *p, size_t n, size_t max_str, lode_buf *out,
+                       char *err, size_t errlen) {
+  return lode_codec_to_json_budget(p, n, max_str, 0, out, err, errlen);
+}
+
 int lode_codec_args_to_json(const void *p, size_t n, size_t max_str, lode_buf *out, char *err,
                             size_t errlen) {
+  return lode_codec_args_to_json_budget(p, n, max_str, 0, out, err, errlen);
+}
+
+int lode_codec_args_to_json_budget(const void *p, size_t n, size_t max_str, size_t budget,
+                                   lode_buf *out, char *err, size_t errlen) {
   lode_codec_reader r;
   lode_codec_item it, k;
   if (lode_codec_reader_init(&r, p, n) == 0 && lode_codec_next(&r, &it) == 0 &&
@@ -327,10 +361,11 @@ int lode_codec_args_to_json(const void *p, size_t n, size_t max_str, lode_buf *o
     size_t mark = out->len;
     int ok = lode_buf_putc(out, '[') == 0;
     for (uint64_t i = 0; ok && i < it.narr; i++)
-      ok = (i == 0 || lode_buf_putc(out, ',') == 0) && json_value(&r, max_str, out, 1) == 0;
+      ok = (i == 0 || lode_buf_putc(out, ',') == 0) &&
+           json_value(&r, max_str, budget, out, 1) == 0;
     ok = ok && lode_codec_next(&r, &k) == 0 && k.tag == LODE_V_STR && k.n == 1 && k.s[0] == 'n';
     if (ok && lode_buf_putc(out, ']') == 0 && lode_buf_cstr(out)) return 0;
     out->len = mark;
   }
-  return lode_codec_to_json(p, n, max_str, out, err, errlen);
+  return lode_codec_to_json_budget(p, n, max_str, budget, out, err, errlen);
 }

@@ -85,6 +85,14 @@ int lode_codec_to_json(const void *p, size_t n, size_t max_str, lode_buf *out,
 /* The same for an argument list (lode_lua_encode_args): a JSON array. */
 int lode_codec_args_to_json(const void *p, size_t n, size_t max_str, lode_buf *out, char *err,
                             size_t errlen);
+/* The same, stopping near `budget` bytes of JSON (0: no limit): the rest of
+ * any table is skipped and counted ("...[N more items]" as the last array
+ * element, "...": "[N more entries]" as the last member), so a huge value
+ * costs no more than its preview. */
+int lode_codec_to_json_budget(const void *p, size_t n, size_t max_str, size_t budget,
+                              lode_buf *out, char *err, size_t errlen);
+int lode_codec_args_to_json_budget(const void *p, size_t n, size_t max_str, size_t budget,
+                                   lode_buf *out, char *err, size_t errlen);
 
 /* Extensions may register how their payload looks in JSON. The hook appends
  * JSON to out; it must be registered before threads start. */

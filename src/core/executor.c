@@ -172,16 +172,18 @@ static void kick(lode_exec *ex) {
   if (ex->kick) ex->kick(ex->kick_ud);
 }
 
-#define SPAN_MAX_STR 4096
-#define SPAN_MAX_JSON (256 * 1024)
+#define SPAN_MAX_STR LODE_SPAN_MAX_STR
+#define SPAN_MAX_JSON LODE_SPAN_MAX_JSON
 
 char *lode_span_json(const uint8_t *p, size_t n, int args) {
   if (!p) return NULL;
   lode_buf b;
   lode_buf_init(&b, 0);
   char err[128];
-  int rc = args ? lode_codec_args_to_json(p, n, SPAN_MAX_STR, &b, err, sizeof err)
-                : lode_codec_to_json(p, n, SPAN_MAX_STR, &b, err, sizeof err);
+  int rc = args ? lode_codec_args_to_json_budget(p, n, SPAN_MAX_STR, SPAN_MAX_JSON, &b, err,
+                                                 sizeof err)
+                : lode_codec_to_json_budget(p, n, SPAN_MAX_STR, SPAN_MAX_JSON, &b, err,
+                                            sizeof err);
   if (rc != 0) {
     lode_buf_free(&b);
     return NULL;

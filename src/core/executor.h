@@ -139,8 +139,11 @@ int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t
 /* Called after each commit that wrote trace records (the exporter's kick). */
 void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
 /* JSON for a span's input/output from an encoded value (args: an argument
- * list). Strings are cut at 4 KiB and the whole text at 256 KiB, with a
- * marker. Returns a malloc'd string, or NULL. */
+ * list). Strings are cut at LODE_SPAN_MAX_STR bytes and tables once about
+ * LODE_SPAN_MAX_JSON bytes are written, with markers (codec.h), so a huge
+ * value costs no more than its preview. Returns a malloc'd string, or NULL. */
+#define LODE_SPAN_MAX_STR 4096
+#define LODE_SPAN_MAX_JSON (256 * 1024)
 char *lode_span_json(const uint8_t *p, size_t n, int args);
 void lode_wf_free(lode_wf *wf);
 

@@ -23,6 +23,10 @@ typedef struct enc {
   int depth;
   char path[512];
   size_t pathlen;
+  /* preview mode (spans): strings cut at max_str, tables cut once `used`
+   * passes budget, userdata as their summary */
+  int preview;
+  size_t max_str, budget, used;
 } enc;
 
 /* Appends one path segment for the key at index k; returns the old length. */
@@ -71,7 +75,10 @@ static int enc_key(enc *e, int k) {
   }
 }
 
+static int enc_table_preview(enc *e, int idx);
+
 static int enc_table(enc *e, int idx) {
+  if (e->preview) return enc_table_preview(e, idx);
   lua_State *L = e->L;
   const void *ptr = lua_topointer(L, idx);
   for (int i = 0; i < e->depth; i++)
@@ -128,6 +135,80 @@ static int enc_table(enc *e, int idx) {
   return 0;
 }
 
+/* Preview: the elements go to a scratch buffer until the budget is spent;
+ * the rest is counted in one last element ("...[N more items]", or the key
+ * "..." with "[N more entries]"), then the header with the counts kept. */
+static int enc_table_preview(enc *e, int idx) {
+  lua_State *L = e->L;
+  const void *ptr = lua_topointer(L, idx);
+  for (int i = 0; i < e->depth; i++)
+    if (e->stack[i] == ptr) return enc_fail(e, "is part of a cycle (a table contains itself)");
+  if (e->depth >= LODE_CODEC_MAX_DEPTH) return enc_fail(e, "is nested too deeply");
+  if (!lua_checkstack(L, 6)) return enc_fail(e, "cannot be encoded (Lua stack full)");
+  e->stack[e->depth++] = ptr;
+  lode_buf *parent = e->out, body;
+  lode_buf_init(&body, 0);
+  e->out = &body;
+  uint64_t narr = 0, kept_arr = 0, kept_hash = 0, left = 0;
+  int rc = 0;
+  while (lua_rawgeti(L, idx, (lua_Integer)narr + 1) != LUA_TNIL) {
+    narr++;
+    if (e->used >= e->budget) {
+      left++;
+    } else {
+      rc = enc_value(e, lua_gettop(L));
+      kept_arr++;
+    }
+    lua_pop(L, 1);
+    if (rc) goto done;
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* [.., key, value] */
+    int k = lua_gettop(L) - 1;
+    if (lua_isinteger(L, k)) {
+      lua_Integer ki = lua_tointeger(L, k);
+      if (ki >= 1 && (uint64_t)ki <= narr) {
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    if (e->used >= e->budget) {
+      left++;
+    } else {
+      rc = enc_key(e, k) || enc_value(e, k + 1);
+      kept_hash++;
+    }
+    lua_pop(L, 1);
+    if (rc) {
+      lua_pop(L, 1);
+      goto done;
+    }
+  }
+  if (left) {
+    char note[64];
+    if (kept_hash || !kept_arr) {
+      snprintf(note, sizeof note, "[%llu more entries]", (unsigned long long)left);
+      rc = lode_codec_put_str(&body, "...", 3) || lode_codec_put_str(&body, note, strlen(note));
+      kept_hash++;
+    } else {
+      snprintf(note, sizeof note, "...[%llu more items]", (unsigned long long)left);
+      rc = lode_codec_put_str(&body, note, strlen(note));
+      kept_arr++;
+    }
+    if (rc) goto done;
+  }
+  e->out = parent;
+  rc = lode_codec_put_table(parent, kept_arr, kept_hash) ||
+       lode_buf_append(parent, body.p, body.len);
+  if (rc) rc = enc_fail(e, "is too large");
+done:
+  e->out = parent;
+  lode_buf_free(&body);
+  e->depth--;
+  return rc ? -1 : 0;
+}
+
 static int enc_value(enc *e, int idx) {
   lua_State *L = e->L;
   int rc = 0;
@@ -141,6 +222,21 @@ static int enc_value(enc *e, int idx) {
     case LUA_TSTRING: {
       size_t n;
       const char *s = lua_tolstring(L, idx, &n);
+      if (e->preview && e->max_str && n > e->max_str) {
+        /* the same cut and note as lode_codec_to_json's */
+        size_t cut = e->max_str;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80) cut--;
+        char note[64];
+        int nl = snprintf(note, sizeof note, "...[truncated %zu bytes]", n - cut);
+        lode_buf t;
+        lode_buf_init(&t, 0);
+        rc = lode_buf_append(&t, s, cut) || lode_buf_append(&t, note, (size_t)nl) ||
+             lode_codec_put_str(e->out, t.p, t.len);
+        lode_buf_free(&t);
+        e->used += cut;
+        break;
+      }
+      e->used += n;
       rc = lode_codec_put_str(e->out, s, n);
       break;
     }
@@ -150,7 +246,9 @@ static int enc_value(enc *e, int idx) {
         if (luaL_testudata(L, idx, exts[i]->tname)) {
           lode_buf payload;
           lode_buf_init(&payload, 0);
-          int r = exts[i]->encode(L, idx, &payload);
+          int r = e->preview && exts[i]->summary ? exts[i]->summary(L, idx, &payload)
+                                                 : exts[i]->encode(L, idx, &payload);
+          if (e->preview && payload.len > 64) payload.len = 64;
           if (!r) r = lode_codec_put_ext(e->out, exts[i]->id, payload.p, payload.len);
           lode_buf_free(&payload);
           if (r) return enc_fail(e, "is too large");
@@ -167,8 +265,13 @@ static int enc_value(enc *e, int idx) {
   return 0;
 }
 
-int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errlen) {
+static int encode(lua_State *L, int idx, lode_buf *out, size_t max_str, size_t budget,
+                  char *err, size_t errlen) {
   enc e;
+  e.preview = budget > 0;
+  e.max_str = max_str;
+  e.budget = budget;
+  e.used = 0;
   e.L = L;
   e.out = out;
   e.err = err;
@@ -189,8 +292,17 @@ int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errl
   return 0;
 }
 
-int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
-                         size_t errlen) {
+int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errlen) {
+  return encode(L, idx, out, 0, 0, err, errlen);
+}
+
+int lode_lua_encode_preview(lua_State *L, int idx, size_t max_str, size_t budget, lode_buf *out,
+                            char *err, size_t errlen) {
+  return encode(L, idx, out, max_str, budget ? budget : 1, err, errlen);
+}
+
+static int encode_args(lua_State *L, int idx, int n, lode_buf *out, size_t max_str,
+                       size_t budget, char *err, size_t errlen) {
   idx = lua_absindex(L, idx);
   lua_createtable(L, n, 1);
   for (int i = 0; i < n; i++) {
@@ -200,9 +312,19 @@ int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
   lua_pushinteger(L, n);
   lua_setfield(L, -2, "n");
   err[0] = 0;
-  int rc = lode_lua_encode(L, -1, out, err, errlen);
+  int rc = encode(L, -1, out, max_str, budget, err, errlen);
   lua_pop(L, 1);
   return rc;
+}
+
+int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
+                         size_t errlen) {
+  return encode_args(L, idx, n, out, 0, 0, err, errlen);
+}
+
+int lode_lua_encode_args_preview(lua_State *L, int idx, int n, size_t max_str, size_t budget,
+                                 lode_buf *out, char *err, size_t errlen) {
+  return encode_args(L, idx, n, out, max_str, budget ? budget : 1, err, errlen);
 }
 
 static int dec_value(lua_State *L, lode_codec_reader *r, int depth) {
@@ -296,7 +418,12 @@ static int l_encode(lua_State *L) {
   lode_buf b;
   lode_buf_init(&b, 0);
   char err[600];
-  if (lode_lua_encode(L, 1, &b, err, sizeof err)) {
+  /* lode._encode(v [, max_str, budget]): with a budget, the span preview */
+  lua_Integer max_str = luaL_optinteger(L, 2, 0), budget = luaL_optinteger(L, 3, 0);
+  int rc = budget > 0 ? lode_lua_encode_preview(L, 1, (size_t)(max_str > 0 ? max_str : 0),
+                                                (size_t)budget, &b, err, sizeof err)
+                      : lode_lua_encode(L, 1, &b, err, sizeof err);
+  if (rc) {
     lode_buf_free(&b);
     return luaL_error(L, "%s", err);
   }
@@ -319,7 +446,9 @@ static int l_to_json(lua_State *L) {
   lode_buf b;
   lode_buf_init(&b, 0);
   char err[256];
-  if (lode_codec_to_json(s, n, (size_t)luaL_optinteger(L, 2, 0), &b, err, sizeof err)) {
+  /* lode._to_json(bytes [, max_str, budget]) */
+  if (lode_codec_to_json_budget(s, n, (size_t)luaL_optinteger(L, 2, 0),
+                                (size_t)luaL_optinteger(L, 3, 0), &b, err, sizeof err)) {
     lode_buf_free(&b);
     return luaL_error(L, "%s", err);
   }

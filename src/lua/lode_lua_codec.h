@@ -17,6 +17,9 @@ typedef struct lode_lua_ext {
   int (*encode)(lua_State *L, int idx, lode_buf *out);
   /* Pushes a new userdata built from the payload; 0, or -1 if malformed. */
   int (*decode)(lua_State *L, const uint8_t *p, size_t n);
+  /* Optional: a short payload standing for the value in previews (the
+   * first bytes the codec's JSON hook reads); NULL: the payload, cut. */
+  int (*summary)(lua_State *L, int idx, lode_buf *out);
 } lode_lua_ext;
 
 /* Registers an extension; call from an area's open function. */
@@ -28,6 +31,16 @@ int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errl
  * in field "n" (so trailing nils survive). */
 int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
                          size_t errlen);
+/* Previews for spans: the same encoding, except that strings longer than
+ * max_str keep their first max_str bytes (cut at a character) followed by
+ * "...[truncated N bytes]", tables stop once about `budget` bytes of
+ * content are encoded (the rest counted in a last "...[N more items]"
+ * element or a "..." entry), and lode's userdata are their summary. The
+ * cost is bounded by the budget, not by the value. Not for checkpoints. */
+int lode_lua_encode_preview(lua_State *L, int idx, size_t max_str, size_t budget, lode_buf *out,
+                            char *err, size_t errlen);
+int lode_lua_encode_args_preview(lua_State *L, int idx, int n, size_t max_str, size_t budget,
+                                 lode_buf *out, char *err, size_t errlen);
 /* Pushes the decoded value. */
 int lode_lua_decode(lua_State *L, const void *p, size_t n, char *err, size_t errlen);
 /* Decodes a value made by lode_lua_encode_args and pushes its elements;

@@ -213,6 +213,18 @@ static int enc_matrix(lua_State *L, int idx, lode_buf *out) {
   return 0;
 }
 
+/* In span previews a matrix is its shape (what matrix_json shows). */
+static int sum_matrix(lua_State *L, int idx, lode_buf *out) {
+  lode_matrix *m = lode_lua_matrix_check(L, idx);
+  uint8_t h[8];
+  uint32_t r = (uint32_t)m->rows, d = (uint32_t)m->dims;
+  for (int i = 0; i < 4; i++) {
+    h[i] = (uint8_t)(r >> (8 * i));
+    h[4 + i] = (uint8_t)(d >> (8 * i));
+  }
+  return lode_buf_append(out, h, sizeof h);
+}
+
 static int dec_matrix(lua_State *L, const uint8_t *p, size_t n) {
   lode_matrix tmp;
   if (lode_matrix_payload_read(p, n, &tmp)) return -1;
@@ -228,7 +240,7 @@ static int matrix_json(const uint8_t *p, size_t n, lode_buf *out) {
 }
 
 static const lode_lua_ext matrix_ext = {LODE_EXT_MATRIX, LODE_MATRIX_TNAME, enc_matrix,
-                                        dec_matrix};
+                                        dec_matrix, sum_matrix};
 
 static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
 static void register_ext(void) {

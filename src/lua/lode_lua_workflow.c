@@ -320,7 +320,8 @@ static char *args_json(lua_State *L, lode_exec *ex, int args_idx, int nargs) {
   lode_buf_init(&b, 0);
   char err[256];
   char *j = NULL;
-  if (lode_lua_encode_args(L, args_idx, nargs, &b, err, sizeof err) == 0)
+  if (lode_lua_encode_args_preview(L, args_idx, nargs, LODE_SPAN_MAX_STR, LODE_SPAN_MAX_JSON, &b,
+                                   err, sizeof err) == 0)
     j = lode_span_json(b.p, b.len, 1);
   lode_buf_free(&b);
   return j;
@@ -333,7 +334,9 @@ static char *value_json(lua_State *L, lode_exec *ex, int idx) {
   lode_buf_init(&b, 0);
   char err[256];
   char *j = NULL;
-  if (lode_lua_encode(L, idx, &b, err, sizeof err) == 0) j = lode_span_json(b.p, b.len, 0);
+  if (lode_lua_encode_preview(L, idx, LODE_SPAN_MAX_STR, LODE_SPAN_MAX_JSON, &b, err,
+                              sizeof err) == 0)
+    j = lode_span_json(b.p, b.len, 0);
   lode_buf_free(&b);
   return j;
 }

@@ -95,3 +95,50 @@ describe("the checkpoint codec", function()
     end
   end)
 end)
+
+-- Span previews (what traces show of big step arguments and results): the
+-- cost and size are bounded by the budget, with markers saying what was left.
+describe("span previews", function()
+  local lode = require("lode")
+
+  it("cut long strings like the JSON renderer does", function()
+    local s = string.rep("é", 10) -- 20 bytes
+    local full = lode._to_json(lode._encode(s), 5)
+    local pre = lode._to_json(lode._encode(s, 5, 1000))
+    assert.are.equal(full, pre)
+    assert.truthy(pre:find("...[truncated 16 bytes]", 1, true))
+  end)
+
+  it("stop a big table at the budget and count the rest", function()
+    local t = {}
+    for i = 1, 10000 do t[i] = string.rep("x", 100) end
+    local pre = lode._encode(t, 4096, 2000)
+    assert.is_true(#pre < 3000)
+    local back = lode._decode(pre)
+    assert.are.equal(21, #back) -- 20 items of 100 bytes, then the count
+    assert.are.equal("...[9980 more items]", back[21])
+    local obj = {}
+    for i = 1, 500 do obj["k" .. i] = i end
+    local o = lode._decode(lode._encode({ list = t, map = obj }, 4096, 500))
+    assert.truthy(o["..."] or o.list[#o.list]:find("more items", 1, true))
+  end)
+
+  it("show a matrix by its shape without copying it", function()
+    local m = lode.matrix.new(1000, 64)
+    local j = lode._to_json(lode._encode({ m = m }, 4096, 1000))
+    assert.are.equal('{"m":{"$matrix":{"rows":1000,"dims":64}}}', j)
+  end)
+
+  it("leave small values exactly as they are", function()
+    local v = { a = 1, b = { "x", "y" }, c = 2.5 }
+    assert.are.equal(lode._to_json(lode._encode(v)), lode._to_json(lode._encode(v, 4096, 1000)))
+  end)
+
+  it("render a huge encoded value within the budget", function()
+    local t = {}
+    for i = 1, 5000 do t[i] = { text = string.rep("y", 200), n = i } end
+    local j = lode._to_json(lode._encode(t), 4096, 10000)
+    assert.is_true(#j < 12000)
+    assert.truthy(j:find('"...%[%d+ more items%]"%]$'))
+  end)
+end)
