@@ -143,7 +143,7 @@ void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
  * LODE_SPAN_MAX_JSON bytes are written, with markers (codec.h), so a huge
  * value costs no more than its preview. Returns a malloc'd string, or NULL. */
 #define LODE_SPAN_MAX_STR 4096
-#define LODE_SPAN_MAX_JSON (256 * 1024)
+#define LODE_SPAN_MAX_JSON (32 * 1024)
 char *lode_span_json(const uint8_t *p, size_t n, int args);
 void lode_wf_free(lode_wf *wf);
 

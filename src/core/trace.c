@@ -132,6 +132,177 @@ static int add_json_field(cJSON *obj, const char *field, const char *text, const
   return 0;
 }
 
+/* ---- raw JSON fields ----------------------------------------------------------
+ * Inputs and outputs are JSON text made by lode (lode_span_json), often tens
+ * of KiB: parsing them into a tree only to print them again costs more than
+ * the rest of the record. Strictly valid JSON (RFC 8259) is spliced into the
+ * body as it is; anything else takes the tree path above (kept as a string,
+ * cut when too large), so the result is the same either way. */
+
+typedef struct jv {
+  const char *p, *end;
+  int depth;
+} jv;
+
+static void jv_ws(jv *v) {
+  while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+    v->p++;
+}
+
+static int jv_lit(jv *v, const char *w) {
+  size_t n = strlen(w);
+  if ((size_t)(v->end - v->p) < n || memcmp(v->p, w, n)) return 0;
+  v->p += n;
+  return 1;
+}
+
+static int jv_string(jv *v) {
+  if (v->p >= v->end || *v->p != '"') return 0;
+  v->p++;
+  while (v->p < v->end) {
+    unsigned char c = (unsigned char)*v->p++;
+    if (c == '"') return 1;
+    if (c < 0x20) return 0;
+    if (c == '\\') {
+      if (v->p >= v->end) return 0;
+      char e = *v->p++;
+      if (e == 'u') {
+        for (int i = 0; i < 4; i++, v->p++)
+          if (v->p >= v->end || !((*v->p >= '0' && *v->p <= '9') ||
+                                  (*v->p >= 'a' && *v->p <= 'f') || (*v->p >= 'A' && *v->p <= 'F')))
+            return 0;
+      } else if (!strchr("\"\\/bfnrt", e) || !e) {
+        return 0;
+      }
+    }
+  }
+  return 0;
+}
+
+static int jv_digits(jv *v) {
+  const char *s = v->p;
+  while (v->p < v->end && *v->p >= '0' && *v->p <= '9') v->p++;
+  return v->p > s;
+}
+
+static int jv_number(jv *v) {
+  if (v->p < v->end && *v->p == '-') v->p++;
+  if (v->p < v->end && *v->p == '0') v->p++;
+  else if (!jv_digits(v)) return 0;
+  if (v->p < v->end && *v->p == '.') {
+    v->p++;
+    if (!jv_digits(v)) return 0;
+  }
+  if (v->p < v->end && (*v->p == 'e' || *v->p == 'E')) {
+    v->p++;
+    if (v->p < v->end && (*v->p == '+' || *v->p == '-')) v->p++;
+    if (!jv_digits(v)) return 0;
+  }
+  return 1;
+}
+
+static int jv_value(jv *v) {
+  jv_ws(v);
+  if (v->p >= v->end) return 0;
+  char c = *v->p;
+  if (c == '"') return jv_string(v);
+  if (c == 't') return jv_lit(v, "true");
+  if (c == 'f') return jv_lit(v, "false");
+  if (c == 'n') return jv_lit(v, "null");
+  if (c == '{' || c == '[') {
+    if (++v->depth > 500) return 0;
+    char close = c == '{' ? '}' : ']';
+    v->p++;
+    jv_ws(v);
+    if (v->p < v->end && *v->p == close) {
+      v->p++;
+      v->depth--;
+      return 1;
+    }
+    for (;;) {
+      if (c == '{') {
+        jv_ws(v);
+        if (!jv_string(v)) return 0;
+        jv_ws(v);
+        if (v->p >= v->end || *v->p++ != ':') return 0;
+      }
+      if (!jv_value(v)) return 0;
+      jv_ws(v);
+      if (v->p >= v->end) return 0;
+      if (*v->p == ',') {
+        v->p++;
+        continue;
+      }
+      if (*v->p++ != close) return 0;
+      v->depth--;
+      return 1;
+    }
+  }
+  return jv_number(v);
+}
+
+/* 1: an object, 2: another valid value, 0: not (strict) JSON. */
+static int json_kind(const char *text, size_t len) {
+  jv v = {text, text + len, 0};
+  jv_ws(&v);
+  int obj = v.p < v.end && *v.p == '{';
+  if (!jv_value(&v)) return 0;
+  jv_ws(&v);
+  if (v.p != v.end) return 0;
+  return obj ? 1 : 2;
+}
+
+typedef struct raw_field {
+  const char *key, *text; /* text NULL: none */
+  int wrap;               /* 1: a non-object, sent as {"key": text} */
+} raw_field;
+
+/* Takes `text` as a raw field when it can be spliced; else adds it to obj
+ * (the tree path). */
+static int add_field(cJSON *obj, raw_field *raw, const char *field, const char *text) {
+  raw->key = field;
+  raw->text = NULL;
+  if (!text) return 0;
+  size_t len = strlen(text);
+  int kind = len <= LODE_TRACE_MAX_VALUE_BYTES ? json_kind(text, len) : 0;
+  if (kind) {
+    raw->text = text;
+    raw->wrap = kind == 2;
+    return 0;
+  }
+  return add_json_field(obj, field, text, field);
+}
+
+/* The printed body with the raw fields added before its closing brace. */
+static char *splice(char *body, const raw_field *raw, int n) {
+  size_t len = strlen(body), add = 0;
+  for (int i = 0; i < n; i++)
+    if (raw[i].text) add += strlen(raw[i].text) + 2 * strlen(raw[i].key) + 16;
+  if (!add) return body;
+  char *out = malloc(len + add + 1);
+  if (!out) {
+    cJSON_free(body);
+    return NULL;
+  }
+  memcpy(out, body, len - 1); /* without the '}' */
+  size_t o = len - 1;
+  int first = len == 2;
+  for (int i = 0; i < n; i++) {
+    if (!raw[i].text) continue;
+    o += (size_t)sprintf(out + o, first ? "\"%s\":" : ",\"%s\":", raw[i].key);
+    first = 0;
+    if (raw[i].wrap) o += (size_t)sprintf(out + o, "{\"%s\":", raw[i].key);
+    size_t tl = strlen(raw[i].text);
+    memcpy(out + o, raw[i].text, tl);
+    o += tl;
+    if (raw[i].wrap) out[o++] = '}';
+  }
+  out[o++] = '}';
+  out[o] = 0;
+  cJSON_free(body);
+  return out;
+}
+
 static int add_str(cJSON *obj, const char *k, const char *v) {
   if (!v) return 0;
   return cJSON_AddStringToObject(obj, k, v) ? 0 : -1;
@@ -226,6 +397,10 @@ static char *utf8_repair(const char *s, int *oom) {
   utf8proc_int32_t cp;
   *oom = 0;
   while (i < n) {
+    if (p[i] < 0x80) { /* ASCII, most of every record: no decoding */
+      i++;
+      continue;
+    }
     utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
     if (k < 0) break;
     i += (size_t)k;
@@ -377,20 +552,23 @@ static int put_span(sqlite3 *db, sqlite3_stmt *cached, const lode_span_rec *s, c
              s->id, type);
     return -1;
   }
+  raw_field raw[3] = {{0}};
   if (!(o = cJSON_CreateObject())) goto oom;
   if (add_str(o, "id", s->id) || add_str(o, "trace_id", s->trace_id) ||
       add_str(o, "parent_span_id", s->parent_span_id) ||
       add_str(o, "name", s->name ? s->name : "span") || add_str(o, "type", type) ||
       add_time(o, "start_time", s->start_ms) ||
       (s->end_ms > 0 && add_time(o, "end_time", s->end_ms)) ||
-      add_json_field(o, "input", s->input_json, "input") ||
-      add_json_field(o, "output", s->output_json, "output") ||
-      add_json_field(o, "metadata", s->metadata_json, "metadata") ||
+      add_field(o, &raw[0], "input", s->input_json) ||
+      add_field(o, &raw[1], "output", s->output_json) ||
+      /* usage may add to metadata: then metadata takes the tree path */
+      (s->usage_json ? add_json_field(o, "metadata", s->metadata_json, "metadata")
+                     : add_field(o, &raw[2], "metadata", s->metadata_json)) ||
       add_tags(o, s->tags, s->ntags) || add_str(o, "model", s->model) ||
       add_str(o, "provider", s->provider) || add_usage(o, s->usage_json) ||
       add_error(o, s->error_type, s->error_message, s->error_traceback))
     goto oom;
-  if (!(body = cJSON_PrintUnformatted(o))) goto oom;
+  if (!(body = cJSON_PrintUnformatted(o)) || !(body = splice(body, raw, 3))) goto oom;
   row r = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
            s->start_ms, s->end_ms, s->error_type, s->error_message, body};
   rc = upsert(db, cached, &r, err, errlen);
@@ -409,17 +587,18 @@ static int put_trace(sqlite3 *db, sqlite3_stmt *cached, const lode_trace_rec *t,
   char *body = NULL;
   cJSON *o = NULL;
   if (check_id("trace id", t->id, err, errlen)) return -1;
+  raw_field raw[3] = {{0}};
   if (!(o = cJSON_CreateObject())) goto oom;
   if (add_str(o, "id", t->id) || add_str(o, "name", t->name ? t->name : "trace") ||
       add_time(o, "start_time", t->start_ms) ||
       (t->end_ms > 0 && add_time(o, "end_time", t->end_ms)) ||
-      add_json_field(o, "input", t->input_json, "input") ||
-      add_json_field(o, "output", t->output_json, "output") ||
-      add_json_field(o, "metadata", t->metadata_json, "metadata") ||
+      add_field(o, &raw[0], "input", t->input_json) ||
+      add_field(o, &raw[1], "output", t->output_json) ||
+      add_field(o, &raw[2], "metadata", t->metadata_json) ||
       add_tags(o, t->tags, t->ntags) ||
       add_error(o, t->error_type, t->error_message, t->error_traceback))
     goto oom;
-  if (!(body = cJSON_PrintUnformatted(o))) goto oom;
+  if (!(body = cJSON_PrintUnformatted(o)) || !(body = splice(body, raw, 3))) goto oom;
   row r = {t->id, "trace", t->id, NULL, t->name ? t->name : "trace", NULL,
            t->start_ms, t->end_ms, t->error_type, t->error_message, body};
   rc = upsert(db, cached, &r, err, errlen);

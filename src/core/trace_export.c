@@ -457,11 +457,16 @@ struct lode_exporter {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int kicked, stopping;
+  int64_t kicked_at; /* the first kick since the last round */
   int64_t stop_deadline_ms;
 };
 
 /* How often the thread looks for records committed by other processes. */
 #define POLL_MS 1000
+/* A kick starts a round this long after it, so a busy run's records go in
+ * batches (as Opik's SDKs batch) rather than one request per commit; a stop
+ * does not wait. */
+#define LINGER_MS 50
 
 /* Waits until a round is due. Kicks wake the thread early, except during a
  * backoff: an Opik outage must not turn every commit into a request. A stop
@@ -471,8 +476,12 @@ static int wait_due(lode_exporter *ex, int64_t wake_at, int64_t backoff_until) {
   for (;;) {
     int64_t now = lode_now_ms();
     if (ex->stopping && now >= ex->stop_deadline_ms) return -1;
-    if (now >= backoff_until && (ex->kicked || now >= wake_at)) return 0;
+    int kick_due = ex->kicked && (ex->stopping || now >= ex->kicked_at + LINGER_MS);
+    if (now >= backoff_until && (kick_due || now >= wake_at)) return 0;
     int64_t until = now < backoff_until ? backoff_until : wake_at;
+    if (ex->kicked && !ex->stopping && until > ex->kicked_at + LINGER_MS &&
+        now >= backoff_until)
+      until = ex->kicked_at + LINGER_MS;
     if (ex->stopping && until > ex->stop_deadline_ms) until = ex->stop_deadline_ms;
     struct timespec ts;
     ts.tv_sec = (time_t)(until / 1000);
@@ -539,8 +548,11 @@ lode_exporter *lode_exporter_start(const char *db_path, const lode_opik_config *
 void lode_exporter_kick(lode_exporter *ex) {
   if (!ex || !ex->active) return;
   pthread_mutex_lock(&ex->mu);
-  ex->kicked = 1;
-  pthread_cond_signal(&ex->cv);
+  if (!ex->kicked) {
+    ex->kicked = 1;
+    ex->kicked_at = lode_now_ms();
+    pthread_cond_signal(&ex->cv);
+  }
   pthread_mutex_unlock(&ex->mu);
 }
 

@@ -141,6 +141,62 @@ static void test_body_shapes(void **state) {
   sqlite3_close(db);
 }
 
+/* Valid JSON is spliced into the body as it is; anything that is not
+ * strictly valid takes the tree path (kept as a string): the body is valid
+ * JSON either way, with the same meaning. */
+static void test_raw_fields(void **state) {
+  (void)state;
+  sqlite3 *db = open_mem();
+  char err[256], tid[37];
+  lode_uuid7(tid);
+  static const struct {
+    const char *in;
+    int kind; /* 1 object as is, 2 wrapped value, 3 wrapped string */
+  } cases[] = {
+      {"{\"a\": [1, 2.50, \"x\\u00e9\\n\"], \"b\": {\"c\": null}}", 1},
+      {"  [true, false, -0.5e3]  ", 2},
+      {"\"a string\"", 2},
+      {"{\"a\":", 3},          /* cut */
+      {"{\"a\": 01}", 3},      /* leading zero */
+      {"[1,]", 3},             /* trailing comma */
+      {"{\"a\": \"\t\"}", 3}, /* raw control character in a string */
+      {"1 junk", 3},
+      {"{} {}", 3},
+      {"{\"k\": \"\\q\"}", 3}, /* bad escape */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char sid[37];
+    lode_uuid7(sid);
+    lode_span_rec sp = {0};
+    sp.id = sid, sp.trace_id = tid, sp.name = "s", sp.start_ms = 1, sp.end_ms = 2;
+    sp.input_json = cases[i].in;
+    sp.metadata_json = "{\"m\": 1}";
+    assert_int_equal(lode_trace_put_span(db, &sp, err, sizeof err), 0);
+    cJSON *b = body_of(db, sid); /* parses: the body is valid JSON */
+    cJSON *in = cJSON_GetObjectItem(b, "input");
+    assert_true(cJSON_IsObject(in));
+    if (cases[i].kind == 1) {
+      cJSON *want = cJSON_Parse(cases[i].in);
+      assert_true(cJSON_Compare(in, want, 1));
+      cJSON_Delete(want);
+    } else if (cases[i].kind == 2) {
+      cJSON *want = cJSON_Parse(cases[i].in);
+      assert_true(cJSON_Compare(cJSON_GetObjectItem(in, "input"), want, 1));
+      cJSON_Delete(want);
+    } else {
+      /* the tree path, as before: whatever cJSON makes of it, or the text */
+      cJSON *want = cJSON_ParseWithOpts(cases[i].in, NULL, 1);
+      if (cJSON_IsObject(want)) assert_true(cJSON_Compare(in, want, 1));
+      else if (want) assert_true(cJSON_Compare(cJSON_GetObjectItem(in, "input"), want, 1));
+      else assert_string_equal(cJSON_GetObjectItem(in, "input")->valuestring, cases[i].in);
+      cJSON_Delete(want);
+    }
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "metadata"), "m")->valueint, 1);
+    cJSON_Delete(b);
+  }
+  sqlite3_close(db);
+}
+
 /* Lua strings are bytes; Opik needs UTF-8 and bounded records. */
 static void test_hostile_values(void **state) {
   (void)state;
@@ -513,6 +569,7 @@ int main(void) {
       cmocka_unit_test(test_body_shapes),
       cmocka_unit_test(test_writer),
       cmocka_unit_test(test_hostile_values),
+      cmocka_unit_test(test_raw_fields),
       cmocka_unit_test(test_config_precedence),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_render_tree),
