@@ -304,7 +304,7 @@ def test_kill9_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path):
         kill9(proc)
         # then SIGKILL at a step start picked at random (LODE_TEST_CRASH_AT), restarting
         # each time, until ten kills in all (the run is far from done by then: each
-        # restart gets a few files further); a finished run would make the same
+        # restart gets a file or two further); a finished run would make the same
         # command a new run, so the loop stops there
         for _ in range(40):
             if kills >= 10 or finished():
