@@ -187,13 +187,33 @@ static int core_v3(sqlite3 *db, char *err, size_t errlen) {
   return LODE_OK;
 }
 
+/* Fewer index pages per workflow: a workflow's row is written with its
+ * first checkpoint, and each index is one more page in that commit. Lists
+ * are ordered by rowid (the order rows were recorded), so `created_at` needs
+ * no index of its own; only children are looked up by parent, so top-level
+ * rows stay out of that index. */
+static int core_v4(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db,
+                   "DROP INDEX IF EXISTS workflows_created;"
+                   "DROP INDEX IF EXISTS workflows_parent;"
+                   "CREATE INDEX workflows_parent ON workflows(parent_id)"
+                   " WHERE parent_id IS NOT NULL;",
+                   NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "schema 4: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return LODE_EDB;
+  }
+  return LODE_OK;
+}
+
 #define MAX_MIGRATIONS 16
 static struct {
   const char *name;
   lode_migration_fn fn;
 } migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
-                  {"core-3", core_v3}};
-static int n_migrations = 4;
+                  {"core-3", core_v3}, {"core-4", core_v4}};
+static int n_migrations = 5;
 
 void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
   for (int i = 0; i < n_migrations; i++)
@@ -628,8 +648,9 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
   if (f->roots_only) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND parent_id IS NULL");
   if (f->since_ms) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND created_at>=?4");
   if (f->until_ms) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND created_at<=?5");
-  n += snprintf(sql + n, sizeof sql - (size_t)n, " ORDER BY created_at %s, rowid %s",
-                f->oldest_first ? "ASC" : "DESC", f->oldest_first ? "ASC" : "DESC");
+  /* the order rows were recorded (rowids grow; no index on created_at) */
+  n += snprintf(sql + n, sizeof sql - (size_t)n, " ORDER BY rowid %s",
+                f->oldest_first ? "ASC" : "DESC");
   if (f->limit > 0) snprintf(sql + n, sizeof sql - (size_t)n, " LIMIT %d", f->limit);
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)

@@ -365,8 +365,6 @@ done:
   return backoff;
 }
 
-/* One step of delivery: the first kind with due rows gets one batch, so
- * traces always go before spans. *wait_ms is set for ROUND_BACKOFF. */
 /* Renders workflow and step spans into the outbox: at most every
  * RENDER_MS while running (each pass takes the write lock), always when
  * `force` (flushing). Returns 1 when records were rendered and more are left. */
@@ -385,6 +383,9 @@ static int render(sender *s, int force) {
   return more;
 }
 
+/* One step of delivery: what is new is rendered, then the first kind with
+ * due rows gets one batch, so traces always go before spans. *wait_ms is set
+ * for ROUND_BACKOFF. */
 static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) {
   int more = render(s, force);
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {

@@ -2,6 +2,11 @@
 #define LODE_TRACE_EXPORT_H
 /* trace_export.h - delivering pending trace records to Opik.
  *
+ * Each round first renders the spans of workflows and steps kept in their
+ * checkpoint rows into the outbox (lode_trace_materialize, executor.h): at
+ * most every 100 ms while a run goes on, always when flushing. A commit's
+ * kick starts a round 50 ms later, so a busy run's records go in batches.
+ *
  * Records go, oldest state first, in batches of at most 1000 items and
  * LODE_EXPORT_MAX_BYTES per request: traces to POST <url>/v1/private/traces/batch,
  * then spans to POST <url>/v1/private/spans/batch, then feedback scores to

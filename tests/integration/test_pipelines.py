@@ -64,7 +64,7 @@ def make_pdf(text, title):
 
 
 def make_corpus(root, binary=True, seed=6):
-    """~60 files in nested folders; returns {relpath: kind}."""
+    """~210 files in nested folders; returns {relpath: kind}."""
     rng = random.Random(seed)
     files = {}
 
@@ -75,19 +75,19 @@ def make_corpus(root, binary=True, seed=6):
             f.write(data if isinstance(data, bytes) else data.encode())
         files[rel] = kind
 
-    for i in range(22):
+    for i in range(90):
         body = "\n\n".join("## Part %d\n\n%s" % (j, prose(rng, 60 + 20 * j)) for j in range(1, 4))
         if i == 7:
             body += "\n\n## Reactor\n\n" + PLANTED
         put("md/sub%d/note%02d.md" % (i % 3, i), "# Note %d\n\n%s\n" % (i, body), "md")
-    for i in range(16):
+    for i in range(60):
         paras = "".join("<p>%s</p>\n" % prose(rng, 50) for _ in range(3))
         put("html/page%02d.html" % i,
             "<!doctype html><html><head><title>Page %d</title><style>p{}</style></head>"
             "<body><h1>Page %d</h1>\n%s<script>var x = 1;</script></body></html>" % (i, i, paras),
             "html")
-    for i in range(15):
-        put("txt/plain%02d.txt" % i, prose(rng, 150 + 10 * i) + "\n", "txt")
+    for i in range(50):
+        put("txt/plain%02d.txt" % i, prose(rng, 150 + 10 * (i % 15)) + "\n", "txt")
     put("pdf/report.pdf", make_pdf("Quarterly ingestion report text", "Report"), "pdf")
     put("pdf/summary.pdf", make_pdf("Summary of durable pipelines", "Summary"), "pdf")
     put("txt/latin1.txt", "caf\xe9 na\xefve r\xe9sum\xe9 ".encode("latin-1") * 20, "invalid-utf8")
@@ -195,6 +195,7 @@ def test_corpus_ingested_as_one_trace_of_spec_shape_and_binary_file_fails(lode):
         state = opik.state()
     assert p.returncode == 1, p.stderr
     n = len(files)
+    assert n >= 200  # the issue's corpus size
     assert summary_of(p.stderr) == (
         "ingested %d, skipped 0 unchanged, failed 2, removed 0 of %d files; " % (n - 2, n)
         + summary_of(p.stderr).split("files; ")[1])
@@ -299,7 +300,7 @@ def test_kill9_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path):
         kills = 0
         # one kill -9 from outside after a random delay, while the first run works
         proc = crash.start("run", INGEST, "corpus", "--store", "store.db", env=env)
-        time.sleep(rng.uniform(0.01, 0.08))
+        time.sleep(rng.uniform(0.005, 0.05))
         kills += proc.poll() is None
         kill9(proc)
         # then SIGKILL at a step start picked at random (LODE_TEST_CRASH_AT), restarting
