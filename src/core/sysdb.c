@@ -191,14 +191,19 @@ static int core_v3(sqlite3 *db, char *err, size_t errlen) {
  * first checkpoint, and each index is one more page in that commit. Lists
  * are ordered by rowid (the order rows were recorded), so `created_at` needs
  * no index of its own; only children are looked up by parent, so top-level
- * rows stay out of that index. */
+ * rows stay out of that index; and only PENDING rows are looked up by status
+ * (recovery, releasing a process's work), so a finished workflow leaves the
+ * status index instead of moving within it. */
 static int core_v4(sqlite3 *db, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(db,
                    "DROP INDEX IF EXISTS workflows_created;"
                    "DROP INDEX IF EXISTS workflows_parent;"
                    "CREATE INDEX workflows_parent ON workflows(parent_id)"
-                   " WHERE parent_id IS NOT NULL;",
+                   " WHERE parent_id IS NOT NULL;"
+                   "DROP INDEX IF EXISTS workflows_status;"
+                   "CREATE INDEX workflows_pending ON workflows(executor_id)"
+                   " WHERE status='PENDING';",
                    NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, errlen, "schema 4: %s", msg ? msg : "?");
     sqlite3_free(msg);
@@ -641,8 +646,15 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
                        int (*fn)(void *ud, const lode_wf_row *r), void *ud, char *err,
                        size_t errlen) {
   char sql[1024];
-  int n = snprintf(sql, sizeof sql, "SELECT id FROM workflows WHERE 1");
-  if (f->status >= 0) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND status=?1");
+  /* PENDING rows (recovery) through their partial index: the order by rowid
+   * would otherwise make SQLite scan every row */
+  int n = snprintf(sql, sizeof sql, "SELECT id FROM workflows%s WHERE 1",
+                   f->status == LODE_WF_PENDING ? " INDEXED BY workflows_pending" : "");
+  /* the name inline (our own identifiers): a literal lets SQLite use the
+   * partial index of PENDING rows */
+  if (f->status >= 0)
+    n += snprintf(sql + n, sizeof sql - (size_t)n, " AND status='%s'",
+                  lode_wf_status_name(f->status));
   if (f->name) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND name=?2");
   if (f->pipeline) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND pipeline=?3");
   if (f->roots_only) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND parent_id IS NULL");
@@ -655,7 +667,6 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "cannot list workflows", err, errlen);
-  if (f->status >= 0) bind_text(s, 1, lode_wf_status_name(f->status));
   if (f->name) bind_text(s, 2, f->name);
   if (f->pipeline) bind_text(s, 3, f->pipeline);
   if (f->since_ms) sqlite3_bind_int64(s, 4, f->since_ms);
