@@ -5,6 +5,8 @@
 #   traced   pipelines/ingest_folder.lua, every trace record rendered and exported
 #            to a local sink that accepts everything (bench/trace_sink.mjs, node)
 #            before the run ends (records kept locally only when node is missing)
+#   local    the same with tracing on and no Opik: records kept in the local
+#            store only (spans of workflows and steps stay in their rows)
 #   untraced the same with OPIK_TRACK_DISABLE=true
 #   plain    bench/pipes_plain.lua: the same kernels in one step-less workflow
 # Corpus: every *.html under /usr/share/doc (what installed Debian packages
@@ -58,14 +60,17 @@ if [ ${#sink_env[@]} -gt 0 ]; then
   [ "$pending" = 0 ] && [ "$open" = 0 ] || { echo "bench_pipes: the traced run did not deliver everything"; exit 1; }
 fi
 read -r t_2nd rss_2nd c_2nd < <(run second "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
+read -r t_lo rss_lo c_lo < <(run local LODE_DB=local.db "${ingest[@]}" --store local-store.db)
 read -r t_un rss_un c_un < <(run untraced OPIK_TRACK_DISABLE=true LODE_DB=untraced.db "${ingest[@]}" --store untraced-store.db)
 read -r t_pl rss_pl c_pl < <(run plain OPIK_TRACK_DISABLE=true LODE_DB=plain.db "$lode" run "$src/bench/pipes_plain.lua" corpus plain-store.db)
 awk -v b="$bytes" -v f="$files" -v tt="$t_tr" -v rt="$rss_tr" -v t2="$t_2nd" -v tu="$t_un" \
-    -v ru="$rss_un" -v tp="$t_pl" -v rp="$rss_pl" -v ct="$c_tr" -v cu="$c_un" -v cp="$c_pl" 'BEGIN {
+    -v ru="$rss_un" -v tp="$t_pl" -v rp="$rss_pl" -v ct="$c_tr" -v cu="$c_un" -v cp="$c_pl" \
+    -v tl="$t_lo" -v rl="$rss_lo" -v cl="$c_lo" 'BEGIN {
   mb = b / 1048576
   printf "traced   : %.2f s, %.1f MB/s, %.0f files/s, peak RSS %.0f MB, cpu %.2f s (targets >= 20 MB/s: %s, <= 100 MB: %s)\n",
     tt, mb / tt, f / tt, rt / 1024, ct, (mb / tt >= 20 ? "met" : "MISSED"), (rt / 1024 <= 100 ? "met" : "MISSED")
   printf "2nd pass : %.2f s, %.0f files/s (everything skipped)\n", t2, f / t2
+  printf "local    : %.2f s, %.1f MB/s, peak RSS %.0f MB, cpu %.2f s (tracing on, no Opik: kept locally)\n", tl, mb / tl, rl / 1024, cl
   printf "untraced : %.2f s, %.1f MB/s, peak RSS %.0f MB, cpu %.2f s\n", tu, mb / tu, ru / 1024, cu
   printf "plain    : %.2f s, %.1f MB/s, peak RSS %.0f MB, cpu %.2f s (kernels only, no steps, no spans; one thread)\n", tp, mb / tp, rp / 1024, cp
   printf "  => tracing adds %.2fx (traced/untraced); durability adds %.2fx (untraced/plain); pipeline = %.2fx plain\n",
