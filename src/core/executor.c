@@ -1089,6 +1089,11 @@ close:
   return rc;
 }
 
+/* A PENDING workflow parked by an earlier pass (its owner was dead) and not
+ * claimed since: nothing of it can have changed. */
+#define PARKED                                                                   \
+  "w.status='PENDING' AND o.parked_owner IS NOT NULL AND o.parked_owner IS w.executor_id"
+
 /* Is there anything to render? A read, so an idle exporter never takes the
  * write lock. */
 static int mat_pending(sqlite3 *s) {
@@ -1096,9 +1101,9 @@ static int mat_pending(sqlite3 *s) {
       "SELECT EXISTS(SELECT 1 FROM workflows WHERE rowid > "
       " (SELECT value FROM trace_cursor WHERE name='workflows'))"
       " OR EXISTS(SELECT 1 FROM trace_open o JOIN workflows w ON w.id=o.workflow_id"
-      "  WHERE w.status NOT IN ('PENDING','ENQUEUED') OR EXISTS(SELECT 1 FROM steps p"
-      "  WHERE p.workflow_id=o.workflow_id AND p.step_no>o.steps_done"
-      "  AND p.span_input IS NOT NULL))";
+      "  WHERE NOT (" PARKED ") AND (w.status NOT IN ('PENDING','ENQUEUED')"
+      "  OR EXISTS(SELECT 1 FROM steps p WHERE p.workflow_id=o.workflow_id"
+      "  AND p.step_no>o.steps_done AND p.span_input IS NOT NULL)))";
   sqlite3_stmt *st;
   int yes = 1;
   if (sqlite3_prepare_v2(s, q, -1, &st, NULL) != SQLITE_OK) return 1;
@@ -1127,8 +1132,10 @@ int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t
                          "step_no>?2 AND span_input IS NOT NULL AND span_id IS NOT NULL"
                          " ORDER BY step_no LIMIT ?3",
                          -1, &m.steps, NULL) ||
-      sqlite3_prepare_v2(m.s, "INSERT OR REPLACE INTO trace_open VALUES(?1, ?2)", -1,
-                         &m.open_ins, NULL) ||
+      sqlite3_prepare_v2(m.s,
+                         "INSERT OR REPLACE INTO trace_open(workflow_id, steps_done)"
+                         " VALUES(?1, ?2)",
+                         -1, &m.open_ins, NULL) ||
       sqlite3_prepare_v2(m.s, "UPDATE trace_open SET steps_done=?2 WHERE workflow_id=?1", -1,
                          &m.open_upd, NULL) ||
       sqlite3_prepare_v2(m.s, "DELETE FROM trace_open WHERE workflow_id=?1", -1, &m.open_del,
@@ -1188,23 +1195,55 @@ int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t
   /* 2. workflows whose spans are not final yet */
   if (!m.more && m.n < m.max) {
     if (sqlite3_prepare_v2(m.s,
-                           "SELECT o.workflow_id, o.steps_done FROM trace_open o JOIN workflows w"
-                           " ON w.id=o.workflow_id WHERE w.status<>'ENQUEUED'",
+                           "SELECT o.workflow_id, o.steps_done, w.status='PENDING', w.executor_id"
+                           " FROM trace_open o JOIN workflows w ON w.id=o.workflow_id"
+                           " WHERE w.status<>'ENQUEUED' AND NOT (" PARKED ")",
                            -1, &st, NULL) != SQLITE_OK)
       goto dberr;
+    char **owner = NULL; /* a PENDING workflow's owner, else NULL */
     while (sqlite3_step(st) == SQLITE_ROW) {
       char **p = realloc(ids, (size_t)(nids + 1) * sizeof *ids);
       int64_t *a = p ? realloc(after, (size_t)(nids + 1) * sizeof *after) : NULL;
+      char **w = a ? realloc(owner, (size_t)(nids + 1) * sizeof *owner) : NULL;
       if (p) ids = p;
-      if (!a) break;
-      after = a;
-      if (!(ids[nids] = strdup((const char *)sqlite3_column_text(st, 0)))) break;
+      if (a) after = a;
+      if (!w) break;
+      owner = w;
+      const char *ex_id = (const char *)sqlite3_column_text(st, 3);
+      owner[nids] = sqlite3_column_int(st, 2) && ex_id ? strdup(ex_id) : NULL;
+      if (!(ids[nids] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+        free(owner[nids]);
+        break;
+      }
       after[nids++] = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
     st = NULL;
-    for (int i = 0; i < nids && !m.more && m.n < m.max; i++)
-      if (mat_workflow(&m, ids[i], 0, after[i], err, errlen) != LODE_OK) goto rollback;
+    int failed = 0;
+    sqlite3_stmt *park = NULL;
+    for (int i = 0; i < nids && !m.more && m.n < m.max && !failed; i++) {
+      if (mat_workflow(&m, ids[i], 0, after[i], err, errlen) != LODE_OK) failed = 1;
+      /* its owner is gone: what it left is rendered now; park it until
+       * another process claims it */
+      else if (owner[i] && !m.more && !lode_sysdb_executor_alive(db, owner[i])) {
+        if (!park && sqlite3_prepare_v2(m.s,
+                                        "UPDATE trace_open SET parked_owner=?2 WHERE"
+                                        " workflow_id=?1", -1, &park, NULL) != SQLITE_OK) {
+          failed = 2;
+          break;
+        }
+        sqlite3_bind_text(park, 1, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(park, 2, owner[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(park) != SQLITE_DONE) failed = 2;
+        sqlite3_reset(park);
+      }
+    }
+    sqlite3_finalize(park);
+    for (int i = 0; i < nids; i++) free(owner[i]);
+    free(owner);
+    if (failed == 2)
+      snprintf(err, errlen, "parking a workflow's trace: %s", sqlite3_errmsg(m.s));
+    if (failed) goto rollback;
   }
   if (m.n >= m.max) m.more = 1;
   rc = lode_sysdb_commit(db, err, errlen);

@@ -212,13 +212,27 @@ static int core_v4(sqlite3 *db, char *err, size_t errlen) {
   return LODE_OK;
 }
 
+/* A workflow left PENDING by a dead process changes no more until it is
+ * claimed again: the renderer parks it (the owner it saw) rather than look
+ * at it on every pass. */
+static int core_v5(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, "ALTER TABLE trace_open ADD COLUMN parked_owner TEXT;", NULL, NULL,
+                   &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "schema 5: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return LODE_EDB;
+  }
+  return LODE_OK;
+}
+
 #define MAX_MIGRATIONS 16
 static struct {
   const char *name;
   lode_migration_fn fn;
 } migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
-                  {"core-3", core_v3}, {"core-4", core_v4}};
-static int n_migrations = 5;
+                  {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5}};
+static int n_migrations = 6;
 
 void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
   for (int i = 0; i < n_migrations; i++)

@@ -401,6 +401,59 @@ static void test_render_after_resume(void **state) {
   lode_trace_set_disabled(-1);
 }
 
+/* A workflow left PENDING by a dead process is rendered once, then parked:
+ * later passes skip it (nothing of it can change) until a live process
+ * claims it. */
+static void test_render_parks_dead_owners(void **state) {
+  (void)state;
+  char err[512], rpath[300];
+  snprintf(rpath, sizeof rpath, "%s-park.db", path);
+  lode_trace_set_disabled(0);
+  lode_exec *ex;
+  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_sysdb *db = lode_exec_db(ex);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  lode_wf_start st = {"wf-p", "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  int64_t pos;
+  const lode_step_row *rec;
+  char sid[37];
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_uuid7(sid);
+  lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1,
+                     .span_id = sid, .span_input = "", .started_at = 1, .ended_at = 2};
+  assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  /* its process dies (an owner no longer registered) */
+  sqlite3_exec(s, "UPDATE workflows SET executor_id='gone' WHERE id='wf-p'", NULL, NULL, NULL);
+  int more = 0;
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='a'"), 1);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open WHERE parked_owner='gone'"), 1);
+  /* a row written behind its back is not looked for while it is parked */
+  char sid2[37];
+  lode_uuid7(sid2);
+  lode_step_row r2 = {.step_no = 2, .name = "b", .status = LODE_WF_SUCCESS, .attempts = 1,
+                      .span_id = sid2, .span_input = "", .started_at = 3, .ended_at = 4};
+  assert_int_equal(lode_sysdb_step_put(db, "wf-p", &r2, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='b'"), 0);
+  /* claimed by a live process: looked at again */
+  char sql[160];
+  snprintf(sql, sizeof sql, "UPDATE workflows SET executor_id='%s' WHERE id='wf-p'",
+           lode_exec_id(ex));
+  sqlite3_exec(s, sql, NULL, NULL, NULL);
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='b'"), 1);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open WHERE parked_owner IS NULL OR "
+                            "parked_owner='gone'"), 1);
+  lode_wf_free(wf);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
 /* A budget smaller than the work: each pass renders part, none twice, and
  * the passes together render everything. */
 static void test_render_in_batches(void **state) {
@@ -461,6 +514,7 @@ int main(void) {
       cmocka_unit_test(test_spans_rendered_from_rows),
       cmocka_unit_test(test_render_in_batches),
       cmocka_unit_test(test_render_after_resume),
+      cmocka_unit_test(test_render_parks_dead_owners),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
