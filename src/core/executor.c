@@ -263,11 +263,7 @@ static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t 
   const char *msg = NULL;
   char first[512];
   if (error) { /* message: the first line; traceback: all of it */
-    const char *nl = strchr(error, '\n');
-    size_t l = nl ? (size_t)(nl - error) : strlen(error);
-    if (l >= sizeof first) l = sizeof first - 1;
-    memcpy(first, error, l);
-    first[l] = 0;
+    lode_first_line(error, first, sizeof first);
     msg = first;
   }
   int64_t start = wf->row.created_at ? wf->row.created_at : lode_now_ms();
@@ -631,14 +627,6 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     return LODE_OK;
   }
   free(extra);
-  /* options are taken again below, with the stored row */
-  for (int i = 0; i < wf->ntags; i++) free(wf->tags[i]);
-  free(wf->tags);
-  free(wf->metadata_json);
-  free(wf->phase);
-  wf->tags = NULL;
-  wf->ntags = 0;
-  wf->metadata_json = wf->phase = NULL;
   lode_wf_row_clear(&wf->row);
   rc = lode_sysdb_wf_get(ex->db, id, &wf->row, err, errlen);
   if (rc != LODE_OK) goto fail;
@@ -706,7 +694,6 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     }
     rc = lode_sysdb_steps_load(ex->db, id, &wf->steps, &wf->nsteps, err, errlen);
     if (rc != LODE_OK) goto fail;
-    keep_trace_opts(wf, s->trace, s->parent != NULL);
   }
   *wfp = wf;
   return LODE_OK;
@@ -946,7 +933,7 @@ static void mat_warn(mat *m, const char *what, const char *e) {
   if (m->warned++ < 3) lode_warn("trace store: %s: %s (the record is skipped)", what, e);
 }
 
-static char *step_meta(const char *wf_id, int64_t step_no, int attempts, int recovery) {
+char *lode_step_span_meta(const char *wf_id, int64_t step_no, int attempts, int recovery) {
   lode_buf b;
   lode_buf_init(&b, 0);
   lode_buf_puts(&b, "{\"workflow_id\":");
@@ -980,7 +967,7 @@ static int64_t mat_steps(mat *m, const lode_wf_row *w, int64_t after, char *err,
     const char *span_id = (const char *)sqlite3_column_text(st, 6);
     const char *input = (const char *)sqlite3_column_text(st, 9);
     char *outj = out ? lode_span_json(out, out_len, 0) : NULL;
-    char *meta = step_meta(w->id, no, attempts, sqlite3_column_int(st, 10));
+    char *meta = lode_step_span_meta(w->id, no, attempts, sqlite3_column_int(st, 10));
     char first[512];
     lode_span_rec sp;
     memset(&sp, 0, sizeof sp);
@@ -997,11 +984,7 @@ static int64_t mat_steps(mat *m, const lode_wf_row *w, int64_t after, char *err,
     sp.metadata_json = meta;
     if (status && !strcmp(status, "ERROR")) {
       const char *e = error ? error : "failed";
-      const char *nl = strchr(e, '\n');
-      size_t l = nl ? (size_t)(nl - e) : strlen(e);
-      if (l >= sizeof first) l = sizeof first - 1;
-      memcpy(first, e, l);
-      first[l] = 0;
+      lode_first_line(e, first, sizeof first);
       sp.error_type = "LuaError";
       sp.error_message = first;
       sp.error_traceback = e;

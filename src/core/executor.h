@@ -142,6 +142,11 @@ void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
  * list). Strings are cut at LODE_SPAN_MAX_STR bytes and tables once about
  * LODE_SPAN_MAX_JSON bytes are written, with markers (codec.h), so a huge
  * value costs no more than its preview. Returns a malloc'd string, or NULL. */
+/* A step span's metadata: {"workflow_id", "step", "attempts",
+ * "recovery_attempts"} as a malloc'd JSON object (NULL if out of memory);
+ * written the same way whether the span is written at the step or rendered
+ * from its checkpoint later. */
+char *lode_step_span_meta(const char *wf_id, int64_t step_no, int attempts, int recovery);
 #define LODE_SPAN_MAX_STR 4096
 #define LODE_SPAN_MAX_JSON (32 * 1024)
 char *lode_span_json(const uint8_t *p, size_t n, int args);

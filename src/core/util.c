@@ -64,6 +64,14 @@ void lode_iso8601(int64_t ms, char out[80]) {
            (int)((ms % 1000 + 1000) % 1000));
 }
 
+void lode_first_line(const char *s, char *out, size_t n) {
+  const char *nl = strchr(s, '\n');
+  size_t l = nl ? (size_t)(nl - s) : strlen(s);
+  if (l >= n) l = n - 1;
+  memcpy(out, s, l);
+  out[l] = 0;
+}
+
 size_t lode_strlcpy(char *dst, const char *src, size_t n) {
   size_t l = strlen(src);
   if (n) {

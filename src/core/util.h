@@ -14,6 +14,9 @@ void lode_uuid7(char out[37]);
 void lode_iso8601(int64_t ms, char out[80]);
 /* strlcpy-like: always NUL-terminates, returns strlen(src). */
 size_t lode_strlcpy(char *dst, const char *src, size_t n);
+/* The first line of `s` (up to a newline), cut to fit n bytes with its NUL:
+ * a span's error message, whose traceback is the whole text. */
+void lode_first_line(const char *s, char *out, size_t n);
 /* Sleep for seconds (fractional). */
 void lode_sleep_s(double s);
 #endif

@@ -77,8 +77,8 @@ static int enc_key(enc *e, int k) {
 
 static int enc_table_preview(enc *e, int idx);
 
-static int enc_table(enc *e, int idx) {
-  if (e->preview) return enc_table_preview(e, idx);
+/* Entering a table: refuses cycles and depth, pushes it on the path. */
+static int enc_enter(enc *e, int idx) {
   lua_State *L = e->L;
   const void *ptr = lua_topointer(L, idx);
   for (int i = 0; i < e->depth; i++)
@@ -86,6 +86,13 @@ static int enc_table(enc *e, int idx) {
   if (e->depth >= LODE_CODEC_MAX_DEPTH) return enc_fail(e, "is nested too deeply");
   if (!lua_checkstack(L, 6)) return enc_fail(e, "cannot be encoded (Lua stack full)");
   e->stack[e->depth++] = ptr;
+  return 0;
+}
+
+static int enc_table(enc *e, int idx) {
+  if (e->preview) return enc_table_preview(e, idx);
+  if (enc_enter(e, idx)) return -1;
+  lua_State *L = e->L;
 
   /* array part: keys 1..narr, all non-nil */
   uint64_t narr = 0;
@@ -139,13 +146,8 @@ static int enc_table(enc *e, int idx) {
  * the rest is counted in one last element ("...[N more items]", or the key
  * "..." with "[N more entries]"), then the header with the counts kept. */
 static int enc_table_preview(enc *e, int idx) {
+  if (enc_enter(e, idx)) return -1;
   lua_State *L = e->L;
-  const void *ptr = lua_topointer(L, idx);
-  for (int i = 0; i < e->depth; i++)
-    if (e->stack[i] == ptr) return enc_fail(e, "is part of a cycle (a table contains itself)");
-  if (e->depth >= LODE_CODEC_MAX_DEPTH) return enc_fail(e, "is nested too deeply");
-  if (!lua_checkstack(L, 6)) return enc_fail(e, "cannot be encoded (Lua stack full)");
-  e->stack[e->depth++] = ptr;
   lode_buf *parent = e->out, body;
   lode_buf_init(&body, 0);
   e->out = &body;

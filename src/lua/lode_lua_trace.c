@@ -254,14 +254,6 @@ static char *merge_objects(const char *base, const char *extra) {
   return out;
 }
 
-static void first_line(const char *e, char *out, size_t n) {
-  const char *nl = strchr(e, '\n');
-  size_t l = nl ? (size_t)(nl - e) : strlen(e);
-  if (l >= n) l = n - 1;
-  memcpy(out, e, l);
-  out[l] = 0;
-}
-
 /* The frame's own span, with its updates applied. Strings are kept by f. */
 static void frame_span(lode_span_frame *f, const char *meta_json, const char *input_json,
                        const char *output_json, const char *error, lode_span_rec *sp) {
@@ -286,7 +278,7 @@ static void frame_span(lode_span_frame *f, const char *meta_json, const char *in
   sp->provider = f->u_provider;
   if (error) {
     char *msg = malloc(512);
-    if (msg) first_line(error, msg, 512);
+    if (msg) lode_first_line(error, msg, 512);
     sp->error_type = "LuaError";
     sp->error_message = keep(f, msg);
     sp->error_traceback = error;
@@ -307,14 +299,8 @@ int lode__frame_spans(lode_span_frame *f, lode_exec *ex, const char *wf_id, int6
     *spans = NULL;
     return 0;
   }
-  char meta[512];
-  lode_buf idj;
-  lode_buf_init(&idj, 0);
-  lode_json_put_str(&idj, wf_id, strlen(wf_id));
-  snprintf(meta, sizeof meta,
-           "{\"workflow_id\":%s,\"step\":%lld,\"attempts\":%d,\"recovery_attempts\":%d}",
-           lode_buf_cstr(&idj), (long long)step_no, nattempts, recovery);
-  lode_buf_free(&idj);
+  /* the same metadata as a span rendered from the checkpoint row */
+  char *meta = keep(f, lode_step_span_meta(wf_id, step_no, nattempts, recovery));
   frame_span(f, meta, input_json, output_json, error, &f->out[0]);
   int k = 1;
   for (int i = 0; i < nattempts; i++) {
@@ -325,7 +311,7 @@ int lode__frame_spans(lode_span_frame *f, lode_exec *ex, const char *wf_id, int6
     char *am = malloc(128);
     if (id) lode_uuid7(id);
     if (name) sprintf(name, "%s attempt %d", f->name, i + 1);
-    if (msg) first_line(attempts[i].error, msg, 512);
+    if (msg) lode_first_line(attempts[i].error, msg, 512);
     if (am) snprintf(am, 128, "{\"attempt\":%d,\"step\":%lld}", i + 1, (long long)step_no);
     a->id = keep(f, id);
     a->trace_id = f->trace_id;

@@ -120,16 +120,38 @@ static void test_nondeterminism_message(void **state) {
   lode_exec_close(ex);
 }
 
+/* An executor on a database of its own beside the others. */
+static lode_exec *open_exec(const char *suffix) {
+  char err[512], p[300];
+  snprintf(p, sizeof p, "%s-%s.db", path, suffix);
+  lode_exec *ex;
+  lode_exec_opts o = {p, 0, "/p.lua", "v1"};
+  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  return ex;
+}
+
+/* Checkpoints the workflow's next step, NAME, as a plain step whose span is
+ * its row (lode_trace_materialize renders it). */
+static void spanned_step(lode_wf *wf, const char *name) {
+  char err[512], sid[37];
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err), LODE_OK);
+  assert_null(rec);
+  lode_uuid7(sid);
+  lode_step_row r = {.step_no = pos, .name = (char *)name, .status = LODE_WF_SUCCESS,
+                     .attempts = 1, .span_id = sid, .span_input = "", .started_at = 1,
+                     .ended_at = 2};
+  assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+}
+
 /* The checkpoint skips its status read while nothing else was committed;
  * a cancel committed by another connection is still seen at the next
  * checkpoint, and the workflow stops before its next step. */
 static void test_cancel_seen_after_skipped_reads(void **state) {
   (void)state;
-  char err[512], cpath[300];
-  snprintf(cpath, sizeof cpath, "%s-cancel.db", path);
-  lode_exec *ex;
-  lode_exec_opts o = {cpath, 0, "/p.lua", "v1"};
-  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  char err[512];
+  lode_exec *ex = open_exec("cancel");
   lode_wf_start st = {"wf-x", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -143,7 +165,8 @@ static void test_cancel_seen_after_skipped_reads(void **state) {
   }
   lode_sysdb *other;
   int n = 0;
-  assert_int_equal(lode_sysdb_open(cpath, 0, &other, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_open(lode_sysdb_path(lode_exec_db(ex)), 0, &other, err, sizeof err),
+                   LODE_OK);
   assert_int_equal(lode_sysdb_cancel_tree(other, "wf-x", &n, err, sizeof err), LODE_OK);
   assert_int_equal(n, 1);
   lode_sysdb_close(other);
@@ -160,11 +183,8 @@ static void test_cancel_seen_after_skipped_reads(void **state) {
  * of its own); a child started first records its parent before itself. */
 static void test_fresh_run_recorded_by_first_write(void **state) {
   (void)state;
-  char err[512], dpath[300];
-  snprintf(dpath, sizeof dpath, "%s-defer.db", path);
-  lode_exec *ex;
-  lode_exec_opts o = {dpath, 0, "/p.lua", "v1"};
-  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  char err[512];
+  lode_exec *ex = open_exec("defer");
   lode_sysdb *db = lode_exec_db(ex);
   lode_wf_start st = {NULL, "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
@@ -251,12 +271,9 @@ static const char *jget(const cJSON *o, const char *k) {
 
 static void test_spans_rendered_from_rows(void **state) {
   (void)state;
-  char err[512], rpath[300];
-  snprintf(rpath, sizeof rpath, "%s-render.db", path);
+  char err[512];
   lode_trace_set_disabled(0);
-  lode_exec *ex;
-  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
-  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_exec *ex = open_exec("render");
   lode_sysdb *db = lode_exec_db(ex);
   sqlite3 *s = lode_sysdb_sqlite(db);
   const char *tags[] = {"nightly"};
@@ -346,12 +363,9 @@ static void test_spans_rendered_from_rows(void **state) {
  * rendered too (its cancelled end already was). */
 static void test_render_after_resume(void **state) {
   (void)state;
-  char err[512], rpath[300];
-  snprintf(rpath, sizeof rpath, "%s-resume.db", path);
+  char err[512];
   lode_trace_set_disabled(0);
-  lode_exec *ex;
-  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
-  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_exec *ex = open_exec("resume");
   lode_sysdb *db = lode_exec_db(ex);
   sqlite3 *s = lode_sysdb_sqlite(db);
   lode_wf_start st = {"wf-c", "main", NULL, 0, NULL, 0, 0, NULL, 0};
@@ -359,17 +373,12 @@ static void test_render_after_resume(void **state) {
   lode_wf_outcome done;
   int64_t pos;
   const lode_step_row *rec;
-  char sid[37];
   for (int round = 0; round < 2; round++) {
     assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
     assert_non_null(wf);
-    if (round == 1) assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
-    assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
-    assert_null(rec);
-    lode_uuid7(sid);
-    lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1,
-                       .span_id = sid, .span_input = "", .started_at = 1, .ended_at = 2};
-    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+    if (round == 1) /* step 1 is replayed */
+      assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+    spanned_step(wf, "a");
     if (round == 0) {
       int n = 0, more = 0;
       assert_int_equal(lode_sysdb_cancel_tree(db, "wf-c", &n, err, sizeof err), LODE_OK);
@@ -406,26 +415,16 @@ static void test_render_after_resume(void **state) {
  * claims it. */
 static void test_render_parks_dead_owners(void **state) {
   (void)state;
-  char err[512], rpath[300];
-  snprintf(rpath, sizeof rpath, "%s-park.db", path);
+  char err[512];
   lode_trace_set_disabled(0);
-  lode_exec *ex;
-  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
-  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_exec *ex = open_exec("park");
   lode_sysdb *db = lode_exec_db(ex);
   sqlite3 *s = lode_sysdb_sqlite(db);
   lode_wf_start st = {"wf-p", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
-  int64_t pos;
-  const lode_step_row *rec;
-  char sid[37];
   assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
-  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
-  lode_uuid7(sid);
-  lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1,
-                     .span_id = sid, .span_input = "", .started_at = 1, .ended_at = 2};
-  assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  spanned_step(wf, "a");
   /* its process dies (an owner no longer registered) */
   sqlite3_exec(s, "UPDATE workflows SET executor_id='gone' WHERE id='wf-p'", NULL, NULL, NULL);
   int more = 0;
@@ -458,12 +457,9 @@ static void test_render_parks_dead_owners(void **state) {
  * the passes together render everything. */
 static void test_render_in_batches(void **state) {
   (void)state;
-  char err[512], rpath[300];
-  snprintf(rpath, sizeof rpath, "%s-batches.db", path);
+  char err[512];
   lode_trace_set_disabled(0);
-  lode_exec *ex;
-  lode_exec_opts o = {rpath, 0, "/p.lua", "v1"};
-  assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
+  lode_exec *ex = open_exec("batches");
   lode_sysdb *db = lode_exec_db(ex);
   for (int w = 0; w < 3; w++) {
     char id[32];
@@ -472,16 +468,7 @@ static void test_render_in_batches(void **state) {
     lode_wf *wf;
     lode_wf_outcome done;
     assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
-    for (int i = 0; i < 7; i++) {
-      int64_t pos;
-      const lode_step_row *rec;
-      char sid[37];
-      lode_uuid7(sid);
-      assert_int_equal(lode_wf_step_next(wf, "s", &pos, &rec, err, sizeof err), LODE_OK);
-      lode_step_row r = {.step_no = pos, .name = "s", .status = LODE_WF_SUCCESS, .attempts = 1,
-                         .span_id = sid, .span_input = "", .started_at = 1, .ended_at = 2};
-      assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
-    }
+    for (int i = 0; i < 7; i++) spanned_step(wf, "s");
     assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, NULL, 0, NULL, NULL, NULL, NULL, err,
                                     sizeof err),
                      LODE_OK);
