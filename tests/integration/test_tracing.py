@@ -223,3 +223,33 @@ end)
     assert len(traces) == 1
     assert traces[0]["name"] == "chunk_step"
     assert traces[0]["tags"] == ["execution:manual"]
+
+
+BUSY = r'''
+local lode = require("lode")
+local helper = lode.track("helper", function(i) return i end)
+local work = lode.step("work_step", function(i)
+  local t = os.clock() + 0.001 -- about a millisecond of work
+  while os.clock() < t do end
+  return helper(i)
+end)
+return lode.workflow("busy_workflow", function(n)
+  for i = 1, tonumber(n) do work(i) end
+  return n
+end)
+'''
+
+
+def test_a_busy_run_is_exported_in_batches_not_a_request_per_commit(lode):
+    # every step commits its own records (a tracked call inside it), one a
+    # millisecond: the exporter waits a little after a commit, so the records
+    # go in a few batched requests rather than one request per commit
+    lode.write("busy.lua", BUSY)
+    with FakeOpik() as opik:
+        lode.run("run", "busy.lua", "300", env=opik_env(opik))
+        state = opik.state()
+    assert state["errors"] == []
+    names = [s["name"] for s in state["spans"].values()]
+    assert names.count("work_step") == 300 and names.count("helper") == 300
+    span_requests = [r for r in state["requests"] if r["path"].endswith("/spans/batch")]
+    assert 1 <= len(span_requests) <= 30, len(span_requests)
