@@ -532,6 +532,16 @@ static int copy_row(const lode_wf_row *a, lode_wf_row *b) {
   return LODE_OK;
 }
 
+/* A workflow that goes on in this process with tracing on: its later steps
+ * and its outcome must be rendered even if its row was recorded untraced
+ * (tracing off then, or an older lode) or its final span was rendered
+ * already (resumed after a cancel). */
+static int trace_reopen(lode_wf *wf, char *err, size_t errlen) {
+  int rc = lode_sysdb_trace_reopen(wf->ex->db, wf->row.id, err, errlen);
+  if (rc == LODE_OK) wf->row.traced = 1;
+  return rc;
+}
+
 int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_outcome *done,
                   char *err, size_t errlen) {
   *wfp = NULL;
@@ -677,8 +687,8 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       /* a resumed workflow (recovered, or `lode workflow resume` after a
        * cancel, whose final span may already be rendered) has its new steps
        * and its next outcome rendered too */
-      if (ex->tracing && wf->row.traced) {
-        rc = lode_sysdb_trace_reopen(ex->db, id, err, errlen);
+      if (ex->tracing) {
+        rc = trace_reopen(wf, err, errlen);
         if (rc != LODE_OK) goto fail;
       }
     } else if (wf->row.status == LODE_WF_ENQUEUED) {
@@ -691,6 +701,11 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       rc = lode_sysdb_wf_claim(ex->db, id, wf->row.executor_id, ex->id, 0, &claimed, err,
                                errlen);
       if (rc != LODE_OK) goto fail;
+      /* queued while tracing was off (or by an older lode): traced from here */
+      if (ex->tracing && !wf->row.traced) {
+        rc = trace_reopen(wf, err, errlen);
+        if (rc != LODE_OK) goto fail;
+      }
     }
     rc = lode_sysdb_steps_load(ex->db, id, &wf->steps, &wf->nsteps, err, errlen);
     if (rc != LODE_OK) goto fail;
@@ -725,6 +740,7 @@ const char *lode_wf_name(const lode_wf *wf) { return wf->row.name; }
 const char *lode_wf_trace_id(const lode_wf *wf) { return wf->row.trace_id; }
 const char *lode_wf_span_id(const lode_wf *wf) { return wf->row.span_id; }
 int lode_wf_resumed(const lode_wf *wf) { return wf->resumed; }
+int lode_wf_traced(const lode_wf *wf) { return wf->row.traced; }
 int lode_wf_recovery_attempts(const lode_wf *wf) { return wf->row.recovery_attempts; }
 
 void lode_wf_input(const lode_wf *wf, const uint8_t **p, size_t *n) {

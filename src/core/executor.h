@@ -117,6 +117,10 @@ int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
                    const char *error, const lode_span_extra *extra, lode_wf *parent,
                    const lode_step_row *prow, char *err, size_t errlen);
 int lode_wf_parent_step(const lode_wf *wf); /* 1 if it is a child workflow */
+/* 1 when the workflow's row says its spans are rendered from the rows
+ * (lode_trace_materialize): its plain steps may then keep their span in
+ * their checkpoint row. */
+int lode_wf_traced(const lode_wf *wf);
 
 /* Tracing: 1 when spans are recorded (OPIK_TRACK_DISABLE turns it off). */
 int lode_exec_tracing(const lode_exec *ex);

@@ -782,16 +782,20 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
 }
 
 int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen) {
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db->db,
-                         "INSERT OR IGNORE INTO trace_open(workflow_id, steps_done)"
-                         " SELECT ?1, coalesce(max(step_no), 0) FROM steps WHERE workflow_id=?1",
-                         -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
-  int rc = sqlite3_step(s);
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot reopen the workflow's trace", err, errlen);
+  static const char *const sql[] = {
+      "UPDATE workflows SET traced=1 WHERE id=?1 AND traced IS NOT 1",
+      "INSERT OR IGNORE INTO trace_open(workflow_id, steps_done)"
+      " SELECT ?1, coalesce(max(step_no), 0) FROM steps WHERE workflow_id=?1"};
+  for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db->db, sql[i], -1, &s, NULL) != SQLITE_OK)
+      return db_err(db, 0, "prepare", err, errlen);
+    bind_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+      return db_err(db, rc, "cannot reopen the workflow's trace", err, errlen);
+  }
   return LODE_OK;
 }
 

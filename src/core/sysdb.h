@@ -129,8 +129,9 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
 int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
                           size_t *n, char *err, size_t errlen);
 /* A resumed workflow's later steps and outcome are to be rendered
- * (lode_trace_materialize): keeps it among the open ones, with the steps it
- * has so far counted as rendered unless it is open already. */
+ * (lode_trace_materialize): marks its row traced and keeps it among the open
+ * ones, with the steps it has so far counted as rendered unless it is open
+ * already. Two statements: call it inside a transaction to make them one. */
 int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen);
 /* The connection's view of the file's data version (SQLite's
  * SQLITE_FCNTL_DATA_VERSION): it changes with every commit, this

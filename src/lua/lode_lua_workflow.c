@@ -441,7 +441,7 @@ static int step_call(lua_State *L) {
   char *outj = NULL;
   int failed_attempts = 0;
   for (int i = 0; att && i < max_att && i < row.attempts; i++) failed_attempts += !!att[i].error;
-  if (f && !failed_attempts && lode__frame_plain(f)) {
+  if (f && !failed_attempts && lode__frame_plain(f) && lode_wf_traced(wf)) {
     /* the usual step: its span is its checkpoint row plus these two fields,
      * rendered later (lode_trace_materialize), so tracing adds no record to
      * this commit */

@@ -410,6 +410,49 @@ static void test_render_after_resume(void **state) {
   lode_trace_set_disabled(-1);
 }
 
+/* A workflow recorded while tracing was off (or by an older lode), resumed
+ * with tracing on: its later steps and its outcome are rendered. */
+static void test_render_after_untraced_start(void **state) {
+  (void)state;
+  char err[512];
+  lode_trace_set_disabled(1);
+  lode_exec *ex = open_exec("untraced");
+  lode_wf_start st = {"wf-u", "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_wf_traced(wf), 0);
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+  lode_step_row r = {.step_no = pos, .name = "a", .status = LODE_WF_SUCCESS, .attempts = 1};
+  assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  lode_wf_free(wf); /* the process stops here */
+  lode_exec_close(ex);
+
+  lode_trace_set_disabled(0);
+  ex = open_exec("untraced");
+  lode_sysdb *db = lode_exec_db(ex);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_wf_traced(wf), 1);
+  assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
+  assert_non_null(rec); /* replayed */
+  spanned_step(wf, "b");
+  assert_int_equal(lode_wf_finish(wf, LODE_WF_SUCCESS, NULL, 0, NULL, NULL, NULL, NULL, err,
+                                  sizeof err),
+                   LODE_OK);
+  lode_wf_free(wf);
+  int more = 0;
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='b'"), 1);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE kind='span' AND "
+                            "name='main' AND body LIKE '%end_time%'"), 1);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 0);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
 /* A workflow left PENDING by a dead process is rendered once, then parked:
  * later passes skip it (nothing of it can change) until a live process
  * claims it. */
@@ -502,6 +545,7 @@ int main(void) {
       cmocka_unit_test(test_render_in_batches),
       cmocka_unit_test(test_render_after_resume),
       cmocka_unit_test(test_render_parks_dead_owners),
+      cmocka_unit_test(test_render_after_untraced_start),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
