@@ -40,6 +40,7 @@ typedef struct sender {
   lode_buf bodies, req;
   item *items;
   int nitems;
+  int batch_full;     /* the last load_batch stopped at a cap: more rows wait */
   int failures;       /* consecutive retryable failures, for the backoff */
   int warned;         /* the permanent-failure warning is logged once */
   atomic_llong abort_at_ms; /* 0: never; requests abort past this wall time */
@@ -193,6 +194,7 @@ static int load_batch(sender *s, const struct kind *k) {
   int rc = -1;
   size_t bytes = 0;
   clear_items(s);
+  s->batch_full = 0;
   sqlite3_bind_text(s->sel, 1, k->name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s->sel, 2, lode_now_ms());
   sqlite3_bind_int(s->sel, 3, LODE_EXPORT_MAX_ITEMS);
@@ -206,7 +208,10 @@ static int load_batch(sender *s, const struct kind *k) {
     const char *body = (const char *)sqlite3_column_text(s->sel, 3);
     size_t len = (size_t)sqlite3_column_bytes(s->sel, 3);
     if (!body || len < 2 || body[0] != '{') continue; /* failed at start-up */
-    if (s->nitems > 0 && bytes + len + 128 > LODE_EXPORT_MAX_BYTES) break;
+    if (s->nitems > 0 && bytes + len + 128 > LODE_EXPORT_MAX_BYTES) {
+      s->batch_full = 1;
+      break;
+    }
     item *it = &s->items[s->nitems];
     it->id = strdup((const char *)sqlite3_column_text(s->sel, 0));
     if (!it->id) goto done;
@@ -383,9 +388,10 @@ static int render(sender *s, int force) {
   return more;
 }
 
-/* One step of delivery: what is new is rendered, then the first kind with
- * due rows gets one batch, so traces always go before spans. *wait_ms is set
- * for ROUND_BACKOFF. */
+/* One step of delivery: what is new is rendered, then each kind with due
+ * rows gets a batch, traces before spans before feedback (a full batch ends
+ * the round, so the rest of its kind goes next). *wait_ms is set for
+ * ROUND_BACKOFF. */
 static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) {
   int more = render(s, force);
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
@@ -395,13 +401,17 @@ static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) 
       return ROUND_BACKOFF;
     }
     if (n == 0) continue;
+    int full = s->batch_full || n >= LODE_EXPORT_MAX_ITEMS;
     int64_t b = send_range(s, &kinds[i], 0, n, timeout_s);
     clear_items(s);
     if (b > 0) {
       *wait_ms = b;
       return ROUND_BACKOFF;
     }
-    return ROUND_MORE;
+    /* a full batch: more of this kind waits, and goes before later kinds;
+     * otherwise the next kind, and then rows committed meanwhile wait for
+     * their kick (and its short linger) rather than going one by one */
+    if (full) return ROUND_MORE;
   }
   return more ? ROUND_MORE : ROUND_IDLE;
 }
