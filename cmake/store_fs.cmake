@@ -4,7 +4,7 @@
 # so they never clash with another area loading the same package.
 pkg_check_modules(LODE_SF_SQLITE REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(LODE_SF_XXHASH REQUIRED IMPORTED_TARGET libxxhash)
-pkg_check_modules(LODE_SF_GUMBO REQUIRED IMPORTED_TARGET gumbo)
+pkg_check_modules(LODE_SF_XML REQUIRED IMPORTED_TARGET libxml-2.0)
 pkg_check_modules(LODE_SF_POPPLER REQUIRED IMPORTED_TARGET poppler-glib)
 pkg_check_modules(LODE_SF_GLIB REQUIRED IMPORTED_TARGET glib-2.0)
 pkg_check_modules(LODE_SF_MD4C REQUIRED IMPORTED_TARGET md4c)
@@ -21,7 +21,7 @@ list(APPEND LODE_KERNEL_SOURCES
 # whatever the build type (the default RelWithDebInfo is -O2)
 set_source_files_properties(src/kernels/store_search.c PROPERTIES COMPILE_OPTIONS -O3)
 list(APPEND LODE_KERNEL_LIBS PkgConfig::LODE_SF_SQLITE PkgConfig::LODE_SF_XXHASH
-  PkgConfig::LODE_SF_GUMBO PkgConfig::LODE_SF_POPPLER PkgConfig::LODE_SF_GLIB
+  PkgConfig::LODE_SF_XML PkgConfig::LODE_SF_POPPLER PkgConfig::LODE_SF_GLIB
   PkgConfig::LODE_SF_MD4C)
 list(APPEND LODE_LUA_AREA_SOURCES src/lua/lode_lua_store.c src/lua/lode_lua_fs.c)
 list(APPEND LODE_C_TESTS test_store test_fs)

@@ -12,13 +12,10 @@ int lode__fs_load_pdf(const char *name, const char *p, size_t n, lode_fs_doc *ou
                       size_t errlen);
 int lode__fs_load_markdown(const char *name, const char *p, size_t n, lode_fs_doc *out,
                            char *err, size_t errlen);
-/* The text of a UTF-8 HTML page appended to *text (the walk of fs_html.c)
- * and its title (malloc'd, or NULL), parsing pages over piece * 3/2 bytes in
- * pieces of about `piece` bytes with the same result as one parse. *npieces
- * (if not NULL) is increased by the number of parses. 0, or -1 when out of
+/* The text of a UTF-8 HTML page appended to *text (the SAX reading of
+ * fs_html.c) and its title (malloc'd, or NULL). 0, or -1 when out of
  * memory. */
-int lode__fs_html_text(const char *src, size_t n, size_t piece, lode_buf *text, char **title,
-                       size_t *npieces);
+int lode__fs_html_text(const char *src, size_t n, lode_buf *text, char **title);
 /* Replaces invalid UTF-8 in *text with U+FFFD (reallocating it if needed). */
 int lode__fs_make_utf8(char **text, size_t *len);
 void lode__fs_seterr(char *err, size_t errlen, const char *fmt, ...)
