@@ -31,8 +31,8 @@ LODE_STATS=1 "$lode" run queue_bench.lua queue "$n" --db two.db --workers 1 > tw
 end=$(date +%s.%N)
 kill -TERM $wpid; wait $wpid || true
 total=$(python3 -c "print('%.0f' % ($n/($end-$start)))")
-busy_run=$(sed -n 's/.*busy_wait_ms=\([0-9]*\).*/\1/p' run.err | tail -1)
-busy_w=$(sed -n 's/.*busy_wait_ms=\([0-9]*\).*/\1/p' worker.err | tail -1)
+busy_run=$(sed -n 's/.*lode-stats: busy_wait_ms=\([0-9]*\).*/\1/p' run.err | tail -1)
+busy_w=$(sed -n 's/.*lode-stats: busy_wait_ms=\([0-9]*\).*/\1/p' worker.err | tail -1)
 share=$(python3 -c "print('%.1f' % (100.0*(${busy_run:-0}+${busy_w:-0})/(2*1000*($end-$start))))")
 took=$(sqlite3 two.db "select count(distinct executor_id) from workflows where queue='bench'")
 echo "two processes (run + worker):  $total workflows/s in all; $took processes took children"
