@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/busy.h"
 #include "core/codec.h"
 #include "core/error.h"
 #include "core/trace.h"
@@ -63,6 +64,7 @@ static const char *const stmt_sql[] = {
 
 struct lode_sysdb {
   sqlite3 *db;
+  lode_busy busy;
   int sync_full, relaxed;
   sqlite3_stmt *st[S_COUNT];
   char *path;
@@ -277,9 +279,13 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
     sqlite3_step(q);
     sqlite3_finalize(q);
   }
+  /* usually nothing to apply: every connection opened (one per worker
+   * thread) takes the write lock here and commits nothing */
+  lode_busy_releasing(&db->busy);
   if (rc == LODE_OK && sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
     rc = db_err(db, 0, "cannot commit migrations", err, errlen);
   if (rc != LODE_OK) sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+  lode_busy_released(&db->busy);
   return rc;
 }
 
@@ -295,26 +301,14 @@ static int mkdirs_for(const char *path) {
   return 0;
 }
 
-/* Lock contention between connections (threads, processes): waits with a
- * growing pause, up to 30 s in all, and counts the time spent waiting so the
- * benches can report it (lode_sysdb_busy_ms). */
-static _Atomic int64_t busy_ns;
+/* Lock contention between connections (threads, processes): naps of a
+ * growing length, woken early by a release in this process (busy.h), up to
+ * 30 s in all; the time spent waiting is counted so the benches can report
+ * it (lode_sysdb_busy_ms). */
+static const int busy_naps_us[] = {50, 100, 200, 500, 1000, 2000, 5000, 10000};
+static lode_busy_kind busy_kind = LODE_BUSY_KIND(busy_naps_us, 30000);
 
-int64_t lode_sysdb_busy_ms(void) { return busy_ns / 1000000; }
-
-static int busy_wait(void *ud, int n) {
-  (void)ud;
-  static const int pause_us[] = {50, 100, 200, 500, 1000, 2000, 5000, 10000};
-  int us = pause_us[n < 7 ? n : 7];
-  int64_t waited = 0;
-  for (int i = 0; i < n && i < 8; i++) waited += pause_us[i];
-  if (n >= 8) waited += (int64_t)(n - 8) * 10000;
-  if (waited > 30000000) return 0; /* 30 s: give up, SQLITE_BUSY */
-  int64_t t0 = lode_mono_ns();
-  lode_sleep_s(us / 1e6);
-  busy_ns += lode_mono_ns() - t0;
-  return 1;
-}
+int64_t lode_sysdb_busy_ms(void) { return lode_busy_waited_ms(&busy_kind); }
 
 int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
                     size_t errlen) {
@@ -336,21 +330,25 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     rc = db_err(db, 0, "cannot open", err, errlen);
     goto done;
   }
-  sqlite3_busy_handler(db->db, busy_wait, NULL);
   /* --sync full syncs the WAL at every commit: a WAL kept small (SQLite's
    * default 1000-page checkpoint) is reset early and then rewritten in
    * place, so those syncs never also write the file's grown size (the
    * reason PostgreSQL recycles its WAL segments); measured 1.5x more steps/s
    * than a WAL growing to 8000 pages. --sync normal syncs only at
-   * checkpoints, so fewer, larger ones suit it. The page cache is SQLite's
-   * default 2 MB per connection: big checkpoints (page texts, matrices)
-   * only pass through it, and each worker thread has a connection (a 16 MB
-   * cache measured ~10 MB more peak RSS in the ingestion bench, no faster). */
+   * checkpoints, so fewer, larger ones suit it. The busy module's WAL hook
+   * runs those checkpoints (it replaces SQLite's). */
+  if (lode_busy_attach(&db->busy, &busy_kind, db->db, sync_full ? 1000 : 8000) != SQLITE_OK) {
+    rc = db_err(db, 0, "cannot set up waiting for locks", err, errlen);
+    goto done;
+  }
+  /* The page cache is SQLite's default 2 MB per connection: big checkpoints
+   * (page texts, matrices) only pass through it, and each worker thread has
+   * a connection (a 16 MB cache measured ~10 MB more peak RSS in the
+   * ingestion bench, no faster). */
   char pragmas[256];
   snprintf(pragmas, sizeof pragmas,
            "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-           "PRAGMA cache_size=-2000; PRAGMA wal_autocheckpoint=%d;",
-           sync_full ? "FULL" : "NORMAL", sync_full ? 1000 : 8000);
+           "PRAGMA cache_size=-2000;", sync_full ? "FULL" : "NORMAL");
   char *msg = NULL;
   if (sqlite3_exec(db->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, errlen, "%s: %s (is it a lode state database?)", path, msg ? msg : "?");
@@ -405,13 +403,20 @@ static int run_simple(lode_sysdb *db, int which, const char *what, char *err, si
 int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen) {
   return run_simple(db, S_BEGIN, "cannot begin a transaction", err, errlen);
 }
+/* A transaction that wrote nothing, and a rollback, release the write lock
+ * without calling the WAL hook: lode_busy_released wakes the waiters then. */
 int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen) {
-  return run_simple(db, S_COMMIT, "cannot commit", err, errlen);
+  lode_busy_releasing(&db->busy);
+  int rc = run_simple(db, S_COMMIT, "cannot commit", err, errlen);
+  lode_busy_released(&db->busy);
+  return rc;
 }
 void lode_sysdb_rollback(lode_sysdb *db) {
   char e[64];
   if (sqlite3_get_autocommit(db->db)) return;
+  lode_busy_releasing(&db->busy);
   run_simple(db, S_ROLLBACK, "rollback", e, sizeof e);
+  lode_busy_released(&db->busy);
 }
 
 /* ---- binding helpers ---------------------------------------------------- */

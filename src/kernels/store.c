@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/busy.h"
 #include "core/util.h"
 #include "kernels/store_int.h"
 
@@ -58,8 +59,14 @@ int lode__store_exec(lode_store *s, const char *sql, char *err, size_t errlen) {
   return -1;
 }
 
+/* A rollback releases the write lock without calling the WAL hook, so it
+ * wakes the waiters itself (busy.h). Every write commits a page (the
+ * generation), so its commit wakes them through the hook. */
 static void rollback(lode_store *s) {
-  if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (sqlite3_get_autocommit(s->db)) return;
+  lode_busy_releasing(&s->busy);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  lode_busy_released(&s->busy);
 }
 
 /* Reads meta.<key> as text (NULL if absent) into *out (malloc'd). */
@@ -143,26 +150,14 @@ static int bump_generation(lode_store *s, char *err, size_t errlen) {
 /* Waiting for another writer (the other worker threads, another process):
  * SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25 ms... and so
  * wakes up to 20 ms after the lock is free; a put holds it for a few ms
- * (under 50 ms for an 8 MB page), so shorter naps, capped at 2 ms, waste
- * less. Gives up after LODE_STORE_BUSY_MS. The time waited is counted for
+ * (under 50 ms for an 8 MB page), so naps here are capped at 2 ms, and a
+ * release by this process's other connections ends them at once (busy.h).
+ * Gives up after LODE_STORE_BUSY_MS. The time waited is counted for
  * LODE_STATS (lode_store_busy_ms). */
-static _Atomic int64_t store_busy_ns;
+static const int busy_naps_us[] = {50, 100, 200, 500, 1000, 2000};
+static lode_busy_kind busy_kind = LODE_BUSY_KIND(busy_naps_us, LODE_STORE_BUSY_MS);
 
-int64_t lode_store_busy_ms(void) { return store_busy_ns / 1000000; }
-
-static int store_busy(void *ud, int n) {
-  (void)ud;
-  static const int pause_us[] = {50, 100, 200, 500, 1000, 2000};
-  int k = (int)(sizeof pause_us / sizeof *pause_us);
-  int64_t waited_us = 0;
-  for (int i = 0; i < n && i < k; i++) waited_us += pause_us[i];
-  if (n > k) waited_us += (int64_t)(n - k) * pause_us[k - 1];
-  if (waited_us >= (int64_t)LODE_STORE_BUSY_MS * 1000) return 0; /* SQLITE_BUSY */
-  int64_t t0 = lode_mono_ns();
-  lode_sleep_s(pause_us[n < k ? n : k - 1] / 1e6);
-  store_busy_ns += lode_mono_ns() - t0;
-  return 1;
-}
+int64_t lode_store_busy_ms(void) { return lode_busy_waited_ms(&busy_kind); }
 
 int lode_store_open(const char *path, const char *embedder, lode_store **out, char *err,
                     size_t errlen) {
@@ -182,7 +177,10 @@ int lode_store_open(const char *path, const char *embedder, lode_store **out, ch
       lode__store_seterr(err, errlen, "store %s: cannot open: out of memory", path);
     goto done;
   }
-  sqlite3_busy_handler(s->db, store_busy, NULL);
+  if (lode_busy_attach(&s->busy, &busy_kind, s->db, 0) != SQLITE_OK) {
+    dberr(s, err, errlen, "cannot set up waiting for locks");
+    goto done;
+  }
   sqlite3_extended_result_codes(s->db, 1);
   if (lode__store_exec(s, "PRAGMA journal_mode=WAL", err, errlen) != 0) goto done;
   if (lode__store_exec(s, "PRAGMA synchronous=NORMAL", err, errlen) != 0) goto done;

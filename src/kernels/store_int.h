@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
+#include "core/busy.h"
 #include "kernels/store.h"
 
 /* The in-memory copy of every vector, loaded lazily and reloaded when the
@@ -23,6 +24,7 @@ typedef struct lode__store_cache {
 
 struct lode_store {
   sqlite3 *db;
+  lode_busy busy; /* the connection's busy handler and WAL hook */
   char *path;
   char *embedder; /* recorded identity or NULL */
   int64_t dims;   /* recorded dims or 0 */
