@@ -965,23 +965,31 @@ static int64_t mat_steps(mat *m, const lode_wf_row *w, int64_t after, char *err,
   sqlite3_stmt *st = m->steps;
   sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, after);
-  sqlite3_bind_int(st, 3, m->max - m->n + 1);
+  int limit = m->max - m->n + 1;
+  sqlite3_bind_int(st, 3, limit);
   int64_t last = after;
-  int r;
+  int r, rows = 0;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
     if (m->n >= m->max) {
       m->more = 1;
       break;
     }
+    rows++;
     int64_t no = sqlite3_column_int64(st, 0);
+    if (!sqlite3_column_int(st, 9)) {
+      /* no span kept in the row (written with the checkpoint, or none):
+       * passed over for good, its output left unread (the last column) */
+      last = no;
+      continue;
+    }
     const char *name = (const char *)sqlite3_column_text(st, 1);
     const char *status = (const char *)sqlite3_column_text(st, 2);
-    const uint8_t *out = sqlite3_column_blob(st, 3);
-    size_t out_len = (size_t)sqlite3_column_bytes(st, 3);
+    const char *input = (const char *)sqlite3_column_text(st, 3);
     const char *error = (const char *)sqlite3_column_text(st, 4);
     int attempts = sqlite3_column_int(st, 5);
     const char *span_id = (const char *)sqlite3_column_text(st, 6);
-    const char *input = (const char *)sqlite3_column_text(st, 9);
+    const uint8_t *out = sqlite3_column_blob(st, 11);
+    size_t out_len = (size_t)sqlite3_column_bytes(st, 11);
     char *outj = out ? lode_span_json(out, out_len, 0) : NULL;
     char *meta = lode_step_span_meta(w->id, no, attempts, sqlite3_column_int(st, 10));
     char first[512];
@@ -1016,6 +1024,8 @@ static int64_t mat_steps(mat *m, const lode_wf_row *w, int64_t after, char *err,
   if (r != SQLITE_ROW && r != SQLITE_DONE) {
     snprintf(err, errlen, "reading steps of %s: %s", w->id, sqlite3_errmsg(m->s));
     last = -1;
+  } else if (r == SQLITE_DONE && rows == limit) {
+    m->more = 1; /* the LIMIT ran out on rows passed over: more may follow */
   }
   sqlite3_reset(m->steps);
   return last;
@@ -1126,9 +1136,9 @@ int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t
   int nids = 0;
   if (!(m.ex.tw = lode_trace_writer_new(m.s, err, errlen))) return LODE_EDB;
   if (sqlite3_prepare_v2(m.s,
-                         "SELECT step_no,name,status,output,error,attempts,span_id,started_at,"
-                         "ended_at,span_input,span_recovery FROM steps WHERE workflow_id=?1 AND "
-                         "step_no>?2 AND span_input IS NOT NULL AND span_id IS NOT NULL"
+                         "SELECT step_no,name,status,span_input,error,attempts,span_id,started_at,"
+                         "ended_at,span_id IS NOT NULL AND span_input IS NOT NULL,span_recovery,"
+                         "output FROM steps WHERE workflow_id=?1 AND step_no>?2"
                          " ORDER BY step_no LIMIT ?3",
                          -1, &m.steps, NULL) ||
       sqlite3_prepare_v2(m.s,

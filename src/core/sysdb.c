@@ -228,13 +228,44 @@ static int core_v5(sqlite3 *db, char *err, size_t errlen) {
   return LODE_OK;
 }
 
+/* A step's output (a page's text, its chunks, a matrix: often megabytes)
+ * becomes the last column of its row. SQLite keeps a long value in a chain
+ * of overflow pages and reaches any column stored after it by reading the
+ * whole chain, so a read of a step's span columns, status or times read its
+ * output too; the trace renderer does such reads for every step. The table
+ * is rebuilt once with the same rows. */
+static int core_v6(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(
+          db,
+          "CREATE TABLE steps_v6("
+          " workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL, name TEXT NOT NULL,"
+          " status TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,"
+          " child_id TEXT, span_id TEXT, started_at INTEGER, ended_at INTEGER,"
+          " span_input TEXT, span_recovery INTEGER, output BLOB,"
+          " PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
+          "INSERT INTO steps_v6(workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
+          " started_at,ended_at,span_input,span_recovery,output)"
+          " SELECT workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
+          " started_at,ended_at,span_input,span_recovery,output FROM steps;"
+          "DROP TABLE steps;"
+          "ALTER TABLE steps_v6 RENAME TO steps;",
+          NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "schema 6: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return LODE_EDB;
+  }
+  return LODE_OK;
+}
+
 #define MAX_MIGRATIONS 16
 static struct {
   const char *name;
   lode_migration_fn fn;
 } migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
-                  {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5}};
-static int n_migrations = 6;
+                  {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
+                  {"core-6", core_v6}};
+static int n_migrations = 7;
 
 void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
   for (int i = 0; i < n_migrations; i++)

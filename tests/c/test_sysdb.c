@@ -269,6 +269,95 @@ static const char *jget(const cJSON *o, const char *k) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* core-6 makes a step's output the last column of its row (so reading the
+ * other columns never reads through a long output); a database made before
+ * keeps every row and value. */
+static void test_steps_output_last(void **state) {
+  (void)state;
+  char err[512], p[300];
+  snprintf(p, sizeof p, "%s-v5.db", path);
+  lode_sysdb *db;
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  /* back to the layout before core-6, with a row in it */
+  assert_int_equal(
+      sqlite3_exec(s,
+                   "DROP TABLE steps;"
+                   "CREATE TABLE steps(workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL,"
+                   " name TEXT NOT NULL, status TEXT NOT NULL, output BLOB, error TEXT,"
+                   " attempts INTEGER NOT NULL DEFAULT 1, child_id TEXT, span_id TEXT,"
+                   " started_at INTEGER, ended_at INTEGER, span_input TEXT,"
+                   " span_recovery INTEGER, PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
+                   "INSERT INTO steps VALUES('w',1,'a','SUCCESS',zeroblob(100000),'e',2,'c',"
+                   " 's',10,11,'{}',3);"
+                   "DELETE FROM lode_migrations WHERE name='core-6';",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  lode_sysdb_close(db);
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  s = lode_sysdb_sqlite(db);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_table_info('steps')"), 13);
+  assert_int_equal(q_int(s, "SELECT cid FROM pragma_table_info('steps') WHERE name='output'"),
+                   12);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM steps WHERE workflow_id='w' AND step_no=1"
+                            " AND name='a' AND status='SUCCESS' AND length(output)=100000"
+                            " AND error='e' AND attempts=2 AND child_id='c' AND span_id='s'"
+                            " AND started_at=10 AND ended_at=11 AND span_input='{}'"
+                            " AND span_recovery=3"),
+                   1);
+  lode_sysdb_close(db);
+}
+
+/* Steps whose spans are not kept in their rows (written with the
+ * checkpoint) are passed over once: the renderer's progress moves past them,
+ * so later passes do not read them again. */
+static void test_render_passes_over_spanless_steps(void **state) {
+  (void)state;
+  char err[512];
+  lode_trace_set_disabled(0);
+  lode_exec *ex = open_exec("spanless");
+  lode_sysdb *db = lode_exec_db(ex);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  lode_wf_start st = {"wf-s", "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  spanned_step(wf, "a");
+  for (int i = 0; i < 3; i++) { /* spans written elsewhere: none in the row */
+    assert_int_equal(lode_wf_step_next(wf, "t", &pos, &rec, err, sizeof err), LODE_OK);
+    lode_step_row r = {.step_no = pos, .name = "t", .status = LODE_WF_SUCCESS,
+                       .output = (uint8_t *)"\1\3\4", .output_len = 3, .attempts = 1,
+                       .started_at = 3, .ended_at = 4};
+    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  }
+  int more = 0;
+  assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(more, 0);
+  /* the open workflow's progress is its last step, not the last spanned one */
+  assert_int_equal(q_int(s, "SELECT steps_done FROM trace_open WHERE workflow_id='wf-s'"), 4);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='a'"), 1);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='t'"), 0);
+  /* a batch limit met by passed-over rows asks for another pass */
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(lode_wf_step_next(wf, "t", &pos, &rec, err, sizeof err), LODE_OK);
+    lode_step_row r = {.step_no = pos, .name = "t", .status = LODE_WF_SUCCESS,
+                       .attempts = 1, .started_at = 3, .ended_at = 4};
+    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+  }
+  spanned_step(wf, "b");
+  assert_int_equal(lode_trace_materialize(db, 2, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(more, 1);
+  for (int i = 0; i < 5 && more; i++)
+    assert_int_equal(lode_trace_materialize(db, 2, &more, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='b'"), 1);
+  assert_int_equal(q_int(s, "SELECT steps_done FROM trace_open WHERE workflow_id='wf-s'"), 9);
+  lode_wf_free(wf);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
 static void test_spans_rendered_from_rows(void **state) {
   (void)state;
   char err[512];
@@ -546,6 +635,8 @@ int main(void) {
       cmocka_unit_test(test_render_after_resume),
       cmocka_unit_test(test_render_parks_dead_owners),
       cmocka_unit_test(test_render_after_untraced_start),
+      cmocka_unit_test(test_steps_output_last),
+      cmocka_unit_test(test_render_passes_over_spanless_steps),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
