@@ -14,6 +14,7 @@
 # Runs with --workers 2 (WORKERS=N to change): files go through a bounded queue.
 # Each run also shows its CPU time (user + system): on a shared machine the
 # wall time moves with the other tenants' load, the CPU time much less.
+# Each figure is the median of REPEAT rounds (default 3).
 set -euo pipefail
 build=${1:-${LODE_BUILD:-build}}
 lode="$build/lode"
@@ -51,18 +52,45 @@ run() { # name env... -- args: prints wall seconds, peak KB and CPU seconds (use
   tail -1 "$work/$name.time" | awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}'
 }
 ingest=("$lode" run "$src/pipelines/ingest_folder.lua" corpus --include '*.html' --workers "${WORKERS:-2}")
-read -r t_tr rss_tr c_tr < <(run traced "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
-if [ ${#sink_env[@]} -gt 0 ]; then
+# The machine is shared and a run lasts about a second, so each figure is the
+# median of REPEAT rounds (default 3); a round runs every configuration back
+# to back on fresh databases, so they see the same moments of the host. One
+# untimed traced run first warms the sink (node's JIT) and the file cache.
+repeat=${REPEAT:-3}
+delivered=
+check_delivered() {
+  [ ${#sink_env[@]} -gt 0 ] || return 0
+  local pending sent open
   pending=$(sqlite3 traced.db "SELECT count(*) FROM trace_records WHERE state='pending'")
   sent=$(sqlite3 traced.db "SELECT count(*) FROM trace_records WHERE state='sent'")
   open=$(sqlite3 traced.db "SELECT count(*) FROM trace_open")
-  echo "traced run: $sent records rendered and delivered to the sink, $pending pending, $open workflows not rendered final"
-  [ "$pending" = 0 ] && [ "$open" = 0 ] || { echo "bench_pipes: the traced run did not deliver everything"; exit 1; }
-fi
-read -r t_2nd rss_2nd c_2nd < <(run second "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
-read -r t_lo rss_lo c_lo < <(run local LODE_DB=local.db "${ingest[@]}" --store local-store.db)
-read -r t_un rss_un c_un < <(run untraced OPIK_TRACK_DISABLE=true LODE_DB=untraced.db "${ingest[@]}" --store untraced-store.db)
-read -r t_pl rss_pl c_pl < <(run plain OPIK_TRACK_DISABLE=true LODE_DB=plain.db "$lode" run "$src/bench/pipes_plain.lua" corpus plain-store.db)
+  [ "$pending" = 0 ] && [ "$open" = 0 ] ||
+    { echo "bench_pipes: the traced run did not deliver everything ($pending pending, $open open)"; exit 1; }
+  delivered="$sent records rendered and delivered to the sink, 0 pending, 0 workflows not rendered final"
+}
+fresh() { rm -f "$1".db "$1".db-wal "$1".db-shm "$1"-store.db "$1"-store.db-wal "$1"-store.db-shm; }
+fresh traced
+run warmup "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db >/dev/null
+: >rounds.txt
+for _ in $(seq "$repeat"); do
+  fresh traced; fresh local; fresh untraced; fresh plain
+  tr=$(run traced "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
+  check_delivered
+  nd=$(run second "${sink_env[@]}" LODE_DB=traced.db "${ingest[@]}" --store traced-store.db)
+  lo=$(run local LODE_DB=local.db "${ingest[@]}" --store local-store.db)
+  un=$(run untraced OPIK_TRACK_DISABLE=true LODE_DB=untraced.db "${ingest[@]}" --store untraced-store.db)
+  pl=$(run plain OPIK_TRACK_DISABLE=true LODE_DB=plain.db "$lode" run "$src/bench/pipes_plain.lua" corpus plain-store.db)
+  echo "$tr $nd $lo $un $pl" >>rounds.txt
+done
+[ -n "$delivered" ] && echo "traced runs: $delivered"
+med() { # the median of column $1 over the rounds
+  awk -v c="$1" '{print $c}' rounds.txt | sort -g |
+    awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+rng() { awk -v c="$1" '{print $c}' rounds.txt | sort -g | awk 'NR == 1 {a = $1} {b = $1} END {print a "-" b}'; }
+t_tr=$(med 1) rss_tr=$(med 2) c_tr=$(med 3) t_2nd=$(med 4) t_lo=$(med 7) rss_lo=$(med 8) c_lo=$(med 9)
+t_un=$(med 10) rss_un=$(med 11) c_un=$(med 12) t_pl=$(med 13) rss_pl=$(med 14) c_pl=$(med 15)
+echo "medians of $repeat rounds; wall times: traced $(rng 1) s, local $(rng 7) s, untraced $(rng 10) s, plain $(rng 13) s"
 awk -v b="$bytes" -v f="$files" -v tt="$t_tr" -v rt="$rss_tr" -v t2="$t_2nd" -v tu="$t_un" \
     -v ru="$rss_un" -v tp="$t_pl" -v rp="$rss_pl" -v ct="$c_tr" -v cu="$c_un" -v cp="$c_pl" \
     -v tl="$t_lo" -v rl="$rss_lo" -v cl="$c_lo" 'BEGIN {
