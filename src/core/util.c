@@ -19,6 +19,40 @@ int64_t lode_mono_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Random bytes for ids, drawn from a per-thread pool refilled 256 bytes at
+ * a time: glibc 2.36's arc4random makes one getrandom system call per call,
+ * and a workflow, its trace and each span take an id (three calls per
+ * workflow on the step path). A forked child empties the pool it inherited
+ * (the forking thread is the only one it has), so it never repeats its
+ * parent's bytes. */
+static _Thread_local uint8_t pool[256];
+static _Thread_local size_t pool_left;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void) {
+  explicit_bzero(pool, sizeof pool);
+  pool_left = 0;
+}
+
+static void pool_init(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
+static void random_bytes(uint8_t *out, size_t n) {
+  pthread_once(&pool_once, pool_init);
+  while (n) {
+    if (!pool_left) {
+      arc4random_buf(pool, sizeof pool);
+      pool_left = sizeof pool;
+    }
+    size_t k = n < pool_left ? n : pool_left;
+    uint8_t *from = pool + sizeof pool - pool_left;
+    memcpy(out, from, k);
+    explicit_bzero(from, k); /* drawn bytes are not kept */
+    pool_left -= k;
+    out += k;
+    n -= k;
+  }
+}
+
 void lode_uuid7(char out[37]) {
   /* Monotonic within a process: if the clock has not moved, bump a counter in
    * the rand_a field so ids made in the same millisecond still sort. */
@@ -26,9 +60,7 @@ void lode_uuid7(char out[37]) {
   static int64_t last_ms;
   static uint16_t seq;
   uint8_t b[16];
-  /* glibc's arc4random: a userspace ChaCha20 generator seeded from the
-   * kernel, so an id costs no system call (one per span on the hot path) */
-  arc4random_buf(b, sizeof b);
+  random_bytes(b, sizeof b);
   pthread_mutex_lock(&mu);
   int64_t ms = lode_now_ms();
   if (ms <= last_ms) {

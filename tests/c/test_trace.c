@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -53,6 +54,43 @@ static long long col_int(sqlite3 *db, const char *sql, const char *id) {
   if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
   return v;
+}
+
+/* Ids are unique, also across a fork: the child does not draw its parent's
+ * buffered random bytes. */
+static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
+
+static void test_uuid7_unique_across_fork(void **state) {
+  (void)state;
+  enum { N = 5000 };
+  static char ids[N][37];
+  for (int i = 0; i < N; i++) {
+    lode_uuid7(ids[i]);
+    assert_int_equal(strlen(ids[i]), 36);
+    assert_int_equal(ids[i][14], '7');
+  }
+  qsort(ids, N, sizeof ids[0], cmp_id);
+  for (int i = 1; i < N; i++) assert_true(strcmp(ids[i - 1], ids[i]) != 0);
+  char mine[37], theirs[37] = {0};
+  lode_uuid7(mine); /* the pool now holds bytes a child would inherit */
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char c[37];
+    lode_uuid7(c);
+    ssize_t w = write(fds[1], c, 37);
+    _exit(w == 37 ? 0 : 1);
+  }
+  lode_uuid7(mine);
+  close(fds[1]);
+  assert_int_equal(read(fds[0], theirs, 37), 37);
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  /* the last 12 hex digits are random bits only */
+  assert_true(strcmp(mine + 24, theirs + 24) != 0);
 }
 
 static void test_upsert_bumps_rev_and_time(void **state) {
@@ -565,6 +603,7 @@ static void test_exporter_outage_keeps_pending(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_uuid7_unique_across_fork),
       cmocka_unit_test(test_upsert_bumps_rev_and_time),
       cmocka_unit_test(test_body_shapes),
       cmocka_unit_test(test_writer),
