@@ -197,10 +197,36 @@ pg_raw=$("$pgbin/pgbench" -n -h 127.0.0.1 -p "$port" -U postgres -c 1 -T "${RAW_
           -f "$tmp/raw.sql" dbos_bench_sys 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
 [ -n "$pg_raw" ] || die "pgbench gave no reference rate"
 
+# Reference: what one durable write costs on this disk, the floor of a step
+# under --sync full (each step durable before the next runs): a 4 KiB
+# overwrite of a preallocated file plus fdatasync, the least a WAL commit
+# can do, in the folder lode's databases live in.
+sync_us=$(python3 - "$tmp" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+page = b"\x01" * 4096
+for i in range(64):
+    os.pwrite(fd, page, i * 4096)
+os.fsync(fd)
+times = []
+for r in range(5):
+    t0 = time.perf_counter()
+    for i in range(400):
+        os.pwrite(fd, page, (i % 64) * 4096)
+        os.fdatasync(fd)
+    times.append((time.perf_counter() - t0) / 400 * 1e6)
+os.close(fd)
+os.unlink(path)
+print(f"{sorted(times)[2]:.1f}")
+PY
+) || die "cannot measure fdatasync"
+
 # --- figures --------------------------------------------------------------------------
-python3 - "$N" "$STEPS" "$pg_raw" "$runs" "$tmp/procs.txt" <<'PY'
+python3 - "$N" "$STEPS" "$pg_raw" "$runs" "$tmp/procs.txt" "$sync_us" <<'PY'
 import statistics as st, sys
 n, steps, pg_raw = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+sync_us = float(sys.argv[6])
 total = n * steps
 # One line per repeat: dbos_steps_per_s, then process_s executor_s for normal, then full.
 rows = [[float(x) for x in line.split()] for line in open(sys.argv[4])]
@@ -211,6 +237,8 @@ target = {"normal": 50.0, "full": 15.0}
 d = st.median(dbos)
 print(f"PostgreSQL raw autocommit insert {pg_raw:9.0f} rows/s   (one client; what one commit costs here)")
 print(f"DBOS, {n} x {steps}-step workflows  {d:9.0f} steps/s  (runs: {' '.join(f'{x:.0f}' for x in dbos)})")
+print(f"one 4 KiB write + fdatasync          {sync_us:6.1f} us      (this disk; one per step allows at most"
+      f" {1e6 / sync_us:.0f} steps/s = {1e6 / sync_us / d:.1f}x DBOS with --sync full)")
 for mode, (proc, exe) in lode.items():
     for label, rates in (("executor", exe), ("process ", proc)):
         ratios = [x / y for x, y in zip(rates, dbos)]
