@@ -124,14 +124,20 @@ static const char *const schema_v1 =
     " id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,"
     " proc_start TEXT, started_at INTEGER NOT NULL);";
 
-static int core_v1(sqlite3 *db, char *err, size_t errlen) {
+/* Runs one migration's SQL; a failure names the schema step. */
+static int run_schema(sqlite3 *db, const char *what, const char *sql, char *err,
+                      size_t errlen) {
   char *msg = NULL;
-  if (sqlite3_exec(db, schema_v1, NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "schema: %s", msg ? msg : "?");
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errlen, "%s: %s", what, msg ? msg : "?");
     sqlite3_free(msg);
     return LODE_EDB;
   }
   return LODE_OK;
+}
+
+static int core_v1(sqlite3 *db, char *err, size_t errlen) {
+  return run_schema(db, "schema", schema_v1, err, errlen);
 }
 
 /* The local trace store commits with the checkpoints it describes, so its
@@ -144,19 +150,12 @@ static int trace_v1(sqlite3 *db, char *err, size_t errlen) {
  * with the same dedup id is queued or running (the partial unique index
  * lets the id be reused once that workflow has finished). */
 static int core_v2(sqlite3 *db, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(db,
-                   "ALTER TABLE workflows ADD COLUMN wake_at INTEGER;"
-                   "CREATE INDEX workflows_queue ON workflows(queue, status, priority, created_at)"
-                   " WHERE queue IS NOT NULL;"
-                   "CREATE UNIQUE INDEX workflows_dedup ON workflows(queue, dedup_id)"
-                   " WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED','PENDING');",
-                   NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "schema 2: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    return LODE_EDB;
-  }
-  return LODE_OK;
+  return run_schema(db, "schema 2",
+                    "ALTER TABLE workflows ADD COLUMN wake_at INTEGER;"
+                    "CREATE INDEX workflows_queue ON workflows(queue, status, priority, created_at)"
+                    " WHERE queue IS NOT NULL;"
+                    "CREATE UNIQUE INDEX workflows_dedup ON workflows(queue, dedup_id)"
+                    " WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED','PENDING');", err, errlen);
 }
 
 /* Trace records of workflows and steps live in their own rows (the
@@ -170,23 +169,16 @@ static int core_v2(sqlite3 *db, char *err, size_t errlen) {
  * spans are not final yet). Rows written before this migration had their
  * records stored directly, so the cursor starts past them. */
 static int core_v3(sqlite3 *db, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(db,
-                   "ALTER TABLE workflows ADD COLUMN traced INTEGER;"
-                   "ALTER TABLE workflows ADD COLUMN trace_extra TEXT;"
-                   "ALTER TABLE steps ADD COLUMN span_input TEXT;"
-                   "ALTER TABLE steps ADD COLUMN span_recovery INTEGER;"
-                   "CREATE TABLE trace_cursor(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-                   "INSERT INTO trace_cursor SELECT 'workflows', coalesce(max(rowid), 0)"
-                   " FROM workflows;"
-                   "CREATE TABLE trace_open(workflow_id TEXT PRIMARY KEY,"
-                   " steps_done INTEGER NOT NULL DEFAULT 0);",
-                   NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "schema 3: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    return LODE_EDB;
-  }
-  return LODE_OK;
+  return run_schema(db, "schema 3",
+                    "ALTER TABLE workflows ADD COLUMN traced INTEGER;"
+                    "ALTER TABLE workflows ADD COLUMN trace_extra TEXT;"
+                    "ALTER TABLE steps ADD COLUMN span_input TEXT;"
+                    "ALTER TABLE steps ADD COLUMN span_recovery INTEGER;"
+                    "CREATE TABLE trace_cursor(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                    "INSERT INTO trace_cursor SELECT 'workflows', coalesce(max(rowid), 0)"
+                    " FROM workflows;"
+                    "CREATE TABLE trace_open(workflow_id TEXT PRIMARY KEY,"
+                    " steps_done INTEGER NOT NULL DEFAULT 0);", err, errlen);
 }
 
 /* Fewer index pages per workflow: a workflow's row is written with its
@@ -197,35 +189,22 @@ static int core_v3(sqlite3 *db, char *err, size_t errlen) {
  * (recovery, releasing a process's work), so a finished workflow leaves the
  * status index instead of moving within it. */
 static int core_v4(sqlite3 *db, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(db,
-                   "DROP INDEX IF EXISTS workflows_created;"
-                   "DROP INDEX IF EXISTS workflows_parent;"
-                   "CREATE INDEX workflows_parent ON workflows(parent_id)"
-                   " WHERE parent_id IS NOT NULL;"
-                   "DROP INDEX IF EXISTS workflows_status;"
-                   "CREATE INDEX workflows_pending ON workflows(executor_id)"
-                   " WHERE status='PENDING';",
-                   NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "schema 4: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    return LODE_EDB;
-  }
-  return LODE_OK;
+  return run_schema(db, "schema 4",
+                    "DROP INDEX IF EXISTS workflows_created;"
+                    "DROP INDEX IF EXISTS workflows_parent;"
+                    "CREATE INDEX workflows_parent ON workflows(parent_id)"
+                    " WHERE parent_id IS NOT NULL;"
+                    "DROP INDEX IF EXISTS workflows_status;"
+                    "CREATE INDEX workflows_pending ON workflows(executor_id)"
+                    " WHERE status='PENDING';", err, errlen);
 }
 
 /* A workflow left PENDING by a dead process changes no more until it is
  * claimed again: the renderer parks it (the owner it saw) rather than look
  * at it on every pass. */
 static int core_v5(sqlite3 *db, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(db, "ALTER TABLE trace_open ADD COLUMN parked_owner TEXT;", NULL, NULL,
-                   &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "schema 5: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    return LODE_EDB;
-  }
-  return LODE_OK;
+  return run_schema(db, "schema 5", "ALTER TABLE trace_open ADD COLUMN parked_owner TEXT;", err,
+                    errlen);
 }
 
 /* A step's output (a page's text, its chunks, a matrix: often megabytes)
@@ -235,27 +214,21 @@ static int core_v5(sqlite3 *db, char *err, size_t errlen) {
  * output too; the trace renderer does such reads for every step. The table
  * is rebuilt once with the same rows. */
 static int core_v6(sqlite3 *db, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(
-          db,
-          "CREATE TABLE steps_v6("
-          " workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL, name TEXT NOT NULL,"
-          " status TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,"
-          " child_id TEXT, span_id TEXT, started_at INTEGER, ended_at INTEGER,"
-          " span_input TEXT, span_recovery INTEGER, output BLOB,"
-          " PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
-          "INSERT INTO steps_v6(workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
-          " started_at,ended_at,span_input,span_recovery,output)"
-          " SELECT workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
-          " started_at,ended_at,span_input,span_recovery,output FROM steps;"
-          "DROP TABLE steps;"
-          "ALTER TABLE steps_v6 RENAME TO steps;",
-          NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "schema 6: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    return LODE_EDB;
-  }
-  return LODE_OK;
+  return run_schema(
+      db, "schema 6",
+      "CREATE TABLE steps_v6("
+      " workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL, name TEXT NOT NULL,"
+      " status TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,"
+      " child_id TEXT, span_id TEXT, started_at INTEGER, ended_at INTEGER,"
+      " span_input TEXT, span_recovery INTEGER, output BLOB,"
+      " PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
+      "INSERT INTO steps_v6(workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
+      " started_at,ended_at,span_input,span_recovery,output)"
+      " SELECT workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
+      " started_at,ended_at,span_input,span_recovery,output FROM steps;"
+      "DROP TABLE steps;"
+      "ALTER TABLE steps_v6 RENAME TO steps;",
+      err, errlen);
 }
 
 #define MAX_MIGRATIONS 16
@@ -283,8 +256,8 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
   int rc = LODE_OK;
   char *msg = NULL;
   if (sqlite3_exec(db->db, "BEGIN IMMEDIATE;"
-                   "CREATE TABLE IF NOT EXISTS lode_migrations("
-                   " name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);",
+                    "CREATE TABLE IF NOT EXISTS lode_migrations("
+                    " name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);",
                    NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, errlen, "%s: cannot prepare migrations: %s", db->path, msg ? msg : "?");
     sqlite3_free(msg);

@@ -145,6 +145,19 @@ static void spanned_step(lode_wf *wf, const char *name) {
   assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
 }
 
+/* Checkpoints the workflow's next step, NAME, with no span in its row (as a
+ * step whose span was written with its checkpoint). */
+static void spanless_step(lode_wf *wf, const char *name) {
+  char err[512];
+  int64_t pos;
+  const lode_step_row *rec;
+  assert_int_equal(lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err), LODE_OK);
+  lode_step_row r = {.step_no = pos, .name = (char *)name, .status = LODE_WF_SUCCESS,
+                     .output = (uint8_t *)"\1\3\4", .output_len = 3, .attempts = 1,
+                     .started_at = 3, .ended_at = 4};
+  assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
+}
+
 /* The checkpoint skips its status read while nothing else was committed;
  * a cancel committed by another connection is still seen at the next
  * checkpoint, and the workflow stops before its next step. */
@@ -321,17 +334,9 @@ static void test_render_passes_over_spanless_steps(void **state) {
   lode_wf_start st = {"wf-s", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
-  int64_t pos;
-  const lode_step_row *rec;
   assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
   spanned_step(wf, "a");
-  for (int i = 0; i < 3; i++) { /* spans written elsewhere: none in the row */
-    assert_int_equal(lode_wf_step_next(wf, "t", &pos, &rec, err, sizeof err), LODE_OK);
-    lode_step_row r = {.step_no = pos, .name = "t", .status = LODE_WF_SUCCESS,
-                       .output = (uint8_t *)"\1\3\4", .output_len = 3, .attempts = 1,
-                       .started_at = 3, .ended_at = 4};
-    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
-  }
+  for (int i = 0; i < 3; i++) spanless_step(wf, "t"); /* spans written elsewhere */
   int more = 0;
   assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
   assert_int_equal(more, 0);
@@ -340,12 +345,7 @@ static void test_render_passes_over_spanless_steps(void **state) {
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='a'"), 1);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='t'"), 0);
   /* a batch limit met by passed-over rows asks for another pass */
-  for (int i = 0; i < 4; i++) {
-    assert_int_equal(lode_wf_step_next(wf, "t", &pos, &rec, err, sizeof err), LODE_OK);
-    lode_step_row r = {.step_no = pos, .name = "t", .status = LODE_WF_SUCCESS,
-                       .attempts = 1, .started_at = 3, .ended_at = 4};
-    assert_int_equal(lode_wf_step_record(wf, &r, NULL, 0, err, sizeof err), LODE_OK);
-  }
+  for (int i = 0; i < 4; i++) spanless_step(wf, "t");
   spanned_step(wf, "b");
   assert_int_equal(lode_trace_materialize(db, 2, &more, err, sizeof err), LODE_OK);
   assert_int_equal(more, 1);
