@@ -12,8 +12,8 @@
  * first <h1>. Open elements are kept on an explicit stack, never recursion.
  *
  * libxml2 closes elements by scanning its stack of open elements, so a page
- * of 100,000 nested <div>s with stray end tags costs O(tags x depth); a
- * linear pre-scan estimates the nesting first and refuses pages deeper than
+ * of 100,000 nested <div>s and stray end tags would cost O(tags x depth):
+ * the parse stops, and the page is refused, once elements nest deeper than
  * MAX_DEPTH (browsers cap the depth they build at 512 too). */
 #include <glib.h>
 #include <libxml/HTMLparser.h>
@@ -32,95 +32,6 @@
 
 #define MAX_DEPTH 512
 #define MAX_TITLE 4096 /* bytes of title kept; a longer one is cut short */
-
-/* The tag name at name[0, n) in lower case into out (n <= 10), else 0. */
-static int lower_name(const char *name, size_t n, char out[11]) {
-  if (n > 10) return 0;
-  for (size_t i = 0; i < n; i++) out[i] = g_ascii_tolower(name[i]);
-  out[n] = 0;
-  return 1;
-}
-
-static int in_list(const char *lower, const char *const *names) {
-  for (int i = 0; names[i]; i++)
-    if (!strcmp(names[i], lower)) return 1;
-  return 0;
-}
-
-/* Elements that never nest (void) or whose end tag is usually omitted:
- * neither counts towards the depth estimate. By length, for speed. */
-static int depth_neutral(const char *name, size_t n) {
-  static const char *const by_len[9][16] = {
-      {NULL},
-      {"p", NULL},
-      {"br", "hr", "li", "dt", "dd", "tr", "td", "th", "rp", "rt", NULL},
-      {"col", "img", "wbr", NULL},
-      {"area", "base", "link", "meta", "html", "head", "body", NULL},
-      {"embed", "input", "param", "track", "tbody", "thead", "tfoot", "frame", "image", NULL},
-      {"source", "option", "keygen", NULL},
-      {"bgsound", NULL},
-      {"colgroup", "optgroup", "basefont", NULL}};
-  char low[11];
-  if (n < 1 || n > 8 || !lower_name(name, n, low)) return 0;
-  return in_list(low, by_len[n]);
-}
-
-static int is_raw_text(const char *name, size_t n) {
-  static const char *const names[] = {"script", "style", "textarea", "title", "xmp",
-                                      "plaintext", NULL};
-  char low[11];
-  return n >= 3 && lower_name(name, n, low) && in_list(low, names);
-}
-
-static const char *find_ci(const char *p, const char *end, const char *needle) {
-  size_t k = strlen(needle);
-  for (; p + k <= end; p++)
-    if (!strncasecmp(p, needle, k)) return p;
-  return NULL;
-}
-
-/* A linear estimate of the deepest element nesting; an over-estimate only
- * for markup that leaves non-optional end tags open. */
-static size_t nesting_estimate(const char *p, size_t n) {
-  const char *end = p + n;
-  size_t depth = 0, max = 0;
-  while ((p = memchr(p, '<', (size_t)(end - p)))) {
-    p++;
-    if (p < end && (*p == '!' || *p == '?')) {
-      const char *close = (end - p >= 3 && !strncmp(p, "!--", 3)) ? find_ci(p, end, "-->")
-                                                                   : memchr(p, '>', (size_t)(end - p));
-      if (!close) break;
-      p = close;
-      continue;
-    }
-    int closing = p < end && *p == '/';
-    if (closing) p++;
-    const char *name = p;
-    while (p < end && (g_ascii_isalnum(*p) || *p == '-' || *p == ':')) p++;
-    size_t len = (size_t)(p - name);
-    if (!len || !g_ascii_isalpha(*name)) continue;
-    const char *gt = memchr(p, '>', (size_t)(end - p));
-    if (!gt) break;
-    int self_closing = gt > p && gt[-1] == '/';
-    p = gt;
-    if (depth_neutral(name, len)) continue;
-    if (closing) {
-      if (depth) depth--;
-      continue;
-    }
-    if (self_closing) continue;
-    if (is_raw_text(name, len)) {
-      char close[16];
-      snprintf(close, sizeof close, "</%.*s", (int)(len < 10 ? len : 10), name);
-      const char *c = find_ci(p, end, close);
-      if (!c) break;
-      p = c;
-      continue;
-    }
-    if (++depth > max) max = depth;
-  }
-  return max;
-}
 
 /* The input as UTF-8: the parser is given UTF-8 only. Bytes that are not valid
  * UTF-8 are decoded as the charset the page declares, or as windows-1252,
@@ -281,6 +192,8 @@ typedef struct sax_ctx {
   size_t h1_at;      /* stack depth of the <h1> being read, 0 if none */
   int title_seen, h1_seen;
   int failed;
+  int too_deep;           /* nested over MAX_DEPTH: the parse was stopped */
+  htmlParserCtxtPtr parser;
 } sax_ctx;
 
 static void sep_before(out_text *o, unsigned f) {
@@ -310,8 +223,13 @@ static int is_hidden(const xmlChar **atts) {
 static void on_start(void *ud, const xmlChar *xname, const xmlChar **atts) {
   sax_ctx *c = ud;
   const char *name = (const char *)xname;
-  if (c->failed) return;
+  if (c->failed || c->too_deep) return;
   c->pre_lf = 0;
+  if (c->depth >= MAX_DEPTH) {
+    c->too_deep = 1;
+    xmlStopParser(c->parser);
+    return;
+  }
   if (c->depth == c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 64;
     open_el *ns = realloc(c->st, cap * sizeof *ns);
@@ -355,6 +273,7 @@ static void on_start(void *ud, const xmlChar *xname, const xmlChar **atts) {
 /* Leaves the top element. */
 static void leave(sax_ctx *c) {
   open_el *e = &c->st[c->depth - 1];
+  c->pre_lf = 0; /* an empty <pre>: the newline rule ends with it */
   if (e->dropped) {
     c->drop--;
     if (!(e->flags & T_HEAD)) c->drop_nonhead--;
@@ -371,7 +290,7 @@ static void leave(sax_ctx *c) {
 static void on_end(void *ud, const xmlChar *xname) {
   sax_ctx *c = ud;
   const char *name = (const char *)xname;
-  if (c->failed) return;
+  if (c->failed || c->too_deep) return;
   /* libxml2 reports every element it closes, implied ends included, so
    * the name is normally on top; if not, close down to it, and ignore an
    * end that matches nothing */
@@ -384,7 +303,7 @@ static void on_end(void *ud, const xmlChar *xname) {
 static void on_text(void *ud, const xmlChar *xs, int len) {
   sax_ctx *c = ud;
   const char *s = (const char *)xs;
-  if (c->failed || len <= 0) return;
+  if (c->failed || c->too_deep || len <= 0) return;
   if (c->pre_lf) { /* as HTML5 parsers do (and libxml2 does not) */
     c->pre_lf = 0;
     if (*s == '\r' && len > 1 && s[1] == '\n') s++, len--;
@@ -403,6 +322,11 @@ static void on_text(void *ud, const xmlChar *xs, int len) {
 static void quiet(void *ud, xmlErrorPtr e) {
   (void)ud;
   (void)e;
+}
+
+static void quiet_generic(void *ud, const char *msg, ...) {
+  (void)ud;
+  (void)msg;
 }
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
@@ -437,6 +361,11 @@ int lode__fs_html_text(const char *src, size_t n, lode_buf *text, char **title) 
   if (n && !ctxt) {
     c.failed = 1;
   } else if (ctxt) {
+    /* some reports (the decoder's) bypass the parser's handler: this
+     * thread's global handlers stay quiet too */
+    xmlSetGenericErrorFunc(NULL, quiet_generic);
+    xmlSetStructuredErrorFunc(NULL, quiet);
+    c.parser = ctxt;
     htmlSAXHandler h;
     memset(&h, 0, sizeof h);
     h.startElement = on_start;
@@ -449,9 +378,11 @@ int lode__fs_html_text(const char *src, size_t n, lode_buf *text, char **title) 
     *ctxt->sax = h;
     ctxt->userData = &c;
     /* the bytes are UTF-8 (to_utf8 made them so): a <meta charset> must not
-     * switch the decoder */
-    htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
-                                 HTML_PARSE_IGNORE_ENC);
+     * switch the decoder. RECOVER ends <script> and <style> only at their
+     * own end tag (else any "</x" inside ends them, and the code leaks into
+     * the text), as lxml does. */
+    htmlCtxtUseOptions(ctxt, HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                                 HTML_PARSE_NONET | HTML_PARSE_IGNORE_ENC);
     xmlSwitchEncoding(ctxt, XML_CHAR_ENCODING_UTF8);
     htmlParseDocument(ctxt);
     while (c.depth) leave(&c);
@@ -466,7 +397,8 @@ int lode__fs_html_text(const char *src, size_t n, lode_buf *text, char **title) 
   lode_buf_free(&c.title.b);
   lode_buf_free(&c.h1.b);
   *text = c.body.b;
-  return c.failed || c.body.failed || c.title.failed || c.h1.failed ? -1 : 0;
+  if (c.failed || c.body.failed || c.title.failed || c.h1.failed) return -1;
+  return c.too_deep ? -2 : 0;
 }
 
 int lode__fs_load_html(const char *name, const char *p, size_t n, lode_fs_doc *out, char *err,
@@ -480,17 +412,30 @@ int lode__fs_load_html(const char *name, const char *p, size_t n, lode_fs_doc *o
     p = utf8;
     n = un;
   }
-  size_t depth = nesting_estimate(p, n);
-  if (depth > MAX_DEPTH) {
-    lode__fs_seterr(err, errlen,
-                    "%s: HTML elements nested about %zu deep (over %d), not loaded", name,
-                    depth, MAX_DEPTH);
-    free(utf8);
-    return -1;
+  /* libxml2 stops at a NUL byte (and reads a page starting with some as
+   * UCS-4): they are dropped, as an HTML5 parser drops them in text */
+  if (memchr(p, 0, n)) {
+    char *copy = utf8 ? utf8 : malloc(n ? n : 1);
+    if (!copy) {
+      lode__fs_seterr(err, errlen, "%s: out of memory extracting HTML text", name);
+      return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+      if (p[i]) copy[k++] = p[i];
+    utf8 = copy;
+    p = copy;
+    n = k;
   }
   /* at most the (UTF-8) source with each byte a 3-byte U+FFFD, plus separators */
   lode_buf_init(&text, n * 4 + 4096);
-  if (lode__fs_html_text(p, n, &text, &out->title) != 0 || !lode_buf_cstr(&text)) {
+  int r = lode__fs_html_text(p, n, &text, &out->title);
+  if (r == -2) {
+    lode__fs_seterr(err, errlen, "%s: HTML elements nested over %d deep, not loaded", name,
+                    MAX_DEPTH);
+    goto done;
+  }
+  if (r != 0 || !lode_buf_cstr(&text)) {
     lode__fs_seterr(err, errlen, "%s: out of memory extracting HTML text", name);
     goto done;
   }

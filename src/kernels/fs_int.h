@@ -13,8 +13,8 @@ int lode__fs_load_pdf(const char *name, const char *p, size_t n, lode_fs_doc *ou
 int lode__fs_load_markdown(const char *name, const char *p, size_t n, lode_fs_doc *out,
                            char *err, size_t errlen);
 /* The text of a UTF-8 HTML page appended to *text (the SAX reading of
- * fs_html.c) and its title (malloc'd, or NULL). 0, or -1 when out of
- * memory. */
+ * fs_html.c) and its title (malloc'd, or NULL). 0; -1 when out of memory;
+ * -2 when elements nest deeper than the loader allows (the parse stopped). */
 int lode__fs_html_text(const char *src, size_t n, lode_buf *text, char **title);
 /* Replaces invalid UTF-8 in *text with U+FFFD (reallocating it if needed). */
 int lode__fs_make_utf8(char **text, size_t *len);
