@@ -11,24 +11,8 @@
 #include <dirent.h>
 #include <xxhash.h>
 
+#include "../tests/c/english_like.h"
 #include "kernels/embed.h"
-
-static uint64_t rng = 7;
-static uint64_t next(void) {
-  uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static const char *words[] = {
-    "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be",
-    "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-    "an", "had", "they", "pipeline", "durable", "workflow", "checkpoint", "embedding",
-    "retrieval", "document", "chunks", "vector", "search", "database", "recovery", "tracing",
-    "Lua", "kernel", "normalised", "throughput", "Unicode", "tokeniser", "quickly", "ingestion",
-    "configuration", "language", "system", "between", "important", "However,", "results.",
-    "naïve", "café", "(see", "section", "3.2)", "2024", "people", "through", "example"};
 
 /* CPU time of this thread: "MB/s on one core" even when the machine is
  * shared (wall time would count other processes' slices against us). */
@@ -149,15 +133,8 @@ static void report(const char *what, size_t nt, size_t chunk, const double *th, 
 int main(int argc, char **argv) {
   const char *src = argc > 1 ? argv[1] : ".";
   size_t mb = argc > 2 ? (size_t)atoi(argv[2]) : 32, n = mb << 20, chunk = 1000;
-  char *text = malloc(n + 64);
-  size_t len = 0;
-  while (len < n) {
-    const char *w = words[next() % (sizeof words / sizeof *words)];
-    size_t l = strlen(w);
-    memcpy(text + len, w, l);
-    len += l;
-    text[len++] = (next() % 15 == 0) ? '\n' : ' ';
-  }
+  char *text = malloc(n + ENGLISH_LIKE_SLACK);
+  size_t len = english_like_fill(text, n, 7);
   size_t nt = len / chunk;
   const char **texts = malloc(nt * sizeof *texts);
   size_t *lens = malloc(nt * sizeof *lens);

@@ -259,8 +259,10 @@ static int build_request(sender *s, const struct kind *k, int lo, int hi) {
 /* Runs one UPDATE per item in [lo,hi) inside one write transaction. */
 static int mark(sender *s, sqlite3_stmt *st, int lo, int hi, const char *text, int64_t when,
                 int *count) {
-  int rc = -1;
-  if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto fail;
+  char err[256];
+  /* lode_sysdb's begin/commit/rollback: its releases wake this process's
+   * waiting writers (busy.c) */
+  if (lode_sysdb_begin(s->sys, err, sizeof err) != LODE_OK) goto fail;
   for (int i = lo; i < hi; i++) {
     sqlite3_bind_text(st, 1, s->items[i].id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, s->items[i].rev);
@@ -269,20 +271,20 @@ static int mark(sender *s, sqlite3_stmt *st, int lo, int hi, const char *text, i
     int r = sqlite3_step(st);
     sqlite3_reset(st);
     if (r != SQLITE_DONE) {
-      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      snprintf(err, sizeof err, "%s", sqlite3_errmsg(s->db));
+      lode_sysdb_rollback(s->sys);
       goto fail;
     }
     if (count) *count += sqlite3_changes(s->db);
   }
-  if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (lode_sysdb_commit(s->sys, err, sizeof err) != LODE_OK) {
+    lode_sysdb_rollback(s->sys);
     goto fail;
   }
   return 0;
 fail:
-  lode_warn("trace export: updating the outbox: %s (the records will be sent again)",
-            sqlite3_errmsg(s->db));
-  return rc;
+  lode_warn("trace export: updating the outbox: %s (the records will be sent again)", err);
+  return -1;
 }
 
 /* A proxy or a misconfigured server may echo request headers in an error

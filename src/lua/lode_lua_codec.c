@@ -89,6 +89,13 @@ static int enc_enter(enc *e, int idx) {
   return 0;
 }
 
+/* Is the key at k one of the array part's 1..narr (already encoded)? */
+static int in_array_part(lua_State *L, int k, uint64_t narr) {
+  if (!lua_isinteger(L, k)) return 0;
+  lua_Integer ki = lua_tointeger(L, k);
+  return ki >= 1 && (uint64_t)ki <= narr;
+}
+
 static int enc_table(enc *e, int idx) {
   if (e->preview) return enc_table_preview(e, idx);
   if (enc_enter(e, idx)) return -1;
@@ -122,12 +129,9 @@ static int enc_table(enc *e, int idx) {
   lua_pushnil(L);
   while (lua_next(L, idx)) { /* [.., key, value] */
     int k = lua_gettop(L) - 1;
-    if (lua_isinteger(L, k)) {
-      lua_Integer ki = lua_tointeger(L, k);
-      if (ki >= 1 && (uint64_t)ki <= narr) {
-        lua_pop(L, 1);
-        continue;
-      }
+    if (in_array_part(L, k, narr)) {
+      lua_pop(L, 1);
+      continue;
     }
     size_t old = path_push(e, k);
     if (enc_key(e, k) || enc_value(e, k + 1)) {
@@ -168,12 +172,9 @@ static int enc_table_preview(enc *e, int idx) {
   lua_pushnil(L);
   while (lua_next(L, idx)) { /* [.., key, value] */
     int k = lua_gettop(L) - 1;
-    if (lua_isinteger(L, k)) {
-      lua_Integer ki = lua_tointeger(L, k);
-      if (ki >= 1 && (uint64_t)ki <= narr) {
-        lua_pop(L, 1);
-        continue;
-      }
+    if (in_array_part(L, k, narr)) {
+      lua_pop(L, 1);
+      continue;
     }
     if (e->used >= e->budget) {
       left++;

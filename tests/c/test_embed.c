@@ -15,6 +15,7 @@
 
 #include "kernels/embed.h"
 #include "kernels/embed_tok.h"
+#include "english_like.h"
 
 static char err[1024];
 
@@ -129,29 +130,9 @@ static uint64_t exact_embed(int64_t dims, const char *const *texts, const size_t
 
 static void hash_exact_bits(void **s) {
   (void)s;
-  static const char *bw[] = {
-      "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be",
-      "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-      "an", "had", "they", "pipeline", "durable", "workflow", "checkpoint", "embedding",
-      "retrieval", "document", "chunks", "vector", "search", "database", "recovery", "tracing",
-      "Lua", "kernel", "normalised", "throughput", "Unicode", "tokeniser", "quickly", "ingestion",
-      "configuration", "language", "system", "between", "important", "However,", "results.",
-      "naïve", "café", "(see", "section", "3.2)", "2024", "people", "through", "example"};
   enum { NT = 300, CHUNK = 1000 };
-  char *text = malloc(NT * CHUNK + 64);
-  size_t len = 0;
-  uint64_t r = 7;
-  while (len < NT * CHUNK) { /* splitmix64, as the bench */
-    uint64_t z = (r += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    const char *w = bw[z % (sizeof bw / sizeof *bw)];
-    size_t l = strlen(w);
-    memcpy(text + len, w, l);
-    len += l;
-    text[len++] = (z >> 40) % 15 == 0 ? '\n' : ' ';
-  }
+  char *text = malloc(NT * CHUNK + ENGLISH_LIKE_SLACK);
+  english_like_fill(text, NT * CHUNK, 7);
   const char *texts[NGOLDEN + NT];
   size_t lens[NGOLDEN + NT];
   for (size_t i = 0; i < NGOLDEN; i++) {
