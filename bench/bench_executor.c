@@ -14,11 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/executor.h"
-#include "core/sysdb.h"
-#include "core/trace.h"
-#include "core/util.h"
+#include "state/sysdb.h"
+#include "trace/trace.h"
+#include "base/util.h"
 #include "lua/lode_lua.h"
 #include "lua/lode_lua_workflow.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "kernels/store_int.h" /* the bench reads the search cache itself */
 
 #define K 10

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "kernels/text.h"
 
 int main(int argc, char **argv) {

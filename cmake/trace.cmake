@@ -1,15 +1,14 @@
 # tracing: Opik records, local trace store, exporter, HTTP, `lode trace`/`export`
-list(APPEND LODE_CORE_SOURCES
-  src/core/trace.c
-  src/core/trace_view.c
-  src/core/trace_export.c
-  src/core/opik_config.c
-  src/core/http.c
+list(APPEND LODE_TRACE_SOURCES
+  src/trace/trace.c
+  src/trace/trace_view.c
+  src/trace/trace_export.c
+  src/trace/opik_config.c
 )
 # utf8proc: invalid UTF-8 from Lua strings is repaired before it reaches Opik
 pkg_check_modules(LODE_TRACE_UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
-list(APPEND LODE_CORE_LIBS PkgConfig::LODE_TRACE_UTF8PROC)
-list(APPEND LODE_CLI_SOURCES src/cli_trace.c)
+list(APPEND LODE_TRACE_LIBS PkgConfig::LODE_TRACE_UTF8PROC)
+list(APPEND LODE_CLI_SOURCES src/cli/cli_trace.c)
 list(APPEND LODE_C_TESTS test_trace)
 
 if(LODE_TESTING)

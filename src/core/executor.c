@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/codec.h"
-#include "core/error.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "base/codec.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct lode_exec {
   lode_sysdb *db;

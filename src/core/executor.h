@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/sysdb.h"
-#include "core/trace.h"
+#include "state/sysdb.h"
+#include "trace/trace.h"
 
 typedef struct lode_exec lode_exec;
 typedef struct lode_wf lode_wf;

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "core/buf.h"
-#include "core/util.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include "kernels/embed_internal.h"
 
 #define MAX_BACKOFF_S 30.0

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/fs_int.h"
 
 void lode__fs_seterr(char *err, size_t errlen, const char *fmt, ...) {

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/fs_int.h"
 
 #define MAX_DEPTH 512

@@ -2,7 +2,7 @@
 #define LODE_FS_INT_H
 /* fs_int.h - internals shared by the fs loaders (fs_load.c, fs_html.c,
  * fs_pdf.c). Not part of the C API. */
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/fs.h"
 
 /* Per-format loaders (fs_load.c, fs_html.c, fs_pdf.c). */

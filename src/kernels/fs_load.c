@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/fs_int.h"
 
 #define SNIFF_BYTES 8192

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/log.h"
+#include "base/buf.h"
+#include "base/log.h"
 #include "kernels/fs_int.h"
 
 static void route_glib_log(const gchar *domain, GLogLevelFlags level, const gchar *msg,

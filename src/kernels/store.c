@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/busy.h"
-#include "core/util.h"
+#include "base/busy.h"
+#include "base/util.h"
 #include "kernels/store_int.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -5,7 +5,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#include "core/busy.h"
+#include "base/busy.h"
 #include "kernels/store.h"
 
 /* The in-memory copy of every vector, loaded lazily and reloaded when the

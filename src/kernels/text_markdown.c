@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/text_internal.h"
 
 #define MAX_HEADER_TEXT 1024

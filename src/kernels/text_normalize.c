@@ -17,7 +17,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/text_internal.h"
 
 void lode_text_normalize_opts_default(struct lode_text_normalize_opts *o) {

@@ -11,7 +11,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 
 typedef struct lode_host lode_host; /* per-state context, see lode_lua_workflow.h */
 

@@ -5,7 +5,7 @@
  * Encoding never raises a Lua error: it returns -1 with a message naming the
  * path of the offending part, e.g. ".meta.cb is a function". Decoding pushes
  * exactly one value or returns -1 with a message (and pushes nothing). */
-#include "core/codec.h"
+#include "base/codec.h"
 #include "lua/lode_lua.h"
 
 /* lode's own userdata register how they are encoded. `tname` is the

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "kernels/fs.h"
 #include "lua/lode_lua.h"
 

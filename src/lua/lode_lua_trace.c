@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/error.h"
-#include "core/util.h"
+#include "base/codec.h"
+#include "base/error.h"
+#include "base/util.h"
 #include "lua/lode_lua_codec.h"
 #include "lua/lode_lua_workflow.h"
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "lua/lode_lua_codec.h"
 #include "lua/lode_lua_internal.h"
 #include "lua/lode_lua_trace.h"

@@ -15,10 +15,10 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#include "core/busy.h"
-#include "core/error.h"
-#include "core/sysdb.h"
-#include "core/util.h"
+#include "base/busy.h"
+#include "base/error.h"
+#include "state/sysdb.h"
+#include "base/util.h"
 
 static char path[256];
 

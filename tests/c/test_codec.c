@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "core/codec.h"
+#include "base/codec.h"
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next(void) {

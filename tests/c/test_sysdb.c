@@ -12,11 +12,11 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "core/executor.h"
-#include "core/sysdb.h"
-#include "core/trace.h"
-#include "core/util.h"
+#include "state/sysdb.h"
+#include "trace/trace.h"
+#include "base/util.h"
 
 static char path[256];
 

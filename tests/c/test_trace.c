@@ -17,12 +17,12 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "core/http.h"
-#include "core/opik_config.h"
-#include "core/trace.h"
-#include "core/trace_export.h"
-#include "core/trace_view.h"
-#include "core/util.h"
+#include "base/http.h"
+#include "trace/opik_config.h"
+#include "trace/trace.h"
+#include "trace/trace_export.h"
+#include "trace/trace_view.h"
+#include "base/util.h"
 
 static sqlite3 *open_mem(void) {
   sqlite3 *db = NULL;

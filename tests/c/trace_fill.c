@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/opik_config.h"
-#include "core/sysdb.h"
-#include "core/trace.h"
-#include "core/trace_export.h"
-#include "core/util.h"
+#include "base/error.h"
+#include "trace/opik_config.h"
+#include "state/sysdb.h"
+#include "trace/trace.h"
+#include "trace/trace_export.h"
+#include "base/util.h"
 
 static int exec(sqlite3 *db, const char *sql) {
   char *msg = NULL;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "core/sysdb.h"
+#include "cli/cli.h"
+#include "state/sysdb.h"
 #include "kernels/store.h"
 #include "lode_config.h"
 

@@ -1,9 +1,9 @@
 /* busy.c - waiting for another connection's write lock. See busy.h. */
-#include "core/busy.h"
+#include "base/busy.h"
 
 #include <time.h>
 
-#include "core/util.h"
+#include "base/util.h"
 
 static void wake(lode_busy_kind *k) {
   pthread_mutex_lock(&k->mu);

@@ -8,7 +8,7 @@
 
 #include <ftw.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "lua/lode_lua.h"
 
 /* busted is a Lua program: we run its runner in a lode Lua state, so specs

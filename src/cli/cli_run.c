@@ -5,11 +5,11 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "cli.h"
-#include "cli_common.h"
-#include "core/codec.h"
-#include "core/error.h"
-#include "core/util.h"
+#include "cli/cli.h"
+#include "cli/cli_common.h"
+#include "base/codec.h"
+#include "base/error.h"
+#include "base/util.h"
 #include "lua/lode_lua_codec.h"
 #include "lua/lode_lua_internal.h"
 #include "lua/lode_lua_workflow.h"

@@ -1,5 +1,5 @@
 /* codec.c - lode's checkpoint value encoding. See codec.h for the format. */
-#include "core/codec.h"
+#include "base/codec.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* trace_export.c - the outbox sender and its background thread. */
-#include "core/trace_export.h"
+#include "trace/trace_export.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,13 +12,13 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "core/buf.h"
-#include "core/error.h"
+#include "base/buf.h"
+#include "base/error.h"
 #include "core/executor.h"
-#include "core/http.h"
-#include "core/log.h"
-#include "core/trace.h"
-#include "core/util.h"
+#include "base/http.h"
+#include "base/log.h"
+#include "trace/trace.h"
+#include "base/util.h"
 
 /* ---- the sender: one connection, one HTTP client, no threads ------------- */
 

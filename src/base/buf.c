@@ -1,5 +1,5 @@
 /* buf.c - growable byte buffers with a size cap. */
-#include "core/buf.h"
+#include "base/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* opik_config.c - Opik configuration: explicit > environment > file > defaults. */
-#include "core/opik_config.h"
+#include "trace/opik_config.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
 #include <limits.h>
 #include <stdint.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "lua/lode_lua.h"
 
 /* Loads a pipeline file: on success *L holds the state with the returned

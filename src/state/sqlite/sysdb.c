@@ -1,5 +1,5 @@
 /* sysdb.c - the system database on SQLite (WAL). See sysdb.h. */
-#include "core/sysdb.h"
+#include "state/sysdb.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/busy.h"
-#include "core/codec.h"
-#include "core/error.h"
-#include "core/trace.h"
-#include "core/util.h"
+#include "base/busy.h"
+#include "base/codec.h"
+#include "base/error.h"
+#include "trace/trace.h"
+#include "base/util.h"
 
 /* Prepared statements, cached per connection: the step path is hot. */
 #define STMTS(X)                                                                          \

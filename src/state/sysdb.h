@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 
 typedef struct sqlite3 sqlite3;
 typedef struct lode_sysdb lode_sysdb;

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "cli_common.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "cli/cli.h"
+#include "cli/cli_common.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "lua/lode_lua_internal.h"
 #include "lua/lode_lua_workflow.h"
 

@@ -1,5 +1,5 @@
 /* trace.c - the local trace store: building Opik bodies and upserting rows. */
-#include "core/trace.h"
+#include "trace/trace.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "core/opik_config.h"
-#include "core/util.h"
+#include "trace/opik_config.h"
+#include "base/util.h"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS trace_records("

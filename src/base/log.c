@@ -1,5 +1,5 @@
 /* log.c - leveled messages on stderr. */
-#include "core/log.h"
+#include "base/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* util.c - clocks, ids and small helpers. */
-#include "core/util.h"
+#include "base/util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -123,7 +123,7 @@ void lode_sleep_s(double s) {
   }
 }
 
-#include "core/error.h"
+#include "base/error.h"
 
 const char *lode_strerror(int code) {
   static const char *const msgs[] = {

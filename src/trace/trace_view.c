@@ -1,5 +1,5 @@
 /* trace_view.c - the `lode trace` tree, from trace_records. */
-#include "core/trace_view.h"
+#include "trace/trace_view.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

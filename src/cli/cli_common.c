@@ -1,16 +1,16 @@
 /* cli_common.c - helpers shared by the CLI commands. */
-#include "cli_common.h"
+#include "cli/cli_common.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/codec.h"
-#include "core/log.h"
-#include "core/opik_config.h"
-#include "core/trace_export.h"
-#include "core/error.h"
-#include "core/sysdb.h"
+#include "base/codec.h"
+#include "base/log.h"
+#include "trace/opik_config.h"
+#include "trace/trace_export.h"
+#include "base/error.h"
+#include "state/sysdb.h"
 #include "lua/lode_lua_codec.h"
 #include "lua/lode_lua_workflow.h"
 

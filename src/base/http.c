@@ -1,5 +1,5 @@
 /* http.c - blocking HTTP requests over libcurl. */
-#include "core/http.h"
+#include "base/http.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

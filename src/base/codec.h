@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 
 #define LODE_CODEC_VERSION 1
 #define LODE_CODEC_MAX_DEPTH 200

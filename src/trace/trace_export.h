@@ -23,7 +23,7 @@
  * of the configuration; the caller's config may be freed after start. */
 #include <stddef.h>
 
-#include "core/opik_config.h"
+#include "trace/opik_config.h"
 
 #define LODE_EXPORT_MAX_ITEMS 1000
 #define LODE_EXPORT_MAX_BYTES ((size_t)4 << 20)

@@ -4,12 +4,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-#include "cli_common.h"
-#include "core/codec.h"
-#include "core/error.h"
-#include "core/sysdb.h"
-#include "core/util.h"
+#include "cli/cli.h"
+#include "cli/cli_common.h"
+#include "base/codec.h"
+#include "base/error.h"
+#include "state/sysdb.h"
+#include "base/util.h"
 #include "lua/lode_lua_workflow.h"
 
 /* Appends the JSON of an encoded value (null if absent), strings cut at

@@ -8,14 +8,14 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli.h"
-#include "core/buf.h"
-#include "core/error.h"
+#include "cli/cli.h"
+#include "base/buf.h"
+#include "base/error.h"
 #include "core/executor.h"
-#include "core/opik_config.h"
-#include "core/trace.h"
-#include "core/trace_export.h"
-#include "core/trace_view.h"
+#include "trace/opik_config.h"
+#include "trace/trace.h"
+#include "trace/trace_export.h"
+#include "trace/trace_view.h"
 
 static int open_db(const char *path, int readonly, sqlite3 **db) {
   struct stat sb;

@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 
 /* Renders trace `trace_id` as a tree (text like SPEC §1's drawing, or JSON
  * when json != 0) into `out`. root_span_id limits it to that span's subtree;
