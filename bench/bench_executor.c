@@ -155,6 +155,15 @@ static double median(const double *v, int n) {
 }
 
 int main(int argc, char **argv) {
+  /* bench_executor --raw DIR N normal|full: only the raw insert figure (us
+   * per insert), the reference of bench/bench_step_path.sh */
+  if (argc == 5 && !strcmp(argv[1], "--raw")) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bench-raw.db", argv[2]);
+    printf("%.3f\n", raw_insert(path, !strcmp(argv[4], "full"), atoi(argv[3])) / 1e3);
+    unlink(path);
+    return 0;
+  }
   const char *dir = argc > 1 ? argv[1] : "/tmp";
   char raw[512], wf[512];
   snprintf(raw, sizeof raw, "%s/bench-raw.db", dir);
