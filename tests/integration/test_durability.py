@@ -1,4 +1,4 @@
-"""SPEC §3-§5 promises of the durable executor, driven through `lode`."""
+"""The durable executor's promises (docs/durability.md), driven through `lode`."""
 import json
 import random
 import time
@@ -228,3 +228,19 @@ def test_kill9_at_random_moments_never_corrupts_and_always_resumes(lode):
     assert lode.sql("select count(*) from steps") == [(n * runs,)]
     assert lode.sql("select count(*) from (select distinct workflow_id, step_no from steps)") \
         == [(n * runs,)]
+
+
+def test_clean_runs_unregister_their_executor_and_a_killed_one_stays(lode):
+    # docs/concurrency.md: a process's executors row says it is alive; it goes
+    # when the process exits cleanly, and stays when it is killed (recovery
+    # then sees its workflows are orphaned)
+    lode.write("p.lua", FIVE_STEPS)
+    for arg in ("a", "b", "c"):
+        lode.run("run", "p.lua", arg, check=0)
+    assert lode.sql("select count(*) from executors") == [(0,)]
+    lode.run("run", "p.lua", "w", "--workers", "3", check=0)
+    assert lode.sql("select count(*) from executors") == [(0,)]
+    proc = lode.start("run", "p.lua", "k", env={"HANG_AT_3": "1"})
+    assert wait_for(lambda: "s3" in lode.read_lines("effects.txt")[-1:])
+    kill9(proc)
+    assert lode.sql("select pid from executors") == [(proc.pid,)]
