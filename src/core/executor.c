@@ -517,8 +517,15 @@ int lode_wf_check_deadline(lode_wf *wf, char *err, size_t errlen) {
     if (!up) break;
   }
   int n = 0;
-  lode_sysdb_cancel_tree(wf->ex->db, top, &n, e2, sizeof e2);
-  wf->cancelled = 1;
+  wf->cancelled = 1; /* it stops either way */
+  int crc = lode_sysdb_cancel_tree(wf->ex->db, top, &n, e2, sizeof e2);
+  if (crc != LODE_OK) {
+    /* the tree is not marked CANCELLED: say so rather than claim it was */
+    snprintf(err, errlen,
+             "workflow %s reached its deadline (timeout) but could not be cancelled: %s",
+             wf->row.id, e2);
+    return crc;
+  }
   snprintf(err, errlen, "workflow %s was cancelled: it reached its deadline (timeout)",
            wf->row.id);
   return LODE_ECANCELLED;
@@ -686,8 +693,9 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       if (!mine) wf->row.recovery_attempts++;
       if (wf->row.recovery_attempts > wf->row.max_recovery_attempts) {
         int changed;
-        lode_sysdb_wf_set_status(ex->db, id, LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED,
-                                 1u << LODE_WF_PENDING, &changed, err, errlen);
+        rc = lode_sysdb_wf_set_status(ex->db, id, LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+                                      1u << LODE_WF_PENDING, &changed, err, errlen);
+        if (rc != LODE_OK) goto fail; /* not marked: it must not look finished */
         lode_warn("workflow %s (%s) exceeded its %d recovery attempts; marked "
                   "MAX_RECOVERY_ATTEMPTS_EXCEEDED (resume it with: lode workflow resume %s)",
                   id, wf->row.name, wf->row.max_recovery_attempts, id);

@@ -190,9 +190,4 @@ int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, 
 /* Milliseconds this process spent waiting for other connections' locks. */
 int64_t lode_sysdb_busy_ms(void);
 
-/* Test hook: a migration list that modules can extend (trace adds its
- * tables). Each runs once, in order, inside the migration transaction. */
-typedef int (*lode_migration_fn)(sqlite3 *db, char *err, size_t errlen);
-void lode_sysdb_add_migration(const char *name, lode_migration_fn fn);
-
 #endif

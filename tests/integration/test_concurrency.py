@@ -372,3 +372,19 @@ def test_a_stopping_worker_releases_what_it_holds_and_nothing_is_lost(lode):
         w2.send_signal(signal.SIGTERM)
         w2.wait(timeout=10)
     assert sorted(lode.read_lines("marks.txt")) == ["1", "2"]
+
+
+def test_a_deadline_cancel_that_cannot_be_recorded_is_reported(lode):
+    # the cancel at the deadline fails (a trigger stands in for a failing
+    # database): the error says the workflow could not be cancelled, not that
+    # it was
+    lode.write("empty.lua", 'return require("lode").workflow("empty", function() end)')
+    lode.run("run", "empty.lua", check=0)  # makes the state database
+    lode.sql("create trigger no_cancel before update of status on workflows "
+             "when new.status = 'CANCELLED' "
+             "begin select raise(abort, 'cancel refused'); end")
+    lode.write("p.lua", TIMEOUT.replace("q:enqueue({ workflow = kid, id = \"kid-1\" })",
+                                        "nil"))
+    p = lode.run("run", "p.lua", "--workers", "1", check=1)
+    assert "could not be cancelled" in p.stderr and "cancel refused" in p.stderr, p.stderr
+    assert "was cancelled" not in p.stderr, p.stderr

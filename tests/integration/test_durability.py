@@ -244,3 +244,20 @@ def test_clean_runs_unregister_their_executor_and_a_killed_one_stays(lode):
     assert wait_for(lambda: "s3" in lode.read_lines("effects.txt")[-1:])
     kill9(proc)
     assert lode.sql("select pid from executors") == [(proc.pid,)]
+
+
+def test_dead_lettering_that_cannot_be_recorded_is_reported_not_assumed(lode):
+    # the status change to MAX_RECOVERY_ATTEMPTS_EXCEEDED fails (a trigger
+    # stands in for a failing database): the run says so, and the workflow is
+    # not reported as dead-lettered while it is still PENDING
+    lode.write("p.lua", CRASHER)
+    for _ in range(3):  # the first run and two recoveries all die
+        p = lode.run("run", "p.lua", env={"LODE_TEST_CRASH_AT": "boom:1"})
+        assert p.returncode == -9, p.stderr
+    lode.sql("create trigger no_dead_letter before update of status on workflows "
+             "when new.status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' "
+             "begin select raise(abort, 'dead letter refused'); end")
+    p = lode.run("run", "p.lua")
+    assert "dead letter refused" in p.stderr, p.stderr
+    assert "marked MAX_RECOVERY_ATTEMPTS_EXCEEDED" not in p.stderr, p.stderr
+    assert lode.sql("select status from workflows where name='crasher'") == [("PENDING",)]
