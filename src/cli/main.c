@@ -158,8 +158,7 @@ int main(int argc, char **argv) {
     return lode_cmd_test(&c);
   }
   if (parse(argc - 2, argv + 2, &c, 0)) return LODE_EXIT_USAGE;
-  if (!c.db) c.db = getenv("LODE_DB");
-  if (!c.db) c.db = ".lode/lode.db";
+  if (!c.db) c.db = lode_sysdb_default_path();
   if (!strcmp(cmd, "run")) rc = lode_cmd_run(&c);
   else if (!strcmp(cmd, "workflow")) rc = lode_cmd_workflow(&c);
   else if (!strcmp(cmd, "worker")) rc = lode_cmd_worker(&c);

@@ -17,7 +17,7 @@
 #define STEP_MT "lode.step"
 #define TRACK_MT "lode.track"
 #define HOST_MT "lode.host"
-#define ERRLEN 1024
+#define ERRLEN LODE_LUA_ERRLEN
 #define get_host lode__host
 
 static const char host_key = 'h';      /* registry: the host userdata */
@@ -45,6 +45,7 @@ host *lode__host(lua_State *L) {
   if (h) return h;
   h = lua_newuserdatauv(L, sizeof *h, 0);
   memset(h, 0, sizeof *h);
+  h->loading = 1; /* a new state loads code first (the CLI closes it after) */
   if (luaL_newmetatable(L, HOST_MT)) {
     lua_pushcfunction(L, host_gc);
     lua_setfield(L, -2, "__gc");
@@ -72,9 +73,7 @@ void lode_host_configure(lua_State *L, const lode_host_opts *o) {
 lode_exec *lode_host_exec(lua_State *L, char *err, size_t errlen) {
   host *h = get_host(L);
   if (h->ex) return h->ex;
-  const char *path = h->db_path;
-  if (!path) path = getenv("LODE_DB");
-  if (!path) path = ".lode/lode.db";
+  const char *path = h->db_path ? h->db_path : lode_sysdb_default_path();
   lode_exec_opts o = {path, h->sync_full, h->pipeline, h->version};
   if (lode_exec_open(&o, &h->ex, err, errlen) != LODE_OK) return NULL;
   return h->ex;
@@ -95,12 +94,13 @@ static int raise_msg(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
-static lode_exec *need_exec(lua_State *L) {
+lode_exec *lode__need_exec(lua_State *L) {
   char err[ERRLEN];
   lode_exec *ex = lode_host_exec(L, err, sizeof err);
   if (!ex) raise_msg(L, err);
   return ex;
 }
+#define need_exec lode__need_exec
 
 /* ---- options ---------------------------------------------------------------- */
 
@@ -109,26 +109,47 @@ typedef struct retry_opts {
   double interval, backoff;
 } retry_opts;
 
+/* Reads a number option checked at declaration (lode__check_opts), so
+ * reading it never raises: callers may hold allocations. */
 static double opt_number(lua_State *L, int t, const char *k, double def) {
   lua_getfield(L, t, k);
-  double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : def;
   lua_pop(L, 1);
   return v;
 }
 
+/* What each declaration accepts (docs/lua-api.md, docs/concurrency.md,
+ * docs/tracing.md). */
+static const lode_opt retry_spec[] = {{"max_attempts", LODE_OPT_POS_INT, NULL},
+                                      {"interval", LODE_OPT_NONNEG_NUMBER, NULL},
+                                      {"backoff", LODE_OPT_NUMBER_GE1, NULL},
+                                      {NULL, 0, NULL}};
+static const lode_opt step_spec[] = {{"retries", LODE_OPT_TABLE, retry_spec}, {NULL, 0, NULL}};
+static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_POS_NUMBER, NULL},
+                                         {"max_recovery_attempts", LODE_OPT_POS_INT, NULL},
+                                         {"phase", LODE_OPT_STRING, NULL},
+                                         {"tags", LODE_OPT_STRINGS, NULL},
+                                         {"metadata", LODE_OPT_TABLE, NULL},
+                                         {NULL, 0, NULL}};
+static const lode_opt track_spec[] = {{"type", LODE_OPT_STRING, NULL}, {NULL, 0, NULL}};
+
 /* ---- declaring ----------------------------------------------------------------- */
 
-static void check_name(lua_State *L, int idx, const char *what) {
+/* Checks a declaration's name (1), phase, function (2) and options (3). */
+static void check_decl(lua_State *L, const char *api, const char *what, const lode_opt *spec) {
   size_t n;
-  const char *s = luaL_checklstring(L, idx, &n);
+  const char *s = luaL_checklstring(L, 1, &n);
   if (n == 0 || n > 200)
-    luaL_error(L, "%s name must be 1 to 200 characters, got '%s'", what, s);
+    luaL_error(L, "%s: a %s name must be 1 to 200 characters, got '%s'", api, what, s);
+  lode__check_declare(L, api, s);
+  if (lua_type(L, 2) != LUA_TFUNCTION)
+    luaL_error(L, "%s '%s': the second argument must be a function (got %s)", api, s,
+               luaL_typename(L, 2));
+  lode__check_opts(L, 3, api, s, spec);
 }
 
 /* Builds {name=, fn=, opts=} with metatable mt. */
 static void new_callable(lua_State *L, const char *mt) {
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   lua_createtable(L, 0, 4);
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "name");
@@ -141,7 +162,7 @@ static void new_callable(lua_State *L, const char *mt) {
 }
 
 static int l_workflow(lua_State *L) {
-  check_name(L, 1, "workflow");
+  check_decl(L, "lode.workflow", "workflow", workflow_spec);
   const char *name = lua_tostring(L, 1);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &workflows_key); /* [.., wfs] */
   if (lua_getfield(L, -1, name) != LUA_TNIL)
@@ -155,28 +176,13 @@ static int l_workflow(lua_State *L) {
 }
 
 static int l_step(lua_State *L) {
-  check_name(L, 1, "step");
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_getfield(L, 3, "retries");
-    if (!lua_isnil(L, -1)) {
-      luaL_checktype(L, -1, LUA_TTABLE);
-      int t = lua_gettop(L);
-      if (opt_number(L, t, "max_attempts", 1) < 1)
-        return luaL_error(L, "step '%s': retries.max_attempts must be >= 1",
-                          lua_tostring(L, 1));
-      if (opt_number(L, t, "interval", 1) < 0 || opt_number(L, t, "backoff", 2) < 1)
-        return luaL_error(L, "step '%s': retries.interval must be >= 0 and backoff >= 1",
-                          lua_tostring(L, 1));
-    }
-    lua_pop(L, 1);
-  }
+  check_decl(L, "lode.step", "step", step_spec);
   new_callable(L, STEP_MT);
   return 1;
 }
 
 static int l_track(lua_State *L) {
-  check_name(L, 1, "tracked function");
+  check_decl(L, "lode.track", "tracked function", track_spec);
   new_callable(L, TRACK_MT);
   return 1;
 }
@@ -347,15 +353,15 @@ static int plain_traced(lua_State *L, int kind, int nargs, const char *name, con
   host *h = get_host(L);
   char err[ERRLEN];
   lode_exec *ex = lode_host_exec(L, err, sizeof err); /* NULL: untraced, still runs */
-  char *in = args_json(L, ex, 2, nargs);
+  retry_opts ro;
+  if (kind == LODE_FRAME_STEP) get_retry(L, 1, &ro);
   lode_span_frame *f = lode__frame_push(L, kind, name, type);
+  char *in = args_json(L, ex, 2, nargs);
   int in_step = h->in_step;
   int top = lua_gettop(L);
   int ok;
   if (kind == LODE_FRAME_STEP) {
     h->in_step = 1;
-    retry_opts ro;
-    get_retry(L, 1, &ro);
     ok = run_attempts(L, &ro, 1, 2, nargs, name, NULL, 0) > 0;
   } else {
     lua_getfield(L, 1, "fn");
@@ -396,12 +402,13 @@ static int step_call(lua_State *L) {
   lode_test_crash_point(name);
   lode_exec *ex = h->ex;
   int tracing = ex && lode_exec_tracing(ex);
-  char *in = tracing ? args_json(L, ex, 2, nargs) : NULL;
   retry_opts ro;
   get_retry(L, 1, &ro);
   int max_att = ro.max_attempts < 1000 ? ro.max_attempts : 1000;
-  lode_attempt *att = tracing ? calloc((size_t)max_att, sizeof *att) : NULL;
+  /* the frame first: pushing it is the last thing here that may raise */
   lode_span_frame *f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
+  char *in = tracing ? args_json(L, ex, 2, nargs) : NULL;
+  lode_attempt *att = tracing ? calloc((size_t)max_att, sizeof *att) : NULL;
   int64_t started = lode_now_ms();
   h->in_step = 1;
   int attempts = run_attempts(L, &ro, 1, 2, nargs, name, att, max_att);
@@ -746,22 +753,27 @@ int lode__begin_body(lua_State *L, int obj, const char *id, lode_wf *parent, int
   char err[ERRLEN];
   lode_exec *ex = need_exec(L);
   obj = lua_absindex(L, obj);
+  /* everything that may raise comes before the first allocation */
+  args_idx = lua_absindex(L, args_idx);
   lua_getfield(L, obj, "name");
   const char *name = lua_tostring(L, -1);
+  int max_rec = max_recovery(L, obj);
+  lua_getfield(L, obj, "opts");
+  double timeout_s = opt_number(L, lua_gettop(L), "timeout", 0);
+  lua_pop(L, 1);
+  lua_checkstack(L, 8);
   lode_buf in;
   lode_buf_init(&in, 0);
   if (!use_recorded_input &&
       lode_lua_encode_args(L, args_idx, nargs, &in, err, sizeof err)) {
+    lode_buf_free(&in);
     lua_pushfstring(L, "workflow '%s' input: %s", name, err);
     *status = LODE_WF_ERROR;
     return -1;
   }
   trace_opts to;
   get_trace_opts(L, obj, parent != NULL, &to); /* pushes opts */
-  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj), &to.t, 0};
-  lua_getfield(L, obj, "opts");
-  s.timeout_s = opt_number(L, lua_gettop(L), "timeout", 0);
-  lua_pop(L, 1);
+  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_rec, &to.t, timeout_s};
   if (!parent && !use_recorded_input && get_host(L)->main_timeout > 0) {
     s.timeout_s = get_host(L)->main_timeout; /* lode run --timeout */
     get_host(L)->main_timeout = 0;

@@ -261,3 +261,28 @@ def test_dead_lettering_that_cannot_be_recorded_is_reported_not_assumed(lode):
     assert "dead letter refused" in p.stderr, p.stderr
     assert "marked MAX_RECOVERY_ATTEMPTS_EXCEEDED" not in p.stderr, p.stderr
     assert lode.sql("select status from workflows where name='crasher'") == [("PENDING",)]
+
+
+def test_bad_options_are_reported_at_the_declaration_with_file_and_line(lode):
+    lode.write("p.lua", 'local lode = require("lode")\n'
+               'return lode.workflow("tour", function() return 1 end, { timeout = "soon" })\n')
+    p = lode.run("run", "p.lua", check=2)
+    assert ("p.lua:2: lode.workflow 'tour': option 'timeout' must be a positive number "
+            "(got string \"soon\")") in p.stderr, p.stderr
+    lode.write("q.lua", 'local lode = require("lode")\n'
+               'local q = lode.queue("jobs", { concurrency = 2, workers = 3 })\n'
+               'return lode.workflow("w", function() end)\n')
+    p = lode.run("run", "q.lua", check=2)
+    assert "q.lua:2: lode.queue 'jobs': unknown option 'workers'" in p.stderr, p.stderr
+
+
+def test_a_declaration_inside_a_workflow_says_where_declarations_go(lode):
+    lode.write("p.lua", 'local lode = require("lode")\n'
+               'return lode.workflow("w", function()\n'
+               '  local s = lode.step("late", function() return 1 end)\n'
+               '  return s()\n'
+               'end)\n')
+    p = lode.run("run", "p.lua", check=1)
+    assert ("p.lua:3: lode.step 'late' is declared inside a running workflow; declare "
+            "workflows, steps, tracked functions and queues at the top level of the pipeline "
+            "file") in p.stderr, p.stderr

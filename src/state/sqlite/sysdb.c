@@ -362,6 +362,11 @@ done:
   return LODE_OK;
 }
 
+const char *lode_sysdb_default_path(void) {
+  const char *p = getenv("LODE_DB");
+  return p && *p ? p : ".lode/lode.db";
+}
+
 void lode_sysdb_close(lode_sysdb *db) {
   if (!db) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
