@@ -252,65 +252,86 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
   return 1;
 }
 
-/* Calls fn with the nargs values at args_idx, once per attempt, under the
- * retry policy. On success leaves exactly one result on the stack and returns
- * the number of attempts; on failure leaves the joined errors (every
- * attempt's) and returns -attempts. If `att` is given, each attempt's times
- * and error are recorded there (up to max_att; errors malloc'd). */
-static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_idx, int nargs,
-                        const char *name, lode_attempt *att, int max_att) {
-  retry_opts r = *ro;
+/* Makes attempt number `attempt` of fn (the object at obj) with the nargs
+ * values at args_idx; the errors so far are the string at err_idx (the top).
+ * Returns 1 when it succeeded (its one result replaces the errors; top is
+ * err_idx), 0 when it failed (its error is appended to them), -1 when it
+ * returned several values (the message replaces them; not retried). If
+ * `att` is given, the attempt's times and error are recorded there (up to
+ * max_att; errors malloc'd). */
+static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, int args_idx,
+                       int nargs, const char *name, lode_attempt *att, int max_att,
+                       int err_idx) {
   luaL_Buffer errs;
-  int top = lua_gettop(L);
-  lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
-  int err_idx = lua_gettop(L);
-  for (int attempt = 1; attempt <= r.max_attempts; attempt++) {
-    int64_t t0 = lode_now_ms();
-    lua_getfield(L, obj, "fn");
-    for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
-    int base = lua_gettop(L) - nargs;
-    int ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
-    if (att && attempt <= max_att) {
-      att[attempt - 1].start_ms = t0;
-      att[attempt - 1].end_ms = lode_now_ms();
-      att[attempt - 1].error = ok ? NULL : strdup(lode_lua_errstr(L, -1));
-    }
-    if (ok) {
-      int nres = lua_gettop(L) - base + 1;
-      if (nres > 1) {
-        lua_settop(L, top);
-        lua_pushfstring(L,
-                        "step '%s' returned %d values; a step returns one value (use a "
-                        "table for several)",
-                        name, nres);
-        return -attempt;
-      }
-      if (nres == 0) lua_pushnil(L);
-      lua_replace(L, err_idx);
+  int64_t t0 = lode_now_ms();
+  lua_getfield(L, obj, "fn");
+  for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
+  int base = lua_gettop(L) - nargs;
+  int ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
+  if (att && attempt <= max_att) {
+    att[attempt - 1].start_ms = t0;
+    att[attempt - 1].end_ms = lode_now_ms();
+    att[attempt - 1].error = ok ? NULL : strdup(lode_lua_errstr(L, -1));
+  }
+  if (ok) {
+    int nres = lua_gettop(L) - base + 1;
+    if (nres > 1) {
       lua_settop(L, err_idx);
-      return attempt;
+      lua_pushfstring(L,
+                      "step '%s' returned %d values; a step returns one value (use a "
+                      "table for several)",
+                      name, nres);
+      lua_replace(L, err_idx);
+      return -1;
     }
-    /* [.., errs, msg] */
-    luaL_buffinit(L, &errs);
-    lua_pushvalue(L, err_idx);
-    luaL_addvalue(&errs);
-    if (r.max_attempts > 1) {
-      lua_pushfstring(L, "attempt %d of %d: ", attempt, r.max_attempts);
-      luaL_addvalue(&errs);
-    }
-    lua_pushvalue(L, -2);
-    luaL_addvalue(&errs);
-    luaL_addchar(&errs, '\n');
-    luaL_pushresult(&errs); /* [.., errs, msg, joined] */
+    if (nres == 0) lua_pushnil(L);
     lua_replace(L, err_idx);
     lua_settop(L, err_idx);
-    if (attempt < r.max_attempts) {
-      double delay = r.interval * pow(r.backoff, attempt - 1);
+    return 1;
+  }
+  /* [.., errs, msg] */
+  luaL_buffinit(L, &errs);
+  lua_pushvalue(L, err_idx);
+  luaL_addvalue(&errs);
+  if (r->max_attempts > 1) {
+    lua_pushfstring(L, "attempt %d of %d: ", attempt, r->max_attempts);
+    luaL_addvalue(&errs);
+  }
+  lua_pushvalue(L, -2);
+  luaL_addvalue(&errs);
+  luaL_addchar(&errs, '\n');
+  luaL_pushresult(&errs); /* [.., errs, msg, joined] */
+  lua_replace(L, err_idx);
+  lua_settop(L, err_idx);
+  return 0;
+}
+
+/* Seconds to wait after failed attempt number `attempt`. */
+static double backoff_s(const retry_opts *r, int attempt) {
+  return r->interval * pow(r->backoff, attempt - 1);
+}
+
+/* Calls fn with the nargs values at args_idx, once per attempt, under the
+ * retry policy, waiting between attempts on this thread (steps outside a
+ * scheduled task; a step inside one waits by yielding, see step_cont). On
+ * success leaves exactly one result on the stack and returns the number of
+ * attempts; on failure leaves the joined errors (every attempt's) and
+ * returns -attempts. */
+static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_idx, int nargs,
+                        const char *name) {
+  lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
+  int err_idx = lua_gettop(L);
+  for (int attempt = 1; attempt <= ro->max_attempts; attempt++) {
+    int r = one_attempt(L, ro, attempt, obj, args_idx, nargs, name, NULL, 0, err_idx);
+    if (r > 0) return attempt;
+    if (r < 0) return -attempt;
+    if (attempt < ro->max_attempts) {
+      double delay = backoff_s(ro, attempt);
       lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, attempt, delay);
       lode_sleep_s(delay);
     }
   }
-  return -r.max_attempts;
+  return -ro->max_attempts;
 }
 
 static void free_attempts(lode_attempt *att, int n) {
@@ -362,7 +383,7 @@ static int plain_traced(lua_State *L, int kind, int nargs, const char *name, con
   int ok;
   if (kind == LODE_FRAME_STEP) {
     h->in_step = 1;
-    ok = run_attempts(L, &ro, 1, 2, nargs, name, NULL, 0) > 0;
+    ok = run_attempts(L, &ro, 1, 2, nargs, name) > 0;
   } else {
     lua_getfield(L, 1, "fn");
     for (int i = 0; i < nargs; i++) lua_pushvalue(L, 2 + i);
@@ -379,6 +400,71 @@ static int plain_traced(lua_State *L, int kind, int nargs, const char *name, con
   if (rc != LODE_OK) lode_warn("span '%s' not recorded: %s", name, err);
   if (!ok) return lua_error(L);
   return nres;
+}
+
+/* A step's run in a workflow, kept in a userdata on the stack so it
+ * survives the yields of its retry back-off; __gc frees what a step that
+ * never finished (its workflow abandoned while waiting) still holds. */
+#define STEP_RUN_MT "lode.step_run"
+typedef struct step_run {
+  char *in;          /* JSON of the arguments (span input), or NULL */
+  lode_attempt *att; /* each attempt's times and error (tracing), or NULL */
+  int max_att;
+  lode_span_frame *f; /* its span frame (owned by the frame chain) */
+  retry_opts ro;
+  int64_t pos, started;
+  int nargs, attempt;
+} step_run;
+
+static int step_run_gc(lua_State *L) {
+  step_run *sr = luaL_checkudata(L, 1, STEP_RUN_MT);
+  free(sr->in);
+  sr->in = NULL;
+  if (sr->att) free_attempts(sr->att, sr->max_att);
+  sr->att = NULL;
+  return 0;
+}
+
+static int step_finish(lua_State *L, step_run *sr, int attempts);
+
+/* The attempts of a step in a workflow. Stack: [self, args..., sr, errs].
+ * Between attempts, inside a scheduled task, the back-off yields like
+ * lode.sleep (other workflows of this thread run meanwhile); elsewhere it
+ * sleeps. */
+static int step_cont(lua_State *L, int st, lua_KContext ctx) {
+  int sr_idx = (int)ctx, err_idx = sr_idx + 1;
+  step_run *sr = lua_touserdata(L, sr_idx);
+  host *h = get_host(L);
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1); /* still anchored by self.name */
+  lua_settop(L, err_idx);
+  if (st == LUA_YIELD) { /* back from a back-off */
+    char derr[ERRLEN];
+    if (lode_wf_check_deadline(h->current, derr, sizeof derr) != LODE_OK) {
+      lua_pushfstring(L, "%s%s\n", lua_tostring(L, err_idx), derr);
+      lua_replace(L, err_idx);
+      return step_finish(L, sr, -sr->attempt);
+    }
+  }
+  h->in_step = 1;
+  for (;;) {
+    int a = ++sr->attempt;
+    int r = one_attempt(L, &sr->ro, a, 1, 2, sr->nargs, name, sr->att, sr->max_att, err_idx);
+    if (r != 0 || a >= sr->ro.max_attempts) {
+      h->in_step = 0;
+      return step_finish(L, sr, r > 0 ? a : -a);
+    }
+    double delay = backoff_s(&sr->ro, a);
+    lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, a, delay);
+    h->in_step = 0;
+    if (lode__sched_in_task(L)) {
+      lode__sched_wait_until(L, lode_now_ms() + (int64_t)(delay * 1000.0));
+      return lua_yieldk(L, 0, ctx, step_cont);
+    }
+    h->in_step = 1;
+    lode_sleep_s(delay);
+  }
 }
 
 static int step_call(lua_State *L) {
@@ -402,23 +488,50 @@ static int step_call(lua_State *L) {
   lode_test_crash_point(name);
   lode_exec *ex = h->ex;
   int tracing = ex && lode_exec_tracing(ex);
-  retry_opts ro;
-  get_retry(L, 1, &ro);
-  int max_att = ro.max_attempts < 1000 ? ro.max_attempts : 1000;
-  /* the frame first: pushing it is the last thing here that may raise */
-  lode_span_frame *f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
-  char *in = tracing ? args_json(L, ex, 2, nargs) : NULL;
-  lode_attempt *att = tracing ? calloc((size_t)max_att, sizeof *att) : NULL;
-  int64_t started = lode_now_ms();
-  h->in_step = 1;
-  int attempts = run_attempts(L, &ro, 1, 2, nargs, name, att, max_att);
-  h->in_step = 0;
+  lua_checkstack(L, 16);
+  /* safe-empty first: whatever raises after this leaves __gc to free */
+  step_run *sr = lua_newuserdatauv(L, sizeof *sr, 0);
+  memset(sr, 0, sizeof *sr);
+  if (luaL_newmetatable(L, STEP_RUN_MT)) {
+    lua_pushcfunction(L, step_run_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int sr_idx = lua_gettop(L);
+  get_retry(L, 1, &sr->ro);
+  sr->max_att = sr->ro.max_attempts < 1000 ? sr->ro.max_attempts : 1000;
+  sr->pos = pos;
+  sr->nargs = nargs;
+  sr->f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
+  sr->in = tracing ? args_json(L, ex, 2, nargs) : NULL;
+  sr->att = tracing ? calloc((size_t)sr->max_att, sizeof *sr->att) : NULL;
+  sr->started = lode_now_ms();
+  lua_pushliteral(L, ""); /* errors accumulate here */
+  return step_cont(L, LUA_OK, (lua_KContext)sr_idx);
+}
+
+/* Records the step's outcome (the result or the joined errors on top) and
+ * returns its result or raises its error. */
+static int step_finish(lua_State *L, step_run *sr, int attempts) {
+  host *h = get_host(L);
+  lode_wf *wf = h->current;
+  lode_exec *ex = h->ex;
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  char err[ERRLEN];
+  int64_t pos = sr->pos;
+  char *in = sr->in;
+  lode_attempt *att = sr->att;
+  int max_att = sr->max_att;
+  lode_span_frame *f = sr->f;
+  int rc;
 
   lode_step_row row;
   memset(&row, 0, sizeof row);
   row.step_no = pos;
   row.name = (char *)name;
-  row.started_at = started;
+  row.started_at = sr->started;
   row.ended_at = lode_now_ms();
   lode_buf out;
   lode_buf_init(&out, 0);
@@ -464,9 +577,12 @@ static int step_call(lua_State *L) {
   }
   rc = lode_wf_step_record(wf, &row, spans, nspans, err, sizeof err);
   if (f) lode__frame_pop(L, f);
+  sr->f = NULL;
   free(in);
+  sr->in = NULL;
   free(outj);
   if (att) free_attempts(att, max_att);
+  sr->att = NULL;
   lode_buf_free(&out);
   if (rc != LODE_OK) return raise_msg(L, err);
   if (row.status != LODE_WF_SUCCESS) return lua_error(L);

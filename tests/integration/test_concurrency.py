@@ -388,3 +388,36 @@ def test_a_deadline_cancel_that_cannot_be_recorded_is_reported(lode):
     p = lode.run("run", "p.lua", "--workers", "1", check=1)
     assert "could not be cancelled" in p.stderr and "cancel refused" in p.stderr, p.stderr
     assert "was cancelled" not in p.stderr, p.stderr
+
+
+BACKOFF = r'''
+local lode = require("lode")
+local q = lode.queue("pair")
+local tries = 0
+local flaky = lode.step("flaky", function()
+  tries = tries + 1
+  if tries == 1 then error("first attempt fails") end
+  return "flaky ok"
+end, { retries = { max_attempts = 2, interval = 1.5 } })
+local quick = lode.step("quick", function() return "quick ok" end)
+local a = lode.workflow("slow_retry", function() return flaky() end)
+local b = lode.workflow("other", function() lode.sleep(0.2); return quick() end)
+return lode.workflow("both", function()
+  local ha = q:enqueue(a)
+  local hb = q:enqueue(b)
+  return { ha:result(), hb:result() }
+end)
+'''
+
+
+def test_a_retry_back_off_yields_the_thread_to_other_workflows(lode):
+    # docs/lua-api.md: inside a workflow the wait between attempts is like
+    # lode.sleep; with one thread, the other workflow finishes meanwhile
+    lode.write("p.lua", BACKOFF)
+    p = lode.run("run", "p.lua", "--workers", "1", check=0)
+    assert json.loads(p.stdout) == ["flaky ok", "quick ok"]
+    (fs, fe, att), = lode.sql("select started_at, ended_at, attempts from steps "
+                              "where name='flaky'")
+    (qe,), = lode.sql("select ended_at from steps where name='quick'")
+    assert att == 2 and fe - fs >= 1400
+    assert fs < qe < fe - 1000, (fs, qe, fe)
