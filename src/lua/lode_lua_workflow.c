@@ -812,7 +812,7 @@ static void get_trace_opts(lua_State *L, int obj, int child, trace_opts *to) {
   lua_getfield(L, o, "phase");
   if (lua_isstring(L, -1)) {
     if (child) {
-      /* phase belongs on trace roots only (SPEC §6): warn once, ignore */
+      /* phase belongs on trace roots only (docs/tracing.md): warn once, ignore */
       lua_getfield(L, o, "_phase_warned");
       if (!lua_toboolean(L, -1)) {
         lua_getfield(L, obj, "name");
