@@ -134,3 +134,21 @@ const char *lode_strerror(int code) {
   if (code < 0 || (size_t)code >= sizeof msgs / sizeof msgs[0]) return "unknown error";
   return msgs[code];
 }
+
+void lode_scrub_secret(char *text, const char *secret) {
+  if (!text || !secret || !*secret) return;
+  size_t kl = strlen(secret);
+  static const char mask[] = "[redacted]";
+  size_t ml = sizeof mask - 1;
+  char *p = text;
+  while ((p = strstr(p, secret))) {
+    if (kl >= ml) {
+      memcpy(p, mask, ml);
+      memmove(p + ml, p + kl, strlen(p + kl) + 1);
+      p += ml;
+    } else {
+      memset(p, '*', kl); /* same length: the scan moves past it */
+      p += kl;
+    }
+  }
+}

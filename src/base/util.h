@@ -19,4 +19,8 @@ size_t lode_strlcpy(char *dst, const char *src, size_t n);
 void lode_first_line(const char *s, char *out, size_t n);
 /* Sleep for seconds (fractional). */
 void lode_sleep_s(double s);
+/* Masks every occurrence of secret (an API key) in the NUL-terminated text:
+ * "[redacted]" in its place, or as many '*' when the secret is shorter than
+ * that; the text never grows. A NULL or empty secret changes nothing. */
+void lode_scrub_secret(char *text, const char *secret);
 #endif

@@ -11,8 +11,6 @@
 #include "trace/trace_export.h"
 #include "base/error.h"
 #include "state/sysdb.h"
-#include "lua/lode_lua_codec.h"
-#include "lua/lode_lua_workflow.h"
 
 const char *lode_cli_time(int64_t ms) {
   static char buf[64];

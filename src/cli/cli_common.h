@@ -4,10 +4,12 @@
 #include <limits.h>
 #include <stdint.h>
 
-#include "cli/cli.h"
-#include "lua/lode_lua.h"
+#include <lua.h>
 
-/* Loads a pipeline file: on success *L holds the state with the returned
+#include "cli/cli.h"
+#include "lua/lode_host.h"
+
+/* Loads a pipeline file (cli_pipeline.c): on success *L holds the state with the returned
  * workflow on top; abs_out (PATH_MAX) and version_out (17) are filled. On
  * failure prints the error (file and line) and returns LODE_EXIT_USAGE. */
 int lode_pipeline_load(lode_cli *c, const char *file, lua_State **L, char *abs_out,
@@ -23,14 +25,14 @@ void lode_cli_exporter_start(lua_State *L, const char *db_path);
 void lode_cli_exporter_stop(void);
 /* Points this state's executor at the running exporter (worker threads). */
 void lode_cli_exporter_attach(lua_State *L);
-/* Recovers the pipeline's unfinished workflows (see cli_run.c). If want_name
- * is set, an unfinished workflow with that name and input is adopted: its id
- * is copied to adopted (512 bytes), its outcome left on the stack, and 1
- * returned (*rc / *status set through adopted_rc). */
+/* Recovers the pipeline's unfinished workflows (cli_pipeline.c). If
+ * want_name is set, an unfinished workflow with that name and input is
+ * adopted: its id is copied to adopted (512 bytes), its outcome left on the
+ * stack, *rc and *status set as lode_lua_resume sets them, and 1 returned.
+ * 0 otherwise (nothing pushed). */
 int lode_cli_recover(lua_State *L, const char *abs, const char *version, const char *want_name,
-                     const uint8_t *want_input, size_t want_len, char *adopted);
-
-extern int lode_cli_adopted_rc, lode_cli_adopted_status;
+                     const uint8_t *want_input, size_t want_len, char *adopted, int *rc,
+                     int *status);
 
 /* Worker threads (cli_worker.c). */
 typedef struct lode_workers lode_workers;

@@ -9,7 +9,7 @@
 #include <ftw.h>
 
 #include "cli/cli.h"
-#include "lua/lode_lua.h"
+#include "lua/lode_host.h"
 
 /* busted is a Lua program: we run its runner in a lode Lua state, so specs
  * `require("lode")` exactly as pipelines do. The helper module
@@ -80,9 +80,9 @@ int lode_cmd_test(lode_cli *c) {
       "if not ok then error('lode test needs busted (Debian package lua-busted): ' .. "
       "tostring(runner), 0) end\n"
       "runner({ standalone = false })\n";
-  if (luaL_loadbuffer(L, boot, strlen(boot), "=lode test") ||
-      lode_lua_pcall(L, 0, 0)) {
-    fprintf(stderr, "lode test: %s\n", lode_lua_errstr(L, -1));
+  char err[4096];
+  if (lode_host_run_chunk(L, boot, "=lode test", err, sizeof err) != 0) {
+    fprintf(stderr, "lode test: %s\n", err);
     rc = LODE_EXIT_FAILED;
   }
   lua_close(L);

@@ -18,8 +18,6 @@
 #include "cli/cli_common.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "lua/lode_lua_internal.h"
-#include "lua/lode_lua_workflow.h"
 
 struct lode_workers {
   pthread_t *th;
@@ -39,14 +37,14 @@ static void *worker_main(void *arg) {
   lode_cli_exporter_attach(L);
   int idle = 0;
   while (!atomic_load(&w->stop)) {
-    if (lode__sched_pass(L, 1) == 0) {
+    if (lode_host_sched_pass(L) == 0) {
       lode_sleep_s(idle < 20 ? 0.001 : 0.01);
       idle++;
     } else {
       idle = 0;
     }
   }
-  int released = lode__sched_release(L);
+  int released = lode_host_sched_release(L);
   if (released) lode_debug("worker released %d workflow(s) to their queues", released);
   lua_close(L);
   return NULL;
@@ -105,7 +103,7 @@ int lode_cmd_worker(lode_cli *c) {
   lua_pop(L, 1);
   lode_cli_exporter_start(L, c->db);
   char adopted[512];
-  lode_cli_recover(L, abs, version, NULL, NULL, 0, adopted);
+  lode_cli_recover(L, abs, version, NULL, NULL, 0, adopted, NULL, NULL);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;

@@ -10,7 +10,6 @@
 #include "base/error.h"
 #include "state/sysdb.h"
 #include "base/util.h"
-#include "lua/lode_lua_workflow.h"
 
 /* Appends the JSON of an encoded value (null if absent), strings cut at
  * max_str bytes. */

@@ -20,6 +20,7 @@ struct lode_exec {
   char *pipeline, *version;
   int tracing;
   lode_trace_writer *tw; /* prepared trace-store statements on db */
+  int counted;            /* counted in open_count (unregisters at the last close) */
   unsigned seen_version;  /* data version after this connection's last checkpoint */
   void (*kick)(void *ud);
   void *kick_ud;
@@ -79,6 +80,12 @@ static void process_id(char out[37]) {
   memcpy(out, the_process_id, 37);
 }
 
+/* How many executors of this process are open: the process's executors row
+ * goes when the last one closes cleanly (a killed process leaves its row,
+ * which is how recovery tells its workflows are orphaned). */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static int open_count;
+
 int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t errlen) {
   *out = NULL;
   lode_exec *ex = calloc(1, sizeof *ex);
@@ -89,6 +96,12 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   int rc = lode_sysdb_open(o->db_path, o->sync_full, &ex->db, err, errlen);
   if (rc != LODE_OK) goto done;
   process_id(ex->id);
+  /* counted before registering: a close racing this open must not delete
+   * the row this executor is about to (re)insert */
+  pthread_mutex_lock(&open_mu);
+  open_count++;
+  pthread_mutex_unlock(&open_mu);
+  ex->counted = 1;
   rc = lode_sysdb_executor_register(ex->db, ex->id, err, errlen);
   if (rc != LODE_OK) goto done;
   ex->tracing = !lode_trace_disabled();
@@ -100,24 +113,24 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   if (o->version) ex->version = strdup(o->version);
 done:
   if (rc != LODE_OK) {
-    lode_trace_writer_free(ex->tw);
-    lode_sysdb_close(ex->db);
-    free(ex);
+    lode_exec_close(ex);
     return rc;
   }
   *out = ex;
   return LODE_OK;
 }
 
-static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
-static int open_count;
-
 void lode_exec_close(lode_exec *ex) {
   if (!ex) return;
-  pthread_mutex_lock(&open_mu);
-  int last = --open_count == 0;
-  pthread_mutex_unlock(&open_mu);
-  if (last) lode_sysdb_executor_unregister(ex->db, ex->id);
+  int last = 0;
+  if (ex->counted) {
+    pthread_mutex_lock(&open_mu);
+    last = --open_count == 0;
+    /* unregistered under the lock, so an open in another thread cannot
+     * register between the count reaching 0 and the row's delete */
+    if (last && ex->db) lode_sysdb_executor_unregister(ex->db, ex->id);
+    pthread_mutex_unlock(&open_mu);
+  }
   lode_trace_writer_free(ex->tw);
   lode_sysdb_close(ex->db);
   free(ex->pipeline);
@@ -504,8 +517,15 @@ int lode_wf_check_deadline(lode_wf *wf, char *err, size_t errlen) {
     if (!up) break;
   }
   int n = 0;
-  lode_sysdb_cancel_tree(wf->ex->db, top, &n, e2, sizeof e2);
-  wf->cancelled = 1;
+  wf->cancelled = 1; /* it stops either way */
+  int crc = lode_sysdb_cancel_tree(wf->ex->db, top, &n, e2, sizeof e2);
+  if (crc != LODE_OK) {
+    /* the tree is not marked CANCELLED: say so rather than claim it was */
+    snprintf(err, errlen,
+             "workflow %s reached its deadline (timeout) but could not be cancelled: %s",
+             wf->row.id, e2);
+    return crc;
+  }
   snprintf(err, errlen, "workflow %s was cancelled: it reached its deadline (timeout)",
            wf->row.id);
   return LODE_ECANCELLED;
@@ -673,8 +693,9 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       if (!mine) wf->row.recovery_attempts++;
       if (wf->row.recovery_attempts > wf->row.max_recovery_attempts) {
         int changed;
-        lode_sysdb_wf_set_status(ex->db, id, LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED,
-                                 1u << LODE_WF_PENDING, &changed, err, errlen);
+        rc = lode_sysdb_wf_set_status(ex->db, id, LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+                                      1u << LODE_WF_PENDING, &changed, err, errlen);
+        if (rc != LODE_OK) goto fail; /* not marked: it must not look finished */
         lode_warn("workflow %s (%s) exceeded its %d recovery attempts; marked "
                   "MAX_RECOVERY_ATTEMPTS_EXCEEDED (resume it with: lode workflow resume %s)",
                   id, wf->row.name, wf->row.max_recovery_attempts, id);

@@ -56,12 +56,9 @@ static char *dupstr(const char *s) {
 
 static double now_s(void) { return (double)lode_mono_ns() / 1e9; }
 
-/* Masks every occurrence of the key in err with '*' (same length, so the
- * buffer never grows; the scan moves past each mask, so it ends). */
+/* The key must never leave this file in an error message. */
 static void scrub(const lode__oai *c, char *err) {
-  if (!c || !c->api_key || !*c->api_key || !err) return;
-  size_t kl = strlen(c->api_key);
-  for (char *p = err; (p = strstr(p, c->api_key)) != NULL; p += kl) memset(p, '*', kl);
+  if (c) lode_scrub_secret(err, c->api_key);
 }
 
 int lode__oai_open(const lode_embed_opts *o, lode__oai **out, char *err, size_t errlen) {

@@ -12,13 +12,9 @@
 #include <lualib.h>
 
 #include "base/buf.h"
+#include "lua/lode_host.h" /* lode_lua_new, lode_lua_pcall, lode_lua_errstr */
 
 typedef struct lode_host lode_host; /* per-state context, see lode_lua_workflow.h */
-
-/* A new state with the standard libraries, `require("lode")` preloaded and
- * package.path covering lode's Lua library, `extra_dir` (the pipeline's
- * folder; may be NULL) and the system Lua paths. NULL if out of memory. */
-lua_State *lode_lua_new(const char *extra_dir);
 
 /* Builds the `lode` module table and leaves it on the stack. */
 void lode_lua_open_all(lua_State *L);
@@ -33,12 +29,7 @@ void lode_lua_open_embed(lua_State *L);
 void lode_lua_open_store(lua_State *L);
 void lode_lua_open_fs(lua_State *L);
 
-/* lua_pcall with a message handler that appends a traceback and copes with
- * non-string error values. On error the message is left on the stack. */
-int lode_lua_pcall(lua_State *L, int nargs, int nresults);
 /* The message handler itself (usable with lua_pcall / coroutines). */
 int lode_lua_traceback(lua_State *L);
-/* tostring() of any error value, with __tostring honoured. Pushes nothing. */
-const char *lode_lua_errstr(lua_State *L, int idx);
 
 #endif

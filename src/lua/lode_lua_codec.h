@@ -6,6 +6,7 @@
  * path of the offending part, e.g. ".meta.cb is a function". Decoding pushes
  * exactly one value or returns -1 with a message (and pushes nothing). */
 #include "base/codec.h"
+#include "lua/lode_host.h"
 #include "lua/lode_lua.h"
 
 /* lode's own userdata register how they are encoded. `tname` is the
@@ -25,12 +26,7 @@ typedef struct lode_lua_ext {
 /* Registers an extension; call from an area's open function. */
 void lode_lua_codec_register(const lode_lua_ext *ext);
 
-/* Encodes the value at idx (version byte included) and appends it to out. */
-int lode_lua_encode(lua_State *L, int idx, lode_buf *out, char *err, size_t errlen);
-/* Encodes n values starting at idx as one array table {v1..vn} with n kept
- * in field "n" (so trailing nils survive). */
-int lode_lua_encode_args(lua_State *L, int idx, int n, lode_buf *out, char *err,
-                         size_t errlen);
+/* lode_lua_encode and lode_lua_encode_args: see lua/lode_host.h. */
 /* Previews for spans: the same encoding, except that strings longer than
  * max_str keep their first max_str bytes (cut at a character) followed by
  * "...[truncated N bytes]", tables stop once about `budget` bytes of

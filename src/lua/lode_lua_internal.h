@@ -11,7 +11,8 @@ typedef struct host {
   lode_exec *ex;
   lode_wf *current; /* workflow whose body is running, or NULL */
   int in_step;      /* inside a step function: nested steps run plain */
-  int loading;
+  int loading;      /* declarations allowed (lode__check_declare); 1 from the
+                     * start, 0 once the CLI has loaded the pipeline */
   char *db_path, *pipeline, *version;
   int sync_full;
   char last_top_id[512]; /* id of the last top-level workflow started */
@@ -21,6 +22,11 @@ typedef struct host {
 
 /* The host context of this state (created on first use). */
 host *lode__host(lua_State *L);
+/* The executor, or raises its open error (own nothing when calling it). */
+lode_exec *lode__need_exec(lua_State *L);
+
+/* Size of the error buffers of the workflow, scheduler and trace glue. */
+#define LODE_LUA_ERRLEN 1024
 
 typedef struct lode_body {
   lode_wf *wf;               /* NULL once finished */
@@ -70,5 +76,32 @@ int lode__sched_pass(lua_State *L, int claim);
 int lode__sched_release(lua_State *L);
 /* 1 while this thread has unfinished tasks. */
 int lode__sched_busy(lua_State *L);
+
+/* Options (lode_lua_opts.c), checked when a workflow, step, tracked
+ * function or queue is declared. */
+enum {
+  LODE_OPT_POS_NUMBER,    /* a number > 0 */
+  LODE_OPT_NONNEG_NUMBER, /* a number >= 0 */
+  LODE_OPT_NUMBER_GE1,    /* a number >= 1 */
+  LODE_OPT_POS_INT,       /* an integer >= 1 */
+  LODE_OPT_STRING,
+  LODE_OPT_BOOLEAN,
+  LODE_OPT_STRINGS,       /* a list of strings */
+  LODE_OPT_TABLE          /* any table, or one checked with `sub` */
+};
+typedef struct lode_opt {
+  const char *name;
+  int kind;
+  const struct lode_opt *sub; /* LODE_OPT_TABLE: its own options */
+} lode_opt;
+/* Raises "<api> '<name>': option 'x' must be ... (got ...)" (or names an
+ * unknown option) when the options table at idx (nil is fine) does not fit
+ * spec (ended by a {NULL} entry). Allocates nothing. */
+void lode__check_opts(lua_State *L, int idx, const char *api, const char *name,
+                      const lode_opt *spec);
+/* Raises a clear error unless declarations are allowed now: while a
+ * pipeline file, a module it requires or a spec file runs at top level,
+ * not inside a running workflow body or step. */
+void lode__check_declare(lua_State *L, const char *api, const char *name);
 
 #endif

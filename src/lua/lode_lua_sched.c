@@ -20,7 +20,8 @@
 #define HANDLE_MT "lode.handle"
 #define QUEUE_MT "lode.queue"
 #define SCHED_MT "lode.sched"
-#define ERRLEN 1024
+#define ERRLEN LODE_LUA_ERRLEN
+#define need_exec lode__need_exec
 #define START_QUEUE "lode.start" /* lode.start: a queue without limits */
 
 static const char queues_key = 'q'; /* registry: queue name -> queue object */
@@ -339,13 +340,6 @@ static void push_handle(lua_State *L, const char *id) {
   luaL_setmetatable(L, HANDLE_MT);
 }
 
-static lode_exec *need_exec(lua_State *L) {
-  char err[ERRLEN];
-  lode_exec *ex = lode_host_exec(L, err, sizeof err);
-  if (!ex) luaL_error(L, "%s", err);
-  return ex;
-}
-
 static int h_status(lua_State *L) {
   handle *h = luaL_checkudata(L, 1, HANDLE_MT);
   char err[ERRLEN];
@@ -476,6 +470,11 @@ static int h_tostring(lua_State *L) {
 /* ---- enqueue / start --------------------------------------------------------- */
 
 /* q:enqueue(wf, ...) or q:enqueue({ workflow = wf, id =, priority =, dedup_id = }, ...) */
+static const lode_opt enqueue_spec[] = {{"workflow", LODE_OPT_TABLE, NULL},
+                                        {"id", LODE_OPT_STRING, NULL},
+                                        {"priority", LODE_OPT_POS_INT, NULL},
+                                        {"dedup_id", LODE_OPT_STRING, NULL},
+                                        {NULL, 0, NULL}};
 static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on) {
   int nargs = lua_gettop(L) - wf_arg;
   const char *id = NULL, *dedup = NULL;
@@ -483,6 +482,7 @@ static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on)
   int obj = wf_arg;
   if (!lode_lua_is_workflow(L, wf_arg)) {
     if (lua_istable(L, wf_arg)) {
+      lode__check_opts(L, wf_arg, "enqueue on queue", queue, enqueue_spec);
       lua_getfield(L, wf_arg, "workflow");
       obj = lua_gettop(L);
       lua_getfield(L, wf_arg, "id");
@@ -519,9 +519,15 @@ static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on)
       return 1;
     }
   }
+  lode_exec *ex = need_exec(L); /* may raise: before the input is encoded */
+  lua_getfield(L, obj, "opts");
+  lua_getfield(L, -1, "timeout");
+  double timeout_s = lua_tonumber(L, -1);
+  lua_pop(L, 2);
   lode_buf in;
   lode_buf_init(&in, 0);
   if (lode_lua_encode_args(L, wf_arg + 1, nargs, &in, err, sizeof err)) {
+    lode_buf_free(&in);
     lua_pushfstring(L, "workflow '%s' input: %s", name, err);
     return lua_error(L);
   }
@@ -536,12 +542,9 @@ static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on)
   eo.dedup_id = dedup;
   eo.parent = parent;
   eo.parent_pos = pos;
-  lua_getfield(L, obj, "opts");
-  lua_getfield(L, -1, "timeout");
-  eo.timeout_s = lua_tonumber(L, -1);
-  lua_pop(L, 2);
+  eo.timeout_s = timeout_s;
   char out_id[512];
-  int rc = lode_exec_enqueue(need_exec(L), &eo, out_id, err, sizeof err);
+  int rc = lode_exec_enqueue(ex, &eo, out_id, err, sizeof err);
   lode_buf_free(&in);
   (void)name_idx;
   if (rc != LODE_OK) return luaL_error(L, "%s", err);
@@ -576,31 +579,35 @@ static int q_index(lua_State *L) {
   return 1;
 }
 
-static void check_opt_int(lua_State *L, int t, const char *k, const char *qname) {
-  lua_getfield(L, t, k);
-  if (!lua_isnil(L, -1) && (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1))
-    luaL_error(L, "queue '%s': %s must be an integer >= 1", qname, k);
-  lua_pop(L, 1);
-}
+static const lode_opt limiter_spec[] = {{"limit", LODE_OPT_POS_INT, NULL},
+                                        {"period", LODE_OPT_POS_NUMBER, NULL},
+                                        {NULL, 0, NULL}};
+static const lode_opt queue_spec[] = {{"concurrency", LODE_OPT_POS_INT, NULL},
+                                      {"worker_concurrency", LODE_OPT_POS_INT, NULL},
+                                      {"limiter", LODE_OPT_TABLE, limiter_spec},
+                                      {"priority", LODE_OPT_BOOLEAN, NULL},
+                                      {NULL, 0, NULL}};
 
 /* lode.queue(name, { concurrency, worker_concurrency, limiter = { limit, period },
  * priority = true }) */
 static int l_queue(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  else {
+  size_t n;
+  const char *name = luaL_checklstring(L, 1, &n);
+  if (n == 0 || n > 200)
+    return luaL_error(L, "lode.queue: a queue name must be 1 to 200 characters, got '%s'", name);
+  lode__check_declare(L, "lode.queue", name);
+  lode__check_opts(L, 2, "lode.queue", name, queue_spec);
+  if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
     lua_newtable(L);
   }
-  check_opt_int(L, 2, "concurrency", name);
-  check_opt_int(L, 2, "worker_concurrency", name);
+  lua_settop(L, 2);
   lua_getfield(L, 2, "limiter");
-  if (!lua_isnil(L, -1)) {
-    luaL_checktype(L, -1, LUA_TTABLE);
-    check_opt_int(L, lua_gettop(L), "limit", name);
+  if (lua_istable(L, -1)) {
     lua_getfield(L, -1, "period");
-    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
-      return luaL_error(L, "queue '%s': limiter.period must be a number of seconds > 0", name);
+    if (lua_isnil(L, -1))
+      return luaL_error(L, "lode.queue '%s': option 'limiter.period' is required (a number of "
+                           "seconds > 0)", name);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -17,7 +17,7 @@
 #define STEP_MT "lode.step"
 #define TRACK_MT "lode.track"
 #define HOST_MT "lode.host"
-#define ERRLEN 1024
+#define ERRLEN LODE_LUA_ERRLEN
 #define get_host lode__host
 
 static const char host_key = 'h';      /* registry: the host userdata */
@@ -45,6 +45,7 @@ host *lode__host(lua_State *L) {
   if (h) return h;
   h = lua_newuserdatauv(L, sizeof *h, 0);
   memset(h, 0, sizeof *h);
+  h->loading = 1; /* a new state loads code first (the CLI closes it after) */
   if (luaL_newmetatable(L, HOST_MT)) {
     lua_pushcfunction(L, host_gc);
     lua_setfield(L, -2, "__gc");
@@ -72,9 +73,7 @@ void lode_host_configure(lua_State *L, const lode_host_opts *o) {
 lode_exec *lode_host_exec(lua_State *L, char *err, size_t errlen) {
   host *h = get_host(L);
   if (h->ex) return h->ex;
-  const char *path = h->db_path;
-  if (!path) path = getenv("LODE_DB");
-  if (!path) path = ".lode/lode.db";
+  const char *path = h->db_path ? h->db_path : lode_sysdb_default_path();
   lode_exec_opts o = {path, h->sync_full, h->pipeline, h->version};
   if (lode_exec_open(&o, &h->ex, err, errlen) != LODE_OK) return NULL;
   return h->ex;
@@ -95,12 +94,13 @@ static int raise_msg(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
-static lode_exec *need_exec(lua_State *L) {
+lode_exec *lode__need_exec(lua_State *L) {
   char err[ERRLEN];
   lode_exec *ex = lode_host_exec(L, err, sizeof err);
   if (!ex) raise_msg(L, err);
   return ex;
 }
+#define need_exec lode__need_exec
 
 /* ---- options ---------------------------------------------------------------- */
 
@@ -109,26 +109,47 @@ typedef struct retry_opts {
   double interval, backoff;
 } retry_opts;
 
+/* Reads a number option checked at declaration (lode__check_opts), so
+ * reading it never raises: callers may hold allocations. */
 static double opt_number(lua_State *L, int t, const char *k, double def) {
   lua_getfield(L, t, k);
-  double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : def;
   lua_pop(L, 1);
   return v;
 }
 
+/* What each declaration accepts (docs/lua-api.md, docs/concurrency.md,
+ * docs/tracing.md). */
+static const lode_opt retry_spec[] = {{"max_attempts", LODE_OPT_POS_INT, NULL},
+                                      {"interval", LODE_OPT_NONNEG_NUMBER, NULL},
+                                      {"backoff", LODE_OPT_NUMBER_GE1, NULL},
+                                      {NULL, 0, NULL}};
+static const lode_opt step_spec[] = {{"retries", LODE_OPT_TABLE, retry_spec}, {NULL, 0, NULL}};
+static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_POS_NUMBER, NULL},
+                                         {"max_recovery_attempts", LODE_OPT_POS_INT, NULL},
+                                         {"phase", LODE_OPT_STRING, NULL},
+                                         {"tags", LODE_OPT_STRINGS, NULL},
+                                         {"metadata", LODE_OPT_TABLE, NULL},
+                                         {NULL, 0, NULL}};
+static const lode_opt track_spec[] = {{"type", LODE_OPT_STRING, NULL}, {NULL, 0, NULL}};
+
 /* ---- declaring ----------------------------------------------------------------- */
 
-static void check_name(lua_State *L, int idx, const char *what) {
+/* Checks a declaration's name (1), phase, function (2) and options (3). */
+static void check_decl(lua_State *L, const char *api, const char *what, const lode_opt *spec) {
   size_t n;
-  const char *s = luaL_checklstring(L, idx, &n);
+  const char *s = luaL_checklstring(L, 1, &n);
   if (n == 0 || n > 200)
-    luaL_error(L, "%s name must be 1 to 200 characters, got '%s'", what, s);
+    luaL_error(L, "%s: a %s name must be 1 to 200 characters, got '%s'", api, what, s);
+  lode__check_declare(L, api, s);
+  if (lua_type(L, 2) != LUA_TFUNCTION)
+    luaL_error(L, "%s '%s': the second argument must be a function (got %s)", api, s,
+               luaL_typename(L, 2));
+  lode__check_opts(L, 3, api, s, spec);
 }
 
 /* Builds {name=, fn=, opts=} with metatable mt. */
 static void new_callable(lua_State *L, const char *mt) {
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   lua_createtable(L, 0, 4);
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "name");
@@ -141,7 +162,7 @@ static void new_callable(lua_State *L, const char *mt) {
 }
 
 static int l_workflow(lua_State *L) {
-  check_name(L, 1, "workflow");
+  check_decl(L, "lode.workflow", "workflow", workflow_spec);
   const char *name = lua_tostring(L, 1);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &workflows_key); /* [.., wfs] */
   if (lua_getfield(L, -1, name) != LUA_TNIL)
@@ -155,28 +176,13 @@ static int l_workflow(lua_State *L) {
 }
 
 static int l_step(lua_State *L) {
-  check_name(L, 1, "step");
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_getfield(L, 3, "retries");
-    if (!lua_isnil(L, -1)) {
-      luaL_checktype(L, -1, LUA_TTABLE);
-      int t = lua_gettop(L);
-      if (opt_number(L, t, "max_attempts", 1) < 1)
-        return luaL_error(L, "step '%s': retries.max_attempts must be >= 1",
-                          lua_tostring(L, 1));
-      if (opt_number(L, t, "interval", 1) < 0 || opt_number(L, t, "backoff", 2) < 1)
-        return luaL_error(L, "step '%s': retries.interval must be >= 0 and backoff >= 1",
-                          lua_tostring(L, 1));
-    }
-    lua_pop(L, 1);
-  }
+  check_decl(L, "lode.step", "step", step_spec);
   new_callable(L, STEP_MT);
   return 1;
 }
 
 static int l_track(lua_State *L) {
-  check_name(L, 1, "tracked function");
+  check_decl(L, "lode.track", "tracked function", track_spec);
   new_callable(L, TRACK_MT);
   return 1;
 }
@@ -246,65 +252,86 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
   return 1;
 }
 
-/* Calls fn with the nargs values at args_idx, once per attempt, under the
- * retry policy. On success leaves exactly one result on the stack and returns
- * the number of attempts; on failure leaves the joined errors (every
- * attempt's) and returns -attempts. If `att` is given, each attempt's times
- * and error are recorded there (up to max_att; errors malloc'd). */
-static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_idx, int nargs,
-                        const char *name, lode_attempt *att, int max_att) {
-  retry_opts r = *ro;
+/* Makes attempt number `attempt` of fn (the object at obj) with the nargs
+ * values at args_idx; the errors so far are the string at err_idx (the top).
+ * Returns 1 when it succeeded (its one result replaces the errors; top is
+ * err_idx), 0 when it failed (its error is appended to them), -1 when it
+ * returned several values (the message replaces them; not retried). If
+ * `att` is given, the attempt's times and error are recorded there (up to
+ * max_att; errors malloc'd). */
+static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, int args_idx,
+                       int nargs, const char *name, lode_attempt *att, int max_att,
+                       int err_idx) {
   luaL_Buffer errs;
-  int top = lua_gettop(L);
-  lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
-  int err_idx = lua_gettop(L);
-  for (int attempt = 1; attempt <= r.max_attempts; attempt++) {
-    int64_t t0 = lode_now_ms();
-    lua_getfield(L, obj, "fn");
-    for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
-    int base = lua_gettop(L) - nargs;
-    int ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
-    if (att && attempt <= max_att) {
-      att[attempt - 1].start_ms = t0;
-      att[attempt - 1].end_ms = lode_now_ms();
-      att[attempt - 1].error = ok ? NULL : strdup(lode_lua_errstr(L, -1));
-    }
-    if (ok) {
-      int nres = lua_gettop(L) - base + 1;
-      if (nres > 1) {
-        lua_settop(L, top);
-        lua_pushfstring(L,
-                        "step '%s' returned %d values; a step returns one value (use a "
-                        "table for several)",
-                        name, nres);
-        return -attempt;
-      }
-      if (nres == 0) lua_pushnil(L);
-      lua_replace(L, err_idx);
+  int64_t t0 = lode_now_ms();
+  lua_getfield(L, obj, "fn");
+  for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
+  int base = lua_gettop(L) - nargs;
+  int ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
+  if (att && attempt <= max_att) {
+    att[attempt - 1].start_ms = t0;
+    att[attempt - 1].end_ms = lode_now_ms();
+    att[attempt - 1].error = ok ? NULL : strdup(lode_lua_errstr(L, -1));
+  }
+  if (ok) {
+    int nres = lua_gettop(L) - base + 1;
+    if (nres > 1) {
       lua_settop(L, err_idx);
-      return attempt;
+      lua_pushfstring(L,
+                      "step '%s' returned %d values; a step returns one value (use a "
+                      "table for several)",
+                      name, nres);
+      lua_replace(L, err_idx);
+      return -1;
     }
-    /* [.., errs, msg] */
-    luaL_buffinit(L, &errs);
-    lua_pushvalue(L, err_idx);
-    luaL_addvalue(&errs);
-    if (r.max_attempts > 1) {
-      lua_pushfstring(L, "attempt %d of %d: ", attempt, r.max_attempts);
-      luaL_addvalue(&errs);
-    }
-    lua_pushvalue(L, -2);
-    luaL_addvalue(&errs);
-    luaL_addchar(&errs, '\n');
-    luaL_pushresult(&errs); /* [.., errs, msg, joined] */
+    if (nres == 0) lua_pushnil(L);
     lua_replace(L, err_idx);
     lua_settop(L, err_idx);
-    if (attempt < r.max_attempts) {
-      double delay = r.interval * pow(r.backoff, attempt - 1);
+    return 1;
+  }
+  /* [.., errs, msg] */
+  luaL_buffinit(L, &errs);
+  lua_pushvalue(L, err_idx);
+  luaL_addvalue(&errs);
+  if (r->max_attempts > 1) {
+    lua_pushfstring(L, "attempt %d of %d: ", attempt, r->max_attempts);
+    luaL_addvalue(&errs);
+  }
+  lua_pushvalue(L, -2);
+  luaL_addvalue(&errs);
+  luaL_addchar(&errs, '\n');
+  luaL_pushresult(&errs); /* [.., errs, msg, joined] */
+  lua_replace(L, err_idx);
+  lua_settop(L, err_idx);
+  return 0;
+}
+
+/* Seconds to wait after failed attempt number `attempt`. */
+static double backoff_s(const retry_opts *r, int attempt) {
+  return r->interval * pow(r->backoff, attempt - 1);
+}
+
+/* Calls fn with the nargs values at args_idx, once per attempt, under the
+ * retry policy, waiting between attempts on this thread (steps outside a
+ * scheduled task; a step inside one waits by yielding, see step_cont). On
+ * success leaves exactly one result on the stack and returns the number of
+ * attempts; on failure leaves the joined errors (every attempt's) and
+ * returns -attempts. */
+static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_idx, int nargs,
+                        const char *name) {
+  lua_pushliteral(L, ""); /* errors accumulate here (a buffer would pin the stack) */
+  int err_idx = lua_gettop(L);
+  for (int attempt = 1; attempt <= ro->max_attempts; attempt++) {
+    int r = one_attempt(L, ro, attempt, obj, args_idx, nargs, name, NULL, 0, err_idx);
+    if (r > 0) return attempt;
+    if (r < 0) return -attempt;
+    if (attempt < ro->max_attempts) {
+      double delay = backoff_s(ro, attempt);
       lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, attempt, delay);
       lode_sleep_s(delay);
     }
   }
-  return -r.max_attempts;
+  return -ro->max_attempts;
 }
 
 static void free_attempts(lode_attempt *att, int n) {
@@ -347,16 +374,16 @@ static int plain_traced(lua_State *L, int kind, int nargs, const char *name, con
   host *h = get_host(L);
   char err[ERRLEN];
   lode_exec *ex = lode_host_exec(L, err, sizeof err); /* NULL: untraced, still runs */
-  char *in = args_json(L, ex, 2, nargs);
+  retry_opts ro;
+  if (kind == LODE_FRAME_STEP) get_retry(L, 1, &ro);
   lode_span_frame *f = lode__frame_push(L, kind, name, type);
+  char *in = args_json(L, ex, 2, nargs);
   int in_step = h->in_step;
   int top = lua_gettop(L);
   int ok;
   if (kind == LODE_FRAME_STEP) {
     h->in_step = 1;
-    retry_opts ro;
-    get_retry(L, 1, &ro);
-    ok = run_attempts(L, &ro, 1, 2, nargs, name, NULL, 0) > 0;
+    ok = run_attempts(L, &ro, 1, 2, nargs, name) > 0;
   } else {
     lua_getfield(L, 1, "fn");
     for (int i = 0; i < nargs; i++) lua_pushvalue(L, 2 + i);
@@ -373,6 +400,71 @@ static int plain_traced(lua_State *L, int kind, int nargs, const char *name, con
   if (rc != LODE_OK) lode_warn("span '%s' not recorded: %s", name, err);
   if (!ok) return lua_error(L);
   return nres;
+}
+
+/* A step's run in a workflow, kept in a userdata on the stack so it
+ * survives the yields of its retry back-off; __gc frees what a step that
+ * never finished (its workflow abandoned while waiting) still holds. */
+#define STEP_RUN_MT "lode.step_run"
+typedef struct step_run {
+  char *in;          /* JSON of the arguments (span input), or NULL */
+  lode_attempt *att; /* each attempt's times and error (tracing), or NULL */
+  int max_att;
+  lode_span_frame *f; /* its span frame (owned by the frame chain) */
+  retry_opts ro;
+  int64_t pos, started;
+  int nargs, attempt;
+} step_run;
+
+static int step_run_gc(lua_State *L) {
+  step_run *sr = luaL_checkudata(L, 1, STEP_RUN_MT);
+  free(sr->in);
+  sr->in = NULL;
+  if (sr->att) free_attempts(sr->att, sr->max_att);
+  sr->att = NULL;
+  return 0;
+}
+
+static int step_finish(lua_State *L, step_run *sr, int attempts);
+
+/* The attempts of a step in a workflow. Stack: [self, args..., sr, errs].
+ * Between attempts, inside a scheduled task, the back-off yields like
+ * lode.sleep (other workflows of this thread run meanwhile); elsewhere it
+ * sleeps. */
+static int step_cont(lua_State *L, int st, lua_KContext ctx) {
+  int sr_idx = (int)ctx, err_idx = sr_idx + 1;
+  step_run *sr = lua_touserdata(L, sr_idx);
+  host *h = get_host(L);
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1); /* still anchored by self.name */
+  lua_settop(L, err_idx);
+  if (st == LUA_YIELD) { /* back from a back-off */
+    char derr[ERRLEN];
+    if (lode_wf_check_deadline(h->current, derr, sizeof derr) != LODE_OK) {
+      lua_pushfstring(L, "%s%s\n", lua_tostring(L, err_idx), derr);
+      lua_replace(L, err_idx);
+      return step_finish(L, sr, -sr->attempt);
+    }
+  }
+  h->in_step = 1;
+  for (;;) {
+    int a = ++sr->attempt;
+    int r = one_attempt(L, &sr->ro, a, 1, 2, sr->nargs, name, sr->att, sr->max_att, err_idx);
+    if (r != 0 || a >= sr->ro.max_attempts) {
+      h->in_step = 0;
+      return step_finish(L, sr, r > 0 ? a : -a);
+    }
+    double delay = backoff_s(&sr->ro, a);
+    lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, a, delay);
+    h->in_step = 0;
+    if (lode__sched_in_task(L)) {
+      lode__sched_wait_until(L, lode_now_ms() + (int64_t)(delay * 1000.0));
+      return lua_yieldk(L, 0, ctx, step_cont);
+    }
+    h->in_step = 1;
+    lode_sleep_s(delay);
+  }
 }
 
 static int step_call(lua_State *L) {
@@ -396,22 +488,50 @@ static int step_call(lua_State *L) {
   lode_test_crash_point(name);
   lode_exec *ex = h->ex;
   int tracing = ex && lode_exec_tracing(ex);
-  char *in = tracing ? args_json(L, ex, 2, nargs) : NULL;
-  retry_opts ro;
-  get_retry(L, 1, &ro);
-  int max_att = ro.max_attempts < 1000 ? ro.max_attempts : 1000;
-  lode_attempt *att = tracing ? calloc((size_t)max_att, sizeof *att) : NULL;
-  lode_span_frame *f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
-  int64_t started = lode_now_ms();
-  h->in_step = 1;
-  int attempts = run_attempts(L, &ro, 1, 2, nargs, name, att, max_att);
-  h->in_step = 0;
+  lua_checkstack(L, 16);
+  /* safe-empty first: whatever raises after this leaves __gc to free */
+  step_run *sr = lua_newuserdatauv(L, sizeof *sr, 0);
+  memset(sr, 0, sizeof *sr);
+  if (luaL_newmetatable(L, STEP_RUN_MT)) {
+    lua_pushcfunction(L, step_run_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int sr_idx = lua_gettop(L);
+  get_retry(L, 1, &sr->ro);
+  sr->max_att = sr->ro.max_attempts < 1000 ? sr->ro.max_attempts : 1000;
+  sr->pos = pos;
+  sr->nargs = nargs;
+  sr->f = tracing ? lode__frame_push(L, LODE_FRAME_STEP, name, "general") : NULL;
+  sr->in = tracing ? args_json(L, ex, 2, nargs) : NULL;
+  sr->att = tracing ? calloc((size_t)sr->max_att, sizeof *sr->att) : NULL;
+  sr->started = lode_now_ms();
+  lua_pushliteral(L, ""); /* errors accumulate here */
+  return step_cont(L, LUA_OK, (lua_KContext)sr_idx);
+}
+
+/* Records the step's outcome (the result or the joined errors on top) and
+ * returns its result or raises its error. */
+static int step_finish(lua_State *L, step_run *sr, int attempts) {
+  host *h = get_host(L);
+  lode_wf *wf = h->current;
+  lode_exec *ex = h->ex;
+  lua_getfield(L, 1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  char err[ERRLEN];
+  int64_t pos = sr->pos;
+  char *in = sr->in;
+  lode_attempt *att = sr->att;
+  int max_att = sr->max_att;
+  lode_span_frame *f = sr->f;
+  int rc;
 
   lode_step_row row;
   memset(&row, 0, sizeof row);
   row.step_no = pos;
   row.name = (char *)name;
-  row.started_at = started;
+  row.started_at = sr->started;
   row.ended_at = lode_now_ms();
   lode_buf out;
   lode_buf_init(&out, 0);
@@ -457,9 +577,12 @@ static int step_call(lua_State *L) {
   }
   rc = lode_wf_step_record(wf, &row, spans, nspans, err, sizeof err);
   if (f) lode__frame_pop(L, f);
+  sr->f = NULL;
   free(in);
+  sr->in = NULL;
   free(outj);
   if (att) free_attempts(att, max_att);
+  sr->att = NULL;
   lode_buf_free(&out);
   if (rc != LODE_OK) return raise_msg(L, err);
   if (row.status != LODE_WF_SUCCESS) return lua_error(L);
@@ -689,7 +812,7 @@ static void get_trace_opts(lua_State *L, int obj, int child, trace_opts *to) {
   lua_getfield(L, o, "phase");
   if (lua_isstring(L, -1)) {
     if (child) {
-      /* phase belongs on trace roots only (SPEC §6): warn once, ignore */
+      /* phase belongs on trace roots only (docs/tracing.md): warn once, ignore */
       lua_getfield(L, o, "_phase_warned");
       if (!lua_toboolean(L, -1)) {
         lua_getfield(L, obj, "name");
@@ -746,22 +869,27 @@ int lode__begin_body(lua_State *L, int obj, const char *id, lode_wf *parent, int
   char err[ERRLEN];
   lode_exec *ex = need_exec(L);
   obj = lua_absindex(L, obj);
+  /* everything that may raise comes before the first allocation */
+  args_idx = lua_absindex(L, args_idx);
   lua_getfield(L, obj, "name");
   const char *name = lua_tostring(L, -1);
+  int max_rec = max_recovery(L, obj);
+  lua_getfield(L, obj, "opts");
+  double timeout_s = opt_number(L, lua_gettop(L), "timeout", 0);
+  lua_pop(L, 1);
+  lua_checkstack(L, 8);
   lode_buf in;
   lode_buf_init(&in, 0);
   if (!use_recorded_input &&
       lode_lua_encode_args(L, args_idx, nargs, &in, err, sizeof err)) {
+    lode_buf_free(&in);
     lua_pushfstring(L, "workflow '%s' input: %s", name, err);
     *status = LODE_WF_ERROR;
     return -1;
   }
   trace_opts to;
   get_trace_opts(L, obj, parent != NULL, &to); /* pushes opts */
-  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_recovery(L, obj), &to.t, 0};
-  lua_getfield(L, obj, "opts");
-  s.timeout_s = opt_number(L, lua_gettop(L), "timeout", 0);
-  lua_pop(L, 1);
+  lode_wf_start s = {id, name, in.p, in.len, parent, pos, max_rec, &to.t, timeout_s};
   if (!parent && !use_recorded_input && get_host(L)->main_timeout > 0) {
     s.timeout_s = get_host(L)->main_timeout; /* lode run --timeout */
     get_host(L)->main_timeout = 0;

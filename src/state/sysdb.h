@@ -187,12 +187,11 @@ int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, si
 /* What is enqueued and running, per queue (text or JSON). */
 int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen);
 
+/* The state database used when none is given: $LODE_DB, else .lode/lode.db
+ * (docs/cli.md). */
+const char *lode_sysdb_default_path(void);
+
 /* Milliseconds this process spent waiting for other connections' locks. */
 int64_t lode_sysdb_busy_ms(void);
-
-/* Test hook: a migration list that modules can extend (trace adds its
- * tables). Each runs once, in order, inside the migration transaction. */
-typedef int (*lode_migration_fn)(sqlite3 *db, char *err, size_t errlen);
-void lode_sysdb_add_migration(const char *name, lode_migration_fn fn);
 
 #endif

@@ -289,21 +289,7 @@ fail:
 
 /* A proxy or a misconfigured server may echo request headers in an error
  * body; the key must not reach the database or the log through it. */
-static void scrub(const sender *s, char *text) {
-  if (!s->secret) return;
-  size_t kl = strlen(s->secret);
-  static const char mask[] = "[redacted]";
-  char *p;
-  while ((p = strstr(text, s->secret))) {
-    size_t rest = strlen(p + kl);
-    if (kl >= sizeof mask - 1) {
-      memcpy(p, mask, sizeof mask - 1);
-      memmove(p + sizeof mask - 1, p + kl, rest + 1);
-    } else {
-      memset(p, '*', kl); /* a key shorter than the mask: same length */
-    }
-  }
-}
+static void scrub(const sender *s, char *text) { lode_scrub_secret(text, s->secret); }
 
 static int retryable(long status) {
   return status == 0 || status == 408 || status == 429 || status >= 500;

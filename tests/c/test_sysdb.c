@@ -321,6 +321,26 @@ static void test_steps_output_last(void **state) {
   lode_sysdb_close(db);
 }
 
+/* A new database gets every migration, once each, in order (the list is
+ * fixed in the backend: nothing can be added at run time). */
+static void test_migrations_applied_in_order(void **state) {
+  (void)state;
+  char err[512], p[300];
+  snprintf(p, sizeof p, "%s-mig.db", path);
+  lode_sysdb *db;
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  sqlite3 *s = lode_sysdb_sqlite(db);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 7);
+  assert_int_equal(q_int(s, "SELECT group_concat(name, ',') = 'core-1,trace-1,core-2,core-3,"
+                            "core-4,core-5,core-6' FROM (SELECT name FROM lode_migrations"
+                            " ORDER BY rowid)"),
+                   1);
+  lode_sysdb_close(db);
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(lode_sysdb_sqlite(db), "SELECT count(*) FROM lode_migrations"), 7);
+  lode_sysdb_close(db);
+}
+
 /* Steps whose spans are not kept in their rows (written with the
  * checkpoint) are passed over once: the renderer's progress moves past them,
  * so later passes do not read them again. */
@@ -636,6 +656,7 @@ int main(void) {
       cmocka_unit_test(test_render_parks_dead_owners),
       cmocka_unit_test(test_render_after_untraced_start),
       cmocka_unit_test(test_steps_output_last),
+      cmocka_unit_test(test_migrations_applied_in_order),
       cmocka_unit_test(test_render_passes_over_spanless_steps),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -372,3 +372,52 @@ def test_a_stopping_worker_releases_what_it_holds_and_nothing_is_lost(lode):
         w2.send_signal(signal.SIGTERM)
         w2.wait(timeout=10)
     assert sorted(lode.read_lines("marks.txt")) == ["1", "2"]
+
+
+def test_a_deadline_cancel_that_cannot_be_recorded_is_reported(lode):
+    # the cancel at the deadline fails (a trigger stands in for a failing
+    # database): the error says the workflow could not be cancelled, not that
+    # it was
+    lode.write("empty.lua", 'return require("lode").workflow("empty", function() end)')
+    lode.run("run", "empty.lua", check=0)  # makes the state database
+    lode.sql("create trigger no_cancel before update of status on workflows "
+             "when new.status = 'CANCELLED' "
+             "begin select raise(abort, 'cancel refused'); end")
+    lode.write("p.lua", TIMEOUT.replace("q:enqueue({ workflow = kid, id = \"kid-1\" })",
+                                        "nil"))
+    p = lode.run("run", "p.lua", "--workers", "1", check=1)
+    assert "could not be cancelled" in p.stderr and "cancel refused" in p.stderr, p.stderr
+    assert "was cancelled" not in p.stderr, p.stderr
+
+
+BACKOFF = r'''
+local lode = require("lode")
+local q = lode.queue("pair")
+local tries = 0
+local flaky = lode.step("flaky", function()
+  tries = tries + 1
+  if tries == 1 then error("first attempt fails") end
+  return "flaky ok"
+end, { retries = { max_attempts = 2, interval = 1.5 } })
+local quick = lode.step("quick", function() return "quick ok" end)
+local a = lode.workflow("slow_retry", function() return flaky() end)
+local b = lode.workflow("other", function() lode.sleep(0.2); return quick() end)
+return lode.workflow("both", function()
+  local ha = q:enqueue(a)
+  local hb = q:enqueue(b)
+  return { ha:result(), hb:result() }
+end)
+'''
+
+
+def test_a_retry_back_off_yields_the_thread_to_other_workflows(lode):
+    # docs/lua-api.md: inside a workflow the wait between attempts is like
+    # lode.sleep; with one thread, the other workflow finishes meanwhile
+    lode.write("p.lua", BACKOFF)
+    p = lode.run("run", "p.lua", "--workers", "1", check=0)
+    assert json.loads(p.stdout) == ["flaky ok", "quick ok"]
+    (fs, fe, att), = lode.sql("select started_at, ended_at, attempts from steps "
+                              "where name='flaky'")
+    (qe,), = lode.sql("select ended_at from steps where name='quick'")
+    assert att == 2 and fe - fs >= 1400
+    assert fs < qe < fe - 1000, (fs, qe, fe)

@@ -1,4 +1,4 @@
-"""SPEC §3-§5 promises of the durable executor, driven through `lode`."""
+"""The durable executor's promises (docs/durability.md), driven through `lode`."""
 import json
 import random
 import time
@@ -228,3 +228,61 @@ def test_kill9_at_random_moments_never_corrupts_and_always_resumes(lode):
     assert lode.sql("select count(*) from steps") == [(n * runs,)]
     assert lode.sql("select count(*) from (select distinct workflow_id, step_no from steps)") \
         == [(n * runs,)]
+
+
+def test_clean_runs_unregister_their_executor_and_a_killed_one_stays(lode):
+    # docs/concurrency.md: a process's executors row says it is alive; it goes
+    # when the process exits cleanly, and stays when it is killed (recovery
+    # then sees its workflows are orphaned)
+    lode.write("p.lua", FIVE_STEPS)
+    for arg in ("a", "b", "c"):
+        lode.run("run", "p.lua", arg, check=0)
+    assert lode.sql("select count(*) from executors") == [(0,)]
+    lode.run("run", "p.lua", "w", "--workers", "3", check=0)
+    assert lode.sql("select count(*) from executors") == [(0,)]
+    proc = lode.start("run", "p.lua", "k", env={"HANG_AT_3": "1"})
+    assert wait_for(lambda: "s3" in lode.read_lines("effects.txt")[-1:])
+    kill9(proc)
+    assert lode.sql("select pid from executors") == [(proc.pid,)]
+
+
+def test_dead_lettering_that_cannot_be_recorded_is_reported_not_assumed(lode):
+    # the status change to MAX_RECOVERY_ATTEMPTS_EXCEEDED fails (a trigger
+    # stands in for a failing database): the run says so, and the workflow is
+    # not reported as dead-lettered while it is still PENDING
+    lode.write("p.lua", CRASHER)
+    for _ in range(3):  # the first run and two recoveries all die
+        p = lode.run("run", "p.lua", env={"LODE_TEST_CRASH_AT": "boom:1"})
+        assert p.returncode == -9, p.stderr
+    lode.sql("create trigger no_dead_letter before update of status on workflows "
+             "when new.status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' "
+             "begin select raise(abort, 'dead letter refused'); end")
+    p = lode.run("run", "p.lua")
+    assert "dead letter refused" in p.stderr, p.stderr
+    assert "marked MAX_RECOVERY_ATTEMPTS_EXCEEDED" not in p.stderr, p.stderr
+    assert lode.sql("select status from workflows where name='crasher'") == [("PENDING",)]
+
+
+def test_bad_options_are_reported_at_the_declaration_with_file_and_line(lode):
+    lode.write("p.lua", 'local lode = require("lode")\n'
+               'return lode.workflow("tour", function() return 1 end, { timeout = "soon" })\n')
+    p = lode.run("run", "p.lua", check=2)
+    assert ("p.lua:2: lode.workflow 'tour': option 'timeout' must be a positive number "
+            "(got string \"soon\")") in p.stderr, p.stderr
+    lode.write("q.lua", 'local lode = require("lode")\n'
+               'local q = lode.queue("jobs", { concurrency = 2, workers = 3 })\n'
+               'return lode.workflow("w", function() end)\n')
+    p = lode.run("run", "q.lua", check=2)
+    assert "q.lua:2: lode.queue 'jobs': unknown option 'workers'" in p.stderr, p.stderr
+
+
+def test_a_declaration_inside_a_workflow_says_where_declarations_go(lode):
+    lode.write("p.lua", 'local lode = require("lode")\n'
+               'return lode.workflow("w", function()\n'
+               '  local s = lode.step("late", function() return 1 end)\n'
+               '  return s()\n'
+               'end)\n')
+    p = lode.run("run", "p.lua", check=1)
+    assert ("p.lua:3: lode.step 'late' is declared inside a running workflow; declare "
+            "workflows, steps, tracked functions and queues at the top level of the pipeline "
+            "file") in p.stderr, p.stderr

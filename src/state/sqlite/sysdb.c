@@ -231,24 +231,15 @@ static int core_v6(sqlite3 *db, char *err, size_t errlen) {
       err, errlen);
 }
 
-#define MAX_MIGRATIONS 16
-static struct {
+/* Every migration, in the order they apply; a new one goes at the end
+ * (docs/operations.md: how a state database is upgraded). */
+static const struct {
   const char *name;
-  lode_migration_fn fn;
-} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
+  int (*fn)(sqlite3 *db, char *err, size_t errlen);
+} migrations[] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
                   {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
                   {"core-6", core_v6}};
-static int n_migrations = 7;
-
-void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
-  for (int i = 0; i < n_migrations; i++)
-    if (!strcmp(migrations[i].name, name)) return;
-  if (n_migrations < MAX_MIGRATIONS) {
-    migrations[n_migrations].name = name;
-    migrations[n_migrations].fn = fn;
-    n_migrations++;
-  }
-}
+static const int n_migrations = (int)(sizeof migrations / sizeof migrations[0]);
 
 /* Applies the migrations this database has not seen, each once, in one
  * IMMEDIATE transaction so two processes opening a new file do not race. */
@@ -369,6 +360,11 @@ done:
   }
   *out = db;
   return LODE_OK;
+}
+
+const char *lode_sysdb_default_path(void) {
+  const char *p = getenv("LODE_DB");
+  return p && *p ? p : ".lode/lode.db";
 }
 
 void lode_sysdb_close(lode_sysdb *db) {
