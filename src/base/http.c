@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/util.h"
+
 struct lode_http {
   CURL *curl;
   struct curl_slist *headers;
@@ -95,9 +97,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return len; /* the rest is read and dropped: only the start is reported */
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  lode_http_resp *r = ud;
-  size_t len = size * n;
+/* Reads Retry-After from one header line into *retry_after_s. */
+static void header_line(const char *p, size_t len, double *retry_after_s) {
   static const char name[] = "retry-after:";
   if (len > sizeof name - 1 && len < 256 && !strncasecmp(p, name, sizeof name - 1)) {
     char v[256];
@@ -105,9 +106,29 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     v[len - (sizeof name - 1)] = 0;
     char *e = v + strlen(v);
     while (e > v && isspace((unsigned char)e[-1])) *--e = 0;
-    r->retry_after_s = lode__http_parse_retry_after(v);
+    *retry_after_s = lode__http_parse_retry_after(v);
   }
-  return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  lode_http_resp *r = ud;
+  header_line(p, size * n, &r->retry_after_s);
+  return size * n;
+}
+
+static int permanent_error(CURLcode cc) {
+  switch (cc) {
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_URL_MALFORMAT:
+  case CURLE_NOT_BUILT_IN:
+  case CURLE_OUT_OF_MEMORY:
+  case CURLE_WRITE_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_PEER_FAILED_VERIFICATION:
+    return 1;
+  default:
+    return 0;
+  }
 }
 
 int lode_http_send(lode_http *h, const char *method, const char *url, const char *body,
@@ -119,6 +140,7 @@ int lode_http_send(lode_http *h, const char *method, const char *url, const char
   resp->body_len = 0;
   resp->body[0] = 0;
   resp->error[0] = 0;
+  resp->permanent = 0;
   ebuf[0] = 0;
   long ms = (long)(timeout_s * 1000);
   if (ms < 1) ms = 1;
@@ -145,8 +167,183 @@ int lode_http_send(lode_http *h, const char *method, const char *url, const char
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
     snprintf(resp->error, sizeof resp->error, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    resp->permanent = permanent_error(rc);
     return -1;
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
   return 0;
+}
+
+/* ---- batches ------------------------------------------------------------------ */
+
+typedef struct transfer {
+  CURL *curl;
+  struct curl_slist *headers;
+  lode_buf *out;
+  void *ud;
+  int overflow; /* the body outgrew its buffer */
+  double retry_after_s;
+  char ebuf[CURL_ERROR_SIZE];
+  struct transfer *next;
+} transfer;
+
+struct lode_http_batch {
+  CURLM *multi;
+  transfer *live; /* started, not yet returned */
+  int running;
+};
+
+
+lode_http_batch *lode_http_batch_new(int max_connections, char *err, size_t errlen) {
+  pthread_once(&global_once, global_init);
+  if (global_rc != CURLE_OK) {
+    snprintf(err, errlen, "libcurl initialisation failed: %s", curl_easy_strerror(global_rc));
+    return NULL;
+  }
+  lode_http_batch *b = calloc(1, sizeof *b);
+  if (!b || !(b->multi = curl_multi_init())) {
+    free(b);
+    snprintf(err, errlen, "out of memory creating an HTTP batch");
+    return NULL;
+  }
+  if (max_connections > 0)
+    curl_multi_setopt(b->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
+  return b;
+}
+
+static void transfer_free(lode_http_batch *b, transfer *t) {
+  curl_multi_remove_handle(b->multi, t->curl);
+  curl_easy_cleanup(t->curl);
+  curl_slist_free_all(t->headers);
+  free(t);
+}
+
+void lode_http_batch_free(lode_http_batch *b) {
+  if (!b) return;
+  while (b->live) {
+    transfer *t = b->live;
+    b->live = t->next;
+    transfer_free(b, t);
+  }
+  curl_multi_cleanup(b->multi);
+  free(b);
+}
+
+int lode_http_batch_running(const lode_http_batch *b) { return b->running; }
+
+static size_t on_batch_body(char *p, size_t size, size_t n, void *ud) {
+  transfer *t = ud;
+  if (lode_buf_append(t->out, p, size * n) != 0) {
+    t->overflow = 1;
+    return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+  }
+  return size * n;
+}
+
+static size_t on_batch_header(char *p, size_t size, size_t n, void *ud) {
+  transfer *t = ud;
+  header_line(p, size * n, &t->retry_after_s);
+  return size * n;
+}
+
+int lode_http_batch_add(lode_http_batch *b, const lode_http_req *r, lode_buf *out, void *ud,
+                        char *err, size_t errlen) {
+  transfer *t = calloc(1, sizeof *t);
+  if (!t || !(t->curl = curl_easy_init())) goto oom;
+  for (int i = 0; i < r->nheaders; i++) {
+    struct curl_slist *l = curl_slist_append(t->headers, r->headers[i]);
+    if (!l) goto oom;
+    t->headers = l;
+  }
+  lode_buf_reset(out);
+  t->out = out;
+  t->ud = ud;
+  t->retry_after_s = -1;
+  long ms = (long)(r->timeout_s * 1000);
+  if (ms < 1) ms = 1;
+  double cts = r->connect_timeout_s > 0 ? r->connect_timeout_s
+               : r->timeout_s < 10 ? r->timeout_s : 10;
+  long cms = (long)(cts * 1000);
+  if (cms < 1) cms = 1;
+  CURL *c = t->curl;
+  curl_easy_setopt(c, CURLOPT_URL, r->url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+  if (r->body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_batch_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_batch_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->ebuf);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cms);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  if (r->user_agent) curl_easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
+  if (curl_multi_add_handle(b->multi, c) != CURLM_OK) goto oom;
+  t->next = b->live;
+  b->live = t;
+  b->running++;
+  return 0;
+oom:
+  if (t) {
+    curl_easy_cleanup(t->curl);
+    curl_slist_free_all(t->headers);
+    free(t);
+  }
+  snprintf(err, errlen, "out of memory starting an HTTP request to %s", r->url);
+  return -1;
+}
+
+/* Pops the finished transfer of a CURLMSG_DONE message into *resp. */
+static int batch_take(lode_http_batch *b, CURLMsg *msg, void **ud, lode_http_resp *resp) {
+  transfer **pp = &b->live;
+  while (*pp && (*pp)->curl != msg->easy_handle) pp = &(*pp)->next;
+  transfer *t = *pp;
+  if (!t) return 0;
+  *pp = t->next;
+  b->running--;
+  CURLcode cc = msg->data.result;
+  resp->status = 0;
+  resp->retry_after_s = t->retry_after_s;
+  resp->body_len = 0;
+  resp->body[0] = 0;
+  resp->error[0] = 0;
+  resp->permanent = 0;
+  if (cc == CURLE_OK) {
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+  } else if (t->overflow) {
+    snprintf(resp->error, sizeof resp->error, "response larger than %zu bytes", t->out->max);
+    resp->permanent = 1;
+  } else {
+    snprintf(resp->error, sizeof resp->error, "%s",
+             t->ebuf[0] ? t->ebuf : curl_easy_strerror(cc));
+    resp->permanent = permanent_error(cc);
+  }
+  *ud = t->ud;
+  transfer_free(b, t);
+  return 1;
+}
+
+int lode_http_batch_next(lode_http_batch *b, double wait_s, void **ud, lode_http_resp *resp,
+                         char *err, size_t errlen) {
+  int64_t deadline = lode_mono_ns() + (int64_t)(wait_s * 1e9);
+  for (;;) {
+    int still = 0, left = 0;
+    if (curl_multi_perform(b->multi, &still) != CURLM_OK) goto fail;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(b->multi, &left)) != NULL)
+      if (msg->msg == CURLMSG_DONE && batch_take(b, msg, ud, resp)) return 1;
+    int64_t now = lode_mono_ns();
+    if (now >= deadline || b->running == 0) return 0;
+    int ms = (int)((deadline - now) / 1000000);
+    if (ms < 1) ms = 1;
+    if (curl_multi_poll(b->multi, NULL, 0, ms, NULL) != CURLM_OK) goto fail;
+  }
+fail:
+  snprintf(err, errlen, "libcurl failed while transferring");
+  return -1;
 }

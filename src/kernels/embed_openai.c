@@ -1,7 +1,7 @@
 /* embed_openai.c - the "openai" provider: POST {base_url}/embeddings as the
  * OpenAI /v1/embeddings protocol (also served by Ollama, vLLM, llama.cpp and
  * TEI). Inputs go in batches of batch_size, up to `concurrency` requests in
- * flight on one curl multi handle; 429, 5xx and network errors are retried
+ * flight on one lode_http_batch (base/http.h); 429, 5xx and network errors are retried
  * with exponential backoff (retry_base * 2^k, capped), honouring Retry-After;
  * other 4xx fail at once with the server's message. Rows are placed by the
  * `index` of each returned item, so the server's order does not matter, then
@@ -11,15 +11,14 @@
  * key is only ever put in the Authorization header; every error message is
  * scrubbed of it before it leaves this file. */
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "base/buf.h"
+#include "base/http.h"
 #include "base/util.h"
 #include "kernels/embed_internal.h"
 
@@ -37,14 +36,8 @@ typedef struct job {
   size_t start, count;
   int attempts, running, done;
   double not_before; /* monotonic seconds */
-  CURL *h;
-  struct curl_slist *hdrs;
   lode_buf body, resp;
-  char curlerr[CURL_ERROR_SIZE];
 } job;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static char *dupstr(const char *s) {
   if (!s) return NULL;
@@ -63,7 +56,6 @@ static void scrub(const lode__oai *c, char *err) {
 
 int lode__oai_open(const lode_embed_opts *o, lode__oai **out, char *err, size_t errlen) {
   *out = NULL;
-  pthread_once(&curl_once, curl_init);
   lode__oai *c = calloc(1, sizeof *c);
   if (!c) goto oom;
   const char *base = o->base_url ? o->base_url : getenv("OPENAI_BASE_URL");
@@ -162,60 +154,26 @@ static int build_body(const lode__oai *c, job *j, const char *const *texts, cons
   return rc || lode_buf_puts(b, "]}");
 }
 
-static size_t on_data(char *p, size_t sz, size_t nm, void *ud) {
-  job *j = ud;
-  return lode_buf_append(&j->resp, p, sz * nm) == 0 ? sz * nm : 0;
-}
-
-static int start_job(const lode__oai *c, CURLM *multi, job *j) {
-  lode_buf_reset(&j->resp);
-  j->curlerr[0] = 0;
-  j->h = curl_easy_init();
-  if (!j->h) return -1;
-  if (!j->hdrs) {
-    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
-    if (l && c->api_key) {
-      lode_buf auth;
-      lode_buf_init(&auth, 0);
-      struct curl_slist *l2 = NULL;
-      if (lode_buf_printf(&auth, "Authorization: Bearer %s", c->api_key) >= 0)
-        l2 = curl_slist_append(l, lode_buf_cstr(&auth));
-      if (auth.p) memset(auth.p, 0, auth.len);
-      lode_buf_free(&auth);
-      if (!l2) {
-        curl_slist_free_all(l);
-        l = NULL;
-      }
-    }
-    if (!l) return -1;
-    j->hdrs = l;
-  }
-  CURL *h = j->h;
-  curl_easy_setopt(h, CURLOPT_URL, c->url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, j->hdrs);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)j->body.p);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body.len);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, j);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, j->curlerr);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout * 1000));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(fmin(c->timeout, 30) * 1000));
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "lode-embed/1");
-  if (curl_multi_add_handle(multi, h) != CURLM_OK) return -1;
+/* The request of a job; `auth` holds the Authorization line (wiped by the
+ * caller after the transfer). */
+static int start_job(const lode__oai *c, lode_http_batch *batch, job *j, const char *auth,
+                     char *err, size_t errlen) {
+  const char *hdrs[2] = {"Content-Type: application/json", auth};
+  lode_http_req r;
+  memset(&r, 0, sizeof r);
+  r.method = "POST";
+  r.url = c->url;
+  r.headers = hdrs;
+  r.nheaders = auth ? 2 : 1;
+  r.body = (const char *)j->body.p;
+  r.len = j->body.len;
+  r.timeout_s = c->timeout;
+  r.connect_timeout_s = fmin(c->timeout, 30);
+  r.user_agent = "lode-embed/1";
+  if (lode_http_batch_add(batch, &r, &j->resp, j, err, errlen) != 0) return -1;
   j->running = 1;
   j->attempts++;
   return 0;
-}
-
-static void end_job(CURLM *multi, job *j) {
-  if (j->h) {
-    curl_multi_remove_handle(multi, j->h);
-    curl_easy_cleanup(j->h);
-    j->h = NULL;
-  }
-  j->running = 0;
 }
 
 /* The server's error message from a JSON error body, else the raw body. */
@@ -300,46 +258,27 @@ done:
   return rc;
 }
 
-static int retryable_curl(CURLcode cc) {
-  switch (cc) {
-  case CURLE_UNSUPPORTED_PROTOCOL:
-  case CURLE_URL_MALFORMAT:
-  case CURLE_NOT_BUILT_IN:
-  case CURLE_OUT_OF_MEMORY:
-  case CURLE_WRITE_ERROR:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_PEER_FAILED_VERIFICATION:
-    return 0;
-  default:
-    return 1;
-  }
-}
-
 /* One finished transfer: 1 done, 0 rescheduled, -1 failed (err filled). */
-static int finish(const lode__oai *c, CURLM *multi, job *j, CURLcode cc, result *res,
+static int finish(const lode__oai *c, job *j, const lode_http_resp *hr, result *res,
                   lode_embed_usage *u, char *err, size_t errlen) {
-  long code = 0;
-  curl_off_t retry_after = -1;
-  curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_getinfo(j->h, CURLINFO_RETRY_AFTER, &retry_after);
-  end_job(multi, j);
+  j->running = 0;
   char why[512];
-  if (cc == CURLE_OK && code >= 200 && code < 300) {
+  if (hr->status >= 200 && hr->status < 300) {
     if (take_response(c, j, res, u, err, errlen)) return -1;
     j->done = 1;
     return 1;
   }
-  if (cc != CURLE_OK) {
-    snprintf(why, sizeof why, "%s", j->curlerr[0] ? j->curlerr : curl_easy_strerror(cc));
-    if (!retryable_curl(cc)) {
+  if (hr->status == 0) {
+    snprintf(why, sizeof why, "%s", hr->error);
+    if (hr->permanent) {
       snprintf(err, errlen, "openai embeddings: request to %s failed: %s", c->url, why);
       return -1;
     }
   } else {
     char msg[400];
     server_message(j, msg, sizeof msg);
-    snprintf(why, sizeof why, "HTTP %ld: %s", code, msg);
-    if (code != 429 && code < 500) {
+    snprintf(why, sizeof why, "HTTP %ld: %s", hr->status, msg);
+    if (hr->status != 429 && hr->status < 500) {
       snprintf(err, errlen, "openai embeddings: %s rejected the request (inputs %zu..%zu): %s",
                c->url, j->start + 1, j->start + j->count, why);
       return -1;
@@ -352,7 +291,7 @@ static int finish(const lode__oai *c, CURLM *multi, job *j, CURLcode cc, result 
   }
   double delay = c->retry_base * pow(2.0, j->attempts - 1);
   if (delay > MAX_BACKOFF_S) delay = MAX_BACKOFF_S;
-  if (retry_after >= 0) delay = fmin((double)retry_after, MAX_RETRY_AFTER_S);
+  if (hr->retry_after_s >= 0) delay = fmin(hr->retry_after_s, MAX_RETRY_AFTER_S);
   j->not_before = now_s() + delay;
   return 0;
 }
@@ -362,7 +301,10 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
   size_t bs = (size_t)c->batch_size, njobs = (n + bs - 1) / bs, ndone = 0;
   result res = {NULL, c->dimensions, NULL, n};
   job *jobs = NULL;
-  CURLM *multi = NULL;
+  lode_http_batch *batch = NULL;
+  lode_http_resp *hr = NULL;
+  lode_buf auth;
+  lode_buf_init(&auth, 0);
   int rc = -1;
   if (n == 0) {
     out->dims = c->dimensions;
@@ -371,8 +313,10 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
   }
   jobs = calloc(njobs, sizeof *jobs);
   res.filled = calloc(n, 1);
-  multi = curl_multi_init();
-  if (!jobs || !res.filled || !multi) goto oom;
+  hr = malloc(sizeof *hr);
+  if (!jobs || !res.filled || !hr) goto oom;
+  if (!(batch = lode_http_batch_new((int)c->concurrency, err, errlen))) goto done;
+  if (c->api_key && lode_buf_printf(&auth, "Authorization: Bearer %s", c->api_key) < 0) goto oom;
   for (size_t i = 0; i < njobs; i++) {
     jobs[i].start = i * bs;
     jobs[i].count = i + 1 < njobs ? bs : n - i * bs;
@@ -380,39 +324,31 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
     lode_buf_init(&jobs[i].resp, MAX_RESPONSE);
     if (build_body(c, &jobs[i], texts, lens)) goto oom;
   }
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->concurrency);
   while (ndone < njobs) {
     double t = now_s(), next = -1;
-    int64_t running = 0;
-    for (size_t i = 0; i < njobs; i++) running += jobs[i].running;
-    for (size_t i = 0; i < njobs && running < c->concurrency; i++) {
+    for (size_t i = 0; i < njobs && lode_http_batch_running(batch) < c->concurrency; i++) {
       job *j = &jobs[i];
       if (j->done || j->running) continue;
       if (j->not_before > t) {
         if (next < 0 || j->not_before < next) next = j->not_before;
         continue;
       }
-      if (start_job(c, multi, j)) goto oom;
-      running++;
+      if (start_job(c, batch, j, c->api_key ? lode_buf_cstr(&auth) : NULL, err, errlen))
+        goto done;
     }
-    int still = 0;
-    if (curl_multi_perform(multi, &still) != CURLM_OK) goto oom;
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      job *j = NULL;
-      for (size_t i = 0; i < njobs && !j; i++)
-        if (jobs[i].h == msg->easy_handle) j = &jobs[i];
-      if (!j) continue;
-      int r = finish(c, multi, j, msg->data.result, &res, usage, err, errlen);
+    if (lode_http_batch_running(batch) == 0) {
+      /* every job left waits out its back-off */
+      if (next > 0) lode_sleep_s(fmax(0.001, fmin(1, next - now_s())));
+      continue;
+    }
+    void *ud;
+    int got = lode_http_batch_next(batch, 0.2, &ud, hr, err, errlen);
+    if (got < 0) goto done;
+    if (got == 1) {
+      int r = finish(c, (job *)ud, hr, &res, usage, err, errlen);
       if (r < 0) goto done;
       ndone += (size_t)r;
     }
-    if (ndone == njobs) break;
-    int timeout_ms = 200;
-    if (next > 0 && still == 0) timeout_ms = (int)fmax(1, fmin(1000, (next - now_s()) * 1000));
-    if (curl_multi_poll(multi, NULL, 0, timeout_ms, NULL) != CURLM_OK) goto oom;
   }
   out->rows = (int64_t)n;
   out->dims = res.dims;
@@ -422,15 +358,16 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
   rc = 0;
   goto done;
 oom:
-  snprintf(err, errlen, "openai embeddings: out of memory or curl failure");
+  snprintf(err, errlen, "openai embeddings: out of memory");
 done:
+  lode_http_batch_free(batch); /* ends what is still in flight */
   for (size_t i = 0; jobs && i < njobs; i++) {
-    end_job(multi, &jobs[i]);
-    curl_slist_free_all(jobs[i].hdrs);
     lode_buf_free(&jobs[i].body);
     lode_buf_free(&jobs[i].resp);
   }
-  if (multi) curl_multi_cleanup(multi);
+  if (auth.p) memset(auth.p, 0, auth.len); /* do not leave the secret in freed memory */
+  lode_buf_free(&auth);
+  free(hr);
   free(jobs);
   free(res.filled);
   free(res.data);
