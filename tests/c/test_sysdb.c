@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "core/executor.h"
 #include "state/sysdb.h"
+#include "state/sqlite/sysdb_int.h"
 #include "trace/trace.h"
 #include "base/util.h"
 
@@ -291,7 +292,7 @@ static void test_steps_output_last(void **state) {
   snprintf(p, sizeof p, "%s-v5.db", path);
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   /* back to the layout before core-6, with a row in it */
   assert_int_equal(
       sqlite3_exec(s,
@@ -308,7 +309,7 @@ static void test_steps_output_last(void **state) {
       SQLITE_OK);
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  s = lode_sysdb_sqlite(db);
+  s = lode__sysdb_conn(db);
   assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_table_info('steps')"), 13);
   assert_int_equal(q_int(s, "SELECT cid FROM pragma_table_info('steps') WHERE name='output'"),
                    12);
@@ -330,7 +331,7 @@ static void test_render_passes_over_spanless_steps(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("spanless");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   lode_wf_start st = {"wf-s", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -364,7 +365,7 @@ static void test_spans_rendered_from_rows(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("render");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   const char *tags[] = {"nightly"};
   lode_wf_trace tr = {tags, 1, "{\"owner\":\"ops\"}", "INGESTION"};
   lode_wf_start st = {"wf-r", "main", NULL, 0, NULL, 0, 0, &tr, 0};
@@ -456,7 +457,7 @@ static void test_render_after_resume(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("resume");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   lode_wf_start st = {"wf-c", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -522,7 +523,7 @@ static void test_render_after_untraced_start(void **state) {
   lode_trace_set_disabled(0);
   ex = open_exec("untraced");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
   assert_int_equal(lode_wf_traced(wf), 1);
   assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
@@ -551,7 +552,7 @@ static void test_render_parks_dead_owners(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("park");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   lode_wf_start st = {"wf-p", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -612,7 +613,7 @@ static void test_render_in_batches(void **state) {
     passes++;
   }
   assert_true(passes > 3);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   /* 3 traces + 3 workflow spans + 21 step spans, each step once */
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 27);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='s' AND rev>1"), 0);

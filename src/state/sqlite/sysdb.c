@@ -13,8 +13,8 @@
 #include "base/busy.h"
 #include "base/codec.h"
 #include "base/error.h"
-#include "trace/trace.h"
 #include "base/util.h"
+#include "state/sqlite/sysdb_int.h"
 
 /* Prepared statements, cached per connection: the step path is hot. */
 #define STMTS(X)                                                                          \
@@ -67,6 +67,7 @@ struct lode_sysdb {
   lode_busy busy;
   int sync_full, relaxed;
   sqlite3_stmt *st[S_COUNT];
+  sqlite3_stmt *xst[LODE__X_COUNT]; /* the other backend files' (sysdb_int.h) */
   char *path;
 };
 
@@ -90,6 +91,20 @@ static int db_err(lode_sysdb *db, int rc, const char *what, char *err, size_t er
   snprintf(err, errlen, "%s: %s (%s)", db && db->path ? db->path : "state database", what,
            db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc));
   return LODE_EDB;
+}
+
+int lode__sysdb_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen) {
+  return db_err(db, rc, what, err, errlen);
+}
+
+sqlite3 *lode__sysdb_conn(lode_sysdb *db) { return db->db; }
+
+sqlite3_stmt *lode__sysdb_stmt(lode_sysdb *db, int slot, const char *sql) {
+  if (!db->xst[slot] &&
+      sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->xst[slot], NULL) !=
+          SQLITE_OK)
+    return NULL;
+  return db->xst[slot];
 }
 
 static sqlite3_stmt *stmt(lode_sysdb *db, int which) {
@@ -140,12 +155,6 @@ static int core_v1(sqlite3 *db, char *err, size_t errlen) {
   return run_schema(db, "schema", schema_v1, err, errlen);
 }
 
-/* The local trace store commits with the checkpoints it describes, so its
- * tables live in the same file. */
-static int trace_v1(sqlite3 *db, char *err, size_t errlen) {
-  return lode_trace_migrate(db, err, errlen) == 0 ? LODE_OK : LODE_EDB;
-}
-
 /* Queues: what the dispatcher scans, and deduplication while a workflow
  * with the same dedup id is queued or running (the partial unique index
  * lets the id be reused once that workflow has finished). */
@@ -163,7 +172,7 @@ static int core_v2(sqlite3 *db, char *err, size_t errlen) {
  * cost): `traced` marks a workflow whose spans lode renders, `trace_extra`
  * keeps its tags, metadata, phase and lode.trace.update values, and a
  * step's `span_input`/`span_recovery` keep what its span needs besides the
- * checkpoint. lode_trace_materialize (executor.h) turns them into
+ * checkpoint. the trace renderer (src/trace/render.c) turns them into
  * trace_records rows in batches, off the step path; `trace_cursor` and
  * `trace_open` are its progress (workflows rowids seen, workflows whose
  * spans are not final yet). Rows written before this migration had their
@@ -231,24 +240,16 @@ static int core_v6(sqlite3 *db, char *err, size_t errlen) {
       err, errlen);
 }
 
-#define MAX_MIGRATIONS 16
-static struct {
+/* In the order they were added; a name is applied once per database. The
+ * trace store's table (trace_store.c) commits with the checkpoints it
+ * describes, so it lives in the same file. */
+static const struct {
   const char *name;
-  lode_migration_fn fn;
-} migrations[MAX_MIGRATIONS] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
+  lode__migration_fn fn;
+} migrations[] = {{"core-1", core_v1}, {"trace-1", lode__trace_store_v1}, {"core-2", core_v2},
                   {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
                   {"core-6", core_v6}};
-static int n_migrations = 7;
-
-void lode_sysdb_add_migration(const char *name, lode_migration_fn fn) {
-  for (int i = 0; i < n_migrations; i++)
-    if (!strcmp(migrations[i].name, name)) return;
-  if (n_migrations < MAX_MIGRATIONS) {
-    migrations[n_migrations].name = name;
-    migrations[n_migrations].fn = fn;
-    n_migrations++;
-  }
-}
+static const int n_migrations = (int)(sizeof migrations / sizeof migrations[0]);
 
 /* Applies the migrations this database has not seen, each once, in one
  * IMMEDIATE transaction so two processes opening a new file do not race. */
@@ -371,15 +372,35 @@ done:
   return LODE_OK;
 }
 
+int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen) {
+  *out = NULL;
+  lode_sysdb *db = calloc(1, sizeof *db);
+  if (!db || !(db->path = strdup(path))) {
+    free(db);
+    snprintf(err, errlen, "out of memory");
+    return LODE_ENOMEM;
+  }
+  /* no migration, no pragma that writes: a read-only copy stays as it is */
+  if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    int rc = db_err(db, 0, "cannot open", err, errlen);
+    lode_sysdb_close(db);
+    return rc;
+  }
+  sqlite3_busy_timeout(db->db, 5000);
+  *out = db;
+  return LODE_OK;
+}
+
 void lode_sysdb_close(lode_sysdb *db) {
   if (!db) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
+  for (int i = 0; i < LODE__X_COUNT; i++) sqlite3_finalize(db->xst[i]);
   sqlite3_close(db->db);
   free(db->path);
   free(db);
 }
 
-sqlite3 *lode_sysdb_sqlite(lode_sysdb *db) { return db->db; }
 
 unsigned lode_sysdb_data_version(lode_sysdb *db) {
   unsigned v = 0;
