@@ -126,11 +126,6 @@ void lode_wf_outcome_clear(lode_wf_outcome *o) {
   memset(o, 0, sizeof *o);
 }
 
-static int finished(int status) {
-  return status == LODE_WF_SUCCESS || status == LODE_WF_ERROR || status == LODE_WF_CANCELLED ||
-         status == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
-}
-
 /* Moves a finished row's outcome into *o. */
 static void take_outcome(lode_wf_row *r, lode_wf_outcome *o) {
   o->status = r->status;
@@ -418,7 +413,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     goto fail;
   }
   if (existed) {
-    if (finished(wf->row.status)) {
+    if (lode_wf_status_finished(wf->row.status)) {
       take_outcome(&wf->row, done);
       lode_wf_free(wf);
       return LODE_OK;
@@ -493,7 +488,7 @@ int lode_exec_await(lode_exec *ex, const char *id, lode_wf_outcome *out, char *e
     int status;
     int rc = lode_sysdb_wf_status(ex->db, id, &status, err, errlen);
     if (rc != LODE_OK) return rc;
-    if (finished(status)) break;
+    if (lode_wf_status_finished(status)) break;
     lode_sleep_s(0.05);
   }
   lode_wf_row r;

@@ -36,6 +36,8 @@ enum lode_wf_status {
 const char *lode_wf_status_name(int status);
 /* -1 if the name is unknown */
 int lode_wf_status_parse(const char *name);
+/* 1 for an outcome (SUCCESS, ERROR, CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED) */
+int lode_wf_status_finished(int status);
 
 typedef struct lode_wf_row {
   char *id, *name, *parent_id, *pipeline, *version, *error;

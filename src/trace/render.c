@@ -280,11 +280,6 @@ static void mat_warn(mat *m, const char *what, const char *e) {
   if (m->warned++ < 3) lode_warn("trace store: %s: %s (the record is skipped)", what, e);
 }
 
-static int finished(int status) {
-  return status == LODE_WF_SUCCESS || status == LODE_WF_ERROR || status == LODE_WF_CANCELLED ||
-         status == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
-}
-
 typedef struct steps_pass {
   mat *m;
   const lode_wf_row *w;
@@ -328,7 +323,8 @@ static int step_span(void *ud, const lode_step_row *r) {
     sp.error_message = first;
     sp.error_traceback = e;
   }
-  if (lode_trace_put_span(m->db, &sp, e2, sizeof e2) != 0) mat_warn(m, r->name ? r->name : "step", e2);
+  if (lode_trace_put_span(m->db, &sp, e2, sizeof e2) != 0)
+    mat_warn(m, r->name ? r->name : "step", e2);
   free(outj);
   free(meta);
   m->n++;
@@ -364,7 +360,8 @@ static int mat_workflow(mat *m, const char *id, int is_new, int64_t after, char 
     rc = LODE_EDB;
     goto done;
   }
-  int complete = finished(w.status) && !m->more; /* every step is rendered: the end can go */
+  /* every step is rendered: the end can go */
+  int complete = lode_wf_status_finished(w.status) && !m->more;
   wf_extra e;
   extra_parse(&w, &e);
   if (complete) {

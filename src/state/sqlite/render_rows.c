@@ -22,11 +22,12 @@ int lode_sysdb_render_pending(lode_sysdb *db) {
       "  WHERE NOT (" PARKED ") AND (w.status NOT IN ('PENDING','ENQUEUED')"
       "  OR EXISTS(SELECT 1 FROM steps p WHERE p.workflow_id=o.workflow_id"
       "  AND p.step_no>o.steps_done AND p.span_input IS NOT NULL)))";
-  sqlite3_stmt *st;
+  /* cached: an exporter asks every 100 ms while a run goes on */
+  sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_RENDER_PENDING, q);
   int yes = 1;
-  if (sqlite3_prepare_v2(lode__sysdb_conn(db), q, -1, &st, NULL) != SQLITE_OK) return 1;
+  if (!st) return 1;
   if (sqlite3_step(st) == SQLITE_ROW) yes = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return yes;
 }
 

@@ -81,6 +81,11 @@ const char *lode_wf_status_name(int s) {
   return s >= 0 && s < LODE_WF_NSTATUS ? status_names[s] : "UNKNOWN";
 }
 
+int lode_wf_status_finished(int s) {
+  return s == LODE_WF_SUCCESS || s == LODE_WF_ERROR || s == LODE_WF_CANCELLED ||
+         s == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
+}
+
 int lode_wf_status_parse(const char *name) {
   for (int i = 0; i < LODE_WF_NSTATUS; i++)
     if (!strcasecmp(name, status_names[i])) return i;
@@ -446,20 +451,12 @@ void lode_sysdb_rollback(lode_sysdb *db) {
 
 /* ---- binding helpers ---------------------------------------------------- */
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v) {
-  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(s, i);
-}
 
 static void bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n) {
   if (p) sqlite3_bind_blob64(s, i, p ? p : "", n, SQLITE_STATIC);
   else sqlite3_bind_null(s, i);
 }
 
-static char *col_text(sqlite3_stmt *s, int i) {
-  const unsigned char *t = sqlite3_column_text(s, i);
-  return t ? strdup((const char *)t) : NULL;
-}
 
 static uint8_t *col_blob(sqlite3_stmt *s, int i, size_t *n) {
   const void *b = sqlite3_column_blob(s, i);
@@ -507,22 +504,22 @@ static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const 
   if (!s) return db_err(db, 0, "prepare", err, errlen);
   int64_t now = lode_now_ms();
   int queued = r->status == LODE_WF_ENQUEUED;
-  bind_text(s, 1, r->id);
-  bind_text(s, 2, r->name);
-  bind_text(s, 3, lode_wf_status_name(r->status));
-  bind_text(s, 4, r->parent_id);
+  lode__bind_text(s, 1, r->id);
+  lode__bind_text(s, 2, r->name);
+  lode__bind_text(s, 3, lode_wf_status_name(r->status));
+  lode__bind_text(s, 4, r->parent_id);
   if (r->parent_id) sqlite3_bind_int64(s, 5, r->parent_step);
   else sqlite3_bind_null(s, 5);
   bind_blob(s, 6, r->input, r->input_len);
-  bind_text(s, 7, r->pipeline);
-  bind_text(s, 8, r->version);
-  bind_text(s, 9, queued ? NULL : r->executor_id);
+  lode__bind_text(s, 7, r->pipeline);
+  lode__bind_text(s, 8, r->version);
+  lode__bind_text(s, 9, queued ? NULL : r->executor_id);
   sqlite3_bind_int(s, 10, r->recovery_attempts);
   sqlite3_bind_int(s, 11, r->max_recovery_attempts);
-  bind_text(s, 12, r->trace_id);
-  bind_text(s, 13, r->span_id);
-  bind_text(s, 14, r->parent_span_id);
-  bind_text(s, 15, r->queue);
+  lode__bind_text(s, 12, r->trace_id);
+  lode__bind_text(s, 13, r->span_id);
+  lode__bind_text(s, 14, r->parent_span_id);
+  lode__bind_text(s, 15, r->queue);
   sqlite3_bind_int64(s, 16, r->created_at ? r->created_at : now);
   sqlite3_bind_int64(s, 17, now);
   if (queued) sqlite3_bind_null(s, 18);
@@ -530,10 +527,10 @@ static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const 
   if (r->deadline_ms) sqlite3_bind_int64(s, 19, r->deadline_ms);
   else sqlite3_bind_null(s, 19);
   sqlite3_bind_int(s, 20, priority);
-  bind_text(s, 21, dedup_id);
+  lode__bind_text(s, 21, dedup_id);
   if (r->traced) sqlite3_bind_int(s, 22, 1);
   else sqlite3_bind_null(s, 22);
-  bind_text(s, 23, r->trace_extra);
+  lode__bind_text(s, 23, r->trace_extra);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -559,7 +556,7 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
   memset(r, 0, sizeof *r);
   sqlite3_stmt *s = stmt(db, S_WF_GET);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE) {
     sqlite3_reset(s);
@@ -570,30 +567,30 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
     sqlite3_reset(s);
     return db_err(db, rc, "cannot read workflow", err, errlen);
   }
-  r->id = col_text(s, 0);
-  r->name = col_text(s, 1);
+  r->id = lode__col_text(s, 0);
+  r->name = lode__col_text(s, 1);
   r->status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 2));
-  r->parent_id = col_text(s, 3);
+  r->parent_id = lode__col_text(s, 3);
   r->parent_step = sqlite3_column_int64(s, 4);
   r->input = col_blob(s, 5, &r->input_len);
   r->output = col_blob(s, 6, &r->output_len);
-  r->error = col_text(s, 7);
-  r->pipeline = col_text(s, 8);
-  r->version = col_text(s, 9);
-  r->executor_id = col_text(s, 10);
+  r->error = lode__col_text(s, 7);
+  r->pipeline = lode__col_text(s, 8);
+  r->version = lode__col_text(s, 9);
+  r->executor_id = lode__col_text(s, 10);
   r->recovery_attempts = sqlite3_column_int(s, 11);
   r->max_recovery_attempts = sqlite3_column_int(s, 12);
-  r->trace_id = col_text(s, 13);
-  r->span_id = col_text(s, 14);
-  r->parent_span_id = col_text(s, 15);
-  r->queue = col_text(s, 16);
+  r->trace_id = lode__col_text(s, 13);
+  r->span_id = lode__col_text(s, 14);
+  r->parent_span_id = lode__col_text(s, 15);
+  r->queue = lode__col_text(s, 16);
   r->created_at = sqlite3_column_int64(s, 17);
   r->updated_at = sqlite3_column_int64(s, 18);
   r->started_at = sqlite3_column_int64(s, 19);
   r->ended_at = sqlite3_column_int64(s, 20);
   r->deadline_ms = sqlite3_column_int64(s, 21);
   r->traced = sqlite3_column_int(s, 22);
-  r->trace_extra = col_text(s, 23);
+  r->trace_extra = lode__col_text(s, 23);
   sqlite3_reset(s);
   return LODE_OK;
 }
@@ -602,7 +599,7 @@ int lode_sysdb_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
                          size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_STATUS);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) *status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 0));
   sqlite3_reset(s);
@@ -619,12 +616,12 @@ int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8
   sqlite3_stmt *s = stmt(db, S_WF_FINISH);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
   int64_t now = lode_now_ms();
-  bind_text(s, 1, lode_wf_status_name(status));
+  lode__bind_text(s, 1, lode_wf_status_name(status));
   bind_blob(s, 2, out, out_len);
-  bind_text(s, 3, error);
+  lode__bind_text(s, 3, error);
   sqlite3_bind_int64(s, 4, now);
   sqlite3_bind_int64(s, 5, now);
-  bind_text(s, 6, id);
+  lode__bind_text(s, 6, id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -648,9 +645,9 @@ int lode_sysdb_wf_set_status(lode_sysdb *db, const char *id, int status, unsigne
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, lode_wf_status_name(status));
+  lode__bind_text(s, 1, lode_wf_status_name(status));
   sqlite3_bind_int64(s, 2, lode_now_ms());
-  bind_text(s, 3, id);
+  lode__bind_text(s, 3, id);
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot change workflow status", err, errlen);
@@ -663,11 +660,11 @@ int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_execu
                         size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_CLAIM);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, executor_id);
+  lode__bind_text(s, 1, executor_id);
   sqlite3_bind_int(s, 2, bump ? 1 : 0);
   sqlite3_bind_int64(s, 3, lode_now_ms());
-  bind_text(s, 4, id);
-  bind_text(s, 5, expect_executor);
+  lode__bind_text(s, 4, id);
+  lode__bind_text(s, 5, expect_executor);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -679,7 +676,7 @@ int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_execu
 int lode_sysdb_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_RESET);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot reset attempts", err, errlen);
@@ -711,8 +708,8 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "cannot list workflows", err, errlen);
-  if (f->name) bind_text(s, 2, f->name);
-  if (f->pipeline) bind_text(s, 3, f->pipeline);
+  if (f->name) lode__bind_text(s, 2, f->name);
+  if (f->pipeline) lode__bind_text(s, 3, f->pipeline);
   if (f->since_ms) sqlite3_bind_int64(s, 4, f->since_ms);
   if (f->until_ms) sqlite3_bind_int64(s, 5, f->until_ms);
   /* collect ids first: fn may write to the database */
@@ -726,7 +723,7 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
       if (!p) { ret = LODE_ENOMEM; break; }
       ids = p;
     }
-    ids[nids++] = col_text(s, 0);
+    ids[nids++] = lode__col_text(s, 0);
   }
   sqlite3_finalize(s);
   if (ret == LODE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -751,7 +748,7 @@ int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **row
   *n = 0;
   sqlite3_stmt *s = stmt(db, S_STEPS_LOAD);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, wf_id);
+  lode__bind_text(s, 1, wf_id);
   size_t cap = 0;
   int rc, ret = LODE_OK;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -764,13 +761,13 @@ int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **row
     lode_step_row *r = &(*rows)[(*n)++];
     memset(r, 0, sizeof *r);
     r->step_no = sqlite3_column_int64(s, 0);
-    r->name = col_text(s, 1);
+    r->name = lode__col_text(s, 1);
     r->status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 2));
     r->output = col_blob(s, 3, &r->output_len);
-    r->error = col_text(s, 4);
+    r->error = lode__col_text(s, 4);
     r->attempts = sqlite3_column_int(s, 5);
-    r->child_id = col_text(s, 6);
-    r->span_id = col_text(s, 7);
+    r->child_id = lode__col_text(s, 6);
+    r->span_id = lode__col_text(s, 7);
     r->started_at = sqlite3_column_int64(s, 8);
     r->ended_at = sqlite3_column_int64(s, 9);
   }
@@ -790,18 +787,18 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
                         size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_STEP_PUT);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, wf_id);
+  lode__bind_text(s, 1, wf_id);
   sqlite3_bind_int64(s, 2, r->step_no);
-  bind_text(s, 3, r->name);
-  bind_text(s, 4, lode_wf_status_name(r->status));
+  lode__bind_text(s, 3, r->name);
+  lode__bind_text(s, 4, lode_wf_status_name(r->status));
   bind_blob(s, 5, r->output, r->output_len);
-  bind_text(s, 6, r->error);
+  lode__bind_text(s, 6, r->error);
   sqlite3_bind_int(s, 7, r->attempts);
-  bind_text(s, 8, r->child_id);
-  bind_text(s, 9, r->span_id);
+  lode__bind_text(s, 8, r->child_id);
+  lode__bind_text(s, 9, r->span_id);
   sqlite3_bind_int64(s, 10, r->started_at);
   sqlite3_bind_int64(s, 11, r->ended_at);
-  bind_text(s, 12, r->span_input);
+  lode__bind_text(s, 12, r->span_input);
   if (r->span_input) sqlite3_bind_int(s, 13, r->span_recovery);
   else sqlite3_bind_null(s, 13);
   int rc = sqlite3_step(s);
@@ -820,7 +817,7 @@ int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t er
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db->db, sql[i], -1, &s, NULL) != SQLITE_OK)
       return db_err(db, 0, "prepare", err, errlen);
-    bind_text(s, 1, id);
+    lode__bind_text(s, 1, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
@@ -833,8 +830,8 @@ int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *ex
                                   size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_TRACE_EXTRA);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, extra);
-  bind_text(s, 2, id);
+  lode__bind_text(s, 1, extra);
+  lode__bind_text(s, 2, id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -878,10 +875,10 @@ int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size
   if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO executors VALUES(?,?,?,?,?)", -1, &s,
                          NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
-  bind_text(s, 3, host);
-  bind_text(s, 4, start);
+  lode__bind_text(s, 3, host);
+  lode__bind_text(s, 4, start);
   sqlite3_bind_int64(s, 5, lode_now_ms());
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
@@ -893,7 +890,7 @@ void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, "DELETE FROM executors WHERE id=?", -1, &s, NULL) != SQLITE_OK)
     return;
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   sqlite3_step(s);
   sqlite3_finalize(s);
 }
@@ -904,7 +901,7 @@ int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
   if (sqlite3_prepare_v2(db->db, "SELECT pid, host, proc_start FROM executors WHERE id=?", -1,
                          &s, NULL) != SQLITE_OK)
     return 0;
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int alive = 0;
   if (sqlite3_step(s) == SQLITE_ROW) {
     char host[256], start[64];
@@ -933,8 +930,8 @@ int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, co
 static int64_t count1(lode_sysdb *db, const char *sql, const char *a, const char *b, int64_t c) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
-  bind_text(s, 1, a);
-  if (b) bind_text(s, 2, b);
+  lode__bind_text(s, 1, a);
+  if (b) lode__bind_text(s, 2, b);
   if (c) sqlite3_bind_int64(s, 3, c);
   int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
   sqlite3_finalize(s);
@@ -987,10 +984,10 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
     if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) {
       rc = db_err(db, 0, "cannot read queue", err, errlen);
     } else {
-      bind_text(s, 1, q->name);
+      lode__bind_text(s, 1, q->name);
       sqlite3_bind_int64(s, 2, n);
       out = calloc((size_t)n, sizeof *out);
-      while (out && sqlite3_step(s) == SQLITE_ROW) out[got++] = col_text(s, 0);
+      while (out && sqlite3_step(s) == SQLITE_ROW) out[got++] = lode__col_text(s, 0);
       sqlite3_finalize(s);
     }
     sqlite3_stmt *u = NULL;
@@ -1000,9 +997,9 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
                                    "status='ENQUEUED'", -1, &u, NULL) != SQLITE_OK)
       rc = db_err(db, 0, "cannot claim", err, errlen);
     for (int i = 0; i < got && rc == LODE_OK; i++) {
-      bind_text(u, 1, executor_id);
+      lode__bind_text(u, 1, executor_id);
       sqlite3_bind_int64(u, 2, now);
-      bind_text(u, 3, out[i]);
+      lode__bind_text(u, 3, out[i]);
       if (sqlite3_step(u) != SQLITE_DONE) rc = db_err(db, 0, "cannot claim", err, errlen);
       sqlite3_reset(u);
     }
@@ -1031,8 +1028,8 @@ int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, 
                          "queue IS NOT NULL";
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, executor_id);
-  if (id) bind_text(s, 2, id);
+  lode__bind_text(s, 1, executor_id);
+  if (id) lode__bind_text(s, 2, id);
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot release workflows", err, errlen);
@@ -1076,10 +1073,10 @@ int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int6
     rc = db_err(db, 0, "cannot fork", err, errlen);
     goto done;
   }
-  bind_text(s, 1, src);
-  bind_text(s, 2, new_id);
-  bind_text(s, 3, trace_id);
-  bind_text(s, 4, span_id);
+  lode__bind_text(s, 1, src);
+  lode__bind_text(s, 2, new_id);
+  lode__bind_text(s, 3, trace_id);
+  lode__bind_text(s, 4, span_id);
   sqlite3_bind_int64(s, 5, now);
   if (sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(db->db) != 1) {
     rc = db_err(db, 0, "cannot fork (does the id exist, is the new id free?)", err, errlen);
@@ -1096,8 +1093,8 @@ int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int6
     rc = db_err(db, 0, "cannot fork", err, errlen);
     goto done;
   }
-  bind_text(s, 1, src);
-  bind_text(s, 2, new_id);
+  lode__bind_text(s, 1, src);
+  lode__bind_text(s, 2, new_id);
   sqlite3_bind_int64(s, 3, step);
   if (sqlite3_step(s) != SQLITE_DONE) rc = db_err(db, 0, "cannot copy steps", err, errlen);
 done:
@@ -1116,7 +1113,7 @@ int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, si
                          "AND status IN ('PENDING','ENQUEUED')",
                          -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "cannot cancel", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   sqlite3_bind_int64(s, 2, lode_now_ms());
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);

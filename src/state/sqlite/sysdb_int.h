@@ -8,6 +8,8 @@
  * the connection through lode__sysdb_stmt, in a slot of its own (the
  * LODE__X_* numbers below); they are finalized when the connection closes. */
 #include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "state/sysdb.h"
 
@@ -21,6 +23,7 @@ enum {
   LODE__X_OUTBOX_RETRY,
   LODE__X_OUTBOX_PENDING,
   /* render_rows.c: the renderer's reads and progress */
+  LODE__X_RENDER_PENDING,
   LODE__X_RENDER_STEPS,
   LODE__X_RENDER_NEW,
   LODE__X_RENDER_OPEN,
@@ -38,6 +41,17 @@ sqlite3 *lode__sysdb_conn(lode_sysdb *db);
 sqlite3_stmt *lode__sysdb_stmt(lode_sysdb *db, int slot, const char *sql);
 /* Fills err with "PATH: what (SQLite's message)"; returns LODE_EDB. */
 int lode__sysdb_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen);
+
+/* Binds text, or NULL for a NULL pointer; the text must outlive the step. */
+static inline void lode__bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, i);
+}
+/* A malloc'd copy of a text column, NULL for NULL (or out of memory). */
+static inline char *lode__col_text(sqlite3_stmt *st, int i) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  return t ? strdup((const char *)t) : NULL;
+}
 
 /* Migrations: each runs once, in order, inside the migration transaction. */
 typedef int (*lode__migration_fn)(sqlite3 *db, char *err, size_t errlen);

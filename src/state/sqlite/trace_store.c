@@ -56,25 +56,20 @@ static const char *const upsert_sql =
     " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
     " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v) {
-  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(st, i);
-}
-
 int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_TRACE_UPSERT, upsert_sql);
   if (!st) return lode__sysdb_err(db, 0, "preparing the trace store upsert", err, errlen);
-  bind_text(st, 1, r->id);
-  bind_text(st, 2, r->kind);
-  bind_text(st, 3, r->trace_id);
-  bind_text(st, 4, r->parent_id);
-  bind_text(st, 5, r->name);
-  bind_text(st, 6, r->type);
+  lode__bind_text(st, 1, r->id);
+  lode__bind_text(st, 2, r->kind);
+  lode__bind_text(st, 3, r->trace_id);
+  lode__bind_text(st, 4, r->parent_id);
+  lode__bind_text(st, 5, r->name);
+  lode__bind_text(st, 6, r->type);
   sqlite3_bind_int64(st, 7, r->start_ms);
   sqlite3_bind_int64(st, 8, r->end_ms);
-  bind_text(st, 9, r->error);
-  bind_text(st, 10, r->body);
-  bind_text(st, 11, r->state ? r->state : LODE_TRACE_PENDING);
+  lode__bind_text(st, 9, r->error);
+  lode__bind_text(st, 10, r->body);
+  lode__bind_text(st, 11, r->state ? r->state : LODE_TRACE_PENDING);
   sqlite3_bind_int64(st, 12, lode_now_ms());
   int rc = sqlite3_step(st) == SQLITE_DONE ? LODE_OK : LODE_EDB;
   if (rc != LODE_OK)
@@ -166,7 +161,7 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
   for (int i = 0; i < n && rc == LODE_OK; i++) {
     sqlite3_bind_text(st, 1, refs[i].id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, refs[i].rev);
-    if (how != LODE_OUTBOX_SENT) bind_text(st, 3, text);
+    if (how != LODE_OUTBOX_SENT) lode__bind_text(st, 3, text);
     if (how == LODE_OUTBOX_RETRY) sqlite3_bind_int64(st, 4, when);
     int r = sqlite3_step(st);
     sqlite3_reset(st);
@@ -245,11 +240,6 @@ int lode_sysdb_trace_spans(lode_sysdb *db, const char *trace_id,
   return rc;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-  return t ? strdup((const char *)t) : NULL;
-}
-
 /* One row of (a, b) text columns for `key`: malloc'd copies. */
 static int two_texts(lode_sysdb *db, const char *sql, const char *key, char **a, char **b,
                      char *err, size_t errlen) {
@@ -260,8 +250,8 @@ static int two_texts(lode_sysdb *db, const char *sql, const char *key, char **a,
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   int r = sqlite3_step(st), rc = LODE_ENOTFOUND;
   if (r == SQLITE_ROW) {
-    *a = dup_col(st, 0);
-    *b = dup_col(st, 1);
+    *a = lode__col_text(st, 0);
+    *b = lode__col_text(st, 1);
     rc = LODE_OK;
     if ((sqlite3_column_text(st, 0) && !*a) || (sqlite3_column_text(st, 1) && !*b)) {
       free(*a), free(*b);
