@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "core/executor.h"
 #include "state/sysdb.h"
+#include "state/sqlite/sysdb_int.h"
 #include "trace/trace.h"
 #include "base/util.h"
 #include "lua/lode_lua.h"
@@ -100,7 +101,7 @@ static double render_all(const char *path, long *n) {
     fprintf(stderr, "%s\n", err);
     exit(1);
   }
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   sqlite3_stmt *st;
   sqlite3_prepare_v2(s, "SELECT count(*) FROM trace_records", -1, &st, NULL);
   int64_t t0 = lode_mono_ns();

@@ -1,6 +1,7 @@
 # tracing: Opik records, local trace store, exporter, HTTP, `lode trace`/`export`
 list(APPEND LODE_TRACE_SOURCES
   src/trace/trace.c
+  src/trace/render.c
   src/trace/trace_view.c
   src/trace/trace_export.c
   src/trace/opik_config.c

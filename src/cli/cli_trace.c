@@ -1,6 +1,5 @@
 /* cli_trace.c - `lode trace` (the tree of a run) and `lode export` (deliver
  * pending trace records to Opik now). */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,57 +10,37 @@
 #include "cli/cli.h"
 #include "base/buf.h"
 #include "base/error.h"
-#include "core/executor.h"
+#include "state/sysdb.h"
+#include "state/trace_store.h"
 #include "trace/opik_config.h"
-#include "trace/trace.h"
+#include "trace/render.h"
 #include "trace/trace_export.h"
 #include "trace/trace_view.h"
 
-static int open_db(const char *path, int readonly, sqlite3 **db) {
+/* An existing database (never created here): read-only for `lode trace`,
+ * else opened (and migrated) as the engine opens it. */
+static int open_db(const char *path, int readonly, lode_sysdb **db) {
   struct stat sb;
+  char err[512];
   if (stat(path, &sb) != 0) {
     fprintf(stderr, "lode: no database at %s (run a pipeline first, or pass --db PATH)\n", path);
     return -1;
   }
-  int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-  if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
-    fprintf(stderr, "lode: cannot open %s: %s\n", path, *db ? sqlite3_errmsg(*db) : "out of memory");
-    sqlite3_close(*db);
-    *db = NULL;
+  int rc = readonly ? lode_sysdb_open_readonly(path, db, err, sizeof err)
+                    : lode_sysdb_open(path, 0, db, err, sizeof err);
+  if (rc != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
     return -1;
   }
-  sqlite3_busy_timeout(*db, 5000);
   return 0;
-}
-
-static int has_table(sqlite3 *db, const char *name) {
-  sqlite3_stmt *st = NULL;
-  int found = 0;
-  if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", -1,
-                         &st, NULL) == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    found = sqlite3_step(st) == SQLITE_ROW;
-  }
-  sqlite3_finalize(st);
-  return found;
 }
 
 /* WORKFLOW_ID -> (trace id, root span id) via the workflows table; an id that
  * is not a workflow is tried as a trace id. */
-static int resolve(sqlite3 *db, const char *id, char **trace_id, char **span_id) {
-  sqlite3_stmt *st = NULL;
-  *trace_id = *span_id = NULL;
-  if (has_table(db, "workflows") &&
-      sqlite3_prepare_v2(db, "SELECT trace_id, span_id FROM workflows WHERE id=?1", -1, &st,
-                         NULL) == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-      *trace_id = strdup((const char *)sqlite3_column_text(st, 0));
-      if (sqlite3_column_text(st, 1)) *span_id = strdup((const char *)sqlite3_column_text(st, 1));
-    }
-    sqlite3_finalize(st);
-  }
-  if (!*trace_id) *trace_id = strdup(id);
+static int resolve(lode_sysdb *db, const char *id, char **trace_id, char **span_id) {
+  char err[256];
+  if (lode_sysdb_wf_trace_ref(db, id, trace_id, span_id, err, sizeof err) != LODE_OK)
+    *trace_id = strdup(id);
   return *trace_id ? 0 : -1;
 }
 
@@ -83,7 +62,7 @@ static void render_pending(const char *path) {
 }
 
 int lode_cmd_trace(lode_cli *c) {
-  sqlite3 *db = NULL;
+  lode_sysdb *db = NULL;
   char *trace_id = NULL, *span_id = NULL, err[512];
   lode_buf out;
   int rc = LODE_EXIT_FAILED;
@@ -95,7 +74,7 @@ int lode_cmd_trace(lode_cli *c) {
   }
   render_pending(c->db);
   if (open_db(c->db, 1, &db)) goto done;
-  if (!has_table(db, "trace_records")) {
+  if (!lode_sysdb_has_trace_store(db)) {
     fprintf(stderr, "lode: %s has no trace records yet\n", c->db);
     goto done;
   }
@@ -117,56 +96,53 @@ done:
   lode_buf_free(&out);
   free(trace_id);
   free(span_id);
-  sqlite3_close(db);
+  lode_sysdb_close(db);
   return rc;
 }
 
 /* `lode export --failed`: what Opik refused and why. */
-static int list_failed(sqlite3 *db, int json) {
-  sqlite3_stmt *st = NULL;
-  cJSON *arr = json ? cJSON_CreateArray() : NULL;
-  int n = 0;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT id, kind, trace_id, name, attempts, last_error FROM trace_records"
-                         " WHERE state='failed' ORDER BY updated_at", -1, &st, NULL) != SQLITE_OK) {
-    fprintf(stderr, "lode: reading failed records: %s\n", sqlite3_errmsg(db));
-    cJSON_Delete(arr);
+typedef struct failed_list {
+  cJSON *arr; /* --json */
+  int n;
+} failed_list;
+
+static void show_failed(void *ud, const lode_outbox_failure *f) {
+  failed_list *l = ud;
+  l->n++;
+  if (l->arr) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", f->id ? f->id : "");
+    cJSON_AddStringToObject(o, "kind", f->kind ? f->kind : "");
+    if (f->trace_id) cJSON_AddStringToObject(o, "trace_id", f->trace_id);
+    if (f->name) cJSON_AddStringToObject(o, "name", f->name);
+    cJSON_AddNumberToObject(o, "attempts", f->attempts);
+    cJSON_AddStringToObject(o, "response", f->last_error ? f->last_error : "");
+    cJSON_AddItemToArray(l->arr, o);
+  } else {
+    printf("%s %s  %s  (trace %s, %d attempt%s)\n    %s\n", f->kind ? f->kind : "?",
+           f->id ? f->id : "?", f->name ? f->name : "", f->trace_id ? f->trace_id : "?",
+           f->attempts, f->attempts == 1 ? "" : "s", f->last_error ? f->last_error : "");
+  }
+}
+
+static int list_failed(lode_sysdb *db, int json) {
+  failed_list l = {json ? cJSON_CreateArray() : NULL, 0};
+  char err[512];
+  if (lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: reading failed records: %s\n", err);
+    cJSON_Delete(l.arr);
     return LODE_EXIT_FAILED;
   }
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    const char *kind = (const char *)sqlite3_column_text(st, 1);
-    const char *tid = (const char *)sqlite3_column_text(st, 2);
-    const char *name = (const char *)sqlite3_column_text(st, 3);
-    int attempts = sqlite3_column_int(st, 4);
-    const char *why = (const char *)sqlite3_column_text(st, 5);
-    n++;
-    if (arr) {
-      cJSON *o = cJSON_CreateObject();
-      cJSON_AddStringToObject(o, "id", id ? id : "");
-      cJSON_AddStringToObject(o, "kind", kind ? kind : "");
-      if (tid) cJSON_AddStringToObject(o, "trace_id", tid);
-      if (name) cJSON_AddStringToObject(o, "name", name);
-      cJSON_AddNumberToObject(o, "attempts", attempts);
-      cJSON_AddStringToObject(o, "response", why ? why : "");
-      cJSON_AddItemToArray(arr, o);
-    } else {
-      printf("%s %s  %s  (trace %s, %d attempt%s)\n    %s\n", kind ? kind : "?", id ? id : "?",
-             name ? name : "", tid ? tid : "?", attempts, attempts == 1 ? "" : "s",
-             why ? why : "");
-    }
-  }
-  sqlite3_finalize(st);
-  if (arr) {
-    char *s = cJSON_Print(arr);
+  if (l.arr) {
+    char *s = cJSON_Print(l.arr);
     if (s) printf("%s\n", s);
     cJSON_free(s);
-    cJSON_Delete(arr);
-  } else if (!n) {
+    cJSON_Delete(l.arr);
+  } else if (!l.n) {
     printf("no failed trace records\n");
   } else {
-    printf("%d failed record%s; 'lode export --retry-failed' sends them again\n", n,
-           n == 1 ? "" : "s");
+    printf("%d failed record%s; 'lode export --retry-failed' sends them again\n", l.n,
+           l.n == 1 ? "" : "s");
   }
   return LODE_EXIT_OK;
 }
@@ -174,7 +150,7 @@ static int list_failed(sqlite3 *db, int json) {
 int lode_cmd_export(lode_cli *c) {
   int show_failed = 0, retry_failed = 0, rc = LODE_EXIT_FAILED;
   double timeout = 60.0;
-  sqlite3 *db = NULL;
+  lode_sysdb *db = NULL;
   lode_opik_config cfg;
   char err[512];
   memset(&cfg, 0, sizeof cfg);
@@ -196,10 +172,6 @@ int lode_cmd_export(lode_cli *c) {
     }
   }
   if (open_db(c->db, 0, &db)) goto done;
-  if (lode_trace_migrate(db, err, sizeof err)) {
-    fprintf(stderr, "lode: %s\n", err);
-    goto done;
-  }
   if (show_failed && !retry_failed) {
     rc = list_failed(db, c->json);
     goto done;
@@ -214,13 +186,11 @@ int lode_cmd_export(lode_cli *c) {
     rc = LODE_EXIT_OK;
     goto done;
   }
-  if (retry_failed &&
-      sqlite3_exec(db, "UPDATE trace_records SET state='pending', next_attempt_at=0"
-                       " WHERE state='failed'", NULL, NULL, NULL) != SQLITE_OK) {
-    fprintf(stderr, "lode: requeueing failed records in %s: %s\n", c->db, sqlite3_errmsg(db));
+  if (retry_failed && lode_sysdb_outbox_retry_failed(db, err, sizeof err) != LODE_OK) {
+    fprintf(stderr, "lode: %s\n", err);
     goto done;
   }
-  sqlite3_close(db);
+  lode_sysdb_close(db);
   db = NULL;
   lode_export_stats st;
   if (lode_export_flush(c->db, &cfg, timeout, &st, err, sizeof err)) {
@@ -243,6 +213,6 @@ int lode_cmd_export(lode_cli *c) {
   rc = st.pending || st.failed ? LODE_EXIT_FAILED : LODE_EXIT_OK;
 done:
   lode_opik_config_free(&cfg);
-  sqlite3_close(db);
+  lode_sysdb_close(db);
   return rc;
 }

@@ -1,7 +1,6 @@
 /* executor.c - durable workflows and steps. See executor.h. */
 #include "core/executor.h"
 
-#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +18,6 @@ struct lode_exec {
   char id[37];
   char *pipeline, *version;
   int tracing;
-  lode_trace_writer *tw; /* prepared trace-store statements on db */
   int counted;            /* counted in open_count (unregisters at the last close) */
   unsigned seen_version;  /* data version after this connection's last checkpoint */
   void (*kick)(void *ud);
@@ -105,10 +103,6 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   rc = lode_sysdb_executor_register(ex->db, ex->id, err, errlen);
   if (rc != LODE_OK) goto done;
   ex->tracing = !lode_trace_disabled();
-  if (ex->tracing && !(ex->tw = lode_trace_writer_new(lode_sysdb_sqlite(ex->db), err, errlen))) {
-    rc = LODE_EDB;
-    goto done;
-  }
   if (o->pipeline) ex->pipeline = strdup(o->pipeline);
   if (o->version) ex->version = strdup(o->version);
 done:
@@ -122,16 +116,14 @@ done:
 
 void lode_exec_close(lode_exec *ex) {
   if (!ex) return;
-  int last = 0;
   if (ex->counted) {
     pthread_mutex_lock(&open_mu);
-    last = --open_count == 0;
+    int last = --open_count == 0;
     /* unregistered under the lock, so an open in another thread cannot
      * register between the count reaching 0 and the row's delete */
     if (last && ex->db) lode_sysdb_executor_unregister(ex->db, ex->id);
     pthread_mutex_unlock(&open_mu);
   }
-  lode_trace_writer_free(ex->tw);
   lode_sysdb_close(ex->db);
   free(ex->pipeline);
   free(ex->version);
@@ -145,11 +137,6 @@ void lode_wf_outcome_clear(lode_wf_outcome *o) {
   free(o->output);
   free(o->error);
   memset(o, 0, sizeof *o);
-}
-
-static int finished(int status) {
-  return status == LODE_WF_SUCCESS || status == LODE_WF_ERROR || status == LODE_WF_CANCELLED ||
-         status == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
 }
 
 /* Moves a finished row's outcome into *o. */
@@ -185,151 +172,6 @@ static void kick(lode_exec *ex) {
   if (ex->kick) ex->kick(ex->kick_ud);
 }
 
-#define SPAN_MAX_STR LODE_SPAN_MAX_STR
-#define SPAN_MAX_JSON LODE_SPAN_MAX_JSON
-
-char *lode_span_json(const uint8_t *p, size_t n, int args) {
-  if (!p) return NULL;
-  lode_buf b;
-  lode_buf_init(&b, 0);
-  char err[128];
-  int rc = args ? lode_codec_args_to_json_budget(p, n, SPAN_MAX_STR, SPAN_MAX_JSON, &b, err,
-                                                 sizeof err)
-                : lode_codec_to_json_budget(p, n, SPAN_MAX_STR, SPAN_MAX_JSON, &b, err,
-                                            sizeof err);
-  if (rc != 0) {
-    lode_buf_free(&b);
-    return NULL;
-  }
-  if (b.len > SPAN_MAX_JSON) {
-    /* too large even with long strings cut: keep a preview, never drop it */
-    lode_buf t;
-    lode_buf_init(&t, 0);
-    size_t keep = SPAN_MAX_JSON / 4;
-    while (keep > 0 && (b.p[keep] & 0xc0) == 0x80) keep--;
-    lode_buf_puts(&t, "{\"truncated\":true,\"bytes\":");
-    lode_buf_printf(&t, "%zu,\"preview\":", b.len);
-    lode_json_put_str(&t, b.p, keep);
-    lode_buf_putc(&t, '}');
-    lode_buf_free(&b);
-    return lode_buf_cstr(&t) ? (char *)lode_buf_steal(&t, NULL) : NULL;
-  }
-  if (!lode_buf_cstr(&b)) {
-    lode_buf_free(&b);
-    return NULL;
-  }
-  return (char *)lode_buf_steal(&b, NULL);
-}
-
-/* {"workflow_id": ..., "recovery_attempts": ..., <user metadata>} */
-static char *wf_metadata(const lode_wf *wf, const char *user_json, const char *extra_json,
-                         int with_phase) {
-  lode_buf b;
-  lode_buf_init(&b, 0);
-  lode_buf_puts(&b, "{\"workflow_id\":");
-  lode_json_put_str(&b, wf->row.id, strlen(wf->row.id));
-  lode_buf_printf(&b, ",\"recovery_attempts\":%d", wf->row.recovery_attempts);
-  if (with_phase && wf->phase) {
-    lode_buf_puts(&b, ",\"phase\":");
-    lode_json_put_str(&b, wf->phase, strlen(wf->phase));
-  }
-  const char *users[2] = {user_json, extra_json};
-  for (int i = 0; i < 2; i++) {
-    /* splice the members of a user object (validated by whoever made it) */
-    const char *u = users[i];
-    if (!u) continue;
-    while (*u == ' ') u++;
-    size_t l = strlen(u);
-    if (l > 2 && u[0] == '{' && u[l - 1] == '}') {
-      lode_buf_putc(&b, ',');
-      lode_buf_append(&b, u + 1, l - 2);
-    }
-  }
-  lode_buf_putc(&b, '}');
-  return lode_buf_cstr(&b) ? (char *)lode_buf_steal(&b, NULL) : NULL;
-}
-
-/* The workflow's tags plus lode's own (trace roots only). */
-static int wf_tags(const lode_wf *wf, const char **out, int max, char *phase_tag, size_t plen) {
-  int n = 0;
-  if (!wf->row.parent_id) {
-    out[n++] = "execution:workflow";
-    if (wf->phase) {
-      snprintf(phase_tag, plen, "phase:%s", wf->phase);
-      out[n++] = phase_tag;
-    }
-  }
-  for (int i = 0; i < wf->ntags && n < max; i++) out[n++] = wf->tags[i];
-  return n;
-}
-
-/* Writes the workflow's span (and trace, for a root) as it stands. */
-static int wf_trace_put(lode_wf *wf, int64_t end_ms, const uint8_t *out, size_t out_len,
-                        const char *error, const lode_span_extra *x, char *err, size_t errlen) {
-  char *in_json = x && x->input_json ? NULL : lode_span_json(wf->row.input, wf->row.input_len, 1);
-  char *out_json = x && x->output_json ? NULL : lode_span_json(out, out_len, 0);
-  char *meta = wf_metadata(wf, wf->metadata_json, x ? x->metadata_json : NULL, 1);
-  const char *tags[64];
-  char phase_tag[256];
-  int ntags = wf_tags(wf, tags, 48, phase_tag, sizeof phase_tag);
-  for (int i = 0; x && i < x->ntags && ntags < 64; i++) tags[ntags++] = x->tags[i];
-  const char *msg = NULL;
-  char first[512];
-  if (error) { /* message: the first line; traceback: all of it */
-    lode_first_line(error, first, sizeof first);
-    msg = first;
-  }
-  int64_t start = wf->row.created_at ? wf->row.created_at : lode_now_ms();
-  lode_span_rec sp;
-  memset(&sp, 0, sizeof sp);
-  sp.id = wf->row.span_id;
-  sp.trace_id = wf->row.trace_id;
-  sp.parent_span_id = wf->row.parent_span_id;
-  sp.name = wf->row.name;
-  sp.type = x && x->type ? x->type : "general";
-  sp.start_ms = start;
-  sp.end_ms = end_ms;
-  sp.input_json = x && x->input_json ? x->input_json : in_json;
-  sp.output_json = x && x->output_json ? x->output_json : out_json;
-  sp.metadata_json = meta;
-  sp.tags = wf->row.parent_id ? tags : NULL; /* a root's tags go on its trace */
-  sp.ntags = wf->row.parent_id ? ntags : 0;
-  if (error) {
-    sp.error_type = "LuaError";
-    sp.error_message = msg;
-    sp.error_traceback = error;
-  }
-  if (x) {
-    sp.usage_json = x->usage_json;
-    sp.model = x->model;
-    sp.provider = x->provider;
-  }
-  int rc = lode_trace_writer_put_span(wf->ex->tw, &sp, err, errlen);
-  if (rc == 0 && !wf->row.parent_id) {
-    char *tmeta = wf_metadata(wf, wf->metadata_json, NULL, 1);
-    lode_trace_rec t;
-    memset(&t, 0, sizeof t);
-    t.id = wf->row.trace_id;
-    t.name = wf->row.name;
-    t.start_ms = start;
-    t.end_ms = end_ms;
-    t.input_json = sp.input_json;
-    t.output_json = sp.output_json;
-    t.metadata_json = tmeta;
-    t.tags = tags;
-    t.ntags = ntags;
-    t.error_type = sp.error_type;
-    t.error_message = sp.error_message;
-    t.error_traceback = sp.error_traceback;
-    rc = lode_trace_writer_put_trace(wf->ex->tw, &t, err, errlen);
-    free(tmeta);
-  }
-  free(in_json);
-  free(out_json);
-  free(meta);
-  return rc == 0 ? LODE_OK : LODE_EDB;
-}
-
 static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t, int is_child) {
   if (!t) return;
   if (t->ntags > 0 && (wf->tags = calloc((size_t)t->ntags, sizeof *wf->tags))) {
@@ -340,89 +182,11 @@ static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t, int is_child) {
   if (t->phase && !is_child) wf->phase = strdup(t->phase);
 }
 
-/* ---- trace attributes kept in the workflow row -------------------------------- */
-
-static int json_add_strs(cJSON *o, const char *k, const char *const *v, int n) {
-  if (n <= 0) return 0;
-  cJSON *a = cJSON_AddArrayToObject(o, k);
-  if (!a) return -1;
-  for (int i = 0; i < n; i++)
-    if (v[i] && !cJSON_AddItemToArray(a, cJSON_CreateString(v[i]))) return -1;
-  return 0;
-}
-
-static int json_add_opt(cJSON *o, const char *k, const char *v) {
-  return v && !cJSON_AddStringToObject(o, k, v) ? -1 : 0;
-}
-
-/* {"tags":[..],"metadata":"{..}","phase":"..","x":{<lode.trace.update>}}, or
- * NULL when there is nothing to keep (the common case: no text at all). */
+/* The workflow's trace attributes (and lode.trace.update values) as its
+ * row keeps them (render.h); NULL when there are none. */
 static char *trace_extra_json(const lode_wf *wf, const lode_span_extra *x) {
-  int has_x = x && (x->metadata_json || x->ntags > 0 || x->input_json || x->output_json ||
-                    x->usage_json || x->model || x->provider || x->type);
-  if (!wf->ntags && !wf->metadata_json && !wf->phase && !has_x) return NULL;
-  cJSON *o = cJSON_CreateObject();
-  char *text = NULL;
-  if (!o || json_add_strs(o, "tags", (const char *const *)wf->tags, wf->ntags) ||
-      json_add_opt(o, "metadata", wf->metadata_json) || json_add_opt(o, "phase", wf->phase))
-    goto done;
-  if (has_x) {
-    cJSON *xo = cJSON_AddObjectToObject(o, "x");
-    if (!xo || json_add_opt(xo, "metadata", x->metadata_json) ||
-        json_add_strs(xo, "tags", x->tags, x->ntags) ||
-        json_add_opt(xo, "input", x->input_json) || json_add_opt(xo, "output", x->output_json) ||
-        json_add_opt(xo, "usage", x->usage_json) || json_add_opt(xo, "model", x->model) ||
-        json_add_opt(xo, "provider", x->provider) || json_add_opt(xo, "type", x->type))
-      goto done;
-  }
-  text = cJSON_PrintUnformatted(o);
-done:
-  cJSON_Delete(o);
-  return text;
-}
-
-/* The parsed trace_extra of a stored row: the workflow's options go into
- * wf (as keep_trace_opts would), lode.trace.update values into *x, whose
- * strings point into *doc (free it with cJSON_Delete). */
-static const char *jstr(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int jstrs(const cJSON *o, const char *k, const char ***out) {
-  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
-  int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-  *out = NULL;
-  if (n <= 0 || !(*out = calloc((size_t)n, sizeof **out))) return 0;
-  int k2 = 0;
-  const cJSON *it;
-  cJSON_ArrayForEach(it, a) if (cJSON_IsString(it)) (*out)[k2++] = it->valuestring;
-  return k2;
-}
-
-static int trace_extra_parse(lode_wf *wf, lode_span_extra *x, const char ***xtags,
-                             cJSON **doc) {
-  memset(x, 0, sizeof *x);
-  *xtags = NULL;
-  *doc = wf->row.trace_extra ? cJSON_Parse(wf->row.trace_extra) : NULL;
-  if (!*doc) return 0;
-  const char **tags;
-  int n = jstrs(*doc, "tags", &tags);
-  lode_wf_trace t = {tags, n, jstr(*doc, "metadata"), jstr(*doc, "phase")};
-  keep_trace_opts(wf, &t, wf->row.parent_id != NULL);
-  free(tags);
-  const cJSON *xo = cJSON_GetObjectItemCaseSensitive(*doc, "x");
-  if (!cJSON_IsObject(xo)) return 0;
-  x->metadata_json = jstr(xo, "metadata");
-  x->ntags = jstrs(xo, "tags", xtags);
-  x->tags = *xtags;
-  x->input_json = jstr(xo, "input");
-  x->output_json = jstr(xo, "output");
-  x->usage_json = jstr(xo, "usage");
-  x->model = jstr(xo, "model");
-  x->provider = jstr(xo, "provider");
-  x->type = jstr(xo, "type");
-  return 1;
+  lode_wf_trace t = {(const char *const *)wf->tags, wf->ntags, wf->metadata_json, wf->phase};
+  return lode_trace_extra_json(&t, x);
 }
 
 int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_span_rec *spans,
@@ -430,9 +194,9 @@ int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_spa
   if (!ex->tracing || (nspans == 0 && !t)) return LODE_OK;
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
-  if (t && lode_trace_writer_put_trace(ex->tw, t, err, errlen) != 0) rc = LODE_EDB;
+  if (t && lode_trace_put_trace(ex->db, t, err, errlen) != 0) rc = LODE_EDB;
   for (int i = 0; i < nspans && rc == LODE_OK; i++)
-    if (lode_trace_writer_put_span(ex->tw, &spans[i], err, errlen) != 0) rc = LODE_EDB;
+    if (lode_trace_put_span(ex->db, &spans[i], err, errlen) != 0) rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
   else kick(ex);
@@ -444,7 +208,7 @@ int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *na
   if (!ex->tracing) return LODE_OK;
   int rc = lode_sysdb_begin(ex->db, err, errlen);
   if (rc != LODE_OK) return rc;
-  if (lode_trace_writer_put_feedback(ex->tw, trace_id, name, value, reason, err, errlen) != 0)
+  if (lode_trace_put_feedback(ex->db, trace_id, name, value, reason, err, errlen) != 0)
     rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(ex->db, err, errlen);
   if (rc != LODE_OK) lode_sysdb_rollback(ex->db);
@@ -669,7 +433,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     goto fail;
   }
   if (existed) {
-    if (finished(wf->row.status)) {
+    if (lode_wf_status_finished(wf->row.status)) {
       take_outcome(&wf->row, done);
       lode_wf_free(wf);
       return LODE_OK;
@@ -745,7 +509,7 @@ int lode_exec_await(lode_exec *ex, const char *id, lode_wf_outcome *out, char *e
     int status;
     int rc = lode_sysdb_wf_status(ex->db, id, &status, err, errlen);
     if (rc != LODE_OK) return rc;
-    if (finished(status)) break;
+    if (lode_wf_status_finished(status)) break;
     lode_sleep_s(0.05);
   }
   lode_wf_row r;
@@ -835,7 +599,7 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
   if (rc == LODE_OK) rc = lode_sysdb_step_put(db, wf->row.id, row, err, errlen);
   if (rc == LODE_OK && look) rc = lode_sysdb_wf_status(db, wf->row.id, &status, err, errlen);
   for (int i = 0; i < nspans && rc == LODE_OK && wf->ex->tracing; i++)
-    if (lode_trace_writer_put_span(wf->ex->tw, &spans[i], err, errlen) != 0) rc = LODE_EDB;
+    if (lode_trace_put_span(wf->ex->db, &spans[i], err, errlen) != 0) rc = LODE_EDB;
   if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
   if (rc != LODE_OK) {
     lode_sysdb_rollback(db);
@@ -905,14 +669,13 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
   else if (o->parent)
     snprintf(id_out, 512, "%s-%lld", o->parent->row.id, (long long)o->parent_pos);
   else lode_uuid7(id_out);
-  lode_wf tmp; /* the record, as the span writer sees it */
-  memset(&tmp, 0, sizeof tmp);
-  tmp.ex = ex;
+  lode_wf_row row; /* its span is rendered from this row (render.h) */
+  memset(&row, 0, sizeof row);
   char trace_id[37], span_id[37];
   lode_uuid7(span_id);
   if (o->parent && o->parent->row.trace_id) lode_strlcpy(trace_id, o->parent->row.trace_id, 37);
   else lode_uuid7(trace_id);
-  lode_wf_row *r = &tmp.row;
+  lode_wf_row *r = &row;
   r->id = id_out;
   r->name = (char *)o->name;
   r->parent_id = o->parent ? o->parent->row.id : NULL;
@@ -955,345 +718,4 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
   if (o->parent) o->parent->unsaved = 0;
   if (ex->tracing) kick(ex);
   return LODE_OK;
-}
-
-/* ---- rendering the records of workflows and steps -------------------------------- */
-
-typedef struct mat {
-  lode_exec ex; /* the span writer's view: db, tw, tracing */
-  sqlite3 *s;
-  sqlite3_stmt *steps, *open_ins, *open_upd, *open_del;
-  int n, max, more, warned;
-} mat;
-
-static void mat_warn(mat *m, const char *what, const char *e) {
-  if (m->warned++ < 3) lode_warn("trace store: %s: %s (the record is skipped)", what, e);
-}
-
-char *lode_step_span_meta(const char *wf_id, int64_t step_no, int attempts, int recovery) {
-  lode_buf b;
-  lode_buf_init(&b, 0);
-  lode_buf_puts(&b, "{\"workflow_id\":");
-  lode_json_put_str(&b, wf_id, strlen(wf_id));
-  lode_buf_printf(&b, ",\"step\":%lld,\"attempts\":%d,\"recovery_attempts\":%d}",
-                  (long long)step_no, attempts, recovery);
-  return lode_buf_cstr(&b) ? (char *)lode_buf_steal(&b, NULL) : NULL;
-}
-
-/* The spans of wf's steps after `after`, at most m->max - m->n of them.
- * Returns the last step number rendered (or `after`), -1 on a database error. */
-static int64_t mat_steps(mat *m, const lode_wf_row *w, int64_t after, char *err, size_t errlen) {
-  sqlite3_stmt *st = m->steps;
-  sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, after);
-  int limit = m->max - m->n + 1;
-  sqlite3_bind_int(st, 3, limit);
-  int64_t last = after;
-  int r, rows = 0;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    if (m->n >= m->max) {
-      m->more = 1;
-      break;
-    }
-    rows++;
-    int64_t no = sqlite3_column_int64(st, 0);
-    if (!sqlite3_column_int(st, 9)) {
-      /* no span kept in the row (written with the checkpoint, or none):
-       * passed over for good, its output left unread (the last column) */
-      last = no;
-      continue;
-    }
-    const char *name = (const char *)sqlite3_column_text(st, 1);
-    const char *status = (const char *)sqlite3_column_text(st, 2);
-    const char *input = (const char *)sqlite3_column_text(st, 3);
-    const char *error = (const char *)sqlite3_column_text(st, 4);
-    int attempts = sqlite3_column_int(st, 5);
-    const char *span_id = (const char *)sqlite3_column_text(st, 6);
-    const uint8_t *out = sqlite3_column_blob(st, 11);
-    size_t out_len = (size_t)sqlite3_column_bytes(st, 11);
-    char *outj = out ? lode_span_json(out, out_len, 0) : NULL;
-    char *meta = lode_step_span_meta(w->id, no, attempts, sqlite3_column_int(st, 10));
-    char first[512];
-    lode_span_rec sp;
-    memset(&sp, 0, sizeof sp);
-    sp.id = span_id;
-    sp.trace_id = w->trace_id;
-    sp.parent_span_id = w->span_id;
-    sp.name = name;
-    sp.type = "general";
-    sp.start_ms = sqlite3_column_int64(st, 7);
-    sp.end_ms = sqlite3_column_int64(st, 8);
-    if (sp.end_ms < sp.start_ms) sp.end_ms = sp.start_ms;
-    sp.input_json = input && *input ? input : NULL;
-    sp.output_json = outj;
-    sp.metadata_json = meta;
-    if (status && !strcmp(status, "ERROR")) {
-      const char *e = error ? error : "failed";
-      lode_first_line(e, first, sizeof first);
-      sp.error_type = "LuaError";
-      sp.error_message = first;
-      sp.error_traceback = e;
-    }
-    char e2[256];
-    if (lode_trace_writer_put_span(m->ex.tw, &sp, e2, sizeof e2) != 0)
-      mat_warn(m, name ? name : "step", e2);
-    free(outj);
-    free(meta);
-    m->n++;
-    last = no;
-  }
-  if (r != SQLITE_ROW && r != SQLITE_DONE) {
-    snprintf(err, errlen, "reading steps of %s: %s", w->id, sqlite3_errmsg(m->s));
-    last = -1;
-  } else if (r == SQLITE_DONE && rows == limit) {
-    m->more = 1; /* the LIMIT ran out on rows passed over: more may follow */
-  }
-  sqlite3_reset(m->steps);
-  return last;
-}
-
-/* Renders what is new for one workflow: its steps after `after`, then its
- * span (and trace) as it stands when it is new or has finished. */
-static int mat_workflow(mat *m, const char *id, int is_new, int64_t after, char *err,
-                        size_t errlen) {
-  lode_wf wf;
-  memset(&wf, 0, sizeof wf);
-  wf.ex = &m->ex;
-  char e2[256];
-  if (lode_sysdb_wf_get(m->ex.db, id, &wf.row, e2, sizeof e2) != LODE_OK) {
-    lode_wf_row_clear(&wf.row);
-    return LODE_OK; /* gone or unreadable: nothing to render */
-  }
-  int rc = LODE_OK;
-  if (!wf.row.trace_id || !wf.row.span_id) goto close; /* not a traced row */
-  int fin = finished(wf.row.status);
-  int64_t last = after;
-  if (wf.row.status != LODE_WF_ENQUEUED) {
-    last = mat_steps(m, &wf.row, after, err, errlen);
-    if (last < 0) {
-      rc = LODE_EDB;
-      goto done;
-    }
-  }
-  int complete = fin && !m->more; /* every step is rendered: the end can go */
-  lode_span_extra x;
-  const char **xtags = NULL;
-  cJSON *doc = NULL;
-  int has_x = trace_extra_parse(&wf, &x, &xtags, &doc);
-  if (complete) {
-    const char *error = wf.row.error;
-    if (!error && wf.row.status == LODE_WF_CANCELLED) error = "cancelled";
-    if (!error && wf.row.status == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED)
-      error = "the workflow exceeded its recovery attempts";
-    int64_t end = wf.row.ended_at > 0 ? wf.row.ended_at : wf.row.updated_at;
-    if (end < wf.row.created_at) end = wf.row.created_at;
-    if (wf_trace_put(&wf, end, wf.row.output, wf.row.output_len, error, has_x ? &x : NULL, e2,
-                     sizeof e2) != LODE_OK)
-      mat_warn(m, wf.row.name, e2);
-    m->n += 1 + !wf.row.parent_id;
-  } else if (is_new) {
-    if (wf_trace_put(&wf, 0, NULL, 0, NULL, NULL, e2, sizeof e2) != LODE_OK)
-      mat_warn(m, wf.row.name, e2);
-    m->n += 1 + !wf.row.parent_id;
-  }
-  free(xtags);
-  cJSON_Delete(doc);
-  sqlite3_stmt *st = complete ? m->open_del : is_new ? m->open_ins
-                                            : last > after ? m->open_upd : NULL;
-  if (st) {
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (st != m->open_del) sqlite3_bind_int64(st, 2, last);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      snprintf(err, errlen, "recording trace progress of %s: %s", id, sqlite3_errmsg(m->s));
-      rc = LODE_EDB;
-    }
-    sqlite3_reset(st);
-  }
-done:
-  for (int i = 0; i < wf.ntags; i++) free(wf.tags[i]);
-  free(wf.tags);
-  free(wf.metadata_json);
-  free(wf.phase);
-close:
-  lode_wf_row_clear(&wf.row);
-  return rc;
-}
-
-/* A PENDING workflow parked by an earlier pass (its owner was dead) and not
- * claimed since: nothing of it can have changed. */
-#define PARKED                                                                   \
-  "w.status='PENDING' AND o.parked_owner IS NOT NULL AND o.parked_owner IS w.executor_id"
-
-/* Is there anything to render? A read, so an idle exporter never takes the
- * write lock. */
-static int mat_pending(sqlite3 *s) {
-  static const char *const q =
-      "SELECT EXISTS(SELECT 1 FROM workflows WHERE rowid > "
-      " (SELECT value FROM trace_cursor WHERE name='workflows'))"
-      " OR EXISTS(SELECT 1 FROM trace_open o JOIN workflows w ON w.id=o.workflow_id"
-      "  WHERE NOT (" PARKED ") AND (w.status NOT IN ('PENDING','ENQUEUED')"
-      "  OR EXISTS(SELECT 1 FROM steps p WHERE p.workflow_id=o.workflow_id"
-      "  AND p.step_no>o.steps_done AND p.span_input IS NOT NULL)))";
-  sqlite3_stmt *st;
-  int yes = 1;
-  if (sqlite3_prepare_v2(s, q, -1, &st, NULL) != SQLITE_OK) return 1;
-  if (sqlite3_step(st) == SQLITE_ROW) yes = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  return yes;
-}
-
-int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t errlen) {
-  *more = 0;
-  mat m;
-  memset(&m, 0, sizeof m);
-  m.s = lode_sysdb_sqlite(db);
-  m.max = max > 0 ? max : 1000;
-  if (!mat_pending(m.s)) return LODE_OK;
-  m.ex.db = db;
-  m.ex.tracing = 1;
-  int rc = LODE_EDB;
-  char **ids = NULL;
-  int64_t *after = NULL;
-  int nids = 0;
-  if (!(m.ex.tw = lode_trace_writer_new(m.s, err, errlen))) return LODE_EDB;
-  if (sqlite3_prepare_v2(m.s,
-                         "SELECT step_no,name,status,span_input,error,attempts,span_id,started_at,"
-                         "ended_at,span_id IS NOT NULL AND span_input IS NOT NULL,span_recovery,"
-                         "output FROM steps WHERE workflow_id=?1 AND step_no>?2"
-                         " ORDER BY step_no LIMIT ?3",
-                         -1, &m.steps, NULL) ||
-      sqlite3_prepare_v2(m.s,
-                         "INSERT OR REPLACE INTO trace_open(workflow_id, steps_done)"
-                         " VALUES(?1, ?2)",
-                         -1, &m.open_ins, NULL) ||
-      sqlite3_prepare_v2(m.s, "UPDATE trace_open SET steps_done=?2 WHERE workflow_id=?1", -1,
-                         &m.open_upd, NULL) ||
-      sqlite3_prepare_v2(m.s, "DELETE FROM trace_open WHERE workflow_id=?1", -1, &m.open_del,
-                         NULL)) {
-    snprintf(err, errlen, "preparing the trace renderer: %s", sqlite3_errmsg(m.s));
-    goto out;
-  }
-  if ((rc = lode_sysdb_begin(db, err, errlen)) != LODE_OK) goto out;
-  /* 1. workflows recorded since the last pass: rowids grow in commit order
-   * (one writer at a time; workflow rows are never deleted) */
-  sqlite3_stmt *st = NULL;
-  int64_t cursor = 0, seen = 0;
-  rc = LODE_EDB;
-  if (sqlite3_prepare_v2(m.s, "SELECT value FROM trace_cursor WHERE name='workflows'", -1, &st,
-                         NULL) != SQLITE_OK)
-    goto dberr;
-  if (sqlite3_step(st) == SQLITE_ROW) cursor = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  seen = cursor;
-  if (sqlite3_prepare_v2(m.s,
-                         "SELECT rowid, id, traced FROM workflows WHERE rowid>?1 ORDER BY rowid"
-                         " LIMIT 500",
-                         -1, &st, NULL) != SQLITE_OK)
-    goto dberr;
-  sqlite3_bind_int64(st, 1, cursor);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    char **p = realloc(ids, (size_t)(nids + 1) * sizeof *ids);
-    int64_t *a = p ? realloc(after, (size_t)(nids + 1) * sizeof *after) : NULL;
-    if (p) ids = p;
-    if (!a) break;
-    after = a;
-    after[nids] = sqlite3_column_int64(st, 0); /* here: the rowid */
-    ids[nids] = NULL;
-    if (sqlite3_column_int(st, 2) == 1 &&
-        !(ids[nids] = strdup((const char *)sqlite3_column_text(st, 1))))
-      break;
-    nids++;
-  }
-  sqlite3_finalize(st);
-  st = NULL;
-  int full_page = nids == 500;
-  /* a workflow stopped half-way (the budget) is kept open with its
-   * progress, so the cursor may pass it */
-  for (int i = 0; i < nids && !m.more; i++) {
-    if (ids[i] && mat_workflow(&m, ids[i], 1, 0, err, errlen) != LODE_OK) goto rollback;
-    seen = after[i];
-  }
-  if (full_page) m.more = 1;
-  if (seen > cursor) {
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE trace_cursor SET value=%lld WHERE name='workflows'",
-             (long long)seen);
-    if (sqlite3_exec(m.s, sql, NULL, NULL, NULL) != SQLITE_OK) goto dberr;
-  }
-  for (int i = 0; i < nids; i++) free(ids[i]);
-  nids = 0;
-  /* 2. workflows whose spans are not final yet */
-  if (!m.more && m.n < m.max) {
-    if (sqlite3_prepare_v2(m.s,
-                           "SELECT o.workflow_id, o.steps_done, w.status='PENDING', w.executor_id"
-                           " FROM trace_open o JOIN workflows w ON w.id=o.workflow_id"
-                           " WHERE w.status<>'ENQUEUED' AND NOT (" PARKED ")",
-                           -1, &st, NULL) != SQLITE_OK)
-      goto dberr;
-    char **owner = NULL; /* a PENDING workflow's owner, else NULL */
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      char **p = realloc(ids, (size_t)(nids + 1) * sizeof *ids);
-      int64_t *a = p ? realloc(after, (size_t)(nids + 1) * sizeof *after) : NULL;
-      char **w = a ? realloc(owner, (size_t)(nids + 1) * sizeof *owner) : NULL;
-      if (p) ids = p;
-      if (a) after = a;
-      if (!w) break;
-      owner = w;
-      const char *ex_id = (const char *)sqlite3_column_text(st, 3);
-      owner[nids] = sqlite3_column_int(st, 2) && ex_id ? strdup(ex_id) : NULL;
-      if (!(ids[nids] = strdup((const char *)sqlite3_column_text(st, 0)))) {
-        free(owner[nids]);
-        break;
-      }
-      after[nids++] = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    int failed = 0;
-    sqlite3_stmt *park = NULL;
-    for (int i = 0; i < nids && !m.more && m.n < m.max && !failed; i++) {
-      if (mat_workflow(&m, ids[i], 0, after[i], err, errlen) != LODE_OK) failed = 1;
-      /* its owner is gone: what it left is rendered now; park it until
-       * another process claims it */
-      else if (owner[i] && !m.more && !lode_sysdb_executor_alive(db, owner[i])) {
-        if (!park && sqlite3_prepare_v2(m.s,
-                                        "UPDATE trace_open SET parked_owner=?2 WHERE"
-                                        " workflow_id=?1", -1, &park, NULL) != SQLITE_OK) {
-          failed = 2;
-          break;
-        }
-        sqlite3_bind_text(park, 1, ids[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(park, 2, owner[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(park) != SQLITE_DONE) failed = 2;
-        sqlite3_reset(park);
-      }
-    }
-    sqlite3_finalize(park);
-    for (int i = 0; i < nids; i++) free(owner[i]);
-    free(owner);
-    if (failed == 2)
-      snprintf(err, errlen, "parking a workflow's trace: %s", sqlite3_errmsg(m.s));
-    if (failed) goto rollback;
-  }
-  if (m.n >= m.max) m.more = 1;
-  rc = lode_sysdb_commit(db, err, errlen);
-  if (rc != LODE_OK) lode_sysdb_rollback(db);
-  *more = m.more;
-  goto out;
-dberr:
-  snprintf(err, errlen, "rendering trace records: %s", sqlite3_errmsg(m.s));
-  sqlite3_finalize(st);
-rollback:
-  rc = LODE_EDB;
-  lode_sysdb_rollback(db);
-out:
-  for (int i = 0; i < nids; i++) free(ids[i]);
-  free(ids);
-  free(after);
-  sqlite3_finalize(m.steps);
-  sqlite3_finalize(m.open_ins);
-  sqlite3_finalize(m.open_upd);
-  sqlite3_finalize(m.open_del);
-  lode_trace_writer_free(m.ex.tw);
-  return rc;
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "state/sysdb.h"
+#include "trace/render.h"
 #include "trace/trace.h"
 
 typedef struct lode_exec lode_exec;
@@ -40,21 +41,8 @@ const char *lode_exec_id(lode_exec *ex);
 
 #define LODE_DEFAULT_MAX_RECOVERY 100
 
-/* Trace attributes of a workflow (SPEC §6). */
-typedef struct lode_wf_trace {
-  const char *const *tags; /* user tags: on the trace of a top-level run */
-  int ntags;
-  const char *metadata_json; /* user metadata, a JSON object (or NULL) */
-  const char *phase;         /* top-level runs only: metadata `phase`, tag `phase:X` */
-} lode_wf_trace;
-
-/* What `lode.trace.update` added to a workflow's own span. */
-typedef struct lode_span_extra {
-  const char *metadata_json; /* merged over lode's own metadata */
-  const char *const *tags;
-  int ntags;
-  const char *input_json, *output_json, *usage_json, *model, *provider, *type;
-} lode_span_extra;
+/* A workflow's trace attributes (lode_wf_trace) and what lode.trace.update
+ * adds to its span (lode_span_extra) are declared in trace/render.h. */
 
 typedef struct lode_wf_start {
   const char *id;   /* NULL: a new UUIDv7 (a child: PARENT-N) */
@@ -96,7 +84,7 @@ int lode_wf_resumed(const lode_wf *wf); /* 1 if it had been started before */
 int lode_wf_recovery_attempts(const lode_wf *wf);
 
 /* The next step position. *rec is the recorded checkpoint to replay, or NULL
- * when the step must run now. LODE_ENONDET (message as SPEC §5) when the
+ * when the step must run now. LODE_ENONDET (docs/durability.md) when the
  * recorded name differs; LODE_ECANCELLED once the workflow is cancelled. */
 int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_step_row **rec,
                       char *err, size_t errlen);
@@ -118,7 +106,7 @@ int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
                    const lode_step_row *prow, char *err, size_t errlen);
 int lode_wf_parent_step(const lode_wf *wf); /* 1 if it is a child workflow */
 /* 1 when the workflow's row says its spans are rendered from the rows
- * (lode_trace_materialize): its plain steps may then keep their span in
+ * (lode_trace_materialize, trace/render.h): its plain steps may then keep their span in
  * their checkpoint row. */
 int lode_wf_traced(const lode_wf *wf);
 
@@ -131,29 +119,8 @@ int lode_exec_trace_write(lode_exec *ex, const lode_trace_rec *t, const lode_spa
 /* A feedback score on a trace (lode.trace.feedback). */
 int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *name, double value,
                              const char *reason, char *err, size_t errlen);
-/* Workflow and step spans are not written as separate records on the hot
- * path: the workflow row and each step's checkpoint row carry what their
- * span needs (same commit, no extra index writes). This renders them into
- * the trace store (trace.h: trace_records, the exporter's outbox), at most
- * `max` records in one transaction; *more is set when work is left. Called
- * by the exporter, `lode export` and `lode trace`; safe from any process
- * (it takes the write lock). Rendering is idempotent in effect: a record is
- * rendered once per version (open, then final). */
-int lode_trace_materialize(lode_sysdb *db, int max, int *more, char *err, size_t errlen);
 /* Called after each commit that wrote trace records (the exporter's kick). */
 void lode_exec_on_trace_commit(lode_exec *ex, void (*fn)(void *ud), void *ud);
-/* JSON for a span's input/output from an encoded value (args: an argument
- * list). Strings are cut at LODE_SPAN_MAX_STR bytes and tables once about
- * LODE_SPAN_MAX_JSON bytes are written, with markers (codec.h), so a huge
- * value costs no more than its preview. Returns a malloc'd string, or NULL. */
-/* A step span's metadata: {"workflow_id", "step", "attempts",
- * "recovery_attempts"} as a malloc'd JSON object (NULL if out of memory);
- * written the same way whether the span is written at the step or rendered
- * from its checkpoint later. */
-char *lode_step_span_meta(const char *wf_id, int64_t step_no, int attempts, int recovery);
-#define LODE_SPAN_MAX_STR 4096
-#define LODE_SPAN_MAX_JSON (32 * 1024)
-char *lode_span_json(const uint8_t *p, size_t n, int args);
 void lode_wf_free(lode_wf *wf);
 
 /* Enqueues a workflow (status ENQUEUED) on a queue; a worker claims it.

@@ -7,7 +7,7 @@
  * Ownership: rows returned by the getters are filled with heap copies; the
  * caller releases them with lode_wf_row_clear / lode_step_rows_free. Inputs
  * are borrowed for the duration of the call. All functions return a
- * lode_status_code (core/error.h) and fill err on failure.
+ * lode_status_code (base/error.h) and fill err on failure.
  *
  * Threads: one lode_sysdb per thread; SQLite's WAL lets connections of many
  * threads and processes share the file. */
@@ -16,7 +16,6 @@
 
 #include "base/buf.h"
 
-typedef struct sqlite3 sqlite3;
 typedef struct lode_sysdb lode_sysdb;
 
 #define LODE_WF_STATUSES(X)            \
@@ -37,6 +36,8 @@ enum lode_wf_status {
 const char *lode_wf_status_name(int status);
 /* -1 if the name is unknown */
 int lode_wf_status_parse(const char *name);
+/* 1 for an outcome (SUCCESS, ERROR, CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED) */
+int lode_wf_status_finished(int status);
 
 typedef struct lode_wf_row {
   char *id, *name, *parent_id, *pipeline, *version, *error;
@@ -48,7 +49,7 @@ typedef struct lode_wf_row {
   size_t input_len, output_len;
   int64_t created_at, updated_at, started_at, ended_at;
   int64_t deadline_ms; /* 0: none */
-  int traced;          /* its spans are rendered from this row (lode_trace_materialize) */
+  int traced;          /* its spans are rendered from this row (trace/render.h) */
   char *trace_extra;   /* JSON: tags, metadata, phase, lode.trace.update values; or NULL */
 } lode_wf_row;
 
@@ -75,9 +76,11 @@ void lode_step_rows_free(lode_step_row *rows, size_t n);
  * created. sync_full: PRAGMA synchronous=FULL, else NORMAL. WAL always. */
 int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
                     size_t errlen);
+/* Opens an existing database read-only (`lode trace` on a copy it may not
+ * write): no migration runs, so tables may be missing (see
+ * lode_sysdb_has_trace_store); waits up to 5 s for a lock. */
+int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen);
 void lode_sysdb_close(lode_sysdb *db);
-/* The connection, for modules that write in the same transaction (trace). */
-sqlite3 *lode_sysdb_sqlite(lode_sysdb *db);
 const char *lode_sysdb_path(lode_sysdb *db);
 
 /* With sync_full: the next commits skip their fsync while on (they become
@@ -129,7 +132,7 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
 int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
                           size_t *n, char *err, size_t errlen);
 /* A resumed workflow's later steps and outcome are to be rendered
- * (lode_trace_materialize): marks its row traced and keeps it among the open
+ * (lode_trace_materialize, trace/render.h): marks its row traced and keeps it among the open
  * ones, with the steps it has so far counted as rendered unless it is open
  * already. Two statements: call it inside a transaction to make them one. */
 int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen);

@@ -1,4 +1,5 @@
-/* trace.c - the local trace store: building Opik bodies and upserting rows. */
+/* trace.c - trace records: building Opik bodies (pure logic) and handing the
+ * finished rows to the state database (state/trace_store.h). */
 #include "trace/trace.h"
 
 #include <cjson/cJSON.h>
@@ -9,46 +10,10 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "trace/opik_config.h"
+#include "base/error.h"
 #include "base/util.h"
-
-static const char *const schema_sql =
-    "CREATE TABLE IF NOT EXISTS trace_records("
-    " id TEXT PRIMARY KEY,"
-    " kind TEXT NOT NULL,"          /* trace | span | feedback */
-    " trace_id TEXT,"
-    " parent_id TEXT,"              /* parent span id; NULL for roots and traces */
-    " name TEXT,"
-    " type TEXT,"
-    " start_ms INTEGER,"
-    " end_ms INTEGER,"
-    " error TEXT,"                  /* 'Type: message' for `lode trace`, NULL if ok */
-    " body TEXT NOT NULL,"          /* JSON sent to Opik, minus the envelope */
-    " rev INTEGER NOT NULL,"        /* bumps on every upsert */
-    " state TEXT NOT NULL,"         /* pending | sent | failed | disabled */
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " last_error TEXT,"
-    " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
-    " updated_at INTEGER NOT NULL)"; /* epoch ms, strictly increasing per id */
-static const char *const index_sql[] = {
-    "CREATE INDEX IF NOT EXISTS trace_records_outbox"
-    " ON trace_records(state, kind, next_attempt_at)",
-    "CREATE INDEX IF NOT EXISTS trace_records_by_trace ON trace_records(trace_id, start_ms)",
-};
-
-int lode_trace_migrate(sqlite3 *db, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
-  for (size_t i = 0; i < sizeof index_sql / sizeof *index_sql; i++)
-    if (sqlite3_exec(db, index_sql[i], NULL, NULL, &msg) != SQLITE_OK) goto fail;
-  return 0;
-fail:
-  snprintf(err, errlen, "creating the trace store tables in %s: %s",
-           sqlite3_db_filename(db, "main") ? sqlite3_db_filename(db, "main") : "(memory)",
-           msg ? msg : sqlite3_errmsg(db));
-  sqlite3_free(msg);
-  return -1;
-}
+#include "state/trace_store.h"
+#include "trace/opik_config.h"
 
 /* ---- disabled flag --------------------------------------------------------- */
 
@@ -438,53 +403,13 @@ typedef struct row {
   const char *body;
 } row;
 
-static const char *const upsert_sql =
-    "INSERT INTO trace_records(id, kind, trace_id, parent_id, name, type, start_ms, end_ms,"
-    " error, body, rev, state, attempts, last_error, next_attempt_at, updated_at)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 0, NULL, 0, ?12)"
-    " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, trace_id=excluded.trace_id,"
-    " parent_id=excluded.parent_id, name=excluded.name, type=excluded.type,"
-    " start_ms=excluded.start_ms, end_ms=excluded.end_ms, error=excluded.error,"
-    " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
-    " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
-
-struct lode_trace_writer {
-  sqlite3 *db;
-  sqlite3_stmt *upsert; /* prepared once: parsing it costs more than running it */
-};
-
-lode_trace_writer *lode_trace_writer_new(sqlite3 *db, char *err, size_t errlen) {
-  lode_trace_writer *w = calloc(1, sizeof *w);
-  if (!w) {
-    snprintf(err, errlen, "out of memory creating a trace writer");
-    return NULL;
-  }
-  w->db = db;
-  if (sqlite3_prepare_v3(db, upsert_sql, -1, SQLITE_PREPARE_PERSISTENT, &w->upsert, NULL) !=
-      SQLITE_OK) {
-    snprintf(err, errlen, "preparing the trace store upsert: %s (was lode_trace_migrate run?)",
-             sqlite3_errmsg(db));
-    free(w);
-    return NULL;
-  }
-  return w;
-}
-
-void lode_trace_writer_free(lode_trace_writer *w) {
-  if (!w) return;
-  sqlite3_finalize(w->upsert);
-  free(w);
-}
-
-/* Runs the upsert with `cached` (reset afterwards) or a statement prepared
- * for this call only. */
-static int upsert(sqlite3 *db, sqlite3_stmt *cached, const row *r, char *err, size_t errlen) {
-  sqlite3_stmt *st = cached;
+/* Stores the record: its text made valid UTF-8, its error line for `lode
+ * trace`, its export state. The upsert runs in the caller's transaction. */
+static int store(lode_sysdb *db, const row *r, char *err, size_t errlen) {
   char errtxt[512];
-  int rc = -1, oom1, oom2;
+  int rc = -1, oom1, oom2 = 0;
   char *fixed_body = utf8_repair(r->body, &oom1), *fixed_name = NULL;
   if (r->name) fixed_name = utf8_repair(r->name, &oom2);
-  else oom2 = 0;
   if (oom1 || oom2) {
     snprintf(err, errlen, "storing %s %s: out of memory", r->kind, r->id);
     goto done;
@@ -498,34 +423,12 @@ static int upsert(sqlite3 *db, sqlite3_stmt *cached, const row *r, char *err, si
     if (n == sizeof errtxt - 1)
       while (n > 0 && ((unsigned char)errtxt[n] & 0xC0) == 0x80) errtxt[n--] = 0;
   }
-  if (!st && sqlite3_prepare_v2(db, upsert_sql, -1, &st, NULL) != SQLITE_OK) goto fail;
-  sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, r->trace_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, r->parent_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, fixed_name ? fixed_name : r->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, r->type, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, r->start_ms);
-  sqlite3_bind_int64(st, 8, r->end_ms);
-  if (errtxt[0]) sqlite3_bind_text(st, 9, errtxt, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(st, 9);
-  sqlite3_bind_text(st, 10, fixed_body ? fixed_body : r->body, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 11, lode_trace_disabled() ? LODE_TRACE_DISABLED : LODE_TRACE_PENDING,
-                    -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 12, lode_now_ms());
-  if (sqlite3_step(st) != SQLITE_DONE) goto fail;
-  rc = 0;
-  goto done;
-fail:
-  snprintf(err, errlen, "storing %s %s in the trace store: %s", r->kind, r->id,
-           sqlite3_errmsg(db));
+  lode_trace_row tr = {r->id, r->kind, r->trace_id, r->parent_id,
+                       fixed_name ? fixed_name : r->name, r->type, r->start_ms, r->end_ms,
+                       errtxt[0] ? errtxt : NULL, fixed_body ? fixed_body : r->body,
+                       lode_trace_disabled() ? LODE_TRACE_DISABLED : LODE_TRACE_PENDING};
+  rc = lode_sysdb_trace_put(db, &tr, err, errlen) == LODE_OK ? 0 : -1;
 done:
-  if (cached) {
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st); /* they point into the caller's strings */
-  } else {
-    sqlite3_finalize(st);
-  }
   free(fixed_body);
   free(fixed_name);
   return rc;
@@ -537,8 +440,7 @@ static int check_id(const char *what, const char *id, char *err, size_t errlen) 
   return -1;
 }
 
-static int put_span(sqlite3 *db, sqlite3_stmt *cached, const lode_span_rec *s, char *err,
-                    size_t errlen) {
+int lode_trace_put_span(lode_sysdb *db, const lode_span_rec *s, char *err, size_t errlen) {
   int rc = -1;
   char *body = NULL;
   cJSON *o = NULL;
@@ -571,7 +473,7 @@ static int put_span(sqlite3 *db, sqlite3_stmt *cached, const lode_span_rec *s, c
   if (!(body = cJSON_PrintUnformatted(o)) || !(body = splice(body, raw, 3))) goto oom;
   row r = {s->id, "span", s->trace_id, s->parent_span_id, s->name ? s->name : "span", type,
            s->start_ms, s->end_ms, s->error_type, s->error_message, body};
-  rc = upsert(db, cached, &r, err, errlen);
+  rc = store(db, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "span %s: out of memory building its record", s->id);
@@ -581,8 +483,7 @@ done:
   return rc;
 }
 
-static int put_trace(sqlite3 *db, sqlite3_stmt *cached, const lode_trace_rec *t, char *err,
-                     size_t errlen) {
+int lode_trace_put_trace(lode_sysdb *db, const lode_trace_rec *t, char *err, size_t errlen) {
   int rc = -1;
   char *body = NULL;
   cJSON *o = NULL;
@@ -601,7 +502,7 @@ static int put_trace(sqlite3 *db, sqlite3_stmt *cached, const lode_trace_rec *t,
   if (!(body = cJSON_PrintUnformatted(o)) || !(body = splice(body, raw, 3))) goto oom;
   row r = {t->id, "trace", t->id, NULL, t->name ? t->name : "trace", NULL,
            t->start_ms, t->end_ms, t->error_type, t->error_message, body};
-  rc = upsert(db, cached, &r, err, errlen);
+  rc = store(db, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "trace %s: out of memory building its record", t->id);
@@ -611,8 +512,8 @@ done:
   return rc;
 }
 
-static int put_feedback(sqlite3 *db, sqlite3_stmt *cached, const char *trace_id, const char *name,
-                        double value, const char *reason, char *err, size_t errlen) {
+int lode_trace_put_feedback(lode_sysdb *db, const char *trace_id, const char *name, double value,
+                            const char *reason, char *err, size_t errlen) {
   int rc = -1;
   char *body = NULL, *rowid = NULL;
   cJSON *o = NULL;
@@ -637,7 +538,7 @@ static int put_feedback(sqlite3 *db, sqlite3_stmt *cached, const char *trace_id,
     goto oom;
   if (!(body = cJSON_PrintUnformatted(o))) goto oom;
   row r = {rowid, "feedback", trace_id, NULL, name, NULL, lode_now_ms(), 0, NULL, NULL, body};
-  rc = upsert(db, cached, &r, err, errlen);
+  rc = store(db, &r, err, errlen);
   goto done;
 oom:
   snprintf(err, errlen, "feedback on trace %s: out of memory building its record", trace_id);
@@ -646,32 +547,4 @@ done:
   cJSON_Delete(o);
   free(rowid);
   return rc;
-}
-
-int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen) {
-  return put_span(db, NULL, s, err, errlen);
-}
-
-int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen) {
-  return put_trace(db, NULL, t, err, errlen);
-}
-
-int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name, double value,
-                            const char *reason, char *err, size_t errlen) {
-  return put_feedback(db, NULL, trace_id, name, value, reason, err, errlen);
-}
-
-int lode_trace_writer_put_span(lode_trace_writer *w, const lode_span_rec *s, char *err,
-                               size_t errlen) {
-  return put_span(w->db, w->upsert, s, err, errlen);
-}
-
-int lode_trace_writer_put_trace(lode_trace_writer *w, const lode_trace_rec *t, char *err,
-                                size_t errlen) {
-  return put_trace(w->db, w->upsert, t, err, errlen);
-}
-
-int lode_trace_writer_put_feedback(lode_trace_writer *w, const char *trace_id, const char *name,
-                                   double value, const char *reason, char *err, size_t errlen) {
-  return put_feedback(w->db, w->upsert, trace_id, name, value, reason, err, errlen);
 }

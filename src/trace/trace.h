@@ -1,12 +1,13 @@
 #ifndef LODE_TRACE_H
 #define LODE_TRACE_H
-/* trace.h - the local trace store: Opik trace, span and feedback records.
+/* trace.h - Opik trace, span and feedback records.
  *
- * Every record is ALWAYS stored locally in `trace_records` (that is what
- * `lode trace` reads); the exporter (trace_export.h) sends pending rows to
- * Opik. The put functions run inside the caller's open transaction (they never
- * BEGIN or COMMIT), so a record commits atomically with the checkpoint it
- * describes.
+ * Every record is ALWAYS stored locally in the state database's
+ * `trace_records` (state/trace_store.h; that is what `lode trace` reads); the
+ * exporter (trace_export.h) sends pending rows to Opik. This module builds
+ * the records' bodies; the put functions hand the finished rows to the state
+ * database inside the caller's open transaction (they never BEGIN or
+ * COMMIT), so a record commits atomically with the checkpoint it describes.
  *
  * Ownership: callers keep ownership of every string they pass; nothing is
  * retained after a call returns. Strings need not be valid UTF-8 (Lua strings
@@ -14,18 +15,16 @@
  * to Opik minus the envelope fields the exporter adds at send time
  * (`project_name`, `last_updated_at`), so a project rename or a retry never
  * needs the record rebuilt. */
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "state/sysdb.h"
+#include "state/trace_store.h"
 
 /* input/output/metadata JSON longer than this is truncated (with a marker and
  * the original size), never dropped: Opik and the per-request cap need
  * bounded records. */
 #define LODE_TRACE_MAX_VALUE_BYTES ((size_t)256 << 10)
-
-/* One-time setup of the record tables; idempotent. Called by the executor's
- * migration runner inside its migration transaction. */
-int lode_trace_migrate(sqlite3 *db, char *err, size_t errlen);
 
 typedef struct lode_span_rec {
   const char *id, *trace_id, *parent_span_id; /* UUIDv7 strings; parent NULL = root span */
@@ -51,39 +50,20 @@ typedef struct lode_trace_rec {
 
 /* Upserts the record (by id), marking it pending for export (or `disabled`
  * when OPIK_TRACK_DISABLE is set, see lode_trace_set_disabled), with
- * updated_at = now, strictly increasing per id. Returns 0 or -1 with `err`
+ * updated_at = now, strictly increasing per id. The upsert is prepared once
+ * per connection, so these serve hot paths too. Returns 0 or -1 with `err`
  * naming the record. */
-int lode_trace_put_span(sqlite3 *db, const lode_span_rec *s, char *err, size_t errlen);
-int lode_trace_put_trace(sqlite3 *db, const lode_trace_rec *t, char *err, size_t errlen);
+int lode_trace_put_span(lode_sysdb *db, const lode_span_rec *s, char *err, size_t errlen);
+int lode_trace_put_trace(lode_sysdb *db, const lode_trace_rec *t, char *err, size_t errlen);
 /* Feedback score on a trace (lode.trace.feedback): name, value, reason (may be
  * NULL). One score per (trace, name): a later call replaces it, as in Opik. */
-int lode_trace_put_feedback(sqlite3 *db, const char *trace_id, const char *name,
+int lode_trace_put_feedback(lode_sysdb *db, const char *trace_id, const char *name,
                             double value, const char *reason, char *err, size_t errlen);
-
-/* A writer caches the prepared upsert for one connection: the same
- * semantics as the functions above at about half the cost per record (SQL
- * parsing dominates an upsert). Use it for hot paths; free it BEFORE closing
- * the connection (sqlite3_close refuses to close with a live statement).
- * Like the connection, a writer is used by one thread at a time. */
-typedef struct lode_trace_writer lode_trace_writer;
-lode_trace_writer *lode_trace_writer_new(sqlite3 *db, char *err, size_t errlen);
-void lode_trace_writer_free(lode_trace_writer *w);
-int lode_trace_writer_put_span(lode_trace_writer *w, const lode_span_rec *s, char *err,
-                               size_t errlen);
-int lode_trace_writer_put_trace(lode_trace_writer *w, const lode_trace_rec *t, char *err,
-                                size_t errlen);
-int lode_trace_writer_put_feedback(lode_trace_writer *w, const char *trace_id, const char *name,
-                                   double value, const char *reason, char *err, size_t errlen);
 
 /* Whether new records are stored as `disabled` (never sent, not even by
  * `lode export`). By default this follows OPIK_TRACK_DISABLE / the config file,
  * read once; 0 or 1 forces it, -1 goes back to the configuration. */
 void lode_trace_set_disabled(int disabled);
 int lode_trace_disabled(void);
-
-/* Row states. */
-#define LODE_TRACE_PENDING "pending"
-#define LODE_TRACE_SENT "sent"
-#define LODE_TRACE_FAILED "failed"
-#define LODE_TRACE_DISABLED "disabled"
+/* Row states: LODE_TRACE_PENDING ... in state/trace_store.h. */
 #endif

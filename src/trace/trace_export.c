@@ -4,7 +4,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +13,12 @@
 
 #include "base/buf.h"
 #include "base/error.h"
-#include "core/executor.h"
 #include "base/http.h"
 #include "base/log.h"
-#include "trace/trace.h"
 #include "base/util.h"
+#include "state/trace_store.h"
+#include "trace/render.h"
+#include "trace/trace.h"
 
 /* ---- the sender: one connection, one HTTP client, no threads ------------- */
 
@@ -30,15 +30,14 @@ typedef struct item {
 
 typedef struct sender {
   lode_sysdb *sys;    /* the state database (workflow and step rows are rendered) */
-  sqlite3 *db;        /* its connection */
   int64_t rendered_at; /* last lode_trace_materialize pass, epoch ms */
   lode_http *http;
   char *url;          /* base URL */
   char *project_json; /* "\"project_name\":\"...\"," pre-escaped */
   char *secret;       /* the API key, only to scrub it from server responses */
-  sqlite3_stmt *sel, *mark_sent, *mark_failed, *mark_retry, *count_pending;
   lode_buf bodies, req;
   item *items;
+  lode_outbox_ref *refs; /* the items being marked */
   int nitems;
   int batch_full;     /* the last load_batch stopped at a cap: more rows wait */
   int failures;       /* consecutive retryable failures, for the backoff */
@@ -65,11 +64,6 @@ static int should_abort(void *ud) {
 }
 
 static void sender_free(sender *s) {
-  sqlite3_finalize(s->sel);
-  sqlite3_finalize(s->mark_sent);
-  sqlite3_finalize(s->mark_failed);
-  sqlite3_finalize(s->mark_retry);
-  sqlite3_finalize(s->count_pending);
   lode_sysdb_close(s->sys);
   lode_http_free(s->http);
   free(s->url);
@@ -81,6 +75,7 @@ static void sender_free(sender *s) {
   }
   for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
   free(s->items);
+  free(s->refs);
   lode_buf_free(&s->bodies);
   lode_buf_free(&s->req);
   memset(s, 0, sizeof *s);
@@ -88,50 +83,18 @@ static void sender_free(sender *s) {
 
 static int sender_init(sender *s, const char *db_path, const lode_opik_config *cfg, char *err,
                        size_t errlen) {
-  char *msg = NULL;
   memset(s, 0, sizeof *s);
   lode_buf_init(&s->bodies, LODE_EXPORT_MAX_BYTES * 4);
   lode_buf_init(&s->req, LODE_EXPORT_MAX_BYTES * 4);
-  if (!(s->items = calloc(LODE_EXPORT_MAX_ITEMS, sizeof *s->items))) goto oom;
+  if (!(s->items = calloc(LODE_EXPORT_MAX_ITEMS, sizeof *s->items)) ||
+      !(s->refs = calloc(LODE_EXPORT_MAX_ITEMS, sizeof *s->refs)))
+    goto oom;
   /* the state database itself (migrated like any other connection): the
    * spans of workflows and steps are rendered from its rows */
   if (lode_sysdb_open(db_path, 0, &s->sys, err, errlen) != LODE_OK) goto fail;
-  s->db = lode_sysdb_sqlite(s->sys);
-  /* A new run or `lode export` tries at once (backoffs were the last
-   * process's); a row whose body is not an object (a hand-edited or damaged
-   * database) is failed rather than retried forever. */
-  if (sqlite3_exec(s->db,
-                   "UPDATE trace_records SET next_attempt_at=0"
-                   " WHERE state='pending' AND next_attempt_at>0;"
-                   "UPDATE trace_records SET state='failed',"
-                   " last_error='the stored record is not a JSON object; it cannot be sent'"
-                   " WHERE state='pending' AND (body IS NULL OR substr(body,1,1)<>'{')",
-                   NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "preparing the trace outbox in %s: %s", db_path, msg);
-    goto fail;
-  }
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT id, rev, updated_at, body FROM trace_records"
-                         " WHERE state='pending' AND kind=?1 AND next_attempt_at<=?2 LIMIT ?3",
-                         -1, &s->sel, NULL) ||
-      sqlite3_prepare_v2(s->db,
-                         "UPDATE trace_records SET state='sent', attempts=attempts+1,"
-                         " last_error=NULL WHERE id=?1 AND rev=?2 AND state='pending'",
-                         -1, &s->mark_sent, NULL) ||
-      sqlite3_prepare_v2(s->db,
-                         "UPDATE trace_records SET state='failed', attempts=attempts+1,"
-                         " last_error=?3 WHERE id=?1 AND rev=?2 AND state='pending'",
-                         -1, &s->mark_failed, NULL) ||
-      sqlite3_prepare_v2(s->db,
-                         "UPDATE trace_records SET attempts=attempts+1, last_error=?3,"
-                         " next_attempt_at=?4 WHERE id=?1 AND rev=?2 AND state='pending'",
-                         -1, &s->mark_retry, NULL) ||
-      sqlite3_prepare_v2(s->db, "SELECT count(*) FROM trace_records WHERE state='pending'", -1,
-                         &s->count_pending, NULL)) {
-    snprintf(err, errlen, "preparing trace export queries on %s: %s", db_path,
-             sqlite3_errmsg(s->db));
-    goto fail;
-  }
+  /* a new run or `lode export` tries at once (backoffs were the last
+   * process's); a damaged row is failed rather than retried forever */
+  if (lode_sysdb_outbox_start(s->sys, err, errlen) != LODE_OK) goto fail;
   if (!(s->http = lode_http_new(err, errlen))) goto fail;
   lode_http_set_abort(s->http, should_abort, s);
   /* The key goes into curl's header list (and `secret`, to scrub responses);
@@ -170,17 +133,11 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
 oom:
   snprintf(err, errlen, "out of memory starting the trace exporter");
 fail:
-  sqlite3_free(msg);
   sender_free(s);
   return -1;
 }
 
-static int pending_count(sender *s) {
-  int n = -1;
-  if (sqlite3_step(s->count_pending) == SQLITE_ROW) n = sqlite3_column_int(s->count_pending, 0);
-  sqlite3_reset(s->count_pending);
-  return n;
-}
+static int pending_count(sender *s) { return lode_sysdb_outbox_pending(s->sys); }
 
 static void clear_items(sender *s) {
   for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
@@ -188,48 +145,52 @@ static void clear_items(sender *s) {
   lode_buf_reset(&s->bodies);
 }
 
+typedef struct batch {
+  sender *s;
+  size_t bytes;
+  int oom;
+} batch;
+
+static int take_row(void *ud, const char *id, int64_t rev, int64_t updated_at, const char *body,
+                    size_t len) {
+  batch *b = ud;
+  sender *s = b->s;
+  if (!body || len < 2 || body[0] != '{') return 0; /* failed at start-up */
+  if (s->nitems > 0 && b->bytes + len + 128 > LODE_EXPORT_MAX_BYTES) {
+    s->batch_full = 1;
+    return 1;
+  }
+  item *it = &s->items[s->nitems];
+  if (!(it->id = strdup(id))) goto oom;
+  it->rev = rev;
+  it->updated_at = updated_at;
+  it->off = s->bodies.len;
+  it->len = len;
+  if (lode_buf_append(&s->bodies, body, len)) {
+    free(it->id);
+    goto oom;
+  }
+  s->nitems++;
+  b->bytes += len + 128;
+  return 0;
+oom:
+  b->oom = 1;
+  return 1;
+}
+
 /* Loads up to 1000 due rows of one kind, within the byte cap (a single row
  * larger than the cap still goes, alone). Returns the count or -1. */
 static int load_batch(sender *s, const struct kind *k) {
-  int rc = -1;
-  size_t bytes = 0;
+  char err[256];
+  batch b = {s, 0, 0};
   clear_items(s);
   s->batch_full = 0;
-  sqlite3_bind_text(s->sel, 1, k->name, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s->sel, 2, lode_now_ms());
-  sqlite3_bind_int(s->sel, 3, LODE_EXPORT_MAX_ITEMS);
-  for (;;) {
-    int r = sqlite3_step(s->sel);
-    if (r == SQLITE_DONE) break;
-    if (r != SQLITE_ROW) {
-      lode_warn("trace export: reading the outbox: %s", sqlite3_errmsg(s->db));
-      goto done;
-    }
-    const char *body = (const char *)sqlite3_column_text(s->sel, 3);
-    size_t len = (size_t)sqlite3_column_bytes(s->sel, 3);
-    if (!body || len < 2 || body[0] != '{') continue; /* failed at start-up */
-    if (s->nitems > 0 && bytes + len + 128 > LODE_EXPORT_MAX_BYTES) {
-      s->batch_full = 1;
-      break;
-    }
-    item *it = &s->items[s->nitems];
-    it->id = strdup((const char *)sqlite3_column_text(s->sel, 0));
-    if (!it->id) goto done;
-    it->rev = sqlite3_column_int64(s->sel, 1);
-    it->updated_at = sqlite3_column_int64(s->sel, 2);
-    it->off = s->bodies.len;
-    it->len = len;
-    if (lode_buf_append(&s->bodies, body, len)) {
-      free(it->id);
-      goto done;
-    }
-    s->nitems++;
-    bytes += len + 128;
+  if (lode_sysdb_outbox_load(s->sys, k->name, lode_now_ms(), LODE_EXPORT_MAX_ITEMS, take_row, &b,
+                             err, sizeof err) != LODE_OK) {
+    lode_warn("trace export: %s", err);
+    return -1;
   }
-  rc = s->nitems;
-done:
-  sqlite3_reset(s->sel);
-  return rc;
+  return b.oom ? -1 : s->nitems;
 }
 
 /* {"spans":[{"project_name":..,"last_updated_at":..,<body minus '{'>,...]} */
@@ -256,33 +217,17 @@ static int build_request(sender *s, const struct kind *k, int lo, int hi) {
   return 0;
 }
 
-/* Runs one UPDATE per item in [lo,hi) inside one write transaction. */
-static int mark(sender *s, sqlite3_stmt *st, int lo, int hi, const char *text, int64_t when,
-                int *count) {
+/* Marks items [lo,hi) in one write transaction. */
+static int mark(sender *s, enum lode_outbox_mark how, int lo, int hi, const char *text,
+                int64_t when, int *count) {
   char err[256];
-  /* lode_sysdb's begin/commit/rollback: its releases wake this process's
-   * waiting writers (busy.c) */
-  if (lode_sysdb_begin(s->sys, err, sizeof err) != LODE_OK) goto fail;
   for (int i = lo; i < hi; i++) {
-    sqlite3_bind_text(st, 1, s->items[i].id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, s->items[i].rev);
-    if (text) sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-    if (when) sqlite3_bind_int64(st, 4, when);
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE) {
-      snprintf(err, sizeof err, "%s", sqlite3_errmsg(s->db));
-      lode_sysdb_rollback(s->sys);
-      goto fail;
-    }
-    if (count) *count += sqlite3_changes(s->db);
+    s->refs[i - lo].id = s->items[i].id;
+    s->refs[i - lo].rev = s->items[i].rev;
   }
-  if (lode_sysdb_commit(s->sys, err, sizeof err) != LODE_OK) {
-    lode_sysdb_rollback(s->sys);
-    goto fail;
-  }
-  return 0;
-fail:
+  if (lode_sysdb_outbox_mark(s->sys, how, s->refs, hi - lo, text, when, count, err,
+                             sizeof err) == LODE_OK)
+    return 0;
   lode_warn("trace export: updating the outbox: %s (the records will be sent again)", err);
   return -1;
 }
@@ -319,7 +264,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
   long status = trc ? 0 : resp->status;
   if (status >= 200 && status < 300) {
     s->failures = 0;
-    mark(s, s->mark_sent, lo, hi, NULL, 0, &s->st.sent);
+    mark(s, LODE_OUTBOX_SENT, lo, hi, NULL, 0, &s->st.sent);
     goto done;
   }
   if (retryable(status)) {
@@ -334,7 +279,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     else snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
     scrub(s, text);
     lode_debug("trace export: %s batch to %s: %s; retrying in %.1fs", k->name, k->path, text, d);
-    mark(s, s->mark_retry, lo, hi, text, lode_now_ms() + backoff, NULL);
+    mark(s, LODE_OUTBOX_RETRY, lo, hi, text, lode_now_ms() + backoff, NULL);
     goto done;
   }
   /* A permanent rejection. Opik's 422 names fields, not items, so split the
@@ -352,7 +297,7 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
               "see 'lode export --failed'", k->name, status, k->path);
     s->warned = 1;
   }
-  mark(s, s->mark_failed, lo, hi, text, 0, &s->st.failed);
+  mark(s, LODE_OUTBOX_FAILED, lo, hi, text, 0, &s->st.failed);
 done:
   free(resp);
   return backoff;
@@ -439,8 +384,7 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
     lode_sleep_s((double)wait / 1000.0);
   }
   /* rows left in backoff become due at once for the next run */
-  sqlite3_exec(s.db, "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
-               " AND next_attempt_at>0", NULL, NULL, NULL);
+  lode_sysdb_outbox_undelay(s.sys, err, errlen);
   s.st.pending = pending_count(&s);
   *stats = s.st;
   sender_free(&s);
@@ -570,8 +514,8 @@ int lode_exporter_stop(lode_exporter *ex, double flush_timeout_s) {
     /* an in-flight request is aborted at the deadline */
     atomic_store(&ex->s.abort_at_ms, deadline);
     pthread_join(ex->thread, NULL);
-    sqlite3_exec(ex->s.db, "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
-                 " AND next_attempt_at>0", NULL, NULL, NULL);
+    char err[256];
+    lode_sysdb_outbox_undelay(ex->s.sys, err, sizeof err);
     left = pending_count(&ex->s);
     if (left < 0) left = 0;
     pthread_mutex_destroy(&ex->mu);

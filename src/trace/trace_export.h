@@ -3,7 +3,7 @@
 /* trace_export.h - delivering pending trace records to Opik.
  *
  * Each round first renders the spans of workflows and steps kept in their
- * checkpoint rows into the outbox (lode_trace_materialize, executor.h): at
+ * checkpoint rows into the outbox (lode_trace_materialize, render.h): at
  * most every 100 ms while a run goes on, always when flushing. A commit's
  * kick starts a round 50 ms later, so a busy run's records go in batches.
  *
@@ -19,7 +19,7 @@
  * A row is marked sent only if its `rev` is unchanged, so a newer version
  * written during the request stays pending.
  *
- * Ownership: the exporter owns its thread, its SQLite connection and a copy
+ * Ownership: the exporter owns its thread, its state database connection and a copy
  * of the configuration; the caller's config may be freed after start. */
 #include <stddef.h>
 

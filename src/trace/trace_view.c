@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
+#include "state/trace_store.h"
+
 typedef struct node {
   char *id, *parent, *name, *type, *error, *state;
   long long start_ms, end_ms;
@@ -18,10 +21,7 @@ typedef struct tree {
   int *by_id; /* indices sorted by id, for parent lookup */
 } tree;
 
-static char *dup_col(sqlite3_stmt *st, int i) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-  return t ? strdup((const char *)t) : NULL;
-}
+static char *dup(const char *t) { return t ? strdup(t) : NULL; }
 
 static void tree_free(tree *t) {
   for (int i = 0; i < t->count; i++) {
@@ -49,34 +49,36 @@ static int find(const tree *t, const char *id) {
   return -1;
 }
 
-static int load(sqlite3 *db, const char *trace_id, tree *t, char *err, size_t errlen) {
-  sqlite3_stmt *st = NULL;
-  int rc = -1, cap = 0;
-  memset(t, 0, sizeof *t);
-  if (sqlite3_prepare_v2(db,
-                         "SELECT id, parent_id, name, type, error, state, start_ms, end_ms"
-                         " FROM trace_records WHERE trace_id=?1 AND kind='span'"
-                         " ORDER BY start_ms, id", -1, &st, NULL) != SQLITE_OK)
-    goto dberr;
-  sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_STATIC);
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    if (t->count == cap) {
-      int nc = cap ? cap * 2 : 64;
-      node *nn = realloc(t->n, (size_t)nc * sizeof *nn);
-      if (!nn) goto oom;
-      t->n = nn;
-      cap = nc;
-    }
-    node *n = &t->n[t->count++];
-    memset(n, 0, sizeof *n);
-    n->id = dup_col(st, 0), n->parent = dup_col(st, 1), n->name = dup_col(st, 2);
-    n->type = dup_col(st, 3), n->error = dup_col(st, 4), n->state = dup_col(st, 5);
-    n->start_ms = sqlite3_column_int64(st, 6), n->end_ms = sqlite3_column_int64(st, 7);
-    n->parent_ix = n->first_child = n->last_child = n->next_sibling = -1;
-    if (!n->id) goto oom;
+typedef struct loading {
+  tree *t;
+  int cap;
+} loading;
+
+static int add_node(void *ud, const lode_trace_span_row *r) {
+  loading *l = ud;
+  tree *t = l->t;
+  if (t->count == l->cap) {
+    int nc = l->cap ? l->cap * 2 : 64;
+    node *nn = realloc(t->n, (size_t)nc * sizeof *nn);
+    if (!nn) return 1;
+    t->n = nn;
+    l->cap = nc;
   }
-  if (r != SQLITE_DONE) goto dberr;
+  node *n = &t->n[t->count++];
+  memset(n, 0, sizeof *n);
+  n->id = dup(r->id), n->parent = dup(r->parent_id), n->name = dup(r->name);
+  n->type = dup(r->type), n->error = dup(r->error), n->state = dup(r->state);
+  n->start_ms = r->start_ms, n->end_ms = r->end_ms;
+  n->parent_ix = n->first_child = n->last_child = n->next_sibling = -1;
+  return n->id ? 0 : 1;
+}
+
+static int load(lode_sysdb *db, const char *trace_id, tree *t, char *err, size_t errlen) {
+  int rc = -1;
+  memset(t, 0, sizeof *t);
+  loading l = {t, 0};
+  /* rows arrive sorted by start, then id */
+  if (lode_sysdb_trace_spans(db, trace_id, add_node, &l, err, errlen) != LODE_OK) goto done;
   if (t->count) {
     if (!(t->by_id = malloc((size_t)t->count * sizeof *t->by_id))) goto oom;
     for (int i = 0; i < t->count; i++) t->by_id[i] = i;
@@ -98,11 +100,7 @@ static int load(sqlite3 *db, const char *trace_id, tree *t, char *err, size_t er
   goto done;
 oom:
   snprintf(err, errlen, "out of memory reading trace %s", trace_id);
-  goto done;
-dberr:
-  snprintf(err, errlen, "reading trace %s: %s", trace_id, sqlite3_errmsg(db));
 done:
-  sqlite3_finalize(st);
   if (rc) tree_free(t);
   return rc;
 }
@@ -187,26 +185,18 @@ static cJSON *json_node(const tree *t, int i, int depth) {
 }
 
 /* The trace row's name and tags, for the header line. */
-static void trace_header(sqlite3 *db, const char *trace_id, char **name, cJSON **tags) {
-  sqlite3_stmt *st = NULL;
-  *name = NULL;
+static void trace_header(lode_sysdb *db, const char *trace_id, char **name, cJSON **tags) {
+  char *body = NULL, err[256];
   *tags = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT name, body FROM trace_records WHERE id=?1 AND kind='trace'",
-                         -1, &st, NULL) != SQLITE_OK)
-    return;
-  sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *name = dup_col(st, 0);
-    const char *body = (const char *)sqlite3_column_text(st, 1);
-    cJSON *o = body ? cJSON_Parse(body) : NULL;
-    cJSON *tg = cJSON_GetObjectItemCaseSensitive(o, "tags");
-    if (cJSON_IsArray(tg)) *tags = cJSON_DetachItemViaPointer(o, tg);
-    cJSON_Delete(o);
-  }
-  sqlite3_finalize(st);
+  if (lode_sysdb_trace_head(db, trace_id, name, &body, err, sizeof err) != LODE_OK) return;
+  cJSON *o = body ? cJSON_Parse(body) : NULL;
+  cJSON *tg = cJSON_GetObjectItemCaseSensitive(o, "tags");
+  if (cJSON_IsArray(tg)) *tags = cJSON_DetachItemViaPointer(o, tg);
+  cJSON_Delete(o);
+  free(body);
 }
 
-int lode_trace_render(sqlite3 *db, const char *trace_id, const char *root_span_id, int json,
+int lode_trace_render(lode_sysdb *db, const char *trace_id, const char *root_span_id, int json,
                       lode_buf *out, char *err, size_t errlen) {
   tree t;
   char *tname = NULL;

@@ -3,17 +3,17 @@
 /* trace_view.h - rendering a trace tree from the local trace store.
  *
  * Ownership: the caller owns `out` (an initialised lode_buf) and the db. */
-#include <sqlite3.h>
 #include <stddef.h>
 
 #include "base/buf.h"
+#include "state/sysdb.h"
 
-/* Renders trace `trace_id` as a tree (text like SPEC §1's drawing, or JSON
+/* Renders trace `trace_id` as a tree (text as drawn in docs/tracing.md, or JSON
  * when json != 0) into `out`. root_span_id limits it to that span's subtree;
  * NULL shows every root of the trace. Spans whose parent is not recorded are
  * shown as roots, marked "(parent missing)". Returns 0, 1 if the trace has no
  * records, -1 on error. */
-int lode_trace_render(sqlite3 *db, const char *trace_id, const char *root_span_id, int json,
+int lode_trace_render(lode_sysdb *db, const char *trace_id, const char *root_span_id, int json,
                       lode_buf *out, char *err, size_t errlen);
 /* Formats a duration for humans: 850ms, 1.25s, 2m05s, 1h02m. */
 void lode_trace_fmt_duration(long long ms, char out[32]);

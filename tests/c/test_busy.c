@@ -18,6 +18,7 @@
 #include "base/busy.h"
 #include "base/error.h"
 #include "state/sysdb.h"
+#include "state/sqlite/sysdb_int.h"
 #include "base/util.h"
 
 static char path[256];
@@ -65,7 +66,7 @@ static int64_t release_latency(lode_sysdb *a, lode_sysdb *b, int commit) {
   char err[256];
   waiter w = {.db = b};
   assert_int_equal(lode_sysdb_begin(a, err, sizeof err), LODE_OK);
-  assert_int_equal(sqlite3_exec(lode_sysdb_sqlite(a), "INSERT INTO t VALUES(1)", NULL, NULL,
+  assert_int_equal(sqlite3_exec(lode__sysdb_conn(a), "INSERT INTO t VALUES(1)", NULL, NULL,
                                 NULL),
                    SQLITE_OK);
   pthread_t th;
@@ -93,7 +94,7 @@ static void check_wakes(int commit) {
   lode_sysdb *a, *b;
   assert_int_equal(lode_sysdb_open(path, 0, &a, err, sizeof err), LODE_OK);
   assert_int_equal(lode_sysdb_open(path, 0, &b, err, sizeof err), LODE_OK);
-  sqlite3_exec(lode_sysdb_sqlite(a), "CREATE TABLE IF NOT EXISTS t(x)", NULL, NULL, NULL);
+  sqlite3_exec(lode__sysdb_conn(a), "CREATE TABLE IF NOT EXISTS t(x)", NULL, NULL, NULL);
   int64_t lat[9];
   for (int i = 0; i < 9; i++) lat[i] = release_latency(a, b, commit);
   qsort(lat, 9, sizeof *lat, cmp_i64);
@@ -167,7 +168,7 @@ static void test_wal_checkpointed(void **state) {
   assert_int_equal(lode_sysdb_open(path, 1, &a, err, sizeof err), LODE_OK);
   assert_int_equal(lode_sysdb_open(path, 1, &b, err, sizeof err), LODE_OK);
   lode_sysdb_relax_sync(a, 1); /* fewer fsyncs; the same checkpoint size */
-  sqlite3 *s = lode_sysdb_sqlite(a);
+  sqlite3 *s = lode__sysdb_conn(a);
   assert_int_equal(sqlite3_exec(s, "CREATE TABLE IF NOT EXISTS w(x)", NULL, NULL, NULL),
                    SQLITE_OK);
   for (int i = 0; i < 500; i++)

@@ -15,6 +15,9 @@
 #include "base/error.h"
 #include "core/executor.h"
 #include "state/sysdb.h"
+#include "state/sqlite/sysdb_int.h"
+#include "state/render_rows.h"
+#include "state/trace_store.h"
 #include "trace/trace.h"
 #include "base/util.h"
 
@@ -291,7 +294,7 @@ static void test_steps_output_last(void **state) {
   snprintf(p, sizeof p, "%s-v5.db", path);
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   /* back to the layout before core-6, with a row in it */
   assert_int_equal(
       sqlite3_exec(s,
@@ -308,7 +311,7 @@ static void test_steps_output_last(void **state) {
       SQLITE_OK);
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  s = lode_sysdb_sqlite(db);
+  s = lode__sysdb_conn(db);
   assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_table_info('steps')"), 13);
   assert_int_equal(q_int(s, "SELECT cid FROM pragma_table_info('steps') WHERE name='output'"),
                    12);
@@ -329,7 +332,7 @@ static void test_migrations_applied_in_order(void **state) {
   snprintf(p, sizeof p, "%s-mig.db", path);
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 7);
   assert_int_equal(q_int(s, "SELECT group_concat(name, ',') = 'core-1,trace-1,core-2,core-3,"
                             "core-4,core-5,core-6' FROM (SELECT name FROM lode_migrations"
@@ -337,7 +340,7 @@ static void test_migrations_applied_in_order(void **state) {
                    1);
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  assert_int_equal(q_int(lode_sysdb_sqlite(db), "SELECT count(*) FROM lode_migrations"), 7);
+  assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM lode_migrations"), 7);
   lode_sysdb_close(db);
 }
 
@@ -350,7 +353,7 @@ static void test_render_passes_over_spanless_steps(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("spanless");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   lode_wf_start st = {"wf-s", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -384,7 +387,7 @@ static void test_spans_rendered_from_rows(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("render");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   const char *tags[] = {"nightly"};
   lode_wf_trace tr = {tags, 1, "{\"owner\":\"ops\"}", "INGESTION"};
   lode_wf_start st = {"wf-r", "main", NULL, 0, NULL, 0, 0, &tr, 0};
@@ -476,7 +479,7 @@ static void test_render_after_resume(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("resume");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   lode_wf_start st = {"wf-c", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -542,7 +545,7 @@ static void test_render_after_untraced_start(void **state) {
   lode_trace_set_disabled(0);
   ex = open_exec("untraced");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
   assert_int_equal(lode_wf_traced(wf), 1);
   assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
@@ -571,7 +574,7 @@ static void test_render_parks_dead_owners(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("park");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   lode_wf_start st = {"wf-p", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -632,13 +635,240 @@ static void test_render_in_batches(void **state) {
     passes++;
   }
   assert_true(passes > 3);
-  sqlite3 *s = lode_sysdb_sqlite(db);
+  sqlite3 *s = lode__sysdb_conn(db);
   /* 3 traces + 3 workflow spans + 21 step spans, each step once */
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 27);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='s' AND rev>1"), 0);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE kind='span' AND name="
                             "'batch' AND body LIKE '%end_time%'"), 3);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 0);
+  lode_exec_close(ex);
+  lode_trace_set_disabled(-1);
+}
+
+/* ---- the trace store's state functions (state/trace_store.h) ------------------ */
+
+static lode_sysdb *open_db(const char *suffix) {
+  char err[512], p[300];
+  snprintf(p, sizeof p, "%s-%s.db", path, suffix);
+  lode_sysdb *db;
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  return db;
+}
+
+static void put_row(lode_sysdb *db, const char *id, const char *kind, const char *body,
+                    const char *st) {
+  char err[256];
+  lode_trace_row r = {id, kind, "t1", NULL, id, NULL, 1, 2, NULL, body, st};
+  assert_int_equal(lode_sysdb_trace_put(db, &r, err, sizeof err), LODE_OK);
+}
+
+typedef struct seen {
+  char ids[8][16];
+  int n, stop_at;
+} seen;
+
+static int see(void *ud, const char *id, int64_t rev, int64_t updated_at, const char *body,
+               size_t len) {
+  seen *s = ud;
+  (void)rev, (void)updated_at;
+  assert_int_equal(strlen(body), len);
+  snprintf(s->ids[s->n++], 16, "%s", id);
+  return s->stop_at && s->n >= s->stop_at;
+}
+
+static void see_failed(void *ud, const lode_outbox_failure *f) {
+  seen *s = ud;
+  assert_non_null(f->last_error);
+  snprintf(s->ids[s->n++], 16, "%s", f->id);
+}
+
+/* Marks apply only at the version they were loaded at; backoff, undelay,
+ * start-up and --retry-failed move rows as `lode export` expects. */
+static void test_outbox(void **state) {
+  (void)state;
+  char err[256];
+  lode_sysdb *db = open_db("outbox");
+  sqlite3 *s = lode__sysdb_conn(db);
+  put_row(db, "a", "span", "{}", LODE_TRACE_PENDING);
+  put_row(db, "b", "span", "{\"x\":1}", LODE_TRACE_PENDING);
+  put_row(db, "c", "trace", "{}", LODE_TRACE_PENDING);
+  put_row(db, "d", "span", "garbage", LODE_TRACE_PENDING);
+  put_row(db, "e", "span", "{}", LODE_TRACE_DISABLED);
+  put_row(db, "b", "span", "{\"x\":2}", NULL); /* a second version */
+  assert_int_equal(q_int(s, "SELECT rev FROM trace_records WHERE id='b'"), 2);
+  assert_int_equal(lode_sysdb_outbox_start(db, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE id='d'"
+                            " AND state='failed'"), 1);
+  seen got = {0};
+  int64_t now = lode_now_ms();
+  assert_int_equal(lode_sysdb_outbox_load(db, "span", now, 10, see, &got, err, sizeof err),
+                   LODE_OK);
+  assert_int_equal(got.n, 2); /* a and b: d failed, e disabled */
+  memset(&got, 0, sizeof got);
+  got.stop_at = 1;
+  assert_int_equal(lode_sysdb_outbox_load(db, "span", now, 10, see, &got, err, sizeof err),
+                   LODE_OK);
+  assert_int_equal(got.n, 1);
+  assert_int_equal(lode_sysdb_outbox_pending(db), 3);
+  /* b was loaded at rev 1: a newer version stays pending */
+  lode_outbox_ref refs[2] = {{"a", 1}, {"b", 1}};
+  int changed = 0;
+  assert_int_equal(lode_sysdb_outbox_mark(db, LODE_OUTBOX_SENT, refs, 2, NULL, 0, &changed, err,
+                                          sizeof err), LODE_OK);
+  assert_int_equal(changed, 1);
+  assert_int_equal(lode_sysdb_outbox_pending(db), 2);
+  /* a retry later is not due now, still pending; undelay makes it due */
+  refs[0].id = "b", refs[0].rev = 2;
+  assert_int_equal(lode_sysdb_outbox_mark(db, LODE_OUTBOX_RETRY, refs, 1, "HTTP 503",
+                                          now + 1000000, NULL, err, sizeof err), LODE_OK);
+  memset(&got, 0, sizeof got);
+  lode_sysdb_outbox_load(db, "span", now, 10, see, &got, err, sizeof err);
+  assert_int_equal(got.n, 0);
+  assert_int_equal(lode_sysdb_outbox_pending(db), 2);
+  assert_int_equal(lode_sysdb_outbox_undelay(db, err, sizeof err), LODE_OK);
+  lode_sysdb_outbox_load(db, "span", now, 10, see, &got, err, sizeof err);
+  assert_int_equal(got.n, 1);
+  assert_string_equal(got.ids[0], "b");
+  /* rejected: listed with its response, then requeued */
+  refs[0].id = "c", refs[0].rev = 1;
+  assert_int_equal(lode_sysdb_outbox_mark(db, LODE_OUTBOX_FAILED, refs, 1, "HTTP 422", 0, NULL,
+                                          err, sizeof err), LODE_OK);
+  memset(&got, 0, sizeof got);
+  assert_int_equal(lode_sysdb_outbox_failed(db, see_failed, &got, err, sizeof err), LODE_OK);
+  assert_int_equal(got.n, 2); /* d and c */
+  assert_int_equal(lode_sysdb_outbox_retry_failed(db, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_outbox_pending(db), 3);
+  lode_sysdb_close(db);
+}
+
+static int count_span(void *ud, const lode_trace_span_row *r) {
+  int *n = ud;
+  assert_non_null(r->id);
+  return ++*n >= 2; /* stop at the second */
+}
+
+/* What `lode trace` reads, also from a read-only database that is not a
+ * state database at all. */
+static void test_trace_reads(void **state) {
+  (void)state;
+  char err[256], *a, *b, p[300];
+  lode_sysdb *db = open_db("reads");
+  assert_int_equal(lode_sysdb_has_trace_store(db), 1);
+  put_row(db, "t1", "trace", "{\"tags\":[]}", NULL);
+  put_row(db, "s1", "span", "{}", NULL);
+  put_row(db, "s2", "span", "{}", NULL);
+  assert_int_equal(lode_sysdb_trace_head(db, "t1", &a, &b, err, sizeof err), LODE_OK);
+  assert_string_equal(a, "t1");
+  assert_string_equal(b, "{\"tags\":[]}");
+  free(a), free(b);
+  assert_int_equal(lode_sysdb_trace_head(db, "nope", &a, &b, err, sizeof err), LODE_ENOTFOUND);
+  int n = 0;
+  assert_int_equal(lode_sysdb_trace_spans(db, "t1", count_span, &n, err, sizeof err),
+                   LODE_ENOMEM);
+  assert_int_equal(n, 2);
+  lode_wf_row r = {.id = "w1", .name = "main", .status = LODE_WF_PENDING, .trace_id = "t1",
+                   .span_id = "s1", .created_at = 1};
+  int existed;
+  assert_int_equal(lode_sysdb_wf_insert(db, &r, &existed, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_wf_trace_ref(db, "w1", &a, &b, err, sizeof err), LODE_OK);
+  assert_string_equal(a, "t1");
+  assert_string_equal(b, "s1");
+  free(a), free(b);
+  assert_int_equal(lode_sysdb_wf_trace_ref(db, "w2", &a, &b, err, sizeof err), LODE_ENOTFOUND);
+  lode_sysdb_close(db);
+  /* read-only, and a file with no lode tables */
+  snprintf(p, sizeof p, "%s-plain.db", path);
+  sqlite3 *raw;
+  assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+  sqlite3_exec(raw, "CREATE TABLE x(y)", NULL, NULL, NULL);
+  sqlite3_close(raw);
+  assert_int_equal(lode_sysdb_open_readonly(p, &db, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_has_trace_store(db), 0);
+  assert_int_equal(lode_sysdb_wf_trace_ref(db, "w1", &a, &b, err, sizeof err), LODE_ENOTFOUND);
+  lode_sysdb_close(db);
+  snprintf(p, sizeof p, "%s-none.db", path);
+  assert_int_not_equal(lode_sysdb_open_readonly(p, &db, err, sizeof err), LODE_OK);
+}
+
+typedef struct step_seen {
+  int n, spanned;
+  int64_t last;
+} step_seen;
+
+static int see_step(void *ud, const lode_step_row *r) {
+  step_seen *s = ud;
+  s->n++;
+  s->last = r->step_no;
+  if (r->span_input) {
+    s->spanned++;
+    assert_non_null(r->name);
+    assert_non_null(r->span_id);
+  } else {
+    assert_null(r->name); /* only the step number of a spanless row */
+    assert_null(r->output);
+  }
+  return 0;
+}
+
+static int see_open(void *ud, const char *id, int64_t steps_done, const char *owner) {
+  int *n = ud;
+  (void)id, (void)steps_done, (void)owner;
+  ++*n;
+  return 0;
+}
+
+/* The renderer's rows: steps after a point (spanless ones without their
+ * columns), and trace_open's progress and parking. */
+static void test_render_rows(void **state) {
+  (void)state;
+  char err[512];
+  lode_trace_set_disabled(0);
+  lode_exec *ex = open_exec("rows");
+  lode_sysdb *db = lode_exec_db(ex);
+  lode_wf_start st = {"wf-r", "main", NULL, 0, NULL, 0, 0, NULL, 0};
+  lode_wf *wf;
+  lode_wf_outcome done;
+  assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
+  spanned_step(wf, "a");
+  spanless_step(wf, "b");
+  spanned_step(wf, "c");
+  step_seen ss = {0};
+  assert_int_equal(lode_sysdb_render_steps(db, "wf-r", 0, 10, see_step, &ss, err, sizeof err),
+                   LODE_OK);
+  assert_int_equal(ss.n, 3);
+  assert_int_equal(ss.spanned, 2);
+  memset(&ss, 0, sizeof ss);
+  assert_int_equal(lode_sysdb_render_steps(db, "wf-r", 1, 1, see_step, &ss, err, sizeof err),
+                   LODE_OK);
+  assert_int_equal(ss.n, 1);
+  assert_int_equal(ss.last, 2);
+  int64_t cur = -1;
+  assert_int_equal(lode_sysdb_render_cursor(db, &cur, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_render_set_cursor(db, cur + 7, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_render_cursor(db, &cur, err, sizeof err), LODE_OK);
+  assert_int_equal(cur, 7);
+  sqlite3 *s = lode__sysdb_conn(db);
+  assert_int_equal(lode_sysdb_trace_open_put(db, "wf-r", 1, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_trace_open_advance(db, "wf-r", 3, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT steps_done FROM trace_open WHERE workflow_id='wf-r'"), 3);
+  int n = 0;
+  assert_int_equal(lode_sysdb_render_open(db, see_open, &n, err, sizeof err), LODE_OK);
+  assert_int_equal(n, 1);
+  /* parked under its current owner: skipped until someone else claims it */
+  assert_int_equal(lode_sysdb_trace_open_park(db, "wf-r", lode_exec_id(ex), err, sizeof err),
+                   LODE_OK);
+  n = 0;
+  assert_int_equal(lode_sysdb_render_open(db, see_open, &n, err, sizeof err), LODE_OK);
+  assert_int_equal(n, 0);
+  /* opened again: unparked */
+  assert_int_equal(lode_sysdb_trace_open_put(db, "wf-r", 3, err, sizeof err), LODE_OK);
+  n = 0;
+  lode_sysdb_render_open(db, see_open, &n, err, sizeof err);
+  assert_int_equal(n, 1);
+  assert_int_equal(lode_sysdb_trace_open_close(db, "wf-r", err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open"), 0);
+  lode_wf_free(wf);
   lode_exec_close(ex);
   lode_trace_set_disabled(-1);
 }
@@ -658,6 +888,9 @@ int main(void) {
       cmocka_unit_test(test_steps_output_last),
       cmocka_unit_test(test_migrations_applied_in_order),
       cmocka_unit_test(test_render_passes_over_spanless_steps),
+      cmocka_unit_test(test_outbox),
+      cmocka_unit_test(test_trace_reads),
+      cmocka_unit_test(test_render_rows),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,20 +17,32 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "base/error.h"
 #include "base/http.h"
+#include "state/sqlite/sysdb_int.h"
+#include "state/sysdb.h"
 #include "trace/opik_config.h"
 #include "trace/trace.h"
 #include "trace/trace_export.h"
 #include "trace/trace_view.h"
 #include "base/util.h"
 
+/* Records go through a state database (one at a time: SYS(db) is the one
+ * open_mem opened); the tests read its tables on the same connection. */
+static lode_sysdb *the_sys;
 static sqlite3 *open_mem(void) {
-  sqlite3 *db = NULL;
   char err[256];
-  assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-  assert_int_equal(lode_trace_migrate(db, err, sizeof err), 0);
-  assert_int_equal(lode_trace_migrate(db, err, sizeof err), 0); /* idempotent */
-  return db;
+  assert_null(the_sys);
+  assert_int_equal(lode_sysdb_open(":memory:", 0, &the_sys, err, sizeof err), LODE_OK);
+  return lode__sysdb_conn(the_sys);
+}
+static lode_sysdb *SYS(sqlite3 *db) {
+  assert_ptr_equal(lode__sysdb_conn(the_sys), db);
+  return the_sys;
+}
+static void close_mem(sqlite3 *db) {
+  lode_sysdb_close(SYS(db));
+  the_sys = NULL;
 }
 
 /* The stored body of `id`, parsed (caller deletes). */
@@ -102,10 +114,10 @@ static void test_upsert_bumps_rev_and_time(void **state) {
   lode_uuid7(sid);
   lode_span_rec s = {0};
   s.id = sid, s.trace_id = tid, s.name = "chunk_step", s.start_ms = 1000;
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
   long long t1 = col_int(db, "SELECT updated_at FROM trace_records WHERE id=?", sid);
   s.end_ms = 1500, s.output_json = "{\"chunks\":3}";
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
   long long t2 = col_int(db, "SELECT updated_at FROM trace_records WHERE id=?", sid);
   assert_true(t2 > t1); /* strictly increasing even within one millisecond */
   assert_int_equal(col_int(db, "SELECT rev FROM trace_records WHERE id=?", sid), 2);
@@ -116,7 +128,7 @@ static void test_upsert_bumps_rev_and_time(void **state) {
   assert_string_equal(cJSON_GetObjectItem(b, "type")->valuestring, "general");
   assert_null(cJSON_GetObjectItem(b, "parent_span_id"));
   cJSON_Delete(b);
-  sqlite3_close(db);
+  close_mem(db);
 }
 
 static void test_body_shapes(void **state) {
@@ -135,7 +147,7 @@ static void test_body_shapes(void **state) {
   s.error_message = "boom";          /* no type, no traceback: defaults */
   s.usage_json = "{\"prompt_tokens\":10,\"cost\":0.5}";
   s.model = "m", s.provider = "p";
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
   cJSON *b = body_of(db, sid);
   cJSON *in = cJSON_GetObjectItem(b, "input");
   assert_true(cJSON_IsArray(cJSON_GetObjectItem(in, "input")));
@@ -157,26 +169,26 @@ static void test_body_shapes(void **state) {
 
   /* hostile input is refused with a message naming the record */
   s.type = "banana";
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), -1);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), -1);
   assert_non_null(strstr(err, "banana"));
   s.type = NULL, s.id = "x";
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), -1);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), -1);
   assert_non_null(strstr(err, "not a UUID"));
-  assert_int_equal(lode_trace_put_feedback(db, tid, "", 1, NULL, err, sizeof err), -1);
-  assert_int_equal(lode_trace_put_feedback(db, tid, "q", 1.0 / 0.0, NULL, err, sizeof err), -1);
+  assert_int_equal(lode_trace_put_feedback(SYS(db), tid, "", 1, NULL, err, sizeof err), -1);
+  assert_int_equal(lode_trace_put_feedback(SYS(db), tid, "q", 1.0 / 0.0, NULL, err, sizeof err), -1);
   /* one feedback row per (trace, name) */
-  assert_int_equal(lode_trace_put_feedback(db, tid, "q", 0.5, "ok", err, sizeof err), 0);
-  assert_int_equal(lode_trace_put_feedback(db, tid, "q", 0.9, NULL, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_feedback(SYS(db), tid, "q", 0.5, "ok", err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_feedback(SYS(db), tid, "q", 0.9, NULL, err, sizeof err), 0);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE kind='feedback'", NULL), 1);
 
   /* disabled tracking: stored, but never pending */
   lode_trace_set_disabled(1);
   lode_trace_rec t = {0};
   t.id = tid, t.name = "wf", t.start_ms = 5;
-  assert_int_equal(lode_trace_put_trace(db, &t, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_trace(SYS(db), &t, err, sizeof err), 0);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE state='disabled'", NULL), 1);
   lode_trace_set_disabled(0);
-  sqlite3_close(db);
+  close_mem(db);
 }
 
 /* Valid JSON is spliced into the body as it is; anything that is not
@@ -209,7 +221,7 @@ static void test_raw_fields(void **state) {
     sp.id = sid, sp.trace_id = tid, sp.name = "s", sp.start_ms = 1, sp.end_ms = 2;
     sp.input_json = cases[i].in;
     sp.metadata_json = "{\"m\": 1}";
-    assert_int_equal(lode_trace_put_span(db, &sp, err, sizeof err), 0);
+    assert_int_equal(lode_trace_put_span(SYS(db), &sp, err, sizeof err), 0);
     cJSON *b = body_of(db, sid); /* parses: the body is valid JSON */
     cJSON *in = cJSON_GetObjectItem(b, "input");
     assert_true(cJSON_IsObject(in));
@@ -232,7 +244,7 @@ static void test_raw_fields(void **state) {
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "metadata"), "m")->valueint, 1);
     cJSON_Delete(b);
   }
-  sqlite3_close(db);
+  close_mem(db);
 }
 
 /* Lua strings are bytes; Opik needs UTF-8 and bounded records. */
@@ -254,7 +266,7 @@ static void test_hostile_values(void **state) {
   s.input_json = "\"caf\xc3\" \x80\""; /* broken UTF-8, and trailing junk: not JSON */
   s.output_json = huge;
   s.error_type = "E", s.error_message = "msg \xe2\x82";
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
   free(huge);
   cJSON *b = body_of(db, sid);
   assert_string_equal(cJSON_GetObjectItem(b, "name")->valuestring, "bad\xef\xbf\xbd\xef\xbf\xbdname");
@@ -269,39 +281,31 @@ static void test_hostile_values(void **state) {
   cJSON_Delete(b);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE name=?",
                            "bad\xef\xbf\xbd\xef\xbf\xbdname"), 1);
-  sqlite3_close(db);
+  close_mem(db);
 }
 
-/* The cached-statement writer behaves like the plain functions; a value bound
+/* The upsert is prepared once per connection and reused: a value bound
  * for one record (an error) never leaks into the next. */
 static void test_writer(void **state) {
   (void)state;
   sqlite3 *db = open_mem();
   char err[256], tid[37], a[37], b[37];
   lode_uuid7(tid), lode_uuid7(a), lode_uuid7(b);
-  lode_trace_writer *w = lode_trace_writer_new(db, err, sizeof err);
-  assert_non_null(w);
   lode_span_rec s = {0};
   s.id = a, s.trace_id = tid, s.name = "x", s.start_ms = 1, s.end_ms = 2;
   s.error_type = "E", s.error_message = "bad";
-  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
   s.id = b, s.error_type = NULL, s.error_message = NULL;
-  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
-  assert_int_equal(lode_trace_writer_put_span(w, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records WHERE error IS NOT NULL", NULL), 1);
   assert_int_equal(col_int(db, "SELECT rev FROM trace_records WHERE id=?", b), 2);
   lode_trace_rec t = {0};
   t.id = tid, t.name = "wf", t.start_ms = 1;
-  assert_int_equal(lode_trace_writer_put_trace(w, &t, err, sizeof err), 0);
-  assert_int_equal(lode_trace_writer_put_feedback(w, tid, "q", 1, NULL, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_trace(SYS(db), &t, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_feedback(SYS(db), tid, "q", 1, NULL, err, sizeof err), 0);
   assert_int_equal(col_int(db, "SELECT count(*) FROM trace_records", NULL), 4);
-  lode_trace_writer_free(w);
-  assert_int_equal(sqlite3_close(db), SQLITE_OK);
-  /* a writer needs the table */
-  assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-  assert_null(lode_trace_writer_new(db, err, sizeof err));
-  assert_non_null(strstr(err, "lode_trace_migrate"));
-  sqlite3_close(db);
+  close_mem(db);
 }
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -431,7 +435,7 @@ static void put(sqlite3 *db, const char *id, const char *tid, const char *parent
   s.start_ms = start, s.end_ms = end;
   s.error_type = err_msg ? "RuntimeError" : NULL;
   s.error_message = err_msg;
-  assert_int_equal(lode_trace_put_span(db, &s, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_span(SYS(db), &s, err, sizeof err), 0);
 }
 
 #define ID(n) "01900000-0000-7000-8000-0000000000" #n
@@ -444,7 +448,7 @@ static void test_render_tree(void **state) {
   lode_trace_rec t = {0};
   t.id = ID(00), t.name = "ingest_folder_workflow", t.start_ms = 1000, t.end_ms = 3500;
   t.tags = tags, t.ntags = 2;
-  assert_int_equal(lode_trace_put_trace(db, &t, err, sizeof err), 0);
+  assert_int_equal(lode_trace_put_trace(SYS(db), &t, err, sizeof err), 0);
   put(db, ID(01), ID(00), NULL, "ingest_folder_workflow", NULL, 1000, 3500, NULL);
   put(db, ID(02), ID(00), ID(01), "discover_files_step", NULL, 1001, 1013, NULL);
   put(db, ID(03), ID(00), ID(01), "process_file_workflow", NULL, 1020, 3400, "bad file\nmore");
@@ -453,7 +457,7 @@ static void test_render_tree(void **state) {
   put(db, ID(06), ID(00), ID(99), "orphan", NULL, 2000, 2001, NULL);
   lode_buf out;
   lode_buf_init(&out, 1 << 20);
-  assert_int_equal(lode_trace_render(db, ID(00), NULL, 0, &out, err, sizeof err), 0);
+  assert_int_equal(lode_trace_render(SYS(db), ID(00), NULL, 0, &out, err, sizeof err), 0);
   const char *want =
       "trace " ID(00) "  ingest_folder_workflow [execution:workflow] [phase:INGESTION]\n"
       "ingest_folder_workflow  2.50s  ok\n"
@@ -467,13 +471,13 @@ static void test_render_tree(void **state) {
 
   /* a subtree, as `lode trace WORKFLOW_ID` shows a child workflow */
   lode_buf_reset(&out);
-  assert_int_equal(lode_trace_render(db, ID(00), ID(03), 0, &out, err, sizeof err), 0);
+  assert_int_equal(lode_trace_render(SYS(db), ID(00), ID(03), 0, &out, err, sizeof err), 0);
   assert_non_null(strstr(lode_buf_cstr(&out), "\nprocess_file_workflow  2.38s  error\n"));
   assert_null(strstr(lode_buf_cstr(&out), "discover_files_step"));
 
   /* JSON: nested children */
   lode_buf_reset(&out);
-  assert_int_equal(lode_trace_render(db, ID(00), NULL, 1, &out, err, sizeof err), 0);
+  assert_int_equal(lode_trace_render(SYS(db), ID(00), NULL, 1, &out, err, sizeof err), 0);
   cJSON *doc = cJSON_Parse(lode_buf_cstr(&out));
   assert_non_null(doc);
   cJSON *roots = cJSON_GetObjectItem(doc, "spans");
@@ -487,11 +491,11 @@ static void test_render_tree(void **state) {
 
   /* unknown trace */
   lode_buf_reset(&out);
-  assert_int_equal(lode_trace_render(db, ID(77), NULL, 0, &out, err, sizeof err), 1);
+  assert_int_equal(lode_trace_render(SYS(db), ID(77), NULL, 0, &out, err, sizeof err), 1);
   /* a cycle in stored rows (hostile database) does not hang or crash */
   put(db, ID(10), ID(50), ID(11), "a", NULL, 1, 2, NULL);
   put(db, ID(11), ID(50), ID(10), "b", NULL, 1, 2, NULL);
-  assert_int_equal(lode_trace_render(db, ID(50), ID(10), 0, &out, err, sizeof err), 0);
+  assert_int_equal(lode_trace_render(SYS(db), ID(50), ID(10), 0, &out, err, sizeof err), 0);
   lode_buf_free(&out);
 
   char d[32];
@@ -499,7 +503,7 @@ static void test_render_tree(void **state) {
   assert_string_equal(d, "2m05s");
   lode_trace_fmt_duration(3720000, d);
   assert_string_equal(d, "1h02m");
-  sqlite3_close(db);
+  close_mem(db);
 }
 
 /* ---- exporter during an outage --------------------------------------------------- */
@@ -523,12 +527,10 @@ static void test_exporter_outage_keeps_pending(void **state) {
   char path[256], err[512], url[128], tid[37], sid[37];
   snprintf(path, sizeof path, "/tmp/lode_test_trace_%d.db", (int)getpid());
   unlink(path);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-  /* the exporter writes on its own connection: wait for it, as the executor must */
-  sqlite3_busy_timeout(db, 5000);
-  assert_int_equal(lode_trace_migrate(db, err, sizeof err), 0);
+  lode_sysdb *sys = NULL;
+  /* the exporter writes on its own connection: lode_sysdb waits for it */
+  assert_int_equal(lode_sysdb_open(path, 0, &sys, err, sizeof err), LODE_OK);
+  sqlite3 *db = lode__sysdb_conn(sys);
   snprintf(url, sizeof url, "http://127.0.0.1:%d/api", dead_port());
   lode_opik_settings ex = LODE_OPIK_SETTINGS_INIT;
   ex.url = url, ex.api_key = "key-for-outage", ex.config_path = "/nonexistent";
@@ -544,9 +546,9 @@ static void test_exporter_outage_keeps_pending(void **state) {
     lode_span_rec s = {0};
     lode_uuid7(sid);
     s.id = sid, s.trace_id = tid, s.name = "s", s.start_ms = 1, s.end_ms = 2;
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    if (lode_trace_put_span(db, &s, err, sizeof err)) fail_msg("%s", err);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(lode_sysdb_begin(sys, err, sizeof err), LODE_OK);
+    if (lode_trace_put_span(sys, &s, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(lode_sysdb_commit(sys, err, sizeof err), LODE_OK);
     lode_exporter_kick(x);
     lode_sleep_s(0.01);
   }
@@ -592,7 +594,7 @@ static void test_exporter_outage_keeps_pending(void **state) {
   /* synchronous export refuses to run without Opik */
   assert_int_equal(lode_export_flush(path, &cfg, 1, &st, err, sizeof err), -1);
   assert_non_null(strstr(err, "OPIK_URL_OVERRIDE"));
-  sqlite3_close(db);
+  lode_sysdb_close(sys);
   unlink(path);
   char side[300];
   snprintf(side, sizeof side, "%s-wal", path);

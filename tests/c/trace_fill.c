@@ -4,7 +4,7 @@
  *
  *   lode_trace_fill DB [--traces N] [--spans M] [--twice] [--feedback]
  *                   [--bad-name NAME] [--export] [--flush SECONDS] [--pause-ms MS]
- *                   [--no-writer]
+ *                   [--no-writer]   (accepted; the upsert is always cached now)
  *
  * --twice writes every span first as started (no end) and then again as
  * finished, like a real run; --pause-ms waits after each commit (so a live
@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "trace/opik_config.h"
 #include "state/sysdb.h"
+#include "state/sqlite/sysdb_int.h"
 #include "trace/trace.h"
 #include "trace/trace_export.h"
 #include "base/util.h"
@@ -65,7 +66,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "trace_fill: %s\n", err);
     return 1;
   }
-  sqlite3 *db = lode_sysdb_sqlite(sys);
+  sqlite3 *db = lode__sysdb_conn(sys);
   lode_exporter *ex = NULL;
   lode_opik_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -76,11 +77,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  lode_trace_writer *w = NULL;
-  if (use_writer && !(w = lode_trace_writer_new(db, err, sizeof err))) {
-    fprintf(stderr, "trace_fill: %s\n", err);
-    return 1;
-  }
+  (void)use_writer; /* the upsert is always prepared once per connection now */
   char (*ids)[37] = malloc((size_t)nspans * sizeof *ids);
   if (!ids) return 1;
   int64_t t0 = lode_mono_ns();
@@ -99,8 +96,7 @@ int main(int argc, char **argv) {
       lode_trace_rec tr = {tid, "fill_workflow", start, end, "{\"folder\":\"docs\"}",
                            fin ? "{\"files\":3}" : NULL, "{\"phase\":\"TEST\"}", tags, 2,
                            NULL, NULL, NULL};
-      if (w ? lode_trace_writer_put_trace(w, &tr, err, sizeof err)
-            : lode_trace_put_trace(db, &tr, err, sizeof err))
+      if (lode_trace_put_trace(sys, &tr, err, sizeof err))
         goto fail;
       puts++;
       for (int s = 0; s < nspans; s++) {
@@ -123,14 +119,12 @@ int main(int argc, char **argv) {
         sp.error_type = err_span ? "RuntimeError" : NULL;
         sp.error_message = err_span ? "boom" : NULL;
         sp.error_traceback = err_span ? "stack traceback:\n\t[C]: in ?" : NULL;
-        if (w ? lode_trace_writer_put_span(w, &sp, err, sizeof err)
-              : lode_trace_put_span(db, &sp, err, sizeof err))
+        if (lode_trace_put_span(sys, &sp, err, sizeof err))
           goto fail;
         puts++;
       }
       if (fin && feedback &&
-          (w ? lode_trace_writer_put_feedback(w, tid, "quality", 0.75, "fine", err, sizeof err)
-             : lode_trace_put_feedback(db, tid, "quality", 0.75, "fine", err, sizeof err)))
+          lode_trace_put_feedback(sys, tid, "quality", 0.75, "fine", err, sizeof err))
         goto fail;
       if (!pass || !twice) {
         char sql[384];
@@ -152,7 +146,6 @@ int main(int argc, char **argv) {
          "\"pending\":%d}\n", ntraces, (long long)ntraces * nspans, puts,
          (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, left);
   free(ids);
-  lode_trace_writer_free(w);
   lode_opik_config_free(&cfg);
   lode_sysdb_close(sys);
   return 0;

@@ -13,8 +13,8 @@
 #include "base/busy.h"
 #include "base/codec.h"
 #include "base/error.h"
-#include "trace/trace.h"
 #include "base/util.h"
+#include "state/sqlite/sysdb_int.h"
 
 /* Prepared statements, cached per connection: the step path is hot. */
 #define STMTS(X)                                                                          \
@@ -67,6 +67,7 @@ struct lode_sysdb {
   lode_busy busy;
   int sync_full, relaxed;
   sqlite3_stmt *st[S_COUNT];
+  sqlite3_stmt *xst[LODE__X_COUNT]; /* the other backend files' (sysdb_int.h) */
   char *path;
 };
 
@@ -80,6 +81,11 @@ const char *lode_wf_status_name(int s) {
   return s >= 0 && s < LODE_WF_NSTATUS ? status_names[s] : "UNKNOWN";
 }
 
+int lode_wf_status_finished(int s) {
+  return s == LODE_WF_SUCCESS || s == LODE_WF_ERROR || s == LODE_WF_CANCELLED ||
+         s == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
+}
+
 int lode_wf_status_parse(const char *name) {
   for (int i = 0; i < LODE_WF_NSTATUS; i++)
     if (!strcasecmp(name, status_names[i])) return i;
@@ -90,6 +96,20 @@ static int db_err(lode_sysdb *db, int rc, const char *what, char *err, size_t er
   snprintf(err, errlen, "%s: %s (%s)", db && db->path ? db->path : "state database", what,
            db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc));
   return LODE_EDB;
+}
+
+int lode__sysdb_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen) {
+  return db_err(db, rc, what, err, errlen);
+}
+
+sqlite3 *lode__sysdb_conn(lode_sysdb *db) { return db->db; }
+
+sqlite3_stmt *lode__sysdb_stmt(lode_sysdb *db, int slot, const char *sql) {
+  if (!db->xst[slot] &&
+      sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->xst[slot], NULL) !=
+          SQLITE_OK)
+    return NULL;
+  return db->xst[slot];
 }
 
 static sqlite3_stmt *stmt(lode_sysdb *db, int which) {
@@ -140,12 +160,6 @@ static int core_v1(sqlite3 *db, char *err, size_t errlen) {
   return run_schema(db, "schema", schema_v1, err, errlen);
 }
 
-/* The local trace store commits with the checkpoints it describes, so its
- * tables live in the same file. */
-static int trace_v1(sqlite3 *db, char *err, size_t errlen) {
-  return lode_trace_migrate(db, err, errlen) == 0 ? LODE_OK : LODE_EDB;
-}
-
 /* Queues: what the dispatcher scans, and deduplication while a workflow
  * with the same dedup id is queued or running (the partial unique index
  * lets the id be reused once that workflow has finished). */
@@ -163,7 +177,7 @@ static int core_v2(sqlite3 *db, char *err, size_t errlen) {
  * cost): `traced` marks a workflow whose spans lode renders, `trace_extra`
  * keeps its tags, metadata, phase and lode.trace.update values, and a
  * step's `span_input`/`span_recovery` keep what its span needs besides the
- * checkpoint. lode_trace_materialize (executor.h) turns them into
+ * checkpoint. the trace renderer (src/trace/render.c) turns them into
  * trace_records rows in batches, off the step path; `trace_cursor` and
  * `trace_open` are its progress (workflows rowids seen, workflows whose
  * spans are not final yet). Rows written before this migration had their
@@ -232,11 +246,13 @@ static int core_v6(sqlite3 *db, char *err, size_t errlen) {
 }
 
 /* Every migration, in the order they apply; a new one goes at the end
- * (docs/operations.md: how a state database is upgraded). */
+ * (docs/operations.md: how a state database is upgraded). The trace store's
+ * table (trace_store.c) commits with the checkpoints it describes, so it
+ * lives in the same file. */
 static const struct {
   const char *name;
-  int (*fn)(sqlite3 *db, char *err, size_t errlen);
-} migrations[] = {{"core-1", core_v1}, {"trace-1", trace_v1}, {"core-2", core_v2},
+  lode__migration_fn fn;
+} migrations[] = {{"core-1", core_v1}, {"trace-1", lode__trace_store_v1}, {"core-2", core_v2},
                   {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
                   {"core-6", core_v6}};
 static const int n_migrations = (int)(sizeof migrations / sizeof migrations[0]);
@@ -367,15 +383,35 @@ const char *lode_sysdb_default_path(void) {
   return p && *p ? p : ".lode/lode.db";
 }
 
+int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen) {
+  *out = NULL;
+  lode_sysdb *db = calloc(1, sizeof *db);
+  if (!db || !(db->path = strdup(path))) {
+    free(db);
+    snprintf(err, errlen, "out of memory");
+    return LODE_ENOMEM;
+  }
+  /* no migration, no pragma that writes: a read-only copy stays as it is */
+  if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    int rc = db_err(db, 0, "cannot open", err, errlen);
+    lode_sysdb_close(db);
+    return rc;
+  }
+  sqlite3_busy_timeout(db->db, 5000);
+  *out = db;
+  return LODE_OK;
+}
+
 void lode_sysdb_close(lode_sysdb *db) {
   if (!db) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
+  for (int i = 0; i < LODE__X_COUNT; i++) sqlite3_finalize(db->xst[i]);
   sqlite3_close(db->db);
   free(db->path);
   free(db);
 }
 
-sqlite3 *lode_sysdb_sqlite(lode_sysdb *db) { return db->db; }
 
 unsigned lode_sysdb_data_version(lode_sysdb *db) {
   unsigned v = 0;
@@ -421,20 +457,12 @@ void lode_sysdb_rollback(lode_sysdb *db) {
 
 /* ---- binding helpers ---------------------------------------------------- */
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v) {
-  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(s, i);
-}
 
 static void bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n) {
   if (p) sqlite3_bind_blob64(s, i, p ? p : "", n, SQLITE_STATIC);
   else sqlite3_bind_null(s, i);
 }
 
-static char *col_text(sqlite3_stmt *s, int i) {
-  const unsigned char *t = sqlite3_column_text(s, i);
-  return t ? strdup((const char *)t) : NULL;
-}
 
 static uint8_t *col_blob(sqlite3_stmt *s, int i, size_t *n) {
   const void *b = sqlite3_column_blob(s, i);
@@ -482,22 +510,22 @@ static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const 
   if (!s) return db_err(db, 0, "prepare", err, errlen);
   int64_t now = lode_now_ms();
   int queued = r->status == LODE_WF_ENQUEUED;
-  bind_text(s, 1, r->id);
-  bind_text(s, 2, r->name);
-  bind_text(s, 3, lode_wf_status_name(r->status));
-  bind_text(s, 4, r->parent_id);
+  lode__bind_text(s, 1, r->id);
+  lode__bind_text(s, 2, r->name);
+  lode__bind_text(s, 3, lode_wf_status_name(r->status));
+  lode__bind_text(s, 4, r->parent_id);
   if (r->parent_id) sqlite3_bind_int64(s, 5, r->parent_step);
   else sqlite3_bind_null(s, 5);
   bind_blob(s, 6, r->input, r->input_len);
-  bind_text(s, 7, r->pipeline);
-  bind_text(s, 8, r->version);
-  bind_text(s, 9, queued ? NULL : r->executor_id);
+  lode__bind_text(s, 7, r->pipeline);
+  lode__bind_text(s, 8, r->version);
+  lode__bind_text(s, 9, queued ? NULL : r->executor_id);
   sqlite3_bind_int(s, 10, r->recovery_attempts);
   sqlite3_bind_int(s, 11, r->max_recovery_attempts);
-  bind_text(s, 12, r->trace_id);
-  bind_text(s, 13, r->span_id);
-  bind_text(s, 14, r->parent_span_id);
-  bind_text(s, 15, r->queue);
+  lode__bind_text(s, 12, r->trace_id);
+  lode__bind_text(s, 13, r->span_id);
+  lode__bind_text(s, 14, r->parent_span_id);
+  lode__bind_text(s, 15, r->queue);
   sqlite3_bind_int64(s, 16, r->created_at ? r->created_at : now);
   sqlite3_bind_int64(s, 17, now);
   if (queued) sqlite3_bind_null(s, 18);
@@ -505,10 +533,10 @@ static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const 
   if (r->deadline_ms) sqlite3_bind_int64(s, 19, r->deadline_ms);
   else sqlite3_bind_null(s, 19);
   sqlite3_bind_int(s, 20, priority);
-  bind_text(s, 21, dedup_id);
+  lode__bind_text(s, 21, dedup_id);
   if (r->traced) sqlite3_bind_int(s, 22, 1);
   else sqlite3_bind_null(s, 22);
-  bind_text(s, 23, r->trace_extra);
+  lode__bind_text(s, 23, r->trace_extra);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -534,7 +562,7 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
   memset(r, 0, sizeof *r);
   sqlite3_stmt *s = stmt(db, S_WF_GET);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_DONE) {
     sqlite3_reset(s);
@@ -545,30 +573,30 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
     sqlite3_reset(s);
     return db_err(db, rc, "cannot read workflow", err, errlen);
   }
-  r->id = col_text(s, 0);
-  r->name = col_text(s, 1);
+  r->id = lode__col_text(s, 0);
+  r->name = lode__col_text(s, 1);
   r->status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 2));
-  r->parent_id = col_text(s, 3);
+  r->parent_id = lode__col_text(s, 3);
   r->parent_step = sqlite3_column_int64(s, 4);
   r->input = col_blob(s, 5, &r->input_len);
   r->output = col_blob(s, 6, &r->output_len);
-  r->error = col_text(s, 7);
-  r->pipeline = col_text(s, 8);
-  r->version = col_text(s, 9);
-  r->executor_id = col_text(s, 10);
+  r->error = lode__col_text(s, 7);
+  r->pipeline = lode__col_text(s, 8);
+  r->version = lode__col_text(s, 9);
+  r->executor_id = lode__col_text(s, 10);
   r->recovery_attempts = sqlite3_column_int(s, 11);
   r->max_recovery_attempts = sqlite3_column_int(s, 12);
-  r->trace_id = col_text(s, 13);
-  r->span_id = col_text(s, 14);
-  r->parent_span_id = col_text(s, 15);
-  r->queue = col_text(s, 16);
+  r->trace_id = lode__col_text(s, 13);
+  r->span_id = lode__col_text(s, 14);
+  r->parent_span_id = lode__col_text(s, 15);
+  r->queue = lode__col_text(s, 16);
   r->created_at = sqlite3_column_int64(s, 17);
   r->updated_at = sqlite3_column_int64(s, 18);
   r->started_at = sqlite3_column_int64(s, 19);
   r->ended_at = sqlite3_column_int64(s, 20);
   r->deadline_ms = sqlite3_column_int64(s, 21);
   r->traced = sqlite3_column_int(s, 22);
-  r->trace_extra = col_text(s, 23);
+  r->trace_extra = lode__col_text(s, 23);
   sqlite3_reset(s);
   return LODE_OK;
 }
@@ -577,7 +605,7 @@ int lode_sysdb_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
                          size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_STATUS);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) *status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 0));
   sqlite3_reset(s);
@@ -594,12 +622,12 @@ int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8
   sqlite3_stmt *s = stmt(db, S_WF_FINISH);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
   int64_t now = lode_now_ms();
-  bind_text(s, 1, lode_wf_status_name(status));
+  lode__bind_text(s, 1, lode_wf_status_name(status));
   bind_blob(s, 2, out, out_len);
-  bind_text(s, 3, error);
+  lode__bind_text(s, 3, error);
   sqlite3_bind_int64(s, 4, now);
   sqlite3_bind_int64(s, 5, now);
-  bind_text(s, 6, id);
+  lode__bind_text(s, 6, id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -623,9 +651,9 @@ int lode_sysdb_wf_set_status(lode_sysdb *db, const char *id, int status, unsigne
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, lode_wf_status_name(status));
+  lode__bind_text(s, 1, lode_wf_status_name(status));
   sqlite3_bind_int64(s, 2, lode_now_ms());
-  bind_text(s, 3, id);
+  lode__bind_text(s, 3, id);
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot change workflow status", err, errlen);
@@ -638,11 +666,11 @@ int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_execu
                         size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_CLAIM);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, executor_id);
+  lode__bind_text(s, 1, executor_id);
   sqlite3_bind_int(s, 2, bump ? 1 : 0);
   sqlite3_bind_int64(s, 3, lode_now_ms());
-  bind_text(s, 4, id);
-  bind_text(s, 5, expect_executor);
+  lode__bind_text(s, 4, id);
+  lode__bind_text(s, 5, expect_executor);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -654,7 +682,7 @@ int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_execu
 int lode_sysdb_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_RESET);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot reset attempts", err, errlen);
@@ -686,8 +714,8 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "cannot list workflows", err, errlen);
-  if (f->name) bind_text(s, 2, f->name);
-  if (f->pipeline) bind_text(s, 3, f->pipeline);
+  if (f->name) lode__bind_text(s, 2, f->name);
+  if (f->pipeline) lode__bind_text(s, 3, f->pipeline);
   if (f->since_ms) sqlite3_bind_int64(s, 4, f->since_ms);
   if (f->until_ms) sqlite3_bind_int64(s, 5, f->until_ms);
   /* collect ids first: fn may write to the database */
@@ -701,7 +729,7 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
       if (!p) { ret = LODE_ENOMEM; break; }
       ids = p;
     }
-    ids[nids++] = col_text(s, 0);
+    ids[nids++] = lode__col_text(s, 0);
   }
   sqlite3_finalize(s);
   if (ret == LODE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -726,7 +754,7 @@ int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **row
   *n = 0;
   sqlite3_stmt *s = stmt(db, S_STEPS_LOAD);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, wf_id);
+  lode__bind_text(s, 1, wf_id);
   size_t cap = 0;
   int rc, ret = LODE_OK;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -739,13 +767,13 @@ int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **row
     lode_step_row *r = &(*rows)[(*n)++];
     memset(r, 0, sizeof *r);
     r->step_no = sqlite3_column_int64(s, 0);
-    r->name = col_text(s, 1);
+    r->name = lode__col_text(s, 1);
     r->status = lode_wf_status_parse((const char *)sqlite3_column_text(s, 2));
     r->output = col_blob(s, 3, &r->output_len);
-    r->error = col_text(s, 4);
+    r->error = lode__col_text(s, 4);
     r->attempts = sqlite3_column_int(s, 5);
-    r->child_id = col_text(s, 6);
-    r->span_id = col_text(s, 7);
+    r->child_id = lode__col_text(s, 6);
+    r->span_id = lode__col_text(s, 7);
     r->started_at = sqlite3_column_int64(s, 8);
     r->ended_at = sqlite3_column_int64(s, 9);
   }
@@ -765,18 +793,18 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
                         size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_STEP_PUT);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, wf_id);
+  lode__bind_text(s, 1, wf_id);
   sqlite3_bind_int64(s, 2, r->step_no);
-  bind_text(s, 3, r->name);
-  bind_text(s, 4, lode_wf_status_name(r->status));
+  lode__bind_text(s, 3, r->name);
+  lode__bind_text(s, 4, lode_wf_status_name(r->status));
   bind_blob(s, 5, r->output, r->output_len);
-  bind_text(s, 6, r->error);
+  lode__bind_text(s, 6, r->error);
   sqlite3_bind_int(s, 7, r->attempts);
-  bind_text(s, 8, r->child_id);
-  bind_text(s, 9, r->span_id);
+  lode__bind_text(s, 8, r->child_id);
+  lode__bind_text(s, 9, r->span_id);
   sqlite3_bind_int64(s, 10, r->started_at);
   sqlite3_bind_int64(s, 11, r->ended_at);
-  bind_text(s, 12, r->span_input);
+  lode__bind_text(s, 12, r->span_input);
   if (r->span_input) sqlite3_bind_int(s, 13, r->span_recovery);
   else sqlite3_bind_null(s, 13);
   int rc = sqlite3_step(s);
@@ -795,7 +823,7 @@ int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t er
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db->db, sql[i], -1, &s, NULL) != SQLITE_OK)
       return db_err(db, 0, "prepare", err, errlen);
-    bind_text(s, 1, id);
+    lode__bind_text(s, 1, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
@@ -808,8 +836,8 @@ int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *ex
                                   size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_TRACE_EXTRA);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, extra);
-  bind_text(s, 2, id);
+  lode__bind_text(s, 1, extra);
+  lode__bind_text(s, 2, id);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -853,10 +881,10 @@ int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size
   if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO executors VALUES(?,?,?,?,?)", -1, &s,
                          NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)getpid());
-  bind_text(s, 3, host);
-  bind_text(s, 4, start);
+  lode__bind_text(s, 3, host);
+  lode__bind_text(s, 4, start);
   sqlite3_bind_int64(s, 5, lode_now_ms());
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
@@ -868,7 +896,7 @@ void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, "DELETE FROM executors WHERE id=?", -1, &s, NULL) != SQLITE_OK)
     return;
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   sqlite3_step(s);
   sqlite3_finalize(s);
 }
@@ -879,7 +907,7 @@ int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
   if (sqlite3_prepare_v2(db->db, "SELECT pid, host, proc_start FROM executors WHERE id=?", -1,
                          &s, NULL) != SQLITE_OK)
     return 0;
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   int alive = 0;
   if (sqlite3_step(s) == SQLITE_ROW) {
     char host[256], start[64];
@@ -908,8 +936,8 @@ int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, co
 static int64_t count1(lode_sysdb *db, const char *sql, const char *a, const char *b, int64_t c) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
-  bind_text(s, 1, a);
-  if (b) bind_text(s, 2, b);
+  lode__bind_text(s, 1, a);
+  if (b) lode__bind_text(s, 2, b);
   if (c) sqlite3_bind_int64(s, 3, c);
   int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
   sqlite3_finalize(s);
@@ -962,10 +990,10 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
     if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) {
       rc = db_err(db, 0, "cannot read queue", err, errlen);
     } else {
-      bind_text(s, 1, q->name);
+      lode__bind_text(s, 1, q->name);
       sqlite3_bind_int64(s, 2, n);
       out = calloc((size_t)n, sizeof *out);
-      while (out && sqlite3_step(s) == SQLITE_ROW) out[got++] = col_text(s, 0);
+      while (out && sqlite3_step(s) == SQLITE_ROW) out[got++] = lode__col_text(s, 0);
       sqlite3_finalize(s);
     }
     sqlite3_stmt *u = NULL;
@@ -975,9 +1003,9 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
                                    "status='ENQUEUED'", -1, &u, NULL) != SQLITE_OK)
       rc = db_err(db, 0, "cannot claim", err, errlen);
     for (int i = 0; i < got && rc == LODE_OK; i++) {
-      bind_text(u, 1, executor_id);
+      lode__bind_text(u, 1, executor_id);
       sqlite3_bind_int64(u, 2, now);
-      bind_text(u, 3, out[i]);
+      lode__bind_text(u, 3, out[i]);
       if (sqlite3_step(u) != SQLITE_DONE) rc = db_err(db, 0, "cannot claim", err, errlen);
       sqlite3_reset(u);
     }
@@ -1006,8 +1034,8 @@ int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, 
                          "queue IS NOT NULL";
   if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "prepare", err, errlen);
-  bind_text(s, 1, executor_id);
-  if (id) bind_text(s, 2, id);
+  lode__bind_text(s, 1, executor_id);
+  if (id) lode__bind_text(s, 2, id);
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot release workflows", err, errlen);
@@ -1051,10 +1079,10 @@ int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int6
     rc = db_err(db, 0, "cannot fork", err, errlen);
     goto done;
   }
-  bind_text(s, 1, src);
-  bind_text(s, 2, new_id);
-  bind_text(s, 3, trace_id);
-  bind_text(s, 4, span_id);
+  lode__bind_text(s, 1, src);
+  lode__bind_text(s, 2, new_id);
+  lode__bind_text(s, 3, trace_id);
+  lode__bind_text(s, 4, span_id);
   sqlite3_bind_int64(s, 5, now);
   if (sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(db->db) != 1) {
     rc = db_err(db, 0, "cannot fork (does the id exist, is the new id free?)", err, errlen);
@@ -1071,8 +1099,8 @@ int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int6
     rc = db_err(db, 0, "cannot fork", err, errlen);
     goto done;
   }
-  bind_text(s, 1, src);
-  bind_text(s, 2, new_id);
+  lode__bind_text(s, 1, src);
+  lode__bind_text(s, 2, new_id);
   sqlite3_bind_int64(s, 3, step);
   if (sqlite3_step(s) != SQLITE_DONE) rc = db_err(db, 0, "cannot copy steps", err, errlen);
 done:
@@ -1091,7 +1119,7 @@ int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, si
                          "AND status IN ('PENDING','ENQUEUED')",
                          -1, &s, NULL) != SQLITE_OK)
     return db_err(db, 0, "cannot cancel", err, errlen);
-  bind_text(s, 1, id);
+  lode__bind_text(s, 1, id);
   sqlite3_bind_int64(s, 2, lode_now_ms());
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);

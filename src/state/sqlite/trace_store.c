@@ -1,0 +1,303 @@
+/* trace_store.c - trace_records on SQLite: the schema, the record upsert,
+ * the outbox and the reads of `lode trace`. See state/trace_store.h. */
+#include "state/trace_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/util.h"
+#include "state/sqlite/sysdb_int.h"
+
+/* ---- schema (migration trace-1) ------------------------------------------------ */
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS trace_records("
+    " id TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL,"          /* trace | span | feedback */
+    " trace_id TEXT,"
+    " parent_id TEXT,"              /* parent span id; NULL for roots and traces */
+    " name TEXT,"
+    " type TEXT,"
+    " start_ms INTEGER,"
+    " end_ms INTEGER,"
+    " error TEXT,"                  /* 'Type: message' for `lode trace`, NULL if ok */
+    " body TEXT NOT NULL,"          /* JSON sent to Opik, minus the envelope */
+    " rev INTEGER NOT NULL,"        /* bumps on every upsert */
+    " state TEXT NOT NULL,"         /* pending | sent | failed | disabled */
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL);" /* epoch ms, strictly increasing per id */
+    "CREATE INDEX IF NOT EXISTS trace_records_outbox"
+    " ON trace_records(state, kind, next_attempt_at);"
+    "CREATE INDEX IF NOT EXISTS trace_records_by_trace ON trace_records(trace_id, start_ms);";
+
+/* The local trace store commits with the checkpoints it describes, so its
+ * table lives in the same file. Idempotent. */
+int lode__trace_store_v1(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) == SQLITE_OK) return LODE_OK;
+  snprintf(err, errlen, "creating the trace store tables: %s", msg ? msg : sqlite3_errmsg(db));
+  sqlite3_free(msg);
+  return LODE_EDB;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
+static const char *const upsert_sql =
+    "INSERT INTO trace_records(id, kind, trace_id, parent_id, name, type, start_ms, end_ms,"
+    " error, body, rev, state, attempts, last_error, next_attempt_at, updated_at)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 0, NULL, 0, ?12)"
+    " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, trace_id=excluded.trace_id,"
+    " parent_id=excluded.parent_id, name=excluded.name, type=excluded.type,"
+    " start_ms=excluded.start_ms, end_ms=excluded.end_ms, error=excluded.error,"
+    " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
+    " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
+
+int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
+  sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_TRACE_UPSERT, upsert_sql);
+  if (!st) return lode__sysdb_err(db, 0, "preparing the trace store upsert", err, errlen);
+  lode__bind_text(st, 1, r->id);
+  lode__bind_text(st, 2, r->kind);
+  lode__bind_text(st, 3, r->trace_id);
+  lode__bind_text(st, 4, r->parent_id);
+  lode__bind_text(st, 5, r->name);
+  lode__bind_text(st, 6, r->type);
+  sqlite3_bind_int64(st, 7, r->start_ms);
+  sqlite3_bind_int64(st, 8, r->end_ms);
+  lode__bind_text(st, 9, r->error);
+  lode__bind_text(st, 10, r->body);
+  lode__bind_text(st, 11, r->state ? r->state : LODE_TRACE_PENDING);
+  sqlite3_bind_int64(st, 12, lode_now_ms());
+  int rc = sqlite3_step(st) == SQLITE_DONE ? LODE_OK : LODE_EDB;
+  if (rc != LODE_OK)
+    snprintf(err, errlen, "storing %s %s in the trace store: %s", r->kind, r->id,
+             sqlite3_errmsg(lode__sysdb_conn(db)));
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st); /* they point into the caller's strings */
+  return rc;
+}
+
+/* ---- the outbox ---------------------------------------------------------------- */
+
+/* Runs sql (no result rows) on the connection. */
+static int exec(lode_sysdb *db, const char *sql, const char *what, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(lode__sysdb_conn(db), sql, NULL, NULL, &msg) == SQLITE_OK) return LODE_OK;
+  snprintf(err, errlen, "%s: %s: %s", lode_sysdb_path(db), what, msg ? msg : "?");
+  sqlite3_free(msg);
+  return LODE_EDB;
+}
+
+int lode_sysdb_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
+  return exec(db,
+              "UPDATE trace_records SET next_attempt_at=0"
+              " WHERE state='pending' AND next_attempt_at>0;"
+              "UPDATE trace_records SET state='failed',"
+              " last_error='the stored record is not a JSON object; it cannot be sent'"
+              " WHERE state='pending' AND (body IS NULL OR substr(body,1,1)<>'{')",
+              "preparing the trace outbox", err, errlen);
+}
+
+int lode_sysdb_outbox_undelay(lode_sysdb *db, char *err, size_t errlen) {
+  return exec(db,
+              "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
+              " AND next_attempt_at>0",
+              "making delayed trace records due", err, errlen);
+}
+
+int lode_sysdb_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
+  return exec(db,
+              "UPDATE trace_records SET state='pending', next_attempt_at=0"
+              " WHERE state='failed'",
+              "requeueing failed trace records", err, errlen);
+}
+
+int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
+                           lode_outbox_fn fn, void *ud, char *err, size_t errlen) {
+  sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_OUTBOX_SELECT,
+                                      "SELECT id, rev, updated_at, body FROM trace_records"
+                                      " WHERE state='pending' AND kind=?1 AND next_attempt_at<=?2"
+                                      " LIMIT ?3");
+  if (!st) return lode__sysdb_err(db, 0, "preparing the outbox read", err, errlen);
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now_ms);
+  sqlite3_bind_int(st, 3, limit);
+  int r, rc = LODE_OK;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *body = (const char *)sqlite3_column_text(st, 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, 3);
+    if (fn(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+           sqlite3_column_int64(st, 2), body, len))
+      break;
+  }
+  if (r != SQLITE_ROW && r != SQLITE_DONE)
+    rc = lode__sysdb_err(db, r, "reading the outbox", err, errlen);
+  sqlite3_reset(st);
+  return rc;
+}
+
+int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode_outbox_ref *refs,
+                           int n, const char *text, int64_t when, int *changed, char *err,
+                           size_t errlen) {
+  static const char *const sql[] = {
+      [LODE_OUTBOX_SENT] = "UPDATE trace_records SET state='sent', attempts=attempts+1,"
+                           " last_error=NULL WHERE id=?1 AND rev=?2 AND state='pending'",
+      [LODE_OUTBOX_FAILED] = "UPDATE trace_records SET state='failed', attempts=attempts+1,"
+                             " last_error=?3 WHERE id=?1 AND rev=?2 AND state='pending'",
+      [LODE_OUTBOX_RETRY] = "UPDATE trace_records SET attempts=attempts+1, last_error=?3,"
+                            " next_attempt_at=?4 WHERE id=?1 AND rev=?2 AND state='pending'",
+  };
+  static const int slot[] = {[LODE_OUTBOX_SENT] = LODE__X_OUTBOX_SENT,
+                             [LODE_OUTBOX_FAILED] = LODE__X_OUTBOX_FAILED,
+                             [LODE_OUTBOX_RETRY] = LODE__X_OUTBOX_RETRY};
+  sqlite3_stmt *st = lode__sysdb_stmt(db, slot[how], sql[how]);
+  if (!st) return lode__sysdb_err(db, 0, "preparing the outbox update", err, errlen);
+  /* lode_sysdb's begin/commit/rollback: its releases wake this process's
+   * waiting writers (base/busy.c) */
+  int rc = lode_sysdb_begin(db, err, errlen);
+  for (int i = 0; i < n && rc == LODE_OK; i++) {
+    sqlite3_bind_text(st, 1, refs[i].id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, refs[i].rev);
+    if (how != LODE_OUTBOX_SENT) lode__bind_text(st, 3, text);
+    if (how == LODE_OUTBOX_RETRY) sqlite3_bind_int64(st, 4, when);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) rc = lode__sysdb_err(db, r, "updating the outbox", err, errlen);
+    else if (changed) *changed += sqlite3_changes(lode__sysdb_conn(db));
+  }
+  sqlite3_clear_bindings(st);
+  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
+  if (rc != LODE_OK) lode_sysdb_rollback(db);
+  return rc;
+}
+
+int lode_sysdb_outbox_pending(lode_sysdb *db) {
+  sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_OUTBOX_PENDING,
+                                      "SELECT count(*) FROM trace_records WHERE state='pending'");
+  if (!st) return -1;
+  int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_reset(st);
+  return n;
+}
+
+int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_outbox_failure *f),
+                             void *ud, char *err, size_t errlen) {
+  sqlite3 *c = lode__sysdb_conn(db);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(c,
+                         "SELECT id, kind, trace_id, name, attempts, last_error FROM trace_records"
+                         " WHERE state='failed' ORDER BY updated_at",
+                         -1, &st, NULL) != SQLITE_OK)
+    return lode__sysdb_err(db, 0, "reading failed trace records", err, errlen);
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    lode_outbox_failure f = {
+        (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+        (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+        (const char *)sqlite3_column_text(st, 5),  sqlite3_column_int(st, 4)};
+    fn(ud, &f);
+  }
+  int rc = r == SQLITE_DONE ? LODE_OK
+                            : lode__sysdb_err(db, r, "reading failed trace records", err, errlen);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- reading a trace ------------------------------------------------------------- */
+
+int lode_sysdb_trace_spans(lode_sysdb *db, const char *trace_id,
+                           int (*fn)(void *ud, const lode_trace_span_row *r), void *ud, char *err,
+                           size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lode__sysdb_conn(db),
+                         "SELECT id, parent_id, name, type, error, state, start_ms, end_ms"
+                         " FROM trace_records WHERE trace_id=?1 AND kind='span'"
+                         " ORDER BY start_ms, id",
+                         -1, &st, NULL) != SQLITE_OK)
+    return lode__sysdb_err(db, 0, "reading a trace", err, errlen);
+  sqlite3_bind_text(st, 1, trace_id, -1, SQLITE_STATIC);
+  int r, rc = LODE_OK;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *t[6];
+    for (int i = 0; i < 6; i++) t[i] = (const char *)sqlite3_column_text(st, i);
+    lode_trace_span_row row = {t[0], t[1], t[2], t[3], t[4], t[5],
+                               sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7)};
+    if ((rc = fn(ud, &row)) != 0) {
+      snprintf(err, errlen, "out of memory reading trace %s", trace_id);
+      rc = LODE_ENOMEM;
+      break;
+    }
+  }
+  if (rc == LODE_OK && r != SQLITE_DONE) {
+    char what[160];
+    snprintf(what, sizeof what, "reading trace %s", trace_id);
+    rc = lode__sysdb_err(db, r, what, err, errlen);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* One row of (a, b) text columns for `key`: malloc'd copies. */
+static int two_texts(lode_sysdb *db, const char *sql, const char *key, char **a, char **b,
+                     char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  *a = *b = NULL;
+  if (sqlite3_prepare_v2(lode__sysdb_conn(db), sql, -1, &st, NULL) != SQLITE_OK)
+    return lode__sysdb_err(db, 0, "reading a trace", err, errlen);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  int r = sqlite3_step(st), rc = LODE_ENOTFOUND;
+  if (r == SQLITE_ROW) {
+    *a = lode__col_text(st, 0);
+    *b = lode__col_text(st, 1);
+    rc = LODE_OK;
+    if ((sqlite3_column_text(st, 0) && !*a) || (sqlite3_column_text(st, 1) && !*b)) {
+      free(*a), free(*b);
+      *a = *b = NULL;
+      snprintf(err, errlen, "out of memory");
+      rc = LODE_ENOMEM;
+    }
+  } else if (r != SQLITE_DONE) {
+    rc = lode__sysdb_err(db, r, "reading a trace", err, errlen);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int lode_sysdb_trace_head(lode_sysdb *db, const char *trace_id, char **name, char **body,
+                          char *err, size_t errlen) {
+  return two_texts(db, "SELECT name, body FROM trace_records WHERE id=?1 AND kind='trace'",
+                   trace_id, name, body, err, errlen);
+}
+
+static int has_table(lode_sysdb *db, const char *name) {
+  sqlite3_stmt *st = NULL;
+  int found = 0;
+  if (sqlite3_prepare_v2(lode__sysdb_conn(db),
+                         "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", -1, &st,
+                         NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  return found;
+}
+
+int lode_sysdb_has_trace_store(lode_sysdb *db) { return has_table(db, "trace_records"); }
+
+int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, char **span_id,
+                            char *err, size_t errlen) {
+  *trace_id = *span_id = NULL;
+  /* a read-only database need not be a state database at all */
+  if (!has_table(db, "workflows")) return LODE_ENOTFOUND;
+  int rc = two_texts(db, "SELECT trace_id, span_id FROM workflows WHERE id=?1", wf_id, trace_id,
+                     span_id, err, errlen);
+  if (rc == LODE_OK && !*trace_id) {
+    free(*span_id);
+    *span_id = NULL;
+    rc = LODE_ENOTFOUND;
+  }
+  return rc;
+}
