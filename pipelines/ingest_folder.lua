@@ -1,5 +1,5 @@
 -- pipelines/ingest_folder.lua: a folder of documents becomes chunks and
--- embeddings in a searchable store, as one trace tree (SPEC §1):
+-- embeddings in a searchable store, as one trace tree (docs/pipelines.md):
 --
 --   ingest_folder_workflow  [phase INGESTION]
 --    ├── discover_files_step
@@ -61,7 +61,7 @@ end
 
 -- Walks the folder, hashes each file, and removes from the store what was
 -- ingested from this folder before but is gone now. The removal lives here,
--- not in a step of its own, so the trace keeps SPEC §1's shape; deleting is
+-- not in a step of its own, so the trace keeps the shape drawn above; deleting is
 -- idempotent, so a re-run of this step after a crash is harmless.
 local discover_files_step = lode.step("discover_files_step", function(folder, o)
   local rels, err = lode.fs.walk(folder, { include = o.include, exclude = o.exclude })

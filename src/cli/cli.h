@@ -13,7 +13,7 @@ typedef struct lode_cli {
   char **argv;
 } lode_cli;
 
-/* Exit codes (SPEC §3). */
+/* Exit codes (docs/cli.md). */
 enum { LODE_EXIT_OK = 0, LODE_EXIT_FAILED = 1, LODE_EXIT_USAGE = 2 };
 
 int lode_cmd_run(lode_cli *c);

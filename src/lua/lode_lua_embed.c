@@ -104,7 +104,7 @@ static void push_usage(lua_State *L, lode_embedder *e) {
   lua_setfield(L, -2, "model");
 }
 
-/* An openai call records its usage on the current span (SPEC §7) through
+/* An openai call records its usage on the current span (docs/embed.md) through
  * lode.trace.update when the tracing API is loaded. Outside any span there is
  * nothing to record, so an error from update is dropped, not raised: the
  * embedding itself succeeded. */

@@ -1,4 +1,4 @@
-"""The reference pipelines (issue 6, SPEC §1-§2): pipelines/ingest_folder.lua
+"""The reference pipelines (issue 6, docs/pipelines.md): pipelines/ingest_folder.lua
 and pipelines/query.lua on a corpus generated here, traced into the fake Opik,
 crashed with SIGKILL and resumed, and scripts/demo.sh in a copy of the tree."""
 import json
@@ -128,7 +128,7 @@ def summary_of(stderr):
 
 def check_trace(state, n_files, failed=(), killed=False):
     """One trace; no orphan; root → discover + one process_file_workflow per
-    file; each file's subtree exactly SPEC §1's (a failed file stops at its
+    file; each file's subtree exactly docs/pipelines.md's (a failed file stops at its
     failing step). Returns the spans by name count."""
     errors = state["errors"]
     if killed:
@@ -164,7 +164,7 @@ def check_trace(state, n_files, failed=(), killed=False):
             n_failed += 1
             assert names == STEPS[:2], names
             load = kids[steps[1]["id"]]
-            # the failed attempt is visible (SPEC §6) next to the failed loader
+            # the failed attempt is visible (docs/tracing.md) next to the failed loader
             assert sorted(s["name"] for s in load) == [
                 "load_and_normalize_step attempt 1", "load_document"]
             assert all(s.get("error_info") for s in load)

@@ -1,4 +1,4 @@
-"""SPEC §6: one Opik trace tree per run, built by the executor, delivered
+"""docs/tracing.md: one Opik trace tree per run, built by the executor, delivered
 through the durable outbox; checked against the fake Opik (which validates
 every request against Opik's OpenAPI schemas)."""
 import json
