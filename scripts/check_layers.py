@@ -11,7 +11,8 @@ of each rule in a copy of the tree and expects it to be found).
 
 A file belongs to the layer of its folder: src/base, src/state (the
 interface) and src/state/sqlite (its SQLite backend), src/core (the engine),
-src/trace, src/kernels, src/lua, src/cli.
+src/trace, src/kernels, src/lua, src/cli. Every subfolder of src/state is a
+backend, whose headers only its own files include.
 """
 import os
 import re
@@ -21,7 +22,7 @@ import sys
 ALLOWED = {
     "base": set(),
     "state": {"base"},
-    "state/sqlite": {"base", "state"},
+    "state/backend": {"base", "state"},
     "trace": {"base", "state"},
     "core": {"base", "state", "trace"},
     "kernels": {"base"},
@@ -35,7 +36,7 @@ LUA_PUBLIC = {"lua/lode_host.h"}
 # System headers a layer must not include.
 SQLITE_OK_FILES = re.compile(r"^(state/sqlite/.*|base/busy\.[ch]|kernels/store[^/]*\.[ch])$")
 LUA_HEADERS = {"lua.h", "lauxlib.h", "lualib.h", "lua.hpp"}
-NO_LUA = {"base", "state", "state/sqlite", "core", "trace", "kernels"}
+NO_LUA = {"base", "state", "state/backend", "core", "trace", "kernels"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 SQLITE_CALL = re.compile(r"\bsqlite3_[a-z0-9_]+\s*\(")
@@ -48,8 +49,8 @@ def layer_of(rel):
     parts = rel.split("/")
     if len(parts) == 1:
         return "config" if parts[0].startswith("lode_config") else None
-    if parts[0] == "state" and len(parts) > 2 and parts[1] == "sqlite":
-        return "state/sqlite"
+    if parts[0] == "state" and len(parts) > 2:
+        return "state/backend"  # src/state/<backend>/: sqlite today
     return parts[0] if parts[0] in ALLOWED else None
 
 
@@ -102,8 +103,9 @@ def check(src):
                 if layer == "cli" and target == "lua" and inc not in LUA_PUBLIC:
                     problems.append("%s: the CLI includes only the Lua face's public header"
                                     " (%s), not \"%s\"" % (where, ", ".join(sorted(LUA_PUBLIC)), inc))
-                if layer != "state/sqlite" and target == "state/sqlite":
-                    problems.append("%s: \"%s\" is the SQLite backend's own; use"
+                if target == "state/backend" and \
+                        inc.split("/")[:2] != rel.split("/")[:2]:
+                    problems.append("%s: \"%s\" is a state backend's own; use"
                                     " src/state's interface" % (where, inc))
                 if (base.endswith("_internal.h") or base.endswith("_int.h")) and \
                         target != layer:
