@@ -24,14 +24,9 @@ set_source_files_properties(src/kernels/store_search.c PROPERTIES COMPILE_OPTION
 # its headers and its soname are taken here; gobject is linked for the
 # g_object_unref the loader calls.
 pkg_check_modules(LODE_SF_GOBJECT REQUIRED IMPORTED_TARGET gobject-2.0)
-find_library(LODE_POPPLER_GLIB_LIB NAMES poppler-glib HINTS ${LODE_SF_POPPLER_LIBRARY_DIRS} REQUIRED)
-execute_process(COMMAND objdump -p ${LODE_POPPLER_GLIB_LIB} OUTPUT_VARIABLE _pp_dump)
-string(REGEX MATCH "SONAME +([^ \n]+)" _pp_so "${_pp_dump}")
-if(NOT CMAKE_MATCH_1)
-  message(FATAL_ERROR "cannot read the soname of ${LODE_POPPLER_GLIB_LIB} (objdump)")
-endif()
+lode_soname(LODE_POPPLER_GLIB_SONAME poppler-glib ${LODE_SF_POPPLER_LIBRARY_DIRS})
 set_source_files_properties(src/kernels/fs_pdf.c PROPERTIES
-  COMPILE_DEFINITIONS "LODE_POPPLER_GLIB_SONAME=\"${CMAKE_MATCH_1}\""
+  COMPILE_DEFINITIONS "LODE_POPPLER_GLIB_SONAME=\"${LODE_POPPLER_GLIB_SONAME}\""
   INCLUDE_DIRECTORIES "${LODE_SF_POPPLER_INCLUDE_DIRS}")
 list(APPEND LODE_KERNEL_LIBS PkgConfig::LODE_SF_SQLITE PkgConfig::LODE_SF_XXHASH
   PkgConfig::LODE_SF_XML PkgConfig::LODE_SF_GOBJECT PkgConfig::LODE_SF_GLIB

@@ -1,8 +1,14 @@
-/* http.c - blocking HTTP requests over libcurl. */
+/* http.c - HTTP requests over libcurl, which is opened with dlopen the first
+ * time a client or batch is made (or a Retry-After date is parsed), not
+ * linked: libcurl and the thirty libraries it pulls in (TLS, Kerberos, LDAP,
+ * SSH, IDN, compression) cost every `lode` process several milliseconds to
+ * load, and most runs send nothing (docs/architecture.md#start-up). The
+ * soname is the one the build found (LODE_CURL_SONAME). */
 #include "base/http.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,19 +36,86 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
   return h->should_abort && h->should_abort(h->abort_ud);
 }
 
+/* The libcurl functions this file calls, resolved once. */
+static struct {
+  CURLcode (*global_init)(long);
+  const char *(*easy_strerror)(CURLcode);
+  CURL *(*easy_init)(void);
+  void (*easy_cleanup)(CURL *);
+  void (*easy_reset)(CURL *);
+  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL *);
+  CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+  struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+  void (*slist_free_all)(struct curl_slist *);
+  time_t (*getdate)(const char *, const time_t *);
+  CURLM *(*multi_init)(void);
+  CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+  CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+  CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+  CURLMcode (*multi_perform)(CURLM *, int *);
+  CURLMsg *(*multi_info_read)(CURLM *, int *);
+  CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+  CURLMcode (*multi_cleanup)(CURLM *);
+  char why[256]; /* empty once libcurl is loaded and initialised */
+} cu;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-/* curl_global_init is not thread-safe in older libcurl: run it exactly once. */
-static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* Loads libcurl and runs its global set-up, exactly once (curl_global_init
+ * is not thread-safe in older libcurl). */
+static void global_init(void) {
+  void *h = dlopen(LODE_CURL_SONAME, RTLD_NOW | RTLD_LOCAL); /* never closed */
+  if (!h) {
+    const char *e = dlerror();
+    snprintf(cu.why, sizeof cu.why, "libcurl is not available: %s",
+             e ? e : LODE_CURL_SONAME " not found");
+    return;
+  }
+  /* POSIX: a void * from dlsym converts to a function pointer */
+#define CU_SYM(f)                                          \
+  do {                                                     \
+    *(void **)&cu.f = dlsym(h, "curl_" #f);                \
+    if (!cu.f && !cu.why[0])                               \
+      snprintf(cu.why, sizeof cu.why, "%s lacks curl_%s", LODE_CURL_SONAME, #f); \
+  } while (0)
+  CU_SYM(global_init);
+  CU_SYM(easy_strerror);
+  CU_SYM(easy_init);
+  CU_SYM(easy_cleanup);
+  CU_SYM(easy_reset);
+  CU_SYM(easy_setopt);
+  CU_SYM(easy_perform);
+  CU_SYM(easy_getinfo);
+  CU_SYM(slist_append);
+  CU_SYM(slist_free_all);
+  CU_SYM(getdate);
+  CU_SYM(multi_init);
+  CU_SYM(multi_setopt);
+  CU_SYM(multi_add_handle);
+  CU_SYM(multi_remove_handle);
+  CU_SYM(multi_perform);
+  CU_SYM(multi_info_read);
+  CU_SYM(multi_poll);
+  CU_SYM(multi_cleanup);
+#undef CU_SYM
+  if (cu.why[0]) return;
+  CURLcode rc = cu.global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK)
+    snprintf(cu.why, sizeof cu.why, "libcurl initialisation failed: %s", cu.easy_strerror(rc));
+}
+
+/* 0 when libcurl is ready, else -1 with the reason in err. */
+static int curl_ready(char *err, size_t errlen) {
+  pthread_once(&global_once, global_init);
+  if (!cu.why[0]) return 0;
+  snprintf(err, errlen, "%s", cu.why);
+  return -1;
+}
 
 lode_http *lode_http_new(char *err, size_t errlen) {
-  pthread_once(&global_once, global_init);
-  if (global_rc != CURLE_OK) {
-    snprintf(err, errlen, "libcurl initialisation failed: %s", curl_easy_strerror(global_rc));
-    return NULL;
-  }
+  if (curl_ready(err, errlen) != 0) return NULL;
   lode_http *h = calloc(1, sizeof *h);
-  if (!h || !(h->curl = curl_easy_init())) {
+  if (!h || !(h->curl = cu.easy_init())) {
     free(h);
     snprintf(err, errlen, "out of memory creating an HTTP client");
     return NULL;
@@ -52,22 +125,22 @@ lode_http *lode_http_new(char *err, size_t errlen) {
 
 void lode_http_free(lode_http *h) {
   if (!h) return;
-  curl_easy_cleanup(h->curl);
-  curl_slist_free_all(h->headers);
+  cu.easy_cleanup(h->curl);
+  cu.slist_free_all(h->headers);
   free(h);
 }
 
 int lode_http_set_headers(lode_http *h, const char *const *lines, int n) {
   struct curl_slist *l = NULL;
   for (int i = 0; i < n; i++) {
-    struct curl_slist *nl = curl_slist_append(l, lines[i]);
+    struct curl_slist *nl = cu.slist_append(l, lines[i]);
     if (!nl) {
-      curl_slist_free_all(l);
+      cu.slist_free_all(l);
       return -1;
     }
     l = nl;
   }
-  curl_slist_free_all(h->headers);
+  cu.slist_free_all(h->headers);
   h->headers = l;
   return 0;
 }
@@ -81,7 +154,9 @@ double lode__http_parse_retry_after(const char *v) {
     while (*end && isspace((unsigned char)*end)) end++;
     return *end ? -1 : s;
   }
-  time_t t = curl_getdate(v, NULL);
+  char e[sizeof cu.why];
+  if (curl_ready(e, sizeof e) != 0) return -1;
+  time_t t = cu.getdate(v, NULL);
   if (t < 0) return -1;
   double d = difftime(t, time(NULL));
   return d < 0 ? 0 : d;
@@ -144,33 +219,33 @@ int lode_http_send(lode_http *h, const char *method, const char *url, const char
   ebuf[0] = 0;
   long ms = (long)(timeout_s * 1000);
   if (ms < 1) ms = 1;
-  curl_easy_reset(c); /* keeps the connection cache, drops the last options */
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* we run on worker threads */
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms < 10000 ? ms : 10000L);
-  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  cu.easy_reset(c); /* keeps the connection cache, drops the last options */
+  cu.easy_setopt(c, CURLOPT_URL, url);
+  cu.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  cu.easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  cu.easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
+  cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  cu.easy_setopt(c, CURLOPT_WRITEDATA, resp);
+  cu.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  cu.easy_setopt(c, CURLOPT_HEADERDATA, resp);
+  cu.easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+  cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* we run on worker threads */
+  cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms < 10000 ? ms : 10000L);
+  cu.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   if (h->should_abort) {
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    cu.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    cu.easy_setopt(c, CURLOPT_XFERINFODATA, h);
+    cu.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   }
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = cu.easy_perform(c);
   if (rc != CURLE_OK) {
-    snprintf(resp->error, sizeof resp->error, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    snprintf(resp->error, sizeof resp->error, "%s", ebuf[0] ? ebuf : cu.easy_strerror(rc));
     resp->permanent = permanent_error(rc);
     return -1;
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+  cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
   return 0;
 }
 
@@ -195,26 +270,22 @@ struct lode_http_batch {
 
 
 lode_http_batch *lode_http_batch_new(int max_connections, char *err, size_t errlen) {
-  pthread_once(&global_once, global_init);
-  if (global_rc != CURLE_OK) {
-    snprintf(err, errlen, "libcurl initialisation failed: %s", curl_easy_strerror(global_rc));
-    return NULL;
-  }
+  if (curl_ready(err, errlen) != 0) return NULL;
   lode_http_batch *b = calloc(1, sizeof *b);
-  if (!b || !(b->multi = curl_multi_init())) {
+  if (!b || !(b->multi = cu.multi_init())) {
     free(b);
     snprintf(err, errlen, "out of memory creating an HTTP batch");
     return NULL;
   }
   if (max_connections > 0)
-    curl_multi_setopt(b->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
+    cu.multi_setopt(b->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
   return b;
 }
 
 static void transfer_free(lode_http_batch *b, transfer *t) {
-  curl_multi_remove_handle(b->multi, t->curl);
-  curl_easy_cleanup(t->curl);
-  curl_slist_free_all(t->headers);
+  cu.multi_remove_handle(b->multi, t->curl);
+  cu.easy_cleanup(t->curl);
+  cu.slist_free_all(t->headers);
   free(t);
 }
 
@@ -225,7 +296,7 @@ void lode_http_batch_free(lode_http_batch *b) {
     b->live = t->next;
     transfer_free(b, t);
   }
-  curl_multi_cleanup(b->multi);
+  cu.multi_cleanup(b->multi);
   free(b);
 }
 
@@ -249,9 +320,9 @@ static size_t on_batch_header(char *p, size_t size, size_t n, void *ud) {
 int lode_http_batch_add(lode_http_batch *b, const lode_http_req *r, lode_buf *out, void *ud,
                         char *err, size_t errlen) {
   transfer *t = calloc(1, sizeof *t);
-  if (!t || !(t->curl = curl_easy_init())) goto oom;
+  if (!t || !(t->curl = cu.easy_init())) goto oom;
   for (int i = 0; i < r->nheaders; i++) {
-    struct curl_slist *l = curl_slist_append(t->headers, r->headers[i]);
+    struct curl_slist *l = cu.slist_append(t->headers, r->headers[i]);
     if (!l) goto oom;
     t->headers = l;
   }
@@ -266,32 +337,32 @@ int lode_http_batch_add(lode_http_batch *b, const lode_http_req *r, lode_buf *ou
   long cms = (long)(cts * 1000);
   if (cms < 1) cms = 1;
   CURL *c = t->curl;
-  curl_easy_setopt(c, CURLOPT_URL, r->url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+  cu.easy_setopt(c, CURLOPT_URL, r->url);
+  cu.easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
   if (r->body) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+    cu.easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+    cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
   }
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_batch_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_batch_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->ebuf);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cms);
-  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-  if (r->user_agent) curl_easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
-  if (curl_multi_add_handle(b->multi, c) != CURLM_OK) goto oom;
+  cu.easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
+  cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_batch_body);
+  cu.easy_setopt(c, CURLOPT_WRITEDATA, t);
+  cu.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_batch_header);
+  cu.easy_setopt(c, CURLOPT_HEADERDATA, t);
+  cu.easy_setopt(c, CURLOPT_ERRORBUFFER, t->ebuf);
+  cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cms);
+  cu.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  if (r->user_agent) cu.easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
+  if (cu.multi_add_handle(b->multi, c) != CURLM_OK) goto oom;
   t->next = b->live;
   b->live = t;
   b->running++;
   return 0;
 oom:
   if (t) {
-    curl_easy_cleanup(t->curl);
-    curl_slist_free_all(t->headers);
+    cu.easy_cleanup(t->curl);
+    cu.slist_free_all(t->headers);
     free(t);
   }
   snprintf(err, errlen, "out of memory starting an HTTP request to %s", r->url);
@@ -314,13 +385,13 @@ static int batch_take(lode_http_batch *b, CURLMsg *msg, void **ud, lode_http_res
   resp->error[0] = 0;
   resp->permanent = 0;
   if (cc == CURLE_OK) {
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    cu.easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
   } else if (t->overflow) {
     snprintf(resp->error, sizeof resp->error, "response larger than %zu bytes", t->out->max);
     resp->permanent = 1;
   } else {
     snprintf(resp->error, sizeof resp->error, "%s",
-             t->ebuf[0] ? t->ebuf : curl_easy_strerror(cc));
+             t->ebuf[0] ? t->ebuf : cu.easy_strerror(cc));
     resp->permanent = permanent_error(cc);
   }
   *ud = t->ud;
@@ -333,15 +404,15 @@ int lode_http_batch_next(lode_http_batch *b, double wait_s, void **ud, lode_http
   int64_t deadline = lode_mono_ns() + (int64_t)(wait_s * 1e9);
   for (;;) {
     int still = 0, left = 0;
-    if (curl_multi_perform(b->multi, &still) != CURLM_OK) goto fail;
+    if (cu.multi_perform(b->multi, &still) != CURLM_OK) goto fail;
     CURLMsg *msg;
-    while ((msg = curl_multi_info_read(b->multi, &left)) != NULL)
+    while ((msg = cu.multi_info_read(b->multi, &left)) != NULL)
       if (msg->msg == CURLMSG_DONE && batch_take(b, msg, ud, resp)) return 1;
     int64_t now = lode_mono_ns();
     if (now >= deadline || b->running == 0) return 0;
     int ms = (int)((deadline - now) / 1000000);
     if (ms < 1) ms = 1;
-    if (curl_multi_poll(b->multi, NULL, 0, ms, NULL) != CURLM_OK) goto fail;
+    if (cu.multi_poll(b->multi, NULL, 0, ms, NULL) != CURLM_OK) goto fail;
   }
 fail:
   snprintf(err, errlen, "libcurl failed while transferring");
