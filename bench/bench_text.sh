@@ -47,10 +47,10 @@ for shape in $SHAPES; do
     : >"$tmp/r"
     for _ in $(seq "$rounds"); do
       read -r _ cn _ cmbs < <(pin "$bin" "$file" "$size" "$ov" 10)
-      line=$(lua_run split "$file" "$size" "$ov" 3 "$tmp/lode.chunks")
+      line=$(lua_run split "$file" "$size" "$ov" 10 "$tmp/lode.chunks")
       lsec=$(echo "$line" | kv sec) ln=$(echo "$line" | kv chunks)
       read -r _ jn jsec _ < <(NODE_PATH="$work/node_modules" pin node "$here/bench_text_split.cjs" \
-                              "$file" "$size" "$ov" 2 codepoints "$tmp/js.chunks")
+                              "$file" "$size" "$ov" 3 codepoints "$tmp/js.chunks")
       same=no
       [ "$cn" = "$ln" ] && [ "$ln" = "$jn" ] && cmp -s "$tmp/lode.chunks" "$tmp/js.chunks" && same=yes
       echo "$cmbs $lsec $jsec $same $ln" >>"$tmp/r"

@@ -395,6 +395,15 @@ static int merge_flush(struct ctx *c, struct level *lv, const char *msep, size_t
   return rc;
 }
 
+/* Bits set in a 16-bit mask (SWAR: baseline x86-64 has no popcnt and
+ * __builtin_popcount would call libgcc). */
+static inline unsigned pop16(unsigned x) {
+  x = x - ((x >> 1) & 0x5555u);
+  x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+  x = (x + (x >> 4)) & 0x0F0Fu;
+  return (x + (x >> 8)) & 0x1Fu;
+}
+
 /* The next byte `ch` in t[i, end) (or end), adding to *cont the UTF-8
  * continuation bytes passed on the way: separators are found and code points
  * counted in one pass, 16 bytes at a time with SSE2. */
@@ -409,10 +418,10 @@ static size_t scan_byte(const unsigned char *t, size_t i, size_t end, unsigned c
     unsigned ct = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, m), k));
     if (eq) {
       unsigned z = (unsigned)__builtin_ctz(eq);
-      *cont += (size_t)__builtin_popcount(ct & ((1u << z) - 1));
+      *cont += pop16(ct & ((1u << z) - 1));
       return i + z;
     }
-    if (ct) *cont += (size_t)__builtin_popcount(ct);
+    if (ct) *cont += pop16(ct);
   }
 #endif
   for (; i < end; i++) {
