@@ -2,8 +2,8 @@
 -- embeddings in a searchable store, as one trace tree (docs/pipelines.md):
 --
 --   ingest_folder_workflow  [phase INGESTION]
---    ├── discover_files_step
---    └── process_file_workflow                (one per file)
+--    ├── discover_files_step                  (lists unchanged files as skipped)
+--    └── process_file_workflow                (one per new or changed file)
 --         ├── check_exists_step
 --         ├── load_and_normalize_step → load_document
 --         ├── chunk_step → chunk_documents
@@ -63,15 +63,27 @@ end
 -- ingested from this folder before but is gone now. The removal lives here,
 -- not in a step of its own, so the trace keeps the shape drawn above; deleting is
 -- idempotent, so a re-run of this step after a crash is harmless.
+-- A file whose path and content hash the store already holds is not given a
+-- child workflow (a child costs a queue claim and several commits, which was
+-- most of a second pass): the step's output lists it under `skipped`, so the
+-- trace records it as skipped in this step's span. Only the other files are
+-- returned in `files`.
 local discover_files_step = lode.step("discover_files_step", function(folder, o)
   local rels, err = lode.fs.walk(folder, { include = o.include, exclude = o.exclude })
   if not rels then error(err, 0) end
   local store = rag.store(o.store, rag.identity(rag.embedder(o.embed)))
-  local files, seen = {}, {}
-  for i, rel in ipairs(rels) do
+  local files, skipped, seen = {}, {}, {}
+  local skipped_bytes = 0
+  for _, rel in ipairs(rels) do
     local path = folder .. "/" .. rel
     seen[path] = true
-    files[i] = { path = path, hash = lode.fs.hash_file(path) or "", size = file_size(path) }
+    local hash = lode.fs.hash_file(path) or ""
+    if hash ~= "" and store:has(path, hash) then
+      skipped[#skipped + 1] = path
+      skipped_bytes = skipped_bytes + file_size(path)
+    else
+      files[#files + 1] = { path = path, hash = hash, size = file_size(path) }
+    end
   end
   local removed = {}
   local prefix = folder .. "/"
@@ -81,7 +93,7 @@ local discover_files_step = lode.step("discover_files_step", function(folder, o)
       removed[#removed + 1] = p
     end
   end
-  return { files = files, removed = removed }
+  return { files = files, skipped = skipped, skipped_bytes = skipped_bytes, removed = removed }
 end)
 
 local check_exists_step = lode.step("check_exists_step", function(store_path, path, hash)
@@ -237,11 +249,13 @@ return lode.workflow("ingest_folder_workflow", function(...)
     embed = rag.embed_options(opts),
   }
   local found = discover_files_step(folder, o)
-  local s = { folder = folder, store = o.store, files = #found.files, ingested = 0, skipped = 0,
+  local s = { folder = folder, store = o.store, files = #found.files + #found.skipped,
+              ingested = 0, skipped = #found.skipped,
               failed = {}, removed = found.removed, chunks = 0, bytes = 0 }
-  local total = 0
+  local total = found.skipped_bytes
   for _, f in ipairs(found.files) do total = total + f.size end
-  local p = progress.new{ total_files = #found.files, total_bytes = total }
+  local p = progress.new{ total_files = s.files, total_bytes = total }
+  if #found.skipped > 0 then p:add{ files = #found.skipped, bytes = found.skipped_bytes, chunks = 0 } end
   local handles = {}
   for i, f in ipairs(found.files) do handles[i] = start_file(f, o) end
   for i, f in ipairs(found.files) do

@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "kernels/text_internal.h"
 
@@ -263,6 +266,7 @@ struct ctx {
   int keep;
   struct lode_text_chunks *out;
   size_t hfirst, hn;
+  struct level *levels; /* one merge window per separator (recursion depth) */
 };
 
 static const char *const default_seps[] = {"\n\n", "\n", " ", ""};
@@ -334,57 +338,148 @@ static int emit_join(struct ctx *c, const struct piece *p, size_t first, size_t 
   return 0;
 }
 
-/* mergeSplits over pieces [a, b): the window [first, d) grows until adding
- * the next piece would pass the size, then is emitted and shrunk from the
- * front to at most `overlap` (and until the next piece fits). */
-static int merge(struct ctx *c, const struct piece *p, size_t a, size_t b,
-                 const char *msep, size_t mseplen, size_t msepcp) {
-  size_t first = a, total = 0;
-  for (size_t d = a; d < b; d++) {
-    size_t l = p[d].cp, cur = d - first;
-    if (total + l + cur * msepcp > c->size && cur > 0) {
-      if (emit_join(c, p, first, cur, msep, mseplen) < 0) return -1;
-      while (total > c->overlap ||
-             (total + l + (d - first) * msepcp > c->size && total > 0)) {
-        total -= p[first].cp;
-        first++;
-      }
+/* mergeSplits, streamed: pieces are fed one at a time to the window of
+ * their recursion level ([first, n) of `v`), which grows until adding the
+ * next piece would pass the size, is then emitted and shrunk from the front
+ * to at most `overlap` (and until the next piece fits). Only the window is
+ * kept, so a level holds at most size + 1 pieces whatever the text, and its
+ * buffer is reused by every range split at that level: no allocation per
+ * piece or per range. */
+struct level {
+  struct piece *v;
+  size_t first, n, cap, total;
+};
+
+static int win_push(struct level *lv, size_t off, size_t len, size_t cp) {
+  if (lv->n == lv->cap) {
+    if (lv->first > 0) { /* slide the window down instead of growing */
+      memmove(lv->v, lv->v + lv->first, (lv->n - lv->first) * sizeof *lv->v);
+      lv->n -= lv->first;
+      lv->first = 0;
+    } else {
+      size_t nc = lv->cap ? lv->cap * 2 : 64;
+      struct piece *nv = realloc(lv->v, nc * sizeof *nv);
+      if (!nv) return -1;
+      lv->v = nv;
+      lv->cap = nc;
     }
-    total += l;
   }
-  if (b > first) return emit_join(c, p, first, b - first, msep, mseplen);
+  lv->v[lv->n].off = off;
+  lv->v[lv->n].len = len;
+  lv->v[lv->n].cp = cp;
+  lv->n++;
   return 0;
 }
 
-static int push_piece(struct piece **v, size_t *n, size_t *cap, size_t off, size_t len) {
-  if (*n == *cap) {
-    size_t nc = *cap ? *cap * 2 : 64;
-    struct piece *nv = realloc(*v, nc * sizeof *nv);
-    if (!nv) return -1;
-    *v = nv;
-    *cap = nc;
+/* One piece of fewer than `size` code points into the level's window. */
+static int merge_add(struct ctx *c, struct level *lv, size_t off, size_t len, size_t cp,
+                     const char *msep, size_t mseplen, size_t msepcp) {
+  size_t cur = lv->n - lv->first;
+  if (lv->total + cp + cur * msepcp > c->size && cur > 0) {
+    if (emit_join(c, lv->v, lv->first, cur, msep, mseplen) < 0) return -1;
+    while (lv->total > c->overlap ||
+           (lv->total + cp + (lv->n - lv->first) * msepcp > c->size && lv->total > 0)) {
+      lv->total -= lv->v[lv->first].cp;
+      lv->first++;
+    }
   }
-  (*v)[*n].off = off;
-  (*v)[*n].len = len;
-  (*n)++;
-  return 0;
+  lv->total += cp;
+  return win_push(lv, off, len, cp);
 }
 
-/* First occurrence of s (sn >= 1 bytes) in h. Separators are short and
- * their first byte is rare in prose ("\n"), so memchr + memcmp beats
- * memmem's set-up; after many false starts memmem takes over, which keeps
- * adversarial input linear. */
+/* The end of a run of small pieces: what the window holds becomes a chunk. */
+static int merge_flush(struct ctx *c, struct level *lv, const char *msep, size_t mseplen) {
+  int rc = 0;
+  if (lv->n > lv->first) rc = emit_join(c, lv->v, lv->first, lv->n - lv->first, msep, mseplen);
+  lv->first = lv->n = lv->total = 0;
+  return rc;
+}
+
+/* Bits set in a 16-bit mask (SWAR: baseline x86-64 has no popcnt and
+ * __builtin_popcount would call libgcc). */
+static inline unsigned pop16(unsigned x) {
+  x = x - ((x >> 1) & 0x5555u);
+  x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+  x = (x + (x >> 4)) & 0x0F0Fu;
+  return (x + (x >> 8)) & 0x1Fu;
+}
+
+/* The next byte `ch` in t[i, end) (or end), adding to *cont the UTF-8
+ * continuation bytes passed on the way: separators are found and code points
+ * counted in one pass, 16 bytes at a time with SSE2. */
+static size_t scan_byte(const unsigned char *t, size_t i, size_t end, unsigned char ch,
+                        size_t *cont) {
+#ifdef __SSE2__
+  const __m128i vc = _mm_set1_epi8((char)ch), m = _mm_set1_epi8((char)0xC0),
+                k = _mm_set1_epi8((char)0x80);
+  for (; i + 16 <= end; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+    unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vc));
+    unsigned ct = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, m), k));
+    if (eq) {
+      unsigned z = (unsigned)__builtin_ctz(eq);
+      *cont += pop16(ct & ((1u << z) - 1));
+      return i + z;
+    }
+    if (ct) *cont += pop16(ct);
+  }
+#endif
+  for (; i < end; i++) {
+    if (t[i] == ch) return i;
+    *cont += (t[i] & 0xC0) == 0x80;
+  }
+  return end;
+}
+
+/* Whether s (sn >= 1 bytes) occurs in h: the first occurrence or NULL. */
 static const char *find(const char *h, size_t hn, const char *s, size_t sn) {
   if (sn == 1) return memchr(h, (unsigned char)s[0], hn);
-  if (hn < sn) return NULL;
-  const char *p = h, *end = h + hn - sn + 1;
-  for (int tries = 0; tries < 64; tries++) {
-    p = memchr(p, (unsigned char)s[0], (size_t)(end - p));
-    if (!p) return NULL;
-    if (memcmp(p + 1, s + 1, sn - 1) == 0) return p;
-    if (++p >= end) return NULL;
+  return memmem(h, hn, s, sn);
+}
+
+/* Cursor over the occurrences of one separator (sl >= 1 bytes) in a range,
+ * keeping the count of continuation bytes before its position. */
+struct sepscan {
+  const unsigned char *t;
+  size_t pos, end, cont; /* cont: continuation bytes in [range start, pos) */
+  const char *s;
+  size_t sl;
+};
+
+/* The next occurrence at or after sc->pos (sc->pos moves there), or end.
+ * The first byte is found by scan_byte; after many false starts memmem
+ * takes over (its skipped bytes counted separately), which keeps
+ * adversarial input linear. */
+static size_t sep_next(struct sepscan *sc) {
+  const unsigned char *t = sc->t;
+  int tries = 0;
+  for (;;) {
+    if (sc->end - sc->pos < sc->sl) {
+      size_t rest = sc->end - sc->pos;
+      sc->cont += rest - lode_text_cp_count((const char *)t + sc->pos, rest);
+      sc->pos = sc->end;
+      return sc->end;
+    }
+    if (++tries > 64) {
+      const char *f = memmem(t + sc->pos, sc->end - sc->pos, sc->s, sc->sl);
+      size_t to = f ? (size_t)((const unsigned char *)f - t) : sc->end;
+      sc->cont += (to - sc->pos) - lode_text_cp_count((const char *)t + sc->pos, to - sc->pos);
+      sc->pos = to;
+      return to;
+    }
+    size_t p = scan_byte(t, sc->pos, sc->end, (unsigned char)sc->s[0], &sc->cont);
+    sc->pos = p;
+    if (p == sc->end) return p;
+    if (p + sc->sl <= sc->end && memcmp(t + p + 1, sc->s + 1, sc->sl - 1) == 0) return p;
+    sc->cont += (t[p] & 0xC0) == 0x80;
+    sc->pos = p + 1;
   }
-  return memmem(p, (size_t)(h + hn - p), s, sn);
+}
+
+/* Moves the cursor over the bytes [pos, to), counting them. */
+static void sep_skip(struct sepscan *sc, size_t to) {
+  const unsigned char *t = sc->t;
+  for (; sc->pos < to; sc->pos++) sc->cont += (t[sc->pos] & 0xC0) == 0x80;
 }
 
 /* _splitText with "" as the separator: every piece is one code point, so
@@ -437,57 +532,49 @@ static int split_rec(struct ctx *c, size_t off, size_t len, size_t from) {
   if (sep == NONE || c->seplens[sep] == 0) return split_chars(c, off, off + len);
   const char *s = c->seps[sep];
   size_t sl = c->seplens[sep];
-
-  struct piece *p = NULL;
-  size_t n = 0, cap = 0, end = off + len;
-  int rc = -1;
-  if (c->keep) {
-    /* text.split(/(?=sep)/): a piece starts at every occurrence after the
-     * first byte, overlapping occurrences included */
-    size_t a = off;
-    const char *f;
-    while (a + 1 < end && (f = find(t + a + 1, end - a - 1, s, sl)) != NULL) {
-      size_t b = (size_t)(f - t);
-      if (push_piece(&p, &n, &cap, a, b - a) < 0) goto done;
-      a = b;
-    }
-    if (end > a && push_piece(&p, &n, &cap, a, end - a) < 0) goto done;
-  } else {
-    /* text.split(sep), empty pieces dropped */
-    size_t a = off;
-    const char *f;
-    while (a < end && (f = find(t + a, end - a, s, sl)) != NULL) {
-      size_t b = (size_t)(f - t);
-      if (b > a && push_piece(&p, &n, &cap, a, b - a) < 0) goto done;
-      a = b + sl;
-    }
-    if (end > a && push_piece(&p, &n, &cap, a, end - a) < 0) goto done;
-  }
-  for (size_t i = 0; i < n; i++) p[i].cp = lode_text_cp_count(t + p[i].off, p[i].len);
+  struct level *lv = &c->levels[sep];
+  lv->first = lv->n = lv->total = 0;
 
   /* merged with "" when the separator stays in the pieces */
   const char *msep = c->keep ? "" : s;
   size_t mseplen = c->keep ? 0 : sl;
   size_t msepcp = lode_text_cp_count(msep, mseplen);
-  size_t good = NONE;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i].cp < c->size) {
-      if (good == NONE) good = i;
-      continue;
+  size_t end = off + len;
+  struct sepscan sc = {(const unsigned char *)t, off, end, 0, s, sl};
+  /* keep: text.split(/(?=sep)/), a piece starts at every occurrence after
+   * the first byte, overlapping occurrences included; else text.split(sep)
+   * with empty pieces dropped */
+  size_t a = off, cont_a = 0;
+  if (c->keep && end > off) sep_skip(&sc, off + 1);
+  while (a < end) {
+    size_t b = sep_next(&sc);
+    size_t plen = b - a, pcp = plen - (sc.cont - cont_a);
+    if (plen > 0) {
+      if (pcp < c->size) {
+        if (merge_add(c, lv, a, plen, pcp, msep, mseplen, msepcp) < 0) return -1;
+      } else {
+        /* a run of small pieces ends; the big one is split further (its
+         * level is a deeper one, so this window survives the recursion) */
+        if (merge_flush(c, lv, msep, mseplen) < 0) return -1;
+        if (next == NONE) {
+          if (emit_span(c, a, b) < 0) return -1;
+        } else if (split_rec(c, a, plen, next) < 0) {
+          return -1;
+        }
+      }
     }
-    if (good != NONE && merge(c, p, good, i, msep, mseplen, msepcp) < 0) goto done;
-    good = NONE;
-    if (next == NONE) {
-      if (emit_span(c, p[i].off, p[i].off + p[i].len) < 0) goto done;
-    } else if (split_rec(c, p[i].off, p[i].len, next) < 0) {
-      goto done;
+    if (b == end) break;
+    if (c->keep) {
+      a = b;
+      cont_a = sc.cont;
+      sep_skip(&sc, b + 1);
+    } else {
+      sep_skip(&sc, b + sl);
+      a = b + sl;
+      cont_a = sc.cont;
     }
   }
-  if (good != NONE && merge(c, p, good, n, msep, mseplen, msepcp) < 0) goto done;
-  rc = 0;
-done:
-  free(p);
-  return rc;
+  return merge_flush(c, lv, msep, mseplen);
 }
 
 void lode_text_split_opts_default(struct lode_text_split_opts *o) {
@@ -554,7 +641,12 @@ int lode__text_split_range(const struct lode__text_work *w,
   c.hfirst = header_first;
   c.hn = nheaders;
   if (len == 0) return 0;
-  return split_rec(&c, off, len, 0);
+  struct level lv[LODE_TEXT_MAX_SEPARATORS];
+  memset(lv, 0, sizeof lv);
+  c.levels = lv;
+  int rc = split_rec(&c, off, len, 0);
+  for (size_t i = 0; i < c.nsep; i++) free(lv[i].v);
+  return rc;
 }
 
 int lode_text_split(const char *s, size_t len, const struct lode_text_split_opts *o,

@@ -231,9 +231,19 @@ def test_rerun_skips_unchanged_reingests_changed_removes_deleted(lode):
     first = json.loads(ingest(lode, check=0).stdout)
     assert (first["ingested"], first["skipped"], first["failed"]) == (n, 0, {})
     before = store_rows(os.path.join(lode.dir, "store.db"))
+    children = "select count(*) from workflows where name = 'process_file_workflow'"
+    n_children = lode.sql(children)[0][0]
     again = json.loads(ingest(lode, check=0).stdout)
     assert (again["ingested"], again["skipped"], again["chunks"]) == (0, n, 0)
     assert store_rows(os.path.join(lode.dir, "store.db")) == before
+    # unchanged files get no child workflow; the discover step's checkpoint
+    # (its span's output, rendered from the row) lists each of them as skipped
+    assert lode.sql(children)[0][0] == n_children
+    out = bytes(lode.sql("select s.output from steps s join workflows w on w.id = s.workflow_id"
+                         " where w.name = 'ingest_folder_workflow' and s.name = 'discover_files_step'"
+                         " order by w.created_at desc limit 1")[0][0])
+    assert b"skipped" in out
+    assert all(("corpus/" + r).encode() in out for r in files)
     # change one file: only it is ingested, its old chunks replaced
     lode.write("corpus/txt/plain03.txt", "Entirely new words about marmalade and kites.\n")
     changed = json.loads(ingest(lode, check=0).stdout)
