@@ -33,9 +33,7 @@ struct lode_wf {
   int64_t pos;          /* last position handed out */
   int resumed;
   int cancelled;
-  int unsaved; /* its row rides on its first write (see save_row) */
-  int fresh;   /* its row was made by this lode_wf_begin: it has no past, so
-                  no child of it can exist yet */
+  int unsaved; /* a fresh top-level run whose row rides on its first write */
   /* trace attributes, kept for the span written at the end */
   char **tags;
   int ntags;
@@ -228,42 +226,26 @@ static int64_t deadline_for(double timeout_s, const lode_wf *parent) {
 
 int64_t lode_wf_deadline(const lode_wf *wf) { return wf->row.deadline_ms; }
 
-/* A workflow whose id no one else can hold is not inserted on its own: its
- * row is written by the first transaction that writes anything for it (its
- * first checkpoint, its outcome, a child), which saves a commit per
- * workflow. That is a top-level run under an id lode just made (a UUIDv7),
- * and a child (PARENT-N) of a parent that is itself new here (`fresh`: no
- * earlier run of the parent can have made that child). Until then it is not
+/* A top-level run under an id lode just made (a UUIDv7 no one else can
+ * hold) is not inserted on its own: its row is written by the first
+ * transaction that writes anything for it (its first checkpoint, its
+ * outcome, a child), which saves a commit per run. Until then it is not
  * visible to other processes, which is as if it had not started: a crash
- * before that write leaves nothing to recover and nothing was done (the
- * parent's replay starts the child anew). Ids given by the caller, and the
- * children of a resumed parent, are inserted at once, since their
- * uniqueness is checked by that insert (docs/durability.md). */
+ * before that write leaves nothing to recover and nothing was done. Ids
+ * given by the caller and child ids (PARENT-N) are inserted at once, since
+ * their uniqueness is checked by that insert. */
 /* Inserts the row if it is not yet (the caller's transaction; the caller
- * clears wf->unsaved once that transaction has committed). A child whose
- * parent was cancelled while its row was unsaved is recorded CANCELLED
- * (`lode workflow cancel --children` could not see it) and stops before its
- * next step. */
+ * clears wf->unsaved once that transaction has committed). */
 static int save_row(lode_wf *wf, char *err, size_t errlen) {
   if (!wf->unsaved) return LODE_OK;
   int existed = 0;
-  lode_sysdb *db = wf->ex->db;
-  int rc = lode_sysdb_wf_insert(db, &wf->row, &existed, err, errlen);
+  int rc = lode_sysdb_wf_insert(wf->ex->db, &wf->row, &existed, err, errlen);
   if (rc != LODE_OK) return rc;
   if (existed) {
     snprintf(err, errlen, "workflow id %s was taken meanwhile", wf->row.id);
     return LODE_ECONFLICT;
   }
-  if (wf->row.parent_id) {
-    int pst = LODE_WF_PENDING, changed = 0;
-    rc = lode_sysdb_wf_status(db, wf->row.parent_id, &pst, err, errlen);
-    if (rc == LODE_OK && pst == LODE_WF_CANCELLED) {
-      rc = lode_sysdb_wf_set_status(db, wf->row.id, LODE_WF_CANCELLED, 1u << LODE_WF_PENDING,
-                                    &changed, err, errlen);
-      wf->cancelled = 1;
-    }
-  }
-  return rc;
+  return LODE_OK;
 }
 
 /* save_row in a transaction of its own (before a child's row is written). */
@@ -404,7 +386,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     free(extra);
     goto fail;
   }
-  int deferred = !s->id && (!s->parent || s->parent->fresh);
+  int deferred = !s->parent && !s->id;
   /* With --sync full, the start of a workflow is committed without its own
    * fsync: WAL frames are written in order, so the first checkpoint's fsync
    * makes it durable too. A power loss before then loses a workflow that had
@@ -434,7 +416,6 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       goto fail;
     }
     wf->row.created_at = nr.created_at;
-    wf->fresh = 1;
     if (ex->tracing && !deferred) kick(ex);
     *wfp = wf;
     return LODE_OK;
