@@ -665,6 +665,10 @@ lode_body *lode__body_new(lua_State *L, int obj, lode_wf *wf, int args_idx, int 
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, obj);
   lua_setiuservalue(L, -2, 2);
+  /* a new thread has LUA_MINSTACK slots: make room for every argument
+   * (the body's __gc frees wf if this raises) */
+  if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "too many workflow arguments (%d)", nargs);
+  luaL_checkstack(L, nargs + 2, "too many workflow arguments");
   lua_getfield(L, obj, "fn");
   for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
   lua_xmove(L, co, nargs + 1);
