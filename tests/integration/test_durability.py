@@ -286,3 +286,14 @@ def test_a_declaration_inside_a_workflow_says_where_declarations_go(lode):
     assert ("p.lua:3: lode.step 'late' is declared inside a running workflow; declare "
             "workflows, steps, tracked functions and queues at the top level of the pipeline "
             "file") in p.stderr, p.stderr
+
+
+def test_a_workflow_takes_a_thousand_arguments(lode):
+    """Every argument reaches the body, as many as a command line holds (a
+    new coroutine has room for about 20 values; 100 crashed lode)."""
+    lode.write("count.lua", 'local lode = require("lode")\n'
+               'return lode.workflow("count", function(...)\n'
+               '  local n, last = select("#", ...), select(select("#", ...), ...)\n'
+               '  return n .. ":" .. last\nend)\n')
+    p = lode.run("run", "count.lua", *[str(i) for i in range(1, 1001)], check=0)
+    assert p.stdout.strip() == '"1000:1000"', p.stdout
