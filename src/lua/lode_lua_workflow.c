@@ -442,9 +442,16 @@ static int step_cont(lua_State *L, int st, lua_KContext ctx) {
   if (st == LUA_YIELD) { /* back from a back-off */
     char derr[ERRLEN];
     if (lode_wf_check_deadline(h->current, derr, sizeof derr) != LODE_OK) {
-      lua_pushfstring(L, "%s%s\n", lua_tostring(L, err_idx), derr);
-      lua_replace(L, err_idx);
-      return step_finish(L, sr, -sr->attempt);
+      /* cancelled at its deadline while waiting to retry: like a cancel seen
+       * before a step starts, nothing is recorded for the step, so a resumed
+       * workflow runs it again (as lode.sleep and lode_wf_step_next do) */
+      if (sr->f) lode__frame_pop(L, sr->f);
+      sr->f = NULL;
+      free(sr->in);
+      sr->in = NULL;
+      if (sr->att) free_attempts(sr->att, sr->max_att);
+      sr->att = NULL;
+      return raise_msg(L, derr);
     }
   }
   h->in_step = 1;

@@ -421,3 +421,22 @@ def test_a_retry_back_off_yields_the_thread_to_other_workflows(lode):
     (qe,), = lode.sql("select ended_at from steps where name='quick'")
     assert att == 2 and fe - fs >= 1400
     assert fs < qe < fe - 1000, (fs, qe, fe)
+
+
+DEADLINE_IN_BACKOFF = '''
+local lode = require("lode")
+local flaky = lode.step("flaky", function() error("not yet") end,
+  { retries = { max_attempts = 5, interval = 1.5, backoff = 1 } })
+return lode.workflow("late", function() return flaky() end, { timeout = 0.5 })
+'''
+
+
+def test_a_deadline_during_a_retry_back_off_records_no_step(lode):
+    # cancelled while waiting to retry: nothing is checkpointed for the step,
+    # so a resumed workflow runs it again (as after a cancel before a step)
+    lode.write("p.lua", DEADLINE_IN_BACKOFF)
+    p = lode.run("run", "p.lua", "--workers", "1", timeout=60)
+    assert p.returncode != 0
+    assert "deadline" in p.stderr, p.stderr
+    assert lode.sql("select count(*) from steps where name='flaky'") == [(0,)]
+    assert lode.sql("select status from workflows where name='late'") == [("CANCELLED",)]
