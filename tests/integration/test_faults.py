@@ -142,3 +142,34 @@ def test_export_timeout_is_in_help_and_checked(env):
     assert "--timeout S" in p.stdout
     assert run(env, "export", "--timeout", "soon").returncode == 2
     assert run(env, "export", "--timeout", "-1").returncode == 2
+
+
+# ---- 7. links out of the folder; modes of lode's files (docs/fs.md, docs/operations.md)
+
+def test_ingest_skips_links_out_of_the_folder_and_files_are_private(tmp_path, env):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("TOP SECRET outside text\n")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nhello inside\n")
+    os.symlink(str(tmp_path / "outside" / "secret.txt"), str(docs / "passwd.txt"))
+    os.symlink(str(tmp_path / "outside"), str(docs / "etc"))
+    pipeline = os.path.join(SOURCE, "pipelines", "ingest_folder.lua")
+    old = os.umask(0o022)
+    try:
+        p = run(env, "run", pipeline, "docs", cwd=str(tmp_path))
+    finally:
+        os.umask(old)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "skipped link docs/passwd.txt" in p.stderr and "skipped link docs/etc" in p.stderr
+    with sqlite3.connect(str(tmp_path / ".lode" / "store.db")) as c:
+        docs_in = [r[0] for r in c.execute("SELECT path FROM documents")]
+    assert len(docs_in) == 1 and docs_in[0].endswith("a.md"), docs_in
+    assert os.stat(tmp_path / ".lode").st_mode & 0o777 == 0o700
+    assert os.stat(tmp_path / ".lode" / "lode.db").st_mode & 0o777 == 0o600
+    assert os.stat(tmp_path / ".lode" / "store.db").st_mode & 0o777 == 0o600
+    # allowed on request
+    p = run(env, "run", pipeline, "docs", "--follow-links", "all", cwd=str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    with sqlite3.connect(str(tmp_path / ".lode" / "store.db")) as c:
+        assert c.execute("SELECT count(*) FROM documents").fetchone()[0] == 3

@@ -371,18 +371,6 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
   return rc;
 }
 
-static int mkdirs_for(const char *path) {
-  char tmp[PATH_MAX];
-  if (lode_strlcpy(tmp, path, sizeof tmp) >= sizeof tmp) return -1;
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  return 0;
-}
-
 /* Lock contention between connections (threads, processes): naps of a
  * growing length, woken early by a release in this process (busy.h), up to
  * 30 s in all; the time spent waiting is counted so the benches can report
@@ -402,8 +390,9 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     return LODE_ENOMEM;
   }
   int rc = LODE_OK;
-  if (mkdirs_for(path) != 0) {
-    snprintf(err, errlen, "%s: cannot create its folder: %s", path, strerror(errno));
+  /* it holds step outputs (document text): 0600 in a 0700 folder */
+  if (lode_prepare_private_file(path) != 0) {
+    snprintf(err, errlen, "%s: cannot create it or its folder: %s", path, strerror(errno));
     rc = LODE_EIO;
     goto done;
   }
