@@ -158,13 +158,13 @@ void lode_scrub_secret(char *text, const char *secret) {
   }
 }
 
-int lode_prepare_private_file(const char *path) {
+int lode_prepare_private_file(const char *path, int mkdirs) {
   char tmp[PATH_MAX];
   if (lode_strlcpy(tmp, path, sizeof tmp) >= sizeof tmp) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  for (char *p = tmp + 1; *p; p++) {
+  for (char *p = tmp + 1; mkdirs && *p; p++) {
     if (*p != '/') continue;
     *p = 0;
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;

@@ -170,10 +170,11 @@ int lode_store_open(const char *path, const char *embedder, lode_store **out, ch
     lode__store_seterr(err, errlen, "store %s: out of memory", path);
     goto done;
   }
-  /* it holds document text: 0600 in a 0700 folder (docs/operations.md) */
-  if (strcmp(path, ":memory:") && path[0] && lode_prepare_private_file(path) != 0) {
-    lode__store_seterr(err, errlen, "store %s: cannot create it or its folder: %s", path,
-                       strerror(errno));
+  /* it holds document text: created 0600 (docs/operations.md); its folder
+   * must exist (the state database's open creates .lode/ 0700) */
+  if (strcmp(path, ":memory:") && path[0] && lode_prepare_private_file(path, 0) != 0 &&
+      errno != ENOENT) {
+    lode__store_seterr(err, errlen, "store %s: cannot create it: %s", path, strerror(errno));
     goto done;
   }
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=

@@ -391,7 +391,7 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
   }
   int rc = LODE_OK;
   /* it holds step outputs (document text): 0600 in a 0700 folder */
-  if (lode_prepare_private_file(path) != 0) {
+  if (lode_prepare_private_file(path, 1) != 0) {
     snprintf(err, errlen, "%s: cannot create it or its folder: %s", path, strerror(errno));
     rc = LODE_EIO;
     goto done;
