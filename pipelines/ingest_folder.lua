@@ -46,6 +46,9 @@ local SPEC = args.spec{
     { name = "exclude", type = "list", metavar = "GLOB", help = "skip files or folders matching GLOB" },
     { name = "max-bytes", type = "integer", default = 64 * 1024 * 1024, min = 1,
       help = "files larger than this fail" },
+    { name = "follow-links", type = "choice", choices = { "inside", "all", "none" },
+      default = "inside",
+      help = "symbolic links followed: only those staying inside FOLDER (default), all, none" },
   },
 }
 
@@ -69,8 +72,15 @@ end
 -- trace records it as skipped in this step's span. Only the other files are
 -- returned in `files`.
 local discover_files_step = lode.step("discover_files_step", function(folder, o)
-  local rels, err = lode.fs.walk(folder, { include = o.include, exclude = o.exclude })
+  local rels, err = lode.fs.walk(folder, { include = o.include, exclude = o.exclude,
+                                          follow_links = o.follow_links })
   if not rels then error(err, 0) end
+  -- docs/fs.md, "Symbolic links": a link out of the folder is not ingested
+  for _, rel in ipairs(rels.skipped or {}) do
+    io.stderr:write("ingest_folder: skipped link ", folder, "/", rel,
+                    o.follow_links == "none" and "" or " (it leads outside the folder;" ..
+                    " --follow-links all ingests it)", "\n")
+  end
   local store = rag.store(o.store, rag.identity(rag.embedder(o.embed)))
   local files, skipped, seen = {}, {}, {}
   local skipped_bytes = 0
@@ -246,6 +256,7 @@ return lode.workflow("ingest_folder_workflow", function(...)
     store = opts.store, size = opts.size, overlap = opts.overlap,
     max_bytes = opts["max-bytes"],
     include = #opts.include > 0 and opts.include or DEFAULT_INCLUDE, exclude = opts.exclude,
+    follow_links = opts["follow-links"],
     embed = rag.embed_options(opts),
   }
   local found = discover_files_step(folder, o)

@@ -214,8 +214,8 @@ function store.open(path, opts) end
 ---@field DEFAULT_MAX_BYTES integer
 local fs = {}
 ---@param dir string
----@param opts? { include?: string|string[], exclude?: string|string[], max_files?: integer }
----@return string[]? relpaths, string? err
+---@param opts? { include?: string|string[], exclude?: string|string[], max_files?: integer, follow_links?: "inside"|"all"|"none" }
+---@return string[]? relpaths, string? err relpaths.skipped lists links not followed
 function fs.walk(dir, opts) end
 ---@param pattern string
 ---@param path string

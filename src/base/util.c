@@ -1,7 +1,12 @@
 /* util.c - clocks, ids and small helpers. */
 #include "base/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -151,4 +156,21 @@ void lode_scrub_secret(char *text, const char *secret) {
       p += kl;
     }
   }
+}
+
+int lode_prepare_private_file(const char *path, int mkdirs) {
+  char tmp[PATH_MAX];
+  if (lode_strlcpy(tmp, path, sizeof tmp) >= sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (char *p = tmp + 1; mkdirs && *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) return close(fd);
+  return errno == EEXIST ? 0 : -1;
 }

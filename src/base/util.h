@@ -23,4 +23,10 @@ void lode_sleep_s(double s);
  * "[redacted]" in its place, or as many '*' when the secret is shorter than
  * that; the text never grows. A NULL or empty secret changes nothing. */
 void lode_scrub_secret(char *text, const char *secret);
+/* Makes ready a database file that holds private data (document text, step
+ * outputs): creates (when `mkdirs`) its missing parent folders 0700 and the file itself 0600
+ * if it does not exist (umask permitting; existing ones are left as they
+ * are; docs/operations.md, "State files"). SQLite gives its -wal and -shm
+ * files the mode of the database. 0, or -1 with errno set. */
+int lode_prepare_private_file(const char *path, int mkdirs);
 #endif

@@ -56,11 +56,16 @@ static const struct {
      "durations, status and error lines, and the trace id. Works without Opik.\n"
      "Workflow and step spans are kept in their checkpoint rows while a run goes\n"
      "on; this first renders any not yet in the trace store (so it writes)."},
-    {"export", "lode export [--failed] [--retry-failed] [--json] [--db PATH]",
+    {"export", "lode export [--failed] [--retry-failed] [--timeout S] [--json] [--db PATH]",
      "Renders workflow and step spans still kept in their checkpoint rows, then\n"
      "delivers pending trace records to Opik now (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
      "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config). --failed lists records\n"
-     "Opik refused, with its response; --retry-failed sends them again."},
+     "Opik refused, with its response; --retry-failed sends them again.\n"
+     "  --timeout S    give up after S seconds, requests in flight included\n"
+     "                 (default 60; 0: one pass); what is left stays pending\n"
+     "Exits 1 when records are left pending or failed. A key or workspace refused\n"
+     "by Opik (HTTP 401/403) stops the export at once and keeps every record\n"
+     "pending: fix the key and run it again."},
     {"test", "lode test [PATH...]",
      "Runs busted specs (default: tests/lua/ of the current folder) inside lode,\n"
      "with require(\"lode\") available and a fresh temporary state database for\n"

@@ -158,11 +158,13 @@ int lode_cmd_export(lode_cli *c) {
     const char *a = c->argv[i];
     if (!strcmp(a, "--failed")) show_failed = 1;
     else if (!strcmp(a, "--retry-failed")) retry_failed = 1;
-    else if (!strcmp(a, "--timeout") && i + 1 < c->argc) {
-      char *end;
-      timeout = strtod(c->argv[++i], &end);
-      if (*end || timeout < 0) {
-        fprintf(stderr, "lode: --timeout takes seconds (a number >= 0)\n");
+    else if (!strcmp(a, "--timeout")) {
+      /* seconds for the whole delivery, requests included (docs/cli.md);
+       * 0: one pass, no waiting for records in backoff */
+      char *end = NULL;
+      if (i + 1 < c->argc) timeout = strtod(c->argv[++i], &end);
+      if (!end || end == c->argv[i] || *end || !(timeout >= 0) || timeout > 86400) {
+        fprintf(stderr, "lode: export --timeout takes seconds (a number from 0 to 86400)\n");
         return LODE_EXIT_USAGE;
       }
     } else {
@@ -197,20 +199,24 @@ int lode_cmd_export(lode_cli *c) {
     fprintf(stderr, "lode: %s\n", err);
     goto done;
   }
+  if (st.refused) fprintf(stderr, "lode: %s\n", err);
   if (c->json) {
-    printf("{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d}\n", st.sent, st.failed,
-           st.pending, st.requests);
+    printf("{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,\"refused\":%ld}\n",
+           st.sent, st.failed, st.pending, st.requests, st.refused);
   } else {
     printf("delivered %d record%s to Opik in %d request%s\n", st.sent, st.sent == 1 ? "" : "s",
            st.requests, st.requests == 1 ? "" : "s");
     if (st.failed)
       printf("%d record%s rejected by Opik: see 'lode export --failed'\n", st.failed,
              st.failed == 1 ? " was" : "s were");
-    if (st.pending)
+    if (st.pending && st.refused)
+      printf("%d record%s still pending: the API key or workspace was refused\n", st.pending,
+             st.pending == 1 ? "" : "s");
+    else if (st.pending)
       printf("%d record%s still pending (Opik unreachable?): run 'lode export' again\n",
              st.pending, st.pending == 1 ? "" : "s");
   }
-  rc = st.pending || st.failed ? LODE_EXIT_FAILED : LODE_EXIT_OK;
+  rc = st.pending || st.failed || st.refused ? LODE_EXIT_FAILED : LODE_EXIT_OK;
 done:
   lode_opik_config_free(&cfg);
   lode_sysdb_close(db);

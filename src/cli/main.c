@@ -10,8 +10,10 @@
 
 /* Splits common options out of argv; positional args stay in order. Options
  * after the pipeline's own arguments are still lode's only if they are known;
- * everything after "--" is positional. */
-static int parse(int argc, char **argv, lode_cli *c, int keep_unknown) {
+ * everything after "--" is positional. `own_timeout`: the command parses
+ * --timeout itself (lode export: seconds to deliver, 0 allowed), so it stays
+ * in argv. */
+static int parse(int argc, char **argv, lode_cli *c, int own_timeout) {
   c->argv = calloc((size_t)argc + 1, sizeof *c->argv);
   if (!c->argv) return -1;
   c->argc = 0;
@@ -24,7 +26,7 @@ static int parse(int argc, char **argv, lode_cli *c, int keep_unknown) {
     if (!rest && !strcmp(a, "--db")) slot = &c->db;
     else if (!rest && !strcmp(a, "--id")) slot = &c->id;
     else if (!rest && !strcmp(a, "--sync")) slot = &c->sync;
-    else if (!rest && !strcmp(a, "--timeout")) {
+    else if (!rest && !own_timeout && !strcmp(a, "--timeout")) {
       if (i + 1 >= argc || atof(argv[i + 1]) <= 0) {
         fprintf(stderr, "lode: --timeout needs a number of seconds > 0\n");
         return -1;
@@ -42,7 +44,6 @@ static int parse(int argc, char **argv, lode_cli *c, int keep_unknown) {
       *slot = argv[++i];
       continue;
     }
-    (void)keep_unknown;
     c->argv[c->argc++] = argv[i];
   }
   if (c->sync && strcmp(c->sync, "normal") && strcmp(c->sync, "full")) {
@@ -74,7 +75,7 @@ int main(int argc, char **argv) {
     c.argv = argv + 2;
     return lode_cmd_test(&c);
   }
-  if (parse(argc - 2, argv + 2, &c, 0)) return LODE_EXIT_USAGE;
+  if (parse(argc - 2, argv + 2, &c, !strcmp(cmd, "export"))) return LODE_EXIT_USAGE;
   if (!c.db) c.db = lode_sysdb_default_path();
   if (!strcmp(cmd, "run")) rc = lode_cmd_run(&c);
   else if (!strcmp(cmd, "workflow")) rc = lode_cmd_workflow(&c);

@@ -131,6 +131,7 @@ typedef struct walk_ctx {
   lode_buf abs, rel;             /* current paths, reused down the recursion */
   walk_dirid stack[MAX_DEPTH + 1]; /* folders being walked, for loop checks */
   const char *root;
+  char *root_real; /* realpath of root: links must stay under it (INSIDE) */
   size_t files;
   int stopped;
 } walk_ctx;
@@ -188,6 +189,19 @@ fail:
   return -1;
 }
 
+/* NULL when the link at abs may be followed, else why not. */
+static const char *link_refused(walk_ctx *c, const char *abs) {
+  if (c->o->follow_links == LODE_FS_LINKS_ALL) return NULL;
+  if (c->o->follow_links == LODE_FS_LINKS_NONE) return "links are not followed";
+  char *t = realpath(abs, NULL);
+  if (!t) return NULL; /* broken: stat skips it below */
+  size_t n = strlen(c->root_real);
+  int inside = !strncmp(t, c->root_real, n) && (t[n] == '/' || t[n] == 0 ||
+                                                 (n == 1 && c->root_real[0] == '/'));
+  free(t);
+  return inside ? NULL : "leads outside the folder";
+}
+
 static int walk_dir(walk_ctx *c, size_t depth) {
   char **names = NULL;
   size_t n = 0;
@@ -205,6 +219,14 @@ static int walk_dir(walk_ctx *c, size_t depth) {
     }
     const char *abs = lode_buf_cstr(&c->abs), *rel = lode_buf_cstr(&c->rel);
     struct stat st;
+    if (lstat(abs, &st) != 0) continue; /* gone since listed */
+    if (S_ISLNK(st.st_mode)) {
+      const char *why = link_refused(c, abs);
+      if (why) {
+        if (c->o->skipped && c->o->skipped(c->ud, rel, why)) c->stopped = 1;
+        continue;
+      }
+    }
     if (stat(abs, &st) != 0) continue; /* broken link, or gone since listed */
     if (S_ISDIR(st.st_mode)) {
       if (match_any(c->o->exclude, c->o->n_exclude, rel, names[i])) continue;
@@ -276,8 +298,13 @@ int lode_fs_walk(const char *dir, const lode_fs_walk_opts *opts,
   if (dl == 1 && dir[0] == '/') c->abs.len = 0; /* root: children are "/x" */
   lode_buf_cstr(&c->rel);
   c->stack[0] = (walk_dirid){st.st_dev, st.st_ino};
+  if (!(c->root_real = realpath(dir, NULL))) {
+    lode__fs_seterr(err, errlen, "%s: cannot walk: %s", dir, strerror(errno));
+    goto done;
+  }
   rc = walk_dir(c, 0);
 done:
+  free(c->root_real);
   lode_buf_free(&c->abs);
   lode_buf_free(&c->rel);
   free(c);

@@ -33,6 +33,13 @@ typedef struct lode_fs_walk_opts {
   const char *const *exclude;
   size_t n_exclude;
   size_t max_files; /* 0: no limit; more files is an error */
+  /* symbolic links (docs/fs.md, "Symbolic links"): INSIDE (the default)
+   * follows a link only when its target is inside the folder walked, ALL
+   * follows every link, NONE none */
+  enum { LODE_FS_LINKS_INSIDE = 0, LODE_FS_LINKS_ALL, LODE_FS_LINKS_NONE } follow_links;
+  /* NULL, or called with each link not followed and why ("outside the
+   * folder", "links are not followed"); non-zero stops the walk */
+  int (*skipped)(void *ud, const char *relpath, const char *why);
 } lode_fs_walk_opts;
 
 /* Calls fn(ud, relpath) for every regular file under `dir`, depth-first with
@@ -43,9 +50,11 @@ typedef struct lode_fs_walk_opts {
  * '/' is matched against the file's name alone ("*.md" finds Markdown files
  * at any depth). A file is reported if it matches some include pattern (or
  * there are none) and no exclude pattern. A folder that matches an exclude
- * pattern is not entered. Symbolic links are followed, except a link back to
- * a folder being walked (a loop), which is skipped; broken links, sockets,
- * FIFOs and devices are skipped. fn returns non-zero to stop the walk. */
+ * pattern is not entered. Symbolic links are followed as opts->follow_links
+ * says (by default only those whose target, all links resolved, is inside
+ * `dir`), except a link back to a folder being walked (a loop), which is
+ * skipped; broken links, sockets, FIFOs and devices are skipped. fn (and
+ * opts->skipped) return non-zero to stop the walk. */
 int lode_fs_walk(const char *dir, const lode_fs_walk_opts *opts,
                  int (*fn)(void *ud, const char *relpath), void *ud, char *err, size_t errlen);
 

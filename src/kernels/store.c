@@ -9,6 +9,7 @@
  * meta.generation, which is how searches (store_search.c) in this or another
  * process know their vector cache is stale. */
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,13 @@ int lode_store_open(const char *path, const char *embedder, lode_store **out, ch
   lode_store *s = calloc(1, sizeof *s);
   if (!s || !(s->path = strdup(path))) {
     lode__store_seterr(err, errlen, "store %s: out of memory", path);
+    goto done;
+  }
+  /* it holds document text: created 0600 (docs/operations.md); its folder
+   * must exist (the state database's open creates .lode/ 0700) */
+  if (strcmp(path, ":memory:") && path[0] && lode_prepare_private_file(path, 0) != 0 &&
+      errno != ENOENT) {
+    lode__store_seterr(err, errlen, "store %s: cannot create it: %s", path, strerror(errno));
     goto done;
   }
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=

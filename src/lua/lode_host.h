@@ -24,8 +24,15 @@ lua_State *lode_lua_new(const char *extra_dir);
 /* lua_pcall with a message handler that appends a traceback and copes with
  * non-string error values. On error the message is left on the stack. */
 int lode_lua_pcall(lua_State *L, int nargs, int nresults);
-/* tostring() of any error value, with __tostring honoured. Pushes nothing. */
+/* The error value at idx as a string: a string as is, else rendered as
+ * lode_lua_push_errmsg does, replacing the value at idx (so the string lives
+ * while it stays there). Pushes nothing. */
 const char *lode_lua_errstr(lua_State *L, int idx);
+/* Pushes the error value at idx rendered as a string: strings and numbers as
+ * is, else its __tostring (called protected), else a short Lua-like form of a
+ * table ({code = 42}), else its type; when rendering fails, a message saying
+ * so and why. Never raises (docs/lua-api.md, "Errors"). */
+void lode_lua_push_errmsg(lua_State *L, int idx);
 /* Runs a chunk of Lua code (named chunkname) with no arguments and no
  * results. 0, or -1 with the error (traceback included) in err. */
 int lode_host_run_chunk(lua_State *L, const char *code, const char *chunkname, char *err,

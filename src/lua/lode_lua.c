@@ -1,19 +1,152 @@
 /* lode_lua.c - state creation, protected calls and the list of API areas. */
 #include "lua/lode_lua.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lode_config.h"
 
+/* ---- rendering error values (docs/lua-api.md, "Errors") --------------------
+ * An error value that is not a string is rendered: through its __tostring
+ * (called protected: a __tostring that throws is reported as such, never as
+ * an empty message), else a table as a short Lua-like constructor
+ * ({code = 42, msg = "x"}: two levels, 16 fields, about 400 bytes), else its
+ * type. */
+
+#define ERR_FIELDS 16
+#define ERR_BYTES 400
+
+/* A fixed C buffer: lua_next pushes keys and values, which a luaL_Buffer
+ * (whose box must stay on top) would not allow. Truncates silently; the
+ * caller adds "..." when full. */
+typedef struct errbuf {
+  char p[ERR_BYTES + 64];
+  size_t n;
+} errbuf;
+
+static void eb_add(errbuf *b, const char *s, size_t n) {
+  if (n > sizeof b->p - 1 - b->n) n = sizeof b->p - 1 - b->n;
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = 0;
+}
+static void eb_str(errbuf *b, const char *s) { eb_add(b, s, strlen(s)); }
+
+static void render_value(lua_State *L, errbuf *b, int idx, int depth);
+
+static int is_ident(const char *k, size_t n) {
+  if (!k || n == 0 || n > 63 || !(k[0] == '_' || ((k[0] | 32) >= 'a' && (k[0] | 32) <= 'z')))
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!(k[i] == '_' || (k[i] >= '0' && k[i] <= '9') || ((k[i] | 32) >= 'a' && (k[i] | 32) <= 'z')))
+      return 0;
+  return 1;
+}
+
+/* Appends a short form of the value at idx (absolute). No metamethod runs. */
+static void render_value(lua_State *L, errbuf *b, int idx, int depth) {
+  char tmp[64];
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: {
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    eb_str(b, "\"");
+    eb_add(b, s, n > 80 ? 80 : n);
+    eb_str(b, n > 80 ? "...\"" : "\"");
+    break;
+  }
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) snprintf(tmp, sizeof tmp, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+    else snprintf(tmp, sizeof tmp, LUA_NUMBER_FMT, lua_tonumber(L, idx));
+    eb_str(b, tmp);
+    break;
+  case LUA_TBOOLEAN:
+    eb_str(b, lua_toboolean(L, idx) ? "true" : "false");
+    break;
+  case LUA_TTABLE: {
+    if (depth >= 2) {
+      eb_str(b, "{...}");
+      break;
+    }
+    eb_str(b, "{");
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* [.., key, value] */
+      int top = lua_gettop(L);
+      if (n > 0) eb_str(b, ", ");
+      if (n == ERR_FIELDS || b->n > ERR_BYTES) {
+        eb_str(b, "...");
+        lua_pop(L, 2);
+        break;
+      }
+      size_t kn = 0;
+      const char *k = lua_type(L, top - 1) == LUA_TSTRING ? lua_tolstring(L, top - 1, &kn) : NULL;
+      if (is_ident(k, kn)) {
+        eb_add(b, k, kn);
+      } else {
+        eb_str(b, "[");
+        render_value(L, b, top - 1, 2);
+        eb_str(b, "]");
+      }
+      eb_str(b, " = ");
+      render_value(L, b, top, depth + 1);
+      lua_pop(L, 1);
+      n++;
+    }
+    eb_str(b, "}");
+    break;
+  }
+  default:
+    snprintf(tmp, sizeof tmp, "<%s>", luaL_typename(L, idx));
+    eb_str(b, tmp);
+  }
+}
+
+/* [value] -> [value, rendered string]; runs protected. */
+static int render_protected(lua_State *L) {
+  if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "'__tostring' returned a %s, not a string", luaL_typename(L, -1));
+    return 1;
+  }
+  if (lua_type(L, 1) != LUA_TTABLE) {
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    return 1;
+  }
+  errbuf b;
+  b.n = 0;
+  b.p[0] = 0;
+  render_value(L, &b, 1, 0);
+  lua_pushlstring(L, b.p, b.n);
+  return 1;
+}
+
+void lode_lua_push_errmsg(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+    lua_tostring(L, -1); /* the copy is converted, not the value */
+    return;
+  }
+  const char *type = luaL_typename(L, idx);
+  lua_pushcfunction(L, render_protected);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+    lua_pushfstring(L, "(error object is a %s value; rendering it failed: %s)", type, why);
+    lua_remove(L, -2);
+  }
+}
+
 int lode_lua_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    lode_lua_push_errmsg(L, 1);
+    msg = lua_tostring(L, -1);
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -29,8 +162,12 @@ int lode_lua_pcall(lua_State *L, int nargs, int nresults) {
 }
 
 const char *lode_lua_errstr(lua_State *L, int idx) {
-  const char *s = lua_tostring(L, idx);
-  return s ? s : "(error object is not a string)";
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+  /* rendered in place, so the string lives while the value stays there */
+  idx = lua_absindex(L, idx);
+  lode_lua_push_errmsg(L, idx);
+  lua_replace(L, idx);
+  return lua_tostring(L, idx);
 }
 
 static int open_lode(lua_State *L) {

@@ -101,14 +101,37 @@ static int walk_cb(void *ud, const char *rel) {
   return 0;
 }
 
+/* Links not followed go into the same buffer after a '\1' mark, so one
+ * scratch holds both lists. */
+static int skipped_cb(void *ud, const char *rel, const char *why) {
+  scratch *s = ud;
+  (void)why;
+  if (lode_buf_putc(&s->buf, '\1') || lode_buf_append(&s->buf, rel, strlen(rel) + 1) != 0) {
+    s->overflow = 1;
+    return 1;
+  }
+  return 0;
+}
+
 static int l_walk(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   lode_fs_walk_opts o = {0};
   o.include = patterns(L, 2, "include", &o.n_include);
   o.exclude = patterns(L, 2, "exclude", &o.n_exclude);
+  o.skipped = skipped_cb;
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "max_files");
     o.max_files = (size_t)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 1);
+    static const char *const modes[] = {"inside", "all", "none", NULL};
+    lua_getfield(L, 2, "follow_links");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "walk: follow_links must be \"inside\", \"all\" or \"none\"");
+      int m = luaL_checkoption(L, -1, NULL, modes);
+      o.follow_links = m == 0 ? LODE_FS_LINKS_INSIDE : m == 1 ? LODE_FS_LINKS_ALL
+                                                              : LODE_FS_LINKS_NONE;
+    }
     lua_pop(L, 1);
   }
   char err[LODE_FS_ERRLEN];
@@ -119,15 +142,27 @@ static int l_walk(lua_State *L) {
                    "include/exclude");
   }
   if (rc != 0) return fail(L, err);
-  lua_newtable(L);
-  lua_Integer i = 0;
+  lua_newtable(L); /* [rels] */
+  lua_Integer i = 0, k = 0;
   for (size_t off = 0; off < s->buf.len;) {
     const char *p = (const char *)s->buf.p + off;
-    size_t n = strlen(p);
-    lua_pushlstring(L, p, n);
-    lua_rawseti(L, -2, ++i);
-    off += n + 1;
+    int link = p[0] == '\1';
+    size_t n = strlen(p + link);
+    if (link) {
+      if (k == 0) {
+        lua_newtable(L); /* [rels, skipped] */
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "skipped");
+      }
+      lua_pushlstring(L, p + 1, n);
+      lua_rawseti(L, -2, ++k);
+    } else {
+      lua_pushlstring(L, p, n);
+      lua_rawseti(L, k ? -3 : -2, ++i);
+    }
+    off += n + 1 + (size_t)link;
   }
+  if (k) lua_pop(L, 1);
   return 1;
 }
 

@@ -735,12 +735,12 @@ int lode__body_run(lua_State *L, int idx) {
       }
     }
   } else {
-    const char *msg = lua_tostring(co, -1);
-    if (!msg) {
-      if (luaL_callmeta(co, -1, "__tostring") && lua_isstring(co, -1)) msg = lua_tostring(co, -1);
-      else msg = "(error object is not a string)";
-    }
-    luaL_traceback(L, co, msg, 0);
+    /* rendered on L: no calls on a coroutine that died of an error */
+    lua_xmove(co, L, 1);
+    lode_lua_push_errmsg(L, -1);
+    luaL_traceback(L, co, lua_tostring(L, -1), 0);
+    lua_remove(L, -2);
+    lua_remove(L, -2);
     status = LODE_WF_ERROR;
   }
   /* [.., result-or-error] */

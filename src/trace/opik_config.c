@@ -137,6 +137,14 @@ int lode_opik_config_load(lode_opik_config *cfg, const lode_opik_settings *ex_in
   }
   if (path && read_file(path, &fv, err, errlen)) goto done;
 
+  if (nonempty(ex->api_key))
+    snprintf(cfg->key_source, sizeof cfg->key_source, "explicit settings");
+  else if (nonempty(getenv("OPIK_API_KEY")))
+    snprintf(cfg->key_source, sizeof cfg->key_source, "the environment (OPIK_API_KEY)");
+  else if (nonempty(fv.api_key))
+    snprintf(cfg->key_source, sizeof cfg->key_source, "%s (api_key)", path);
+  else
+    snprintf(cfg->key_source, sizeof cfg->key_source, "nowhere (no API key is set)");
   const char *url = pick(ex->url, "OPIK_URL_OVERRIDE", fv.url);
   const char *key = pick(ex->api_key, "OPIK_API_KEY", fv.api_key);
   const char *ws = pick(ex->workspace, "OPIK_WORKSPACE", fv.workspace);

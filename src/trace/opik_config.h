@@ -25,6 +25,10 @@ typedef struct lode_opik_config {
   char *project_name; /* never NULL after load */
   int track_disable;  /* 1: record locally, never send */
   double flush_timeout_s;
+  /* where the key (or, without one, the workspace) came from, for a message
+   * when Opik refuses it: "the environment (OPIK_API_KEY)", "<file>
+   * (api_key)", "explicit settings" or "nowhere (no API key is set)" */
+  char key_source[4200];
 } lode_opik_config;
 
 /* Explicit settings (e.g. from a pipeline or CLI); NULL / -1 = not given. */

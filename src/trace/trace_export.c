@@ -42,6 +42,9 @@ typedef struct sender {
   int batch_full;     /* the last load_batch stopped at a cap: more rows wait */
   int failures;       /* consecutive retryable failures, for the backoff */
   int warned;         /* the permanent-failure warning is logged once */
+  long refused;       /* 401/403: the key or workspace was refused; nothing more
+                         is sent by this sender (docs/tracing.md) */
+  char key_from[4300];  /* where the key and workspace came from */
   atomic_llong abort_at_ms; /* 0: never; requests abort past this wall time */
   lode_export_stats st;
 } sender;
@@ -116,6 +119,9 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   memset(auth, 0, sizeof auth);
   if (hrc) goto oom;
   if (!(s->url = strdup(cfg->url))) goto oom;
+  snprintf(s->key_from, sizeof s->key_from, "the key from %s, the workspace %s",
+           cfg->key_source,
+           cfg->workspace ? "from OPIK_WORKSPACE or ~/.opik.config" : "not set");
   if (cfg->api_key && *cfg->api_key && !(s->secret = strdup(cfg->api_key))) goto oom;
   {
     cJSON *str = cJSON_CreateString(cfg->project_name ? cfg->project_name
@@ -232,6 +238,16 @@ static int mark(sender *s, enum lode_outbox_mark how, int lo, int hi, const char
   return -1;
 }
 
+/* The message for a refused key (docs/tracing.md, "Outages, retries and
+ * rejected records"); it names where the key came from, never the key. */
+static void refused_text(const sender *s, long status, const char *where, char *out,
+                         size_t outlen) {
+  snprintf(out, outlen,
+           "Opik refused the API key or workspace (HTTP %ld at %s; %s): check them; "
+           "every trace record stays pending, run 'lode export' once they are fixed",
+           status, where, s->key_from);
+}
+
 /* A proxy or a misconfigured server may echo request headers in an error
  * body; the key must not reach the database or the log through it. */
 static void scrub(const sender *s, char *text) { lode_scrub_secret(text, s->secret); }
@@ -265,6 +281,18 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
   if (status >= 200 && status < 300) {
     s->failures = 0;
     mark(s, LODE_OUTBOX_SENT, lo, hi, NULL, 0, &s->st.sent);
+    goto done;
+  }
+  if (status == 401 || status == 403) {
+    /* a configuration error, not a bad record: nothing is marked, nothing
+     * more is sent (every other request would be refused the same way) */
+    if (!s->refused) {
+      s->refused = status;
+      char msg[sizeof s->key_from + 512];
+      refused_text(s, status, k->path, msg, sizeof msg);
+      lode_warn("trace export: %s", msg);
+    }
+    backoff = 1;
     goto done;
   }
   if (retryable(status)) {
@@ -326,6 +354,10 @@ static int render(sender *s, int force) {
  * the round, so the rest of its kind goes next). *wait_ms is set for
  * ROUND_BACKOFF. */
 static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) {
+  if (s->refused) { /* until the process ends: the key will not change */
+    *wait_ms = 3600 * 1000;
+    return ROUND_BACKOFF;
+  }
   int more = render(s, force);
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
     int n = load_batch(s, &kinds[i]);
@@ -380,6 +412,7 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
       wait = 100;
     }
     if (r == ROUND_MORE) continue;
+    if (s.refused) break;
     if (lode_now_ms() + wait >= deadline) break;
     lode_sleep_s((double)wait / 1000.0);
   }
@@ -387,6 +420,10 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
   lode_sysdb_outbox_undelay(s.sys, err, errlen);
   s.st.pending = pending_count(&s);
   *stats = s.st;
+  if (s.refused) {
+    stats->refused = s.refused;
+    refused_text(&s, s.refused, s.url, err, errlen);
+  }
   sender_free(&s);
   return 0;
 }

@@ -16,6 +16,9 @@
  * jitter, honouring Retry-After. Any other 4xx splits the batch in halves until
  * the bad records are alone; those are marked `failed` with the response and
  * never retried automatically (`lode export --retry-failed` does it).
+ * 401 and 403 are a configuration error (the key or workspace was refused):
+ * nothing is marked, nothing more is sent by that exporter, a warning says
+ * where the key came from; every record stays pending.
  * A row is marked sent only if its `rev` is unchanged, so a newer version
  * written during the request stays pending.
  *
@@ -47,6 +50,8 @@ typedef struct lode_export_stats {
   int failed;    /* rows marked failed by this call */
   int pending;   /* rows still pending at the end */
   int requests;  /* HTTP requests made */
+  long refused;  /* 401 or 403: the key or workspace was refused; nothing was
+                    marked, err says so (the call still returns 0) */
 } lode_export_stats;
 
 /* Synchronous delivery (used by `lode export`): sends until nothing is

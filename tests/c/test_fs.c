@@ -94,7 +94,7 @@ static int collect(void *ud, const char *rel) {
 
 static void walk_expect(const char *dir, const char *const *inc, size_t ni,
                         const char *const *exc, size_t ne, const char *want) {
-  lode_fs_walk_opts o = {inc, ni, exc, ne, 0};
+  lode_fs_walk_opts o = {inc, ni, exc, ne, 0, LODE_FS_LINKS_INSIDE, NULL};
   lode_buf b;
   char err[LODE_FS_ERRLEN];
   lode_buf_init(&b, 0);
@@ -157,6 +157,54 @@ static void test_walk(void **state) {
   assert_int_equal(lode_fs_walk(root, &few, collect, &b, err, sizeof err), -1);
   assert_non_null(strstr(err, "max_files"));
   lode_buf_free(&b);
+}
+
+/* Links out of the folder are skipped and reported by default; "all"
+ * follows them, "none" follows no link (docs/fs.md, "Symbolic links").
+ * Skipped links reach opts.skipped with fn's ud: they go in the same list,
+ * marked '!'. */
+static int collect_skipped(void *ud, const char *rel, const char *why) {
+  lode_buf *b = ud;
+  assert_non_null(why);
+  if (b->len) lode_buf_putc(b, ',');
+  lode_buf_putc(b, '!');
+  lode_buf_puts(b, rel);
+  return 0;
+}
+
+static void walk_links(int mode, const char *want) {
+  char root[512], err[LODE_FS_ERRLEN];
+  path_of(root, sizeof root, "wl");
+  lode_buf b;
+  lode_buf_init(&b, 0);
+  lode_fs_walk_opts o = {0};
+  o.follow_links = mode;
+  o.skipped = collect_skipped;
+  assert_int_equal(lode_fs_walk(root, &o, collect, &b, err, sizeof err), 0);
+  assert_string_equal(lode_buf_cstr(&b), want);
+  lode_buf_free(&b);
+}
+
+static void test_walk_links(void **state) {
+  (void)state;
+  char link[512], target[512];
+  mkdir_rel("outside");
+  write_file("outside/secret.txt", "s", 1);
+  mkdir_rel("wl");
+  mkdir_rel("wl/sub");
+  write_file("wl/sub/in.md", "i", 1);
+  path_of(link, sizeof link, "wl/passwd.txt");
+  path_of(target, sizeof target, "outside/secret.txt");
+  assert_int_equal(symlink(target, link), 0);
+  path_of(link, sizeof link, "wl/etc");
+  path_of(target, sizeof target, "outside");
+  assert_int_equal(symlink(target, link), 0);
+  path_of(link, sizeof link, "wl/alias.md");
+  assert_int_equal(symlink("sub/in.md", link), 0);
+
+  walk_links(LODE_FS_LINKS_INSIDE, "alias.md,!etc,!passwd.txt,sub/in.md");
+  walk_links(LODE_FS_LINKS_ALL, "alias.md,etc/secret.txt,passwd.txt,sub/in.md");
+  walk_links(LODE_FS_LINKS_NONE, "!alias.md,!etc,!passwd.txt,sub/in.md");
 }
 
 /* ---- read and hash ---- */
@@ -574,6 +622,7 @@ static void test_big_file(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_glob),          cmocka_unit_test(test_walk),
+      cmocka_unit_test(test_walk_links),
       cmocka_unit_test(test_read_hash),     cmocka_unit_test(test_text_markdown),
       cmocka_unit_test(test_html),          cmocka_unit_test(test_html_hostile),          cmocka_unit_test(test_pdf),
       cmocka_unit_test(test_big_file),

@@ -344,6 +344,55 @@ static void test_migrations_applied_in_order(void **state) {
   lode_sysdb_close(db);
 }
 
+/* A database from a newer lode is refused, naming both versions
+ * (docs/operations.md, "Upgrades"); nothing in it is changed. */
+static void test_newer_database_refused(void **state) {
+  (void)state;
+  char err[1024], p[300];
+  snprintf(p, sizeof p, "%s-newer.db", path);
+  lode_sysdb *db;
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  sqlite3 *s = lode__sysdb_conn(db);
+  assert_int_equal(q_int(s, "PRAGMA user_version"), 7);
+  assert_int_equal(sqlite3_exec(s, "INSERT INTO lode_migrations VALUES('core-99', 1)", NULL,
+                                NULL, NULL), SQLITE_OK);
+  lode_sysdb_close(db);
+  assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  assert_non_null(strstr(err, "newer lode"));
+  assert_non_null(strstr(err, "core-99"));
+  assert_non_null(strstr(err, "schema version 7"));
+  assert_non_null(strstr(err, "core-6"));
+
+  /* user_version alone */
+  snprintf(p, sizeof p, "%s-newer2.db", path);
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  assert_int_equal(sqlite3_exec(lode__sysdb_conn(db), "PRAGMA user_version=99", NULL, NULL,
+                                NULL), SQLITE_OK);
+  lode_sysdb_close(db);
+  assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  assert_non_null(strstr(err, "schema version 99"));
+  assert_non_null(strstr(err, "knows schema version 7"));
+}
+
+/* A damaged file is reported as damage, with the way to check it. */
+static void test_corrupt_database_reported(void **state) {
+  (void)state;
+  char err[1024], p[300];
+  snprintf(p, sizeof p, "%s-corrupt.db", path);
+  lode_sysdb *db;
+  assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  lode_sysdb_close(db);
+  FILE *f = fopen(p, "r+b");
+  assert_non_null(f);
+  fseek(f, 100, SEEK_SET); /* page 1's b-tree, after the file header */
+  for (int i = 0; i < 2000; i++) fputc(0xA5, f);
+  fclose(f);
+  assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
+  assert_non_null(strstr(err, "PRAGMA integrity_check"));
+  assert_non_null(strstr(err, "docs/operations.md"));
+  assert_null(strstr(err, "already exists"));
+}
+
 /* Steps whose spans are not kept in their rows (written with the
  * checkpoint) are passed over once: the renderer's progress moves past them,
  * so later passes do not read them again. */
@@ -887,6 +936,8 @@ int main(void) {
       cmocka_unit_test(test_render_after_untraced_start),
       cmocka_unit_test(test_steps_output_last),
       cmocka_unit_test(test_migrations_applied_in_order),
+      cmocka_unit_test(test_newer_database_refused),
+      cmocka_unit_test(test_corrupt_database_reported),
       cmocka_unit_test(test_render_passes_over_spanless_steps),
       cmocka_unit_test(test_outbox),
       cmocka_unit_test(test_trace_reads),

@@ -24,6 +24,8 @@ Failure injection (constructor keywords / CLI options):
 * ``reject_names``: records with one of these names are rejected with 422.
 * ``echo_headers``: error bodies include the request's headers, as some
   proxies do (a client must not store or log them).
+* ``auth_status``: every write request gets this status (401 or 403), as
+  Opik answers a wrong API key or workspace.
 * outage: simply do not start it (or ``stop()``); nothing listens.
 
 Use as a context manager::
@@ -126,7 +128,9 @@ def semantic_errors(kind, items):
 
 class FakeOpik:
     def __init__(self, fail_rate=0.0, seed=0, retry_after=None, fail_first=0,
-                 fail_422_batch=None, reject_names=(), port=0, echo_headers=False):
+                 fail_422_batch=None, reject_names=(), port=0, echo_headers=False,
+                 auth_status=None):
+        self.auth_status = auth_status
         self.fail_rate = fail_rate
         self.rng = random.Random(seed)
         self.retry_after = retry_after
@@ -222,6 +226,8 @@ class FakeOpik:
         h._send(status, body, extra=extra)
 
     def _decide(self, key, raw, headers):
+        if self.auth_status and key in ENDPOINTS:
+            return self.auth_status, b'{"errors":["API key is invalid"]}', (), 0
         if key not in ENDPOINTS:
             self.errors.append("unexpected request %s %s" % key)
             return 404, b'{"errors":["not found"]}', (), 0

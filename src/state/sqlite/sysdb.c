@@ -92,9 +92,29 @@ int lode_wf_status_parse(const char *name) {
   return -1;
 }
 
+/* What to do about SQLite's primary result code `code`, or "" (docs/operations.md,
+ * "When the state database fails"). */
+static const char *advice(int code) {
+  switch (code & 0xff) {
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB:
+    return "; the file is damaged: check it with sqlite3 FILE 'PRAGMA integrity_check' and "
+           "see docs/operations.md, \"A damaged state database\"";
+  case SQLITE_FULL:
+    return "; the disk (or the database's size limit) is full: free space and run again, "
+           "nothing recorded is lost";
+  case SQLITE_IOERR:
+    return "; an I/O error: check the disk, then run again (docs/operations.md)";
+  default:
+    return "";
+  }
+}
+
 static int db_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen) {
-  snprintf(err, errlen, "%s: %s (%s)", db && db->path ? db->path : "state database", what,
-           db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc));
+  int code = db && db->db ? sqlite3_extended_errcode(db->db) : rc;
+  if (rc && rc != SQLITE_ERROR) code = rc;
+  snprintf(err, errlen, "%s: %s (%s)%s", db && db->path ? db->path : "state database", what,
+           db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc), advice(code));
   return LODE_EDB;
 }
 
@@ -257,6 +277,41 @@ static const struct {
                   {"core-6", core_v6}};
 static const int n_migrations = (int)(sizeof migrations / sizeof migrations[0]);
 
+/* Refuses a database written by a newer lode: a migration this binary does
+ * not know, or a schema version (user_version, n_migrations when lode last
+ * migrated it) above ours. Using it would misread or damage what the newer
+ * lode wrote (docs/operations.md, "Upgrades"). */
+static int check_known(lode_sysdb *db, char *err, size_t errlen) {
+  sqlite3_stmt *q = NULL;
+  int uv = 0, r;
+  if (sqlite3_prepare_v2(db->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+    return db_err(db, 0, "cannot read the schema version", err, errlen);
+  if ((r = sqlite3_step(q)) == SQLITE_ROW) uv = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  if (r != SQLITE_ROW) return db_err(db, r, "cannot read the schema version", err, errlen);
+  char unknown[128] = "";
+  if (sqlite3_prepare_v2(db->db, "SELECT name FROM lode_migrations ORDER BY applied_at, name",
+                         -1, &q, NULL) != SQLITE_OK)
+    return db_err(db, 0, "cannot read lode_migrations", err, errlen);
+  while ((r = sqlite3_step(q)) == SQLITE_ROW && !unknown[0]) {
+    const char *name = (const char *)sqlite3_column_text(q, 0);
+    int known = 0;
+    for (int i = 0; i < n_migrations && name; i++) known |= !strcmp(name, migrations[i].name);
+    if (!known) snprintf(unknown, sizeof unknown, "%.100s", name ? name : "(null)");
+  }
+  sqlite3_finalize(q);
+  if (r != SQLITE_ROW && r != SQLITE_DONE)
+    return db_err(db, r, "cannot read lode_migrations", err, errlen);
+  if (!unknown[0] && uv <= n_migrations) return LODE_OK;
+  snprintf(err, errlen,
+           "%s was written by a newer lode (schema version %d%s%s), this lode knows schema "
+           "version %d (migrations up to %s): use that newer lode, or another --db; nothing "
+           "was changed (docs/operations.md, \"Upgrades\")",
+           db->path, uv, unknown[0] ? ", migration " : "", unknown, n_migrations,
+           migrations[n_migrations - 1].name);
+  return LODE_EUSAGE;
+}
+
 /* Applies the migrations this database has not seen, each once, in one
  * IMMEDIATE transaction so two processes opening a new file do not race. */
 static int migrate(lode_sysdb *db, char *err, size_t errlen) {
@@ -271,24 +326,40 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
     sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     return LODE_EDB;
   }
+  rc = check_known(db, err, errlen);
+  int applied = 0;
   for (int i = 0; i < n_migrations && rc == LODE_OK; i++) {
     sqlite3_stmt *q;
-    sqlite3_prepare_v2(db->db, "SELECT 1 FROM lode_migrations WHERE name=?", -1, &q, NULL);
+    int src = sqlite3_prepare_v2(db->db, "SELECT 1 FROM lode_migrations WHERE name=?", -1, &q,
+                                 NULL);
     sqlite3_bind_text(q, 1, migrations[i].name, -1, SQLITE_STATIC);
-    int seen = sqlite3_step(q) == SQLITE_ROW;
+    if (src == SQLITE_OK) src = sqlite3_step(q);
     sqlite3_finalize(q);
-    if (seen) continue;
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+      /* a damaged page must not read as "not applied" (and run core-1 again) */
+      rc = db_err(db, src, "cannot read lode_migrations", err, errlen);
+      break;
+    }
+    if (src == SQLITE_ROW) continue;
     char e2[256] = "";
     rc = migrations[i].fn(db->db, e2, sizeof e2);
     if (rc != LODE_OK) {
-      snprintf(err, errlen, "%s: migration %s failed: %s", db->path, migrations[i].name, e2);
+      snprintf(err, errlen, "%s: migration %s failed: %s%s", db->path, migrations[i].name, e2,
+               advice(sqlite3_extended_errcode(db->db)));
       break;
     }
+    applied = 1;
     sqlite3_prepare_v2(db->db, "INSERT INTO lode_migrations VALUES(?,?)", -1, &q, NULL);
     sqlite3_bind_text(q, 1, migrations[i].name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, lode_now_ms());
     sqlite3_step(q);
     sqlite3_finalize(q);
+  }
+  if (rc == LODE_OK && applied) {
+    char pv[64];
+    snprintf(pv, sizeof pv, "PRAGMA user_version=%d", n_migrations);
+    if (sqlite3_exec(db->db, pv, NULL, NULL, NULL) != SQLITE_OK)
+      rc = db_err(db, 0, "cannot record the schema version", err, errlen);
   }
   /* usually nothing to apply: every connection opened (one per worker
    * thread) takes the write lock here and commits nothing */
@@ -298,18 +369,6 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
   if (rc != LODE_OK) sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
   lode_busy_released(&db->busy);
   return rc;
-}
-
-static int mkdirs_for(const char *path) {
-  char tmp[PATH_MAX];
-  if (lode_strlcpy(tmp, path, sizeof tmp) >= sizeof tmp) return -1;
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  return 0;
 }
 
 /* Lock contention between connections (threads, processes): naps of a
@@ -331,8 +390,9 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     return LODE_ENOMEM;
   }
   int rc = LODE_OK;
-  if (mkdirs_for(path) != 0) {
-    snprintf(err, errlen, "%s: cannot create its folder: %s", path, strerror(errno));
+  /* it holds step outputs (document text): 0600 in a 0700 folder */
+  if (lode_prepare_private_file(path, 1) != 0) {
+    snprintf(err, errlen, "%s: cannot create it or its folder: %s", path, strerror(errno));
     rc = LODE_EIO;
     goto done;
   }
@@ -362,7 +422,9 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
            "PRAGMA cache_size=-2000;", sync_full ? "FULL" : "NORMAL");
   char *msg = NULL;
   if (sqlite3_exec(db->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "%s: %s (is it a lode state database?)", path, msg ? msg : "?");
+    const char *adv = advice(sqlite3_extended_errcode(db->db));
+    snprintf(err, errlen, "%s: %s%s", path, msg ? msg : "?",
+             *adv ? adv : " (is it a lode state database?)");
     sqlite3_free(msg);
     rc = LODE_EDB;
     goto done;

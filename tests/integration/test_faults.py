@@ -1,0 +1,175 @@
+"""Faults that used to hurt (issue 17): a full disk, a huge record, a refused
+key, export's timeout, a runaway step, a newer or corrupt state database,
+links out of a walked folder, table errors. Each test names the docs/ page
+that promises the behaviour."""
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_opik import FakeOpik  # noqa: E402
+from lodeutil import LODE, SOURCE, Lode  # noqa: E402
+
+FILL = os.path.join(os.path.dirname(LODE), "lode_trace_fill")
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_")}
+    e["HOME"] = str(tmp_path)  # no ~/.opik.config from the machine
+    e["OPIK_CONFIG_PATH"] = str(tmp_path / "no-opik.config")
+    return e
+
+
+def run(env, *args, timeout=120, cwd=None):
+    return subprocess.run([LODE, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def states(db):
+    with sqlite3.connect(str(db)) as c:
+        return dict(c.execute("SELECT state, count(*) FROM trace_records GROUP BY state"))
+
+
+# ---- 3. a refused key (docs/tracing.md, "Outages, retries and rejected records")
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_key_keeps_every_record_pending(tmp_path, env, status):
+    db = tmp_path / "t.db"
+    p = subprocess.run([FILL, str(db), "--traces", "4", "--spans", "30"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    with FakeOpik(auth_status=status) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        env["OPIK_API_KEY"] = "wrong-key-123"
+        t0 = time.monotonic()
+        p = run(env, "export", "--db", str(db))
+        took = time.monotonic() - t0
+        st = opik.state()
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "refused the API key or workspace" in p.stderr
+    assert "OPIK_API_KEY" in p.stderr  # where the key came from
+    assert "wrong-key-123" not in p.stdout + p.stderr
+    assert took < 10
+    assert len(st["requests"]) <= 2, st["requests"]  # no splitting to single records
+    assert states(db) == {"pending": 4 + 4 * 30}
+    # the key fixed: everything goes
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = run(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert states(db) == {"sent": 4 + 4 * 30}
+
+
+def test_refused_key_from_the_config_file_is_named(tmp_path, env):
+    db = tmp_path / "t.db"
+    subprocess.run([FILL, str(db), "--traces", "1", "--spans", "2"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    with FakeOpik(auth_status=401) as opik:
+        cfg = tmp_path / "opik.config"
+        cfg.write_text("[opik]\nurl_override = %s\napi_key = file-key\n" % opik.url)
+        env["OPIK_CONFIG_PATH"] = str(cfg)
+        p = run(env, "export", "--db", str(db))
+    assert p.returncode == 1
+    assert str(cfg) in p.stderr and "file-key" not in p.stderr
+    assert states(db) == {"pending": 1 + 2}
+
+
+def test_live_exporter_refused_key_condemns_nothing(tmp_path, env):
+    db = tmp_path / "t.db"
+    with FakeOpik(auth_status=401) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        env["OPIK_API_KEY"] = "wrong"
+        p = subprocess.run([FILL, str(db), "--traces", "3", "--spans", "10", "--export",
+                            "--flush", "2"], env=env, capture_output=True, text=True,
+                           timeout=60)
+        st = opik.state()
+    assert p.returncode == 0, p.stderr
+    assert "refused the API key" in p.stderr
+    assert len(st["requests"]) <= 2
+    assert "failed" not in states(db)
+
+
+# ---- 4. lode export --timeout (docs/tracing.md, "lode export") ------------------
+
+def silent_server():
+    """Accepts connections and never answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            held.append(c)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return s, "http://127.0.0.1:%d/api" % s.getsockname()[1]
+
+
+@pytest.mark.parametrize("timeout", [0, 3])
+def test_export_timeout_is_honoured(tmp_path, env, timeout):
+    db = tmp_path / "t.db"
+    subprocess.run([FILL, str(db), "--traces", "2", "--spans", "3"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    sock, url = silent_server()
+    try:
+        env["OPIK_URL_OVERRIDE"] = url
+        t0 = time.monotonic()
+        p = run(env, "export", "--timeout", str(timeout), "--db", str(db))
+        took = time.monotonic() - t0
+    finally:
+        sock.close()
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "still pending" in p.stdout
+    assert took < timeout + 1.0, took
+    assert states(db) == {"pending": 2 + 2 * 3}
+
+
+def test_export_timeout_is_in_help_and_checked(env):
+    p = run(env, "help", "export")
+    assert "--timeout S" in p.stdout
+    assert run(env, "export", "--timeout", "soon").returncode == 2
+    assert run(env, "export", "--timeout", "-1").returncode == 2
+
+
+# ---- 7. links out of the folder; modes of lode's files (docs/fs.md, docs/operations.md)
+
+def test_ingest_skips_links_out_of_the_folder_and_files_are_private(tmp_path, env):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("TOP SECRET outside text\n")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nhello inside\n")
+    os.symlink(str(tmp_path / "outside" / "secret.txt"), str(docs / "passwd.txt"))
+    os.symlink(str(tmp_path / "outside"), str(docs / "etc"))
+    pipeline = os.path.join(SOURCE, "pipelines", "ingest_folder.lua")
+    old = os.umask(0o022)
+    try:
+        p = run(env, "run", pipeline, "docs", cwd=str(tmp_path))
+    finally:
+        os.umask(old)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "skipped link docs/passwd.txt" in p.stderr and "skipped link docs/etc" in p.stderr
+    with sqlite3.connect(str(tmp_path / ".lode" / "store.db")) as c:
+        docs_in = [r[0] for r in c.execute("SELECT path FROM documents")]
+    assert len(docs_in) == 1 and docs_in[0].endswith("a.md"), docs_in
+    assert os.stat(tmp_path / ".lode").st_mode & 0o777 == 0o700
+    assert os.stat(tmp_path / ".lode" / "lode.db").st_mode & 0o777 == 0o600
+    assert os.stat(tmp_path / ".lode" / "store.db").st_mode & 0o777 == 0o600
+    # allowed on request
+    p = run(env, "run", pipeline, "docs", "--follow-links", "all", cwd=str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    with sqlite3.connect(str(tmp_path / ".lode" / "store.db")) as c:
+        assert c.execute("SELECT count(*) FROM documents").fetchone()[0] == 3
