@@ -242,6 +242,7 @@ return lode.workflow("ingest_folder_workflow", function(...)
   local total = 0
   for _, f in ipairs(found.files) do total = total + f.size end
   local p = progress.new{ total_files = #found.files, total_bytes = total }
+  p:report(true) -- a second terminal sees 0/N at once (lode workflow get)
   local handles = {}
   for i, f in ipairs(found.files) do handles[i] = start_file(f, o) end
   for i, f in ipairs(found.files) do

@@ -154,3 +154,40 @@ def test_queue_wait_and_durable_sleep_are_visible(tmp_path):
     out = lode.run("trace", wf, check=0).stdout
     assert re.search(r"slow_child\(2\) → 2  \S+ \(queued \S+\)  ok", out), out
     assert "lode.sleep({\"seconds\":0.25})" in out
+
+
+def test_a_second_workflow_get_shows_a_running_ingestion_s_progress(tmp_path):
+    lode = Lode(tmp_path)
+    os.mkdir(os.path.join(lode.dir, "corpus"))
+    for i in range(1500):
+        lode.write("corpus/f%04d.md" % i, "# Title %d\n\n" % i + "word " * 300)
+    ingest = os.path.join(os.path.dirname(__file__), "..", "..", "pipelines", "ingest_folder.lua")
+    proc = lode.start("run", ingest, "corpus", "--store", "s.store")
+    try:
+        def wf_id():
+            try:
+                r = lode.sql("SELECT id FROM workflows WHERE name='ingest_folder_workflow'")
+            except Exception:
+                return None
+            return r[0][0] if r else None
+        assert wait_for(lambda: wf_id() is not None, timeout=30)
+        wf = wf_id()
+        seen = []
+
+        def running_with_progress():
+            p = lode.run("workflow", "get", wf)
+            if "status:       PENDING" in p.stdout and "progress:" in p.stdout:
+                seen.append(p.stdout)
+                return True
+            return False
+        assert wait_for(running_with_progress, timeout=60, step=0.02), "no progress seen"
+        assert re.search(r"progress:     ingest: \d+/1500 files", seen[0]), seen[0]
+        j = json.loads(lode.run("workflow", "get", wf, "--json", check=0).stdout)
+        assert j["progress"]["total_files"] == 1500
+        listed = lode.run("workflow", "list", "--name", "ingest_folder_workflow", check=0).stdout
+        assert re.search(r"ingest_folder_workflow .*ingest: \d+/1500 files", listed)
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == 0, proc.stderr.read()
+    p = lode.run("workflow", "get", wf, check=0).stdout
+    assert "progress:     ingest: 1500/1500 files" in p, p
