@@ -2,6 +2,7 @@
 list(APPEND LODE_TRACE_SOURCES
   src/trace/trace.c
   src/trace/render.c
+  src/trace/trace_tree.c
   src/trace/trace_view.c
   src/trace/trace_export.c
   src/trace/opik_config.c
@@ -20,3 +21,14 @@ if(LODE_TESTING)
   target_link_libraries(lode_trace_fill PRIVATE lode_core)
   set_target_properties(lode_trace_fill PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 endif()
+
+# `lode trace --html`: the page (HTML, CSS, JS) is src/trace/trace_page.html,
+# embedded at build time as a C array (no hand-escaped strings in C)
+add_custom_command(
+  OUTPUT ${CMAKE_BINARY_DIR}/trace_page.c
+  COMMAND ${CMAKE_COMMAND} -DIN=${CMAKE_SOURCE_DIR}/src/trace/trace_page.html
+          -DOUT=${CMAKE_BINARY_DIR}/trace_page.c -DNAME=lode__trace_page
+          -P ${CMAKE_SOURCE_DIR}/cmake/embed_file.cmake
+  DEPENDS ${CMAKE_SOURCE_DIR}/src/trace/trace_page.html ${CMAKE_SOURCE_DIR}/cmake/embed_file.cmake
+  COMMENT "Embedding the trace page")
+list(APPEND LODE_TRACE_SOURCES src/trace/trace_html.c ${CMAKE_BINARY_DIR}/trace_page.c)

@@ -267,6 +267,7 @@ return lode.workflow("ingest_folder_workflow", function(...)
   for _, f in ipairs(found.files) do total = total + f.size end
   local p = progress.new{ total_files = s.files, total_bytes = total }
   if #found.skipped > 0 then p:add{ files = #found.skipped, bytes = found.skipped_bytes, chunks = 0 } end
+  p:report(true) -- a second terminal sees where it stands at once (lode workflow get)
   local handles = {}
   for i, f in ipairs(found.files) do handles[i] = start_file(f, o) end
   for i, f in ipairs(found.files) do

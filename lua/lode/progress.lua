@@ -3,8 +3,11 @@
 -- On a terminal it redraws one live line (files done/total, chunks, MB/s,
 -- ETA) at most ten times a second; otherwise (a log file, a pipe, CI) it
 -- writes a plain line at most every `interval` seconds (default 2), so logs
--- stay readable. It keeps no durable state: a workflow body that re-runs on
--- recovery simply reports again from where the replay stands.
+-- stay readable. Inside a workflow body it also reports to the state
+-- database (lode.progress, at most twice a second and at the end), where
+-- `lode workflow list/get` in another terminal shows it. It keeps no durable
+-- state: a workflow body that re-runs on recovery simply reports again from
+-- where the replay stands.
 --
 --   local progress = require("lode.progress")
 --   local p = progress.new{ total_files = #files, total_bytes = bytes }
@@ -50,7 +53,7 @@ function M.new(o)
     mode = mode, label = o.label or "ingest",
     total_files = o.total_files or 0, total_bytes = o.total_bytes or 0,
     files = 0, bytes = 0, chunks = 0, t0 = wall(), last = nil,
-    interval = o.interval or (mode == "tty" and 0.1 or 2.0),
+    interval = o.interval or (mode == "tty" and 0.1 or 2.0), reported = nil,
     out = o.out or io.stderr,
   }, P)
 end
@@ -71,10 +74,22 @@ function P:line()
     self.label, self.files, self.total_files, self.chunks, mb(self.bytes), rate, eta)
 end
 
+-- What another process sees (lode workflow get): the counts and the line.
+function P:report(force)
+  local lode = package.loaded.lode
+  if not (lode and lode.progress) then return end
+  local now = wall()
+  if not force and self.reported and now - self.reported < 0.5 then return end
+  self.reported = now
+  lode.progress{ files = self.files, total_files = self.total_files, chunks = self.chunks,
+                 bytes = self.bytes, total_bytes = self.total_bytes, line = self:line() }
+end
+
 function P:add(d)
   self.files = self.files + (d.files or 0)
   self.bytes = self.bytes + (d.bytes or 0)
   self.chunks = self.chunks + (d.chunks or 0)
+  self:report(false)
   if self.mode == "off" then return end
   local now = wall()
   if self.last and now - self.last < self.interval then return end
@@ -90,6 +105,7 @@ end
 
 --- Ends the live line (a terminal gets its final state and a newline).
 function P:finish()
+  self:report(true)
   if self.mode == "tty" then
     self.out:write("\r", self:line(), "\27[K\n")
     self.out:flush()

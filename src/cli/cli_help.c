@@ -51,10 +51,18 @@ static const struct {
      "worker_concurrency per process, limiter = { limit, period }). Several\n"
      "workers and runs may share one state database. On stop, what a worker\n"
      "holds goes back to its queue and is claimed again: never lost."},
-    {"trace", "lode trace WORKFLOW_ID|TRACE_ID [--json] [--db PATH]",
-     "Draws the trace tree of a run from the local database: spans with their\n"
-     "durations, status and error lines, and the trace id. Works without Opik.\n"
-     "Workflow and step spans are kept in their checkpoint rows while a run goes\n"
+    {"trace", "lode trace WORKFLOW_ID|TRACE_ID [--depth N] [--errors] [--name GLOB] [--slowest K]\n"
+              "           [--span SPAN_ID [--full]] [--all] [--json] [--html FILE] [--db PATH]",
+     "Draws the trace tree of a run from the local database (no Opik needed): each\n"
+     "span with a preview of its input (a child's first argument: the file it\n"
+     "handled) and output, duration, queue wait, status, attempts, error lines.\n"
+     "Long runs of same-named siblings fold (--all unfolds). --depth N: N levels;\n"
+     "--errors: failed spans and their ancestors; --name GLOB: matching spans;\n"
+     "--slowest K: the K longest spans; --span SPAN_ID: one span's input, output,\n"
+     "metadata and error (--full: uncut); --json: the whole structure.\n"
+     "--html FILE writes one self-contained page (waterfall, tree, details,\n"
+     "search; no network); without an id it shows the latest run.\n"
+     "Spans are rendered from the checkpoints by the exporter when Opik is\n"
      "on; this first renders any not yet in the trace store (so it writes)."},
     {"export", "lode export [--failed] [--retry-failed] [--timeout S] [--json] [--db PATH]",
      "Renders workflow and step spans still kept in their checkpoint rows, then\n"

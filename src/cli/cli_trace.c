@@ -61,41 +61,121 @@ static void render_pending(const char *path) {
   lode_sysdb_close(sys);
 }
 
+#define TRACE_USAGE                                                                     \
+  "usage: lode trace WORKFLOW_ID|TRACE_ID [--depth N] [--errors] [--name GLOB]\n"     \
+  "                  [--slowest K] [--span SPAN_ID [--full]] [--all] [--json]\n"       \
+  "       lode trace [WORKFLOW_ID|TRACE_ID] --html FILE   (no id: the latest run)\n"
+
+static int int_arg(const char *opt, const char *v, int *out) {
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || n < 1 || n > 1000000) {
+    fprintf(stderr, "lode: %s takes a number >= 1, not '%s'\n", opt, v);
+    return -1;
+  }
+  *out = (int)n;
+  return 0;
+}
+
+/* The page links the trace in Opik when Opik is configured. */
+static char *opik_link(void) {
+  lode_opik_config cfg;
+  char err[256];
+  char *url = NULL;
+  memset(&cfg, 0, sizeof cfg);
+  if (lode_opik_config_load(&cfg, NULL, err, sizeof err) == 0 && !cfg.track_disable && cfg.url)
+    url = strdup(cfg.url);
+  lode_opik_config_free(&cfg);
+  return url;
+}
+
+static int write_file(const char *path, const lode_buf *b) {
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(b->p, 1, b->len, f) != b->len || fclose(f)) {
+    if (f) fclose(f);
+    fprintf(stderr, "lode: cannot write %s\n", path);
+    return -1;
+  }
+  return 0;
+}
+
 int lode_cmd_trace(lode_cli *c) {
   lode_sysdb *db = NULL;
-  char *trace_id = NULL, *span_id = NULL, err[512];
+  char *trace_id = NULL, *span_id = NULL, *opik = NULL, err[512];
+  const char *id = NULL, *html = NULL;
+  lode_trace_view v;
   lode_buf out;
   int rc = LODE_EXIT_FAILED;
+  memset(&v, 0, sizeof v);
   lode_buf_init(&out, (size_t)256 << 20);
-  if (c->argc != 1 || c->argv[0][0] == '-') {
-    fprintf(stderr, "usage: lode trace WORKFLOW_ID|TRACE_ID [--json] [--db PATH]\n");
+  for (int i = 0; i < c->argc; i++) {
+    const char *a = c->argv[i], *val = i + 1 < c->argc ? c->argv[i + 1] : NULL;
+    int bad = 0;
+    if (!strcmp(a, "--errors")) v.errors = 1;
+    else if (!strcmp(a, "--full")) v.full = 1;
+    else if (!strcmp(a, "--all")) v.all = 1;
+    else if (!strcmp(a, "--depth") && val) bad = int_arg(a, c->argv[++i], &v.depth);
+    else if (!strcmp(a, "--slowest") && val) bad = int_arg(a, c->argv[++i], &v.slowest);
+    else if (!strcmp(a, "--name") && val) v.name_glob = c->argv[++i];
+    else if (!strcmp(a, "--span") && val) v.span_id = c->argv[++i];
+    else if (!strcmp(a, "--html") && val) html = c->argv[++i];
+    else if (a[0] != '-' && !id) id = a;
+    else bad = 1;
+    if (bad) {
+      fprintf(stderr, TRACE_USAGE);
+      rc = LODE_EXIT_USAGE;
+      goto done;
+    }
+  }
+  if ((!id && !html) || (v.full && !v.span_id)) {
+    fprintf(stderr, v.full && !v.span_id ? "lode: --full goes with --span SPAN_ID\n"
+                                         : TRACE_USAGE);
     rc = LODE_EXIT_USAGE;
     goto done;
   }
+  v.json = c->json;
   render_pending(c->db);
   if (open_db(c->db, 1, &db)) goto done;
   if (!lode_sysdb_has_trace_store(db)) {
     fprintf(stderr, "lode: %s has no trace records yet\n", c->db);
     goto done;
   }
-  if (resolve(db, c->argv[0], &trace_id, &span_id)) goto done;
-  int r = lode_trace_render(db, trace_id, span_id, c->json, &out, err, sizeof err);
-  if (r == 1 && span_id) {
+  if (!id) {
+    if (lode_sysdb_latest_trace(db, &trace_id, err, sizeof err) != LODE_OK) {
+      fprintf(stderr, "lode: no run recorded in %s\n", c->db);
+      goto done;
+    }
+  } else if (resolve(db, id, &trace_id, &span_id)) {
+    goto done;
+  }
+  int r;
+  if (html) {
+    opik = opik_link();
+    r = lode_trace_html(db, trace_id, span_id, opik, &out, err, sizeof err);
+    if (r == 1 && span_id) r = lode_trace_html(db, trace_id, NULL, opik, &out, err, sizeof err);
+  } else {
+    r = lode_trace_render_view(db, trace_id, span_id, &v, &out, err, sizeof err);
     /* the workflow's own span is not recorded (yet): show the whole trace */
-    r = lode_trace_render(db, trace_id, NULL, c->json, &out, err, sizeof err);
+    if (r == 1 && span_id) r = lode_trace_render_view(db, trace_id, NULL, &v, &out, err, sizeof err);
   }
   if (r) {
-    if (r == 1 && !strcmp(trace_id, c->argv[0]))
-      fprintf(stderr, "lode: no workflow or trace '%s' in %s\n", c->argv[0], c->db);
+    if (r == 1 && id && !strcmp(trace_id, id))
+      fprintf(stderr, "lode: no workflow or trace '%s' in %s\n", id, c->db);
     else fprintf(stderr, "lode: %s\n", err);
     goto done;
   }
-  fwrite(out.p, 1, out.len, stdout);
+  if (html) {
+    if (write_file(html, &out)) goto done;
+    printf("wrote %s (trace %s, %zu KB)\n", html, trace_id, (out.len + 1023) / 1024);
+  } else {
+    fwrite(out.p, 1, out.len, stdout);
+  }
   rc = LODE_EXIT_OK;
 done:
   lode_buf_free(&out);
   free(trace_id);
   free(span_id);
+  free(opik);
   lode_sysdb_close(db);
   return rc;
 }

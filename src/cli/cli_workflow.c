@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
 #include "cli/cli_common.h"
 #include "base/codec.h"
@@ -39,12 +41,31 @@ static void put_time(lode_buf *b, int64_t ms) {
   lode_buf_printf(b, "\"%s\"", t);
 }
 
-static void wf_json(lode_buf *b, const lode_wf_row *r, int full) {
+/* What the workflow last reported of its progress (lode.progress): JSON
+ * text, malloc'd, or NULL. */
+static char *progress_of(lode_sysdb *db, const char *id) {
+  char *p = NULL, err[256];
+  if (lode_sysdb_progress_get(db, id, &p, NULL, err, sizeof err) != LODE_OK) return NULL;
+  return p;
+}
+
+/* For a terminal: the report's "line" if it has one, else its JSON. */
+static char *progress_line(const char *json) {
+  cJSON *o = cJSON_Parse(json);
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "line");
+  char *s = cJSON_IsString(l) ? strdup(l->valuestring) : strdup(json);
+  cJSON_Delete(o);
+  return s;
+}
+
+static void wf_json(lode_buf *b, const lode_wf_row *r, int full, const char *progress) {
   lode_buf_puts(b, "{\"id\":");
   put_str(b, r->id);
   lode_buf_puts(b, ",\"name\":");
   put_str(b, r->name);
-  lode_buf_printf(b, ",\"status\":\"%s\",\"created_at\":", lode_wf_status_name(r->status));
+  lode_buf_printf(b, ",\"status\":\"%s\",", lode_wf_status_name(r->status));
+  if (progress) lode_buf_printf(b, "\"progress\":%s,", progress);
+  lode_buf_puts(b, "\"created_at\":");
   put_time(b, r->created_at);
   lode_buf_puts(b, ",\"updated_at\":");
   put_time(b, r->updated_at);
@@ -81,19 +102,24 @@ static void fmt_duration(char *out, size_t n, int64_t ms) {
 typedef struct list_ctx {
   int json, count;
   lode_buf *b;
+  lode_sysdb *db;
 } list_ctx;
 
 static int list_row(void *ud, const lode_wf_row *r) {
   list_ctx *lc = ud;
+  char *prog = progress_of(lc->db, r->id);
   if (lc->json) {
     if (lc->count) lode_buf_putc(lc->b, ',');
-    wf_json(lc->b, r, 0);
+    wf_json(lc->b, r, 0, prog);
   } else {
     char dur[32];
     fmt_duration(dur, sizeof dur, r->ended_at ? r->ended_at - r->created_at : -1);
-    printf("%-40s %-28s %-31s %s  %s\n", r->id, r->name, lode_wf_status_name(r->status),
-           lode_cli_time(r->created_at), dur);
+    char *line = prog ? progress_line(prog) : NULL;
+    printf("%-40s %-28s %-31s %s  %s%s%s\n", r->id, r->name, lode_wf_status_name(r->status),
+           lode_cli_time(r->created_at), dur, line ? "  " : "", line ? line : "");
+    free(line);
   }
+  free(prog);
   lc->count++;
   return 0;
 }
@@ -134,7 +160,7 @@ static int cmd_list(lode_cli *c, lode_sysdb *db) {
   if (since) f.since_ms = lode_now_ms() - (int64_t)(atof(since) * 1000);
   lode_buf b;
   lode_buf_init(&b, 0);
-  list_ctx lc = {c->json, 0, &b};
+  list_ctx lc = {c->json, 0, &b, db};
   if (c->json) lode_buf_putc(&b, '[');
   else printf("%-40s %-28s %-31s %-19s  %s\n", "ID", "NAME", "STATUS", "CREATED", "DURATION");
   char err[512];
@@ -160,8 +186,9 @@ static int cmd_get(lode_cli *c, lode_sysdb *db, const char *id) {
   }
   lode_buf b;
   lode_buf_init(&b, 0);
+  char *prog = progress_of(db, r.id);
   if (c->json) {
-    wf_json(&b, &r, 1);
+    wf_json(&b, &r, 1, prog);
     lode_buf_putc(&b, '\n');
   } else {
     lode_buf_printf(&b, "id:           %s\nname:         %s\nstatus:       %s\n", r.id, r.name,
@@ -177,8 +204,14 @@ static int cmd_get(lode_cli *c, lode_sysdb *db, const char *id) {
     lode_buf_puts(&b, "\nresult:       ");
     put_value(&b, r.output, r.output_len, 200);
     lode_buf_putc(&b, '\n');
+    if (prog) {
+      char *line = progress_line(prog);
+      lode_buf_printf(&b, "progress:     %s\n", line ? line : prog);
+      free(line);
+    }
     if (r.error) lode_buf_printf(&b, "error:\n%s\n", r.error);
   }
+  free(prog);
   fputs(lode_buf_cstr(&b), stdout);
   lode_buf_free(&b);
   lode_wf_row_clear(&r);

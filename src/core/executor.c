@@ -524,6 +524,10 @@ const char *lode_wf_id(const lode_wf *wf) { return wf->row.id; }
 const char *lode_wf_name(const lode_wf *wf) { return wf->row.name; }
 const char *lode_wf_trace_id(const lode_wf *wf) { return wf->row.trace_id; }
 const char *lode_wf_span_id(const lode_wf *wf) { return wf->row.span_id; }
+
+int lode_wf_progress(lode_wf *wf, const char *json, char *err, size_t errlen) {
+  return lode_sysdb_progress_put(wf->ex->db, wf->row.id, json, err, errlen);
+}
 int lode_wf_resumed(const lode_wf *wf) { return wf->resumed; }
 int lode_wf_traced(const lode_wf *wf) { return wf->row.traced; }
 int lode_wf_recovery_attempts(const lode_wf *wf) { return wf->row.recovery_attempts; }

@@ -79,6 +79,9 @@ const char *lode_wf_name(const lode_wf *wf);
 void lode_wf_input(const lode_wf *wf, const uint8_t **p, size_t *n);
 /* Trace context, recorded with the workflow (restored on resume). */
 const char *lode_wf_trace_id(const lode_wf *wf);
+/* Records what the workflow reports of its progress (JSON), for other
+ * processes to read; not a checkpoint (a replay simply reports again). */
+int lode_wf_progress(lode_wf *wf, const char *json, char *err, size_t errlen);
 const char *lode_wf_span_id(const lode_wf *wf);
 int lode_wf_resumed(const lode_wf *wf); /* 1 if it had been started before */
 int lode_wf_recovery_attempts(const lode_wf *wf);

@@ -630,6 +630,35 @@ static int l_queue(lua_State *L) {
 
 /* ---- lode.sleep --------------------------------------------------------------- */
 
+/* A durable sleep is a span "lode.sleep" under its workflow's span, written
+ * when it wakes: its planned wake-up and the real one (metadata
+ * planned_wake_ms, woke_ms, late_ms). A replayed sleep whose wake-up had
+ * already passed adds none (its span was written by the run that slept). */
+static void sleep_span(lua_State *L, int64_t started, int64_t planned, double secs) {
+  host *hs = lode__host(L);
+  if (!hs->ex || !lode_exec_tracing(hs->ex) || !lode_wf_trace_id(hs->current)) return;
+  char id[37], in[64], meta[160], err[256];
+  int64_t now = lode_now_ms();
+  lode_uuid7(id);
+  snprintf(in, sizeof in, "{\"seconds\":%.3f}", secs);
+  snprintf(meta, sizeof meta, "{\"planned_wake_ms\":%lld,\"woke_ms\":%lld,\"late_ms\":%lld}",
+           (long long)planned, (long long)now, (long long)(now - planned));
+  lode_span_rec sp;
+  memset(&sp, 0, sizeof sp);
+  sp.id = id;
+  sp.trace_id = lode_wf_trace_id(hs->current);
+  sp.parent_span_id = lode_wf_span_id(hs->current);
+  sp.name = "lode.sleep";
+  sp.type = "general";
+  sp.start_ms = started;
+  sp.end_ms = now;
+  sp.input_json = in;
+  sp.metadata_json = meta;
+  if (lode_exec_trace_write(hs->ex, NULL, &sp, 1, err, sizeof err) != LODE_OK)
+    lode_warn("lode.sleep: its span is not recorded: %s", err);
+}
+
+/* Stack: [secs, started_ms, write_span] */
 static int sleep_cont(lua_State *L, int st, lua_KContext ctx) {
   (void)st;
   int64_t wake = (int64_t)ctx;
@@ -637,9 +666,13 @@ static int sleep_cont(lua_State *L, int st, lua_KContext ctx) {
   if (lode_wf_check_deadline(lode__host(L)->current, derr, sizeof derr) != LODE_OK)
     return luaL_error(L, "%s", derr);
   if (lode_now_ms() < wake) {
+    lua_pushboolean(L, 1);
+    lua_replace(L, 3); /* it waits in this process: its span is ours to write */
     lode__sched_wait_until(L, wake);
     return lua_yieldk(L, 0, ctx, sleep_cont);
   }
+  if (lua_toboolean(L, 3))
+    sleep_span(L, (int64_t)lua_tointeger(L, 2), wake, lua_tonumber(L, 1));
   return 0;
 }
 
@@ -652,24 +685,29 @@ static int l_sleep(lua_State *L) {
     lode_sleep_s(secs);
     return 0;
   }
+  lua_settop(L, 1);
   char err[ERRLEN];
   int64_t pos;
   const lode_step_row *rec;
   if (lode_wf_step_next(hs->current, "lode.sleep", &pos, &rec, err, sizeof err) != LODE_OK)
     return luaL_error(L, "%s", err);
-  int64_t wake;
+  int64_t wake, started;
   if (rec) {
     if (!rec->output || lode_lua_decode(L, rec->output, rec->output_len, err, sizeof err))
       return luaL_error(L, "recorded sleep cannot be read");
     wake = (int64_t)lua_tointeger(L, -1);
     lua_pop(L, 1);
+    started = rec->started_at ? rec->started_at : wake;
   } else {
-    wake = lode_now_ms() + (int64_t)(secs * 1000.0);
+    started = lode_now_ms();
+    wake = started + (int64_t)(secs * 1000.0);
     lua_pushinteger(L, wake);
     int rc = lode__record_top(L, hs->current, pos, "lode.sleep", 1, NULL, 0, err, sizeof err);
     lua_pop(L, 1);
     if (rc != LODE_OK) return luaL_error(L, "%s", err);
   }
+  lua_pushinteger(L, (lua_Integer)started); /* [secs, started] */
+  lua_pushboolean(L, !rec);                 /* [secs, started, write_span] */
   return sleep_cont(L, LUA_OK, (lua_KContext)wake);
 }
 

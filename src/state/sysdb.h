@@ -91,6 +91,14 @@ int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen);
 int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen);
 void lode_sysdb_rollback(lode_sysdb *db);
 
+/* A running workflow's progress as it reports it (lode.progress): JSON
+ * text, the last report wins; autocommits unless in a transaction.
+ * progress_get: malloc'd, LODE_ENOTFOUND when none was reported. */
+int lode_sysdb_progress_put(lode_sysdb *db, const char *wf_id, const char *json, char *err,
+                            size_t errlen);
+int lode_sysdb_progress_get(lode_sysdb *db, const char *wf_id, char **json, int64_t *updated_at,
+                            char *err, size_t errlen);
+
 /* Inserts the workflow unless its id exists; *existed tells which. */
 int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
                          size_t errlen);

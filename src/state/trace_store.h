@@ -89,6 +89,7 @@ int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_out
 typedef struct lode_trace_span_row {
   const char *id, *parent_id, *name, *type, *error, *state;
   int64_t start_ms, end_ms;
+  const char *body; /* the record's JSON (input, output, metadata, tags, error_info) */
 } lode_trace_span_row;
 /* Calls fn for each span of the trace, by start time then id; fn returns
  * non-zero to stop (that value is returned, as LODE_ENOMEM if it is). */
@@ -103,6 +104,9 @@ int lode_sysdb_trace_head(lode_sysdb *db, const char *trace_id, char **name, cha
  * LODE_ENOTFOUND if there is no such workflow or it has no trace. */
 int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, char **span_id,
                             char *err, size_t errlen);
+/* The trace id of the latest top-level run (malloc'd); LODE_ENOTFOUND if
+ * there is none. */
+int lode_sysdb_latest_trace(lode_sysdb *db, char **trace_id, char *err, size_t errlen);
 /* 1 if the database has a trace store (a read-only database may predate
  * it), else 0. */
 int lode_sysdb_has_trace_store(lode_sysdb *db);

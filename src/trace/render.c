@@ -165,6 +165,13 @@ static char *wf_metadata(const lode_wf_row *w, const lode_wf_trace *t, const cha
   lode_buf_puts(&b, "{\"workflow_id\":");
   lode_json_put_str(&b, w->id, strlen(w->id));
   lode_buf_printf(&b, ",\"recovery_attempts\":%d", w->recovery_attempts);
+  /* a queued child's wait for a worker, apart from its run (the span itself
+   * starts when it was enqueued) */
+  if (w->queue && w->started_at > 0 && w->started_at >= w->created_at) {
+    lode_buf_printf(&b, ",\"queue\":");
+    lode_json_put_str(&b, w->queue, strlen(w->queue));
+    lode_buf_printf(&b, ",\"queued_ms\":%lld", (long long)(w->started_at - w->created_at));
+  }
   if (t->phase) {
     lode_buf_puts(&b, ",\"phase\":");
     lode_json_put_str(&b, t->phase, strlen(t->phase));

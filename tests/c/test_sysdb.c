@@ -333,14 +333,14 @@ static void test_migrations_applied_in_order(void **state) {
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   sqlite3 *s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 7);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 8);
   assert_int_equal(q_int(s, "SELECT group_concat(name, ',') = 'core-1,trace-1,core-2,core-3,"
-                            "core-4,core-5,core-6' FROM (SELECT name FROM lode_migrations"
+                            "core-4,core-5,core-6,core-7' FROM (SELECT name FROM lode_migrations"
                             " ORDER BY rowid)"),
                    1);
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM lode_migrations"), 7);
+  assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM lode_migrations"), 8);
   lode_sysdb_close(db);
 }
 

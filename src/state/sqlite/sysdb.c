@@ -265,6 +265,16 @@ static int core_v6(sqlite3 *db, char *err, size_t errlen) {
       err, errlen);
 }
 
+/* What a running workflow reports of its progress (lode.progress), for
+ * `lode workflow list/get` in another process: one row per workflow, the
+ * last report wins. */
+static int core_v7(sqlite3 *db, char *err, size_t errlen) {
+  return run_schema(db, "schema 7",
+                    "CREATE TABLE workflow_progress(workflow_id TEXT PRIMARY KEY,"
+                    " progress TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+                    err, errlen);
+}
+
 /* Every migration, in the order they apply; a new one goes at the end
  * (docs/operations.md: how a state database is upgraded). The trace store's
  * table (trace_store.c) commits with the checkpoints it describes, so it
@@ -274,7 +284,7 @@ static const struct {
   lode__migration_fn fn;
 } migrations[] = {{"core-1", core_v1}, {"trace-1", lode__trace_store_v1}, {"core-2", core_v2},
                   {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
-                  {"core-6", core_v6}};
+                  {"core-6", core_v6}, {"core-7", core_v7}};
 static const int n_migrations = (int)(sizeof migrations / sizeof migrations[0]);
 
 /* Refuses a database written by a newer lode: a migration this binary does
@@ -1226,4 +1236,48 @@ int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, 
   sqlite3_finalize(s);
   if (json) lode_buf_puts(out, "]\n");
   return LODE_OK;
+}
+
+/* ---- progress (lode.progress) ------------------------------------------------ */
+
+int lode_sysdb_progress_put(lode_sysdb *db, const char *wf_id, const char *json, char *err,
+                            size_t errlen) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(db->db,
+                         "INSERT INTO workflow_progress(workflow_id,progress,updated_at)"
+                         " VALUES(?1,?2,?3) ON CONFLICT(workflow_id) DO UPDATE SET"
+                         " progress=excluded.progress, updated_at=excluded.updated_at",
+                         -1, &s, NULL) != SQLITE_OK)
+    return db_err(db, 0, "cannot record progress", err, errlen);
+  lode__bind_text(s, 1, wf_id);
+  lode__bind_text(s, 2, json);
+  sqlite3_bind_int64(s, 3, lode_now_ms());
+  int r = sqlite3_step(s);
+  int rc = r == SQLITE_DONE ? LODE_OK : db_err(db, r, "cannot record progress", err, errlen);
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int lode_sysdb_progress_get(lode_sysdb *db, const char *wf_id, char **json, int64_t *updated_at,
+                            char *err, size_t errlen) {
+  sqlite3_stmt *s = NULL;
+  *json = NULL;
+  if (sqlite3_prepare_v2(db->db,
+                         "SELECT progress, updated_at FROM workflow_progress WHERE workflow_id=?1",
+                         -1, &s, NULL) != SQLITE_OK) {
+    /* a read-only database from before schema 7 has no progress */
+    sqlite3_finalize(s);
+    return LODE_ENOTFOUND;
+  }
+  lode__bind_text(s, 1, wf_id);
+  int r = sqlite3_step(s), rc = LODE_ENOTFOUND;
+  if (r == SQLITE_ROW) {
+    *json = lode__col_text(s, 0);
+    if (updated_at) *updated_at = sqlite3_column_int64(s, 1);
+    rc = *json ? LODE_OK : LODE_ENOMEM;
+  } else if (r != SQLITE_DONE) {
+    rc = db_err(db, r, "cannot read progress", err, errlen);
+  }
+  sqlite3_finalize(s);
+  return rc;
 }

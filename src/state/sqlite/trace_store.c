@@ -213,7 +213,7 @@ int lode_sysdb_trace_spans(lode_sysdb *db, const char *trace_id,
                            size_t errlen) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(lode__sysdb_conn(db),
-                         "SELECT id, parent_id, name, type, error, state, start_ms, end_ms"
+                         "SELECT id, parent_id, name, type, error, state, start_ms, end_ms, body"
                          " FROM trace_records WHERE trace_id=?1 AND kind='span'"
                          " ORDER BY start_ms, id",
                          -1, &st, NULL) != SQLITE_OK)
@@ -224,7 +224,8 @@ int lode_sysdb_trace_spans(lode_sysdb *db, const char *trace_id,
     const char *t[6];
     for (int i = 0; i < 6; i++) t[i] = (const char *)sqlite3_column_text(st, i);
     lode_trace_span_row row = {t[0], t[1], t[2], t[3], t[4], t[5],
-                               sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7)};
+                               sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7),
+                               (const char *)sqlite3_column_text(st, 8)};
     if ((rc = fn(ud, &row)) != 0) {
       snprintf(err, errlen, "out of memory reading trace %s", trace_id);
       rc = LODE_ENOMEM;
@@ -299,5 +300,19 @@ int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, 
     *span_id = NULL;
     rc = LODE_ENOTFOUND;
   }
+  return rc;
+}
+
+int lode_sysdb_latest_trace(lode_sysdb *db, char **trace_id, char *err, size_t errlen) {
+  char *unused = NULL;
+  *trace_id = NULL;
+  if (!has_table(db, "workflows")) return LODE_ENOTFOUND;
+  int rc = two_texts(db,
+                     "SELECT trace_id, NULL FROM workflows WHERE parent_id IS NULL AND"
+                     " trace_id IS NOT NULL AND ?1 IS NOT NULL ORDER BY created_at DESC, rowid DESC"
+                     " LIMIT 1",
+                     "latest", trace_id, &unused, err, errlen);
+  free(unused);
+  if (rc == LODE_OK && !*trace_id) rc = LODE_ENOTFOUND;
   return rc;
 }
