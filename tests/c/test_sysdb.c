@@ -353,15 +353,15 @@ static void test_newer_database_refused(void **state) {
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   sqlite3 *s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "PRAGMA user_version"), 7);
+  assert_int_equal(q_int(s, "PRAGMA user_version"), 8);
   assert_int_equal(sqlite3_exec(s, "INSERT INTO lode_migrations VALUES('core-99', 1)", NULL,
                                 NULL, NULL), SQLITE_OK);
   lode_sysdb_close(db);
   assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   assert_non_null(strstr(err, "newer lode"));
   assert_non_null(strstr(err, "core-99"));
-  assert_non_null(strstr(err, "schema version 7"));
-  assert_non_null(strstr(err, "core-6"));
+  assert_non_null(strstr(err, "schema version 8"));
+  assert_non_null(strstr(err, "core-7"));
 
   /* user_version alone */
   snprintf(p, sizeof p, "%s-newer2.db", path);
@@ -371,7 +371,7 @@ static void test_newer_database_refused(void **state) {
   lode_sysdb_close(db);
   assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   assert_non_null(strstr(err, "schema version 99"));
-  assert_non_null(strstr(err, "knows schema version 7"));
+  assert_non_null(strstr(err, "knows schema version 8"));
 }
 
 /* A damaged file is reported as damage, with the way to check it. */
