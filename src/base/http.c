@@ -387,7 +387,11 @@ static int batch_take(lode_http_batch *b, CURLMsg *msg, void **ud, lode_http_res
   if (cc == CURLE_OK) {
     cu.easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
   } else if (t->overflow) {
-    snprintf(resp->error, sizeof resp->error, "response larger than %zu bytes", t->out->max);
+    size_t cap = t->out->max ? t->out->max : LODE_BUF_DEFAULT_MAX;
+    if (t->out->len + CURL_MAX_WRITE_SIZE > cap)
+      snprintf(resp->error, sizeof resp->error, "response larger than %zu bytes", cap);
+    else
+      snprintf(resp->error, sizeof resp->error, "out of memory reading the response");
     resp->permanent = 1;
   } else {
     snprintf(resp->error, sizeof resp->error, "%s",

@@ -24,13 +24,13 @@ int lode_cmd_run(lode_cli *c) {
     lua_close(L);
     return LODE_EXIT_FAILED;
   }
-  lode_cli_exporter_start(L, c->db);
   int nargs = c->argc - 1;
   if (!lua_checkstack(L, nargs + 8)) {
     fprintf(stderr, "lode: too many arguments\n");
     lua_close(L);
     return LODE_EXIT_USAGE;
   }
+  lode_cli_exporter_start(L, c->db);
   for (int i = 0; i < nargs; i++) lua_pushstring(L, c->argv[i + 1]);
   int args_idx = wf_idx + 1;
 

@@ -18,7 +18,7 @@ struct lode_exec {
   char id[37];
   char *pipeline, *version;
   int tracing;
-  int counted;            /* counted in open_count (unregisters at the last close) */
+  int counted;            /* counted in open_dbs (unregisters at the last close) */
   unsigned seen_version;  /* data version after this connection's last checkpoint */
   void (*kick)(void *ud);
   void *kick_ud;
@@ -78,11 +78,32 @@ static void process_id(char out[37]) {
   memcpy(out, the_process_id, 37);
 }
 
-/* How many executors of this process are open: the process's executors row
- * goes when the last one closes cleanly (a killed process leaves its row,
- * which is how recovery tells its workflows are orphaned). */
+/* How many executors of this process are open, per state database: the
+ * process's row in a database's executors table goes when the last executor
+ * on that database closes cleanly (a killed process leaves its row, which is
+ * how recovery tells its workflows are orphaned). A process may have
+ * executors on several databases (`lode test` gives each spec its own). */
+typedef struct open_db {
+  char *path;
+  int n;
+  struct open_db *next;
+} open_db;
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
-static int open_count;
+static open_db *open_dbs;
+
+/* The count for path, made if absent (NULL if out of memory); under open_mu. */
+static open_db *open_db_for(const char *path) {
+  for (open_db *o = open_dbs; o; o = o->next)
+    if (!strcmp(o->path, path)) return o;
+  open_db *o = calloc(1, sizeof *o);
+  if (!o || !(o->path = strdup(path))) {
+    free(o);
+    return NULL;
+  }
+  o->next = open_dbs;
+  open_dbs = o;
+  return o;
+}
 
 int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t errlen) {
   *out = NULL;
@@ -97,8 +118,14 @@ int lode_exec_open(const lode_exec_opts *o, lode_exec **out, char *err, size_t e
   /* counted before registering: a close racing this open must not delete
    * the row this executor is about to (re)insert */
   pthread_mutex_lock(&open_mu);
-  open_count++;
+  open_db *od = open_db_for(lode_sysdb_path(ex->db));
+  if (od) od->n++;
   pthread_mutex_unlock(&open_mu);
+  if (!od) {
+    snprintf(err, errlen, "out of memory");
+    rc = LODE_ENOMEM;
+    goto done;
+  }
   ex->counted = 1;
   rc = lode_sysdb_executor_register(ex->db, ex->id, err, errlen);
   if (rc != LODE_OK) goto done;
@@ -118,10 +145,17 @@ void lode_exec_close(lode_exec *ex) {
   if (!ex) return;
   if (ex->counted) {
     pthread_mutex_lock(&open_mu);
-    int last = --open_count == 0;
+    open_db **pp = &open_dbs;
+    while (*pp && strcmp((*pp)->path, lode_sysdb_path(ex->db))) pp = &(*pp)->next;
+    open_db *od = *pp;
     /* unregistered under the lock, so an open in another thread cannot
      * register between the count reaching 0 and the row's delete */
-    if (last && ex->db) lode_sysdb_executor_unregister(ex->db, ex->id);
+    if (od && --od->n == 0) {
+      lode_sysdb_executor_unregister(ex->db, ex->id);
+      *pp = od->next;
+      free(od->path);
+      free(od);
+    }
     pthread_mutex_unlock(&open_mu);
   }
   lode_sysdb_close(ex->db);

@@ -315,7 +315,7 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
   res.filled = calloc(n, 1);
   hr = malloc(sizeof *hr);
   if (!jobs || !res.filled || !hr) goto oom;
-  if (!(batch = lode_http_batch_new((int)c->concurrency, err, errlen))) goto done;
+  if (!(batch = lode_http_batch_new((int)c->concurrency, err, errlen))) goto http_err;
   if (c->api_key && lode_buf_printf(&auth, "Authorization: Bearer %s", c->api_key) < 0) goto oom;
   for (size_t i = 0; i < njobs; i++) {
     jobs[i].start = i * bs;
@@ -334,7 +334,7 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
         continue;
       }
       if (start_job(c, batch, j, c->api_key ? lode_buf_cstr(&auth) : NULL, err, errlen))
-        goto done;
+        goto http_err;
     }
     if (lode_http_batch_running(batch) == 0) {
       /* every job left waits out its back-off */
@@ -342,8 +342,10 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
       continue;
     }
     void *ud;
-    int got = lode_http_batch_next(batch, 0.2, &ud, hr, err, errlen);
-    if (got < 0) goto done;
+    /* wake for the earliest back-off that ends, or at most every 200 ms */
+    double wait = next > 0 ? fmax(0.001, fmin(0.2, next - now_s())) : 0.2;
+    int got = lode_http_batch_next(batch, wait, &ud, hr, err, errlen);
+    if (got < 0) goto http_err;
     if (got == 1) {
       int r = finish(c, (job *)ud, hr, &res, usage, err, errlen);
       if (r < 0) goto done;
@@ -359,6 +361,12 @@ int lode__oai_embed(lode__oai *c, const char *const *texts, const size_t *lens, 
   goto done;
 oom:
   snprintf(err, errlen, "openai embeddings: out of memory");
+  goto done;
+http_err: { /* the HTTP layer's message, said to be ours */
+  char why[512];
+  snprintf(why, sizeof why, "%s", err);
+  snprintf(err, errlen, "openai embeddings: %s", why);
+}
 done:
   lode_http_batch_free(batch); /* ends what is still in flight */
   for (size_t i = 0; jobs && i < njobs; i++) {

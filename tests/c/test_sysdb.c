@@ -288,6 +288,31 @@ static const char *jget(const cJSON *o, const char *k) {
 /* core-6 makes a step's output the last column of its row (so reading the
  * other columns never reads through a long output); a database made before
  * keeps every row and value. */
+/* Executors on two state databases in one process: each database loses
+ * this process's executors row when its last executor closes. */
+static void test_executors_unregistered_per_database(void **state) {
+  (void)state;
+  char err[512], p1[300], p2[300];
+  snprintf(p1, sizeof p1, "%s-ex1.db", path);
+  snprintf(p2, sizeof p2, "%s-ex2.db", path);
+  lode_exec_opts o1 = {p1, 0, "/p.lua", "v1"}, o2 = {p2, 0, "/p.lua", "v1"};
+  lode_exec *a, *b, *c;
+  assert_int_equal(lode_exec_open(&o1, &a, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_exec_open(&o1, &b, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_exec_open(&o2, &c, err, sizeof err), LODE_OK);
+  assert_int_equal(q_int(lode__sysdb_conn(lode_exec_db(c)), "SELECT count(*) FROM executors"), 1);
+  lode_exec_close(c); /* the last on p2, while p1 still has two */
+  lode_exec_close(a);
+  assert_int_equal(q_int(lode__sysdb_conn(lode_exec_db(b)), "SELECT count(*) FROM executors"), 1);
+  lode_exec_close(b);
+  lode_sysdb *db;
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(lode_sysdb_open(i ? p2 : p1, 0, &db, err, sizeof err), LODE_OK);
+    assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM executors"), 0);
+    lode_sysdb_close(db);
+  }
+}
+
 static void test_steps_output_last(void **state) {
   (void)state;
   char err[512], p[300];
@@ -935,6 +960,7 @@ int main(void) {
       cmocka_unit_test(test_render_parks_dead_owners),
       cmocka_unit_test(test_render_after_untraced_start),
       cmocka_unit_test(test_steps_output_last),
+      cmocka_unit_test(test_executors_unregistered_per_database),
       cmocka_unit_test(test_migrations_applied_in_order),
       cmocka_unit_test(test_newer_database_refused),
       cmocka_unit_test(test_corrupt_database_reported),
