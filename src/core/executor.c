@@ -688,8 +688,6 @@ int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
   return rc;
 }
 
-int lode_wf_parent_step(const lode_wf *wf) { return wf->row.parent_id != NULL; }
-
 void lode_wf_free(lode_wf *wf) {
   if (!wf) return;
   for (int i = 0; i < wf->ntags; i++) free(wf->tags[i]);

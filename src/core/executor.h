@@ -107,7 +107,6 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
 int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
                    const char *error, const lode_span_extra *extra, lode_wf *parent,
                    const lode_step_row *prow, char *err, size_t errlen);
-int lode_wf_parent_step(const lode_wf *wf); /* 1 if it is a child workflow */
 /* 1 when the workflow's row says its spans are rendered from the rows
  * (lode_trace_materialize, trace/render.h): its plain steps may then keep their span in
  * their checkpoint row. */
@@ -147,7 +146,7 @@ int lode_exec_enqueue(lode_exec *ex, const lode_enqueue_opts *o, char id_out[512
                       size_t errlen);
 
 /* Test-only fault injection (builds with LODE_TEST_HOOKS): the environment
- * variable LODE_TEST_CRASH_AT="NAME:K" makes the process _exit(137) (as if
+ * variable LODE_TEST_CRASH_AT="NAME:K" makes the process raise SIGKILL (as if
  * killed) when the K-th execution of step NAME starts. */
 void lode_test_crash_point(const char *step_name);
 

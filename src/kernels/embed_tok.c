@@ -596,7 +596,6 @@ done:
 }
 
 int32_t lode__tok_max_id(const lode__tok *t) { return t->max_id; }
-int64_t lode__tok_median_len(const lode__tok *t) { return t->median_len; }
 
 void lode__tok_free(lode__tok *t) {
   if (!t) return;

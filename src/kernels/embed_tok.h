@@ -26,9 +26,6 @@ void lode__tok_free(lode__tok *t);
  * -1 when out of memory. */
 int lode__tok_encode(const lode__tok *t, const char *s, size_t n, lode__ids *ids, size_t max);
 int32_t lode__tok_max_id(const lode__tok *t);
-/* int(median) of the vocabulary's token lengths in code points, as model2vec
- * uses to cut long texts before tokenising. */
-int64_t lode__tok_median_len(const lode__tok *t);
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * buffer; 0, or -1 with err naming the file. */

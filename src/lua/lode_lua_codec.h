@@ -1,6 +1,6 @@
 #ifndef LODE_LUA_CODEC_H
 #define LODE_LUA_CODEC_H
-/* lode_lua_codec.h - Lua values <-> lode's checkpoint encoding (core/codec.h).
+/* lode_lua_codec.h - Lua values <-> lode's checkpoint encoding (base/codec.h).
  *
  * Encoding never raises a Lua error: it returns -1 with a message naming the
  * path of the offending part, e.g. ".meta.cb is a function". Decoding pushes

@@ -74,8 +74,6 @@ int lode__sched_in_task(lua_State *L);
 int lode__sched_pass(lua_State *L, int claim);
 /* Puts the queued workflows this thread holds back on their queues. */
 int lode__sched_release(lua_State *L);
-/* 1 while this thread has unfinished tasks. */
-int lode__sched_busy(lua_State *L);
 
 /* Options (lode_lua_opts.c), checked when a workflow, step, tracked
  * function or queue is declared. */

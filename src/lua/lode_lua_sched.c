@@ -128,11 +128,6 @@ int lode__sched_in_task(lua_State *L) {
          lua_isyieldable(L);
 }
 
-static int finished_status(int st) {
-  return st == LODE_WF_SUCCESS || st == LODE_WF_ERROR || st == LODE_WF_CANCELLED ||
-         st == LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED;
-}
-
 static int ready(lua_State *L, task *t) {
   if (t->done || t->running) return 0;
   if (t->wait == WAIT_NONE) return 1;
@@ -145,7 +140,7 @@ static int ready(lua_State *L, task *t) {
   int st;
   if (!ex || lode_sysdb_wf_status(lode_exec_db(ex), t->wait_id, &st, err, sizeof err) != LODE_OK)
     return 1; /* let the waiter see the problem */
-  return finished_status(st);
+  return lode_wf_status_finished(st);
 }
 
 static void run_task(lua_State *L, lode_sched *s, task *t) {
@@ -321,13 +316,6 @@ int lode__sched_release(lua_State *L) {
   return n;
 }
 
-int lode__sched_busy(lua_State *L) {
-  lode_sched *s = get_sched(L);
-  for (int i = 0; i < s->n; i++)
-    if (!s->v[i]->done) return 1;
-  return 0;
-}
-
 /* ---- handles ----------------------------------------------------------------- */
 
 typedef struct handle {
@@ -384,7 +372,7 @@ static int outcome_of(lua_State *L, const char *id, lode_wf_outcome *o) {
   r.output = NULL;
   r.error = NULL;
   lode_wf_row_clear(&r);
-  return finished_status(st);
+  return lode_wf_status_finished(st);
 }
 
 /* In a workflow: [h, pos]; the wait is recorded as a step 'lode.result'. */

@@ -193,8 +193,6 @@ void lode__frame_pop(lua_State *L, lode_span_frame *f) {
   frame_free(f);
 }
 
-lode_span_frame *lode__frame_top(lua_State *L) { return get_stack(L)->top; }
-
 lode_span_frame *lode__frames_set(lua_State *L, lode_span_frame *top) {
   stack *s = get_stack(L);
   lode_span_frame *old = s->top;

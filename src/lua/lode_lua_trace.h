@@ -29,7 +29,6 @@ lode_span_frame *lode__frame_push_wf(lua_State *L, const char *trace_id, const c
 lode_span_frame *lode__frame_push(lua_State *L, int kind, const char *name, const char *type);
 /* Pops the top frame (which must be f) and frees it. */
 void lode__frame_pop(lua_State *L, lode_span_frame *f);
-lode_span_frame *lode__frame_top(lua_State *L);
 /* Each workflow body keeps its own chain of frames while it is suspended
  * (waiting coroutines interleave): swaps the running chain for `top` and
  * returns the previous one. */

@@ -1,4 +1,4 @@
-/* test_busy.c - waiting for another connection's write lock (core/busy.c),
+/* test_busy.c - waiting for another connection's write lock (base/busy.c),
  * through the state database's connections. */
 #include <setjmp.h>
 #include <stdarg.h>
