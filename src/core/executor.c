@@ -233,7 +233,9 @@ int64_t lode_wf_deadline(const lode_wf *wf) { return wf->row.deadline_ms; }
  * visible to other processes, which is as if it had not started: a crash
  * before that write leaves nothing to recover and nothing was done. Ids
  * given by the caller and child ids (PARENT-N) are inserted at once, since
- * their uniqueness is checked by that insert. */
+ * their uniqueness is checked by that insert; so is a run with a deadline,
+ * so that another process can list and cancel it while its first step runs
+ * (issue 17). */
 /* Inserts the row if it is not yet (the caller's transaction; the caller
  * clears wf->unsaved once that transaction has committed). */
 static int save_row(lode_wf *wf, char *err, size_t errlen) {
@@ -386,7 +388,9 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     free(extra);
     goto fail;
   }
-  int deferred = !s->parent && !s->id;
+  /* a run with a deadline is recorded at once, so that `lode workflow
+   * cancel` and `lode workflow list` find it while it runs */
+  int deferred = !s->parent && !s->id && !nr.deadline_ms;
   /* With --sync full, the start of a workflow is committed without its own
    * fsync: WAL frames are written in order, so the first checkpoint's fsync
    * makes it durable too. A power loss before then loses a workflow that had

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_opik import FakeOpik  # noqa: E402
-from lodeutil import LODE, SOURCE, Lode  # noqa: E402
+from lodeutil import LODE, SOURCE, Lode, wait_for  # noqa: E402
 
 FILL = os.path.join(os.path.dirname(LODE), "lode_trace_fill")
 
@@ -173,3 +173,79 @@ def test_ingest_skips_links_out_of_the_folder_and_files_are_private(tmp_path, en
     assert p.returncode == 0, p.stdout + p.stderr
     with sqlite3.connect(str(tmp_path / ".lode" / "store.db")) as c:
         assert c.execute("SELECT count(*) FROM documents").fetchone()[0] == 3
+
+
+# ---- 5. a runaway step (docs/lua-api.md "lode.step", docs/concurrency.md "Timeouts")
+
+RUNAWAY = r'''
+local lode = require("lode")
+local spin = lode.step("spin", function()
+  local n = 0
+  while true do n = n + 1 end
+end)
+return lode.workflow("abuse", function() spin(); return "never" end)
+'''
+
+SECOND_TIME = r'''
+local lode = require("lode")
+local calls = 0
+local flaky = lode.step("flaky", function()
+  calls = calls + 1
+  if calls == 1 or os.getenv("ALWAYS") then
+    local co = coroutine.wrap(function() while true do end end)
+    co()  -- a coroutine made by the step is interrupted too
+  end
+  return "done on call " .. calls
+end, { timeout = 1, retries = { max_attempts = 2, interval = 0 } })
+return lode.workflow("patient", function() return flaky() end)
+'''
+
+
+def test_runaway_step_is_interrupted_at_the_workflow_deadline(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("abuse.lua", RUNAWAY)
+    t0 = time.monotonic()
+    proc = lode.start("run", "abuse.lua", "--timeout", "2")
+    try:
+        # the row exists from the start, so another process sees (and could cancel) it
+        assert wait_for(lambda: "abuse" in lode.run("workflow", "list").stdout, timeout=1.5)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    took = time.monotonic() - t0
+    assert took < 5, took
+    assert proc.returncode != 0
+    assert "deadline" in err, err
+    assert lode.sql("select status from workflows where name='abuse'") == [("CANCELLED",)]
+    assert lode.sql("select count(*) from steps where name='spin'") == [(0,)]
+
+
+def test_step_timeout_interrupts_and_retries(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", SECOND_TIME)
+    t0 = time.monotonic()
+    p = lode.run("run", "p.lua", timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert time.monotonic() - t0 < 5
+    assert "done on call 2" in p.stdout
+    rows = lode.sql("select status, attempts, error from steps where name='flaky'")
+    assert rows == [("SUCCESS", 2, None)], rows
+    # a step that always runs away fails after its attempts, saying why
+    p = lode.run("run", "p.lua", "--db", "other.db", env={"ALWAYS": "1"}, timeout=30)
+    assert p.returncode != 0
+    assert "step 'flaky' timed out after 1 s" in p.stderr, p.stderr
+    with sqlite3.connect(os.path.join(lode.dir, "other.db")) as c:
+        rows = c.execute("select status, attempts from steps where name='flaky'").fetchall()
+    assert rows == [("ERROR", 2)], rows
+
+
+def test_step_timeout_is_checked_at_declaration(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", 'local lode = require("lode")\n'
+               'local s = lode.step("s", function() end, { timeout = -1 })\n'
+               'return lode.workflow("w", function() return s() end)\n')
+    p = lode.run("run", "p.lua")
+    assert p.returncode != 0
+    assert "option 'timeout' must be a positive number (got number -1)" in p.stderr, p.stderr
