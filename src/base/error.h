@@ -26,4 +26,16 @@ enum lode_status_code {
 
 const char *lode_strerror(int code);
 
+/* Error texts kept in the state database (workflow and step rows, trace
+ * records) are cut at this many bytes (docs/operations.md): a step failing
+ * with a 20 MB message must not write it five times nor make a record too
+ * big to send. */
+#define LODE_ERROR_MAX_BYTES ((size_t)64 << 10)
+
+/* When strlen(s) > max: a malloc'd copy of its first bytes (cut at a UTF-8
+ * character boundary, at most max) followed by
+ * "...[error truncated by lode: K of N bytes kept]"; else NULL (use s).
+ * Also NULL when out of memory (*oom set, if given). */
+char *lode_error_cut(const char *s, size_t max, int *oom);
+
 #endif

@@ -4,6 +4,7 @@ links out of a walked folder, table errors. Each test names the docs/ page
 that promises the behaviour."""
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -249,3 +250,79 @@ def test_step_timeout_is_checked_at_declaration(tmp_path, env):
     p = lode.run("run", "p.lua")
     assert p.returncode != 0
     assert "option 'timeout' must be a positive number (got number -1)" in p.stderr, p.stderr
+
+
+# ---- 2. a huge error (docs/operations.md "Sizes of what is kept", docs/tracing.md)
+
+HUGE = r'''
+local lode = require("lode")
+local boom = lode.step("boom", function()
+  error("é" .. string.rep("é", 10 * 1024 * 1024))  -- 20 MB + 2 bytes
+end)
+local small = lode.step("small", function() return "fine" end)
+return lode.workflow("huge", function(kind)
+  if kind == "small" then return small() end
+  return boom()
+end)
+'''
+
+
+def test_huge_error_is_cut_and_delivery_does_not_stall(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", HUGE)
+    full = 2 + 20 * 1024 * 1024
+    p = lode.run("run", "p.lua", env={"HOME": str(tmp_path)}, timeout=120)
+    assert p.returncode != 0
+    p = lode.run("run", "p.lua", "small", env={"HOME": str(tmp_path)}, timeout=60)
+    assert p.returncode == 0, p.stderr
+    size = sum(os.path.getsize(lode.db + s) for s in ("", "-wal") if os.path.exists(lode.db + s))
+    assert size < 5 * 1024 * 1024, size
+    # strictly UTF-8 (sqlite3 decodes TEXT strictly), bounded, with the full size
+    for (err,) in lode.sql("select error from workflows where name='huge' and error is not null") \
+            + lode.sql("select error from steps where name='boom'"):
+        assert len(err.encode()) < 64 * 1024 + 200, len(err)
+        m = re.search(r"\[error truncated by lode: (\d+) of (\d+) bytes kept\]$", err)
+        assert m, err[-200:]
+        assert int(m.group(1)) <= 64 * 1024 and int(m.group(2)) > full, m.group(0)
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = run(env, "export", "--db", lode.db, timeout=60)
+        st = opik.state()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert st["errors"] == []
+    bodies = lode.sql("select length(body) from trace_records")
+    assert max(b for (b,) in bodies) < 300 * 1024, bodies
+    assert states(lode.db) == {"sent": len(bodies)}
+    assert len(st["traces"]) == 2  # the small run's too
+    errs = [b["error_info"] for b in list(st["spans"].values()) + list(st["traces"].values())
+            if "error_info" in b]
+    assert errs and all("[error truncated by lode: " in e["traceback"] for e in errs)
+    size = sum(os.path.getsize(lode.db + s) for s in ("", "-wal") if os.path.exists(lode.db + s))
+    assert size < 5 * 1024 * 1024, size
+
+
+def test_a_record_too_big_to_send_fails_alone(tmp_path, env):
+    db = tmp_path / "t.db"
+    subprocess.run([FILL, str(db), "--traces", "2", "--spans", "3"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    with sqlite3.connect(str(db)) as c:
+        # a span whose body no request can carry (written by an older lode, say)
+        c.execute("insert into trace_records(id, kind, trace_id, parent_id, name, type, "
+                  "start_ms, end_ms, error, body, rev, state, updated_at) "
+                  "select '01900000-0000-7000-8000-0000000000bb', kind, trace_id, parent_id, "
+                  "name, type, start_ms, end_ms, error, "
+                  "'{\"x\":\"' || hex(zeroblob(9 * 1024 * 1024)) || '\"}', rev, state, "
+                  "updated_at from trace_records where kind='span' limit 1")
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        t0 = time.monotonic()
+        p = run(env, "export", "--db", str(db), timeout=60)
+        took = time.monotonic() - t0
+        st = opik.state()
+    assert took < 20, took
+    assert "more than one request may carry" in p.stderr, p.stderr
+    assert states(db) == {"sent": 2 + 2 * 3, "failed": 1}
+    with sqlite3.connect(str(db)) as c:
+        (last,) = c.execute("select last_error from trace_records where state='failed'").fetchone()
+    assert "bytes, more than one request may carry" in last
+    assert len(st["spans"]) == 2 * 3 and len(st["traces"]) == 2
