@@ -16,7 +16,8 @@
   X(EDEADLETTER, "workflow exceeded its recovery attempts")                  \
   X(EUSAGE, "bad usage")                                                     \
   X(EIO, "input/output error")                                               \
-  X(EBUSY, "owned by a live process")
+  X(EBUSY, "owned by a live process")                                        \
+  X(EFULL, "the disk (or the database's size limit) is full")
 
 enum lode_status_code {
 #define X(name, msg) LODE_##name,

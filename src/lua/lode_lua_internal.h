@@ -40,6 +40,10 @@ typedef struct lode_body {
   lode_span_frame *wf_frame; /* its workflow frame */
   int nargs;                 /* arguments for the first resume */
   int started, finished;
+  unsigned faults0; /* its connection's state-database faults when it began */
+  int abandoned;    /* it failed because the state database could not be
+                     * written: nothing recorded, it stays PENDING (release
+                     * it to its queue) */
   /* an inline child: its checkpoint in the parent commits with its end */
   lode_wf *parent;
   int64_t parent_pos, parent_started;
@@ -82,6 +86,9 @@ int lode__sched_pass(lua_State *L, int claim);
 int lode__sched_release(lua_State *L);
 /* 1 while this thread has unfinished tasks. */
 int lode__sched_busy(lua_State *L);
+/* 1 (message in msg) when the state database has not been writable (full
+ * disk, I/O error) for longer than the retry limit: the run ends. */
+int lode__state_gave_up(char *msg, size_t n);
 
 /* Time limits of step attempts (lode_lua_timeout.c). A step attempt runs
  * under a count hook on the Lua thread that runs it (and on coroutines it

@@ -725,6 +725,7 @@ int lode__body_run(lua_State *L, int idx) {
   if (!b->started) {
     b->wf_frame = lode__frame_push_wf(L, lode_wf_trace_id(b->wf), lode_wf_span_id(b->wf));
     b->started = 1;
+    b->faults0 = h->ex ? lode_sysdb_faults(lode_exec_db(h->ex)) : 0;
   }
   int nres = 0;
   int st = lua_resume(co, L, b->nargs, &nres);
@@ -768,6 +769,21 @@ int lode__body_run(lua_State *L, int idx) {
     status = LODE_WF_ERROR;
   }
   /* [.., result-or-error] */
+  if (status != LODE_WF_SUCCESS && h->ex &&
+      lode_sysdb_faults(lode_exec_db(h->ex)) != b->faults0) {
+    /* it failed because the state database could not be written (a full
+     * disk): that is not its outcome. Nothing is recorded; it stays
+     * PENDING, to be put back on its queue or recovered by a later run. */
+    lode__frame_chain_free(b->frames);
+    b->frames = NULL;
+    b->wf_frame = NULL;
+    b->finished = 1;
+    b->abandoned = 1;
+    lode_wf_free(b->wf);
+    b->wf = NULL;
+    lode_buf_free(&out);
+    return LODE_BODY_ERR;
+  }
   lode_span_extra extra;
   lode__frame_extra(b->wf_frame, &extra);
   lode_step_row prow;
@@ -800,6 +816,8 @@ int lode__body_run(lua_State *L, int idx) {
   lode_wf_free(b->wf);
   b->wf = NULL;
   if (rc != LODE_OK) {
+    /* its outcome could not be written: it stays PENDING (as above) */
+    if (rc == LODE_EFULL || rc == LODE_EIO) b->abandoned = 1;
     lua_pop(L, 1);
     lua_pushstring(L, err);
     return LODE_BODY_ERR;

@@ -326,3 +326,49 @@ def test_a_record_too_big_to_send_fails_alone(tmp_path, env):
         (last,) = c.execute("select last_error from trace_records where state='failed'").fetchone()
     assert "bytes, more than one request may carry" in last
     assert len(st["spans"]) == 2 * 3 and len(st["traces"]) == 2
+
+
+# ---- 1. a full state database (docs/operations.md "When the state database fails")
+
+FILL_UP = r'''
+local lode = require("lode")
+local q = lode.queue("kids", { concurrency = 4 })
+local write = lode.step("write", function(i)
+  return { i = i, text = string.rep(string.format("%05d", i), 16 * 1024) }  -- 80 KB
+end)
+local kid = lode.workflow("kid", function(i) return write(i).i end)
+return lode.workflow("fill", function(n)
+  local hs = {}
+  for i = 1, tonumber(n) do hs[i] = q:enqueue(kid, i) end
+  local sum = 0
+  for i = 1, tonumber(n) do sum = sum + hs[i]:result() end
+  return sum
+end)
+'''
+
+
+@pytest.mark.parametrize("pages,workers", [(120, "1"), (400, "2")])
+def test_full_state_database_ends_the_run_and_nothing_is_lost(tmp_path, env, pages, workers):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", FILL_UP)
+    t0 = time.monotonic()
+    p = lode.run("run", "p.lua", "50", "--workers", workers, timeout=60,
+                 env={"LODE_TEST_MAX_PAGES": str(pages), "LODE_STATE_RETRY_S": "3"})
+    took = time.monotonic() - t0
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert took < 30, took
+    assert p.stderr.count("disk full (or its size limit reached); retrying for up to 3 s") == 1, \
+        p.stderr
+    assert "for 3 s; giving up" in p.stderr and "nothing recorded is lost" in p.stderr
+    kids = dict(lode.sql("select status, count(*) from workflows where name='kid' group by 1"))
+    assert "PENDING" not in kids and "ERROR" not in kids, kids  # all back on the queue
+    assert kids.get("SUCCESS", 0) < 50
+    # space is back: the next run takes everything up, each child once
+    p = lode.run("run", "p.lua", "50", "--workers", workers, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert lode.sql("select name, status, count(*) from workflows group by 1, 2 order by 1") == \
+        [("fill", "SUCCESS", 1), ("kid", "SUCCESS", 50)]
+    assert lode.sql("select count(*), count(distinct workflow_id) from steps "
+                    "where name='write'") == [(50, 50)]
+    from_kids = lode.sql("select input from workflows where name='kid'")
+    assert len(set(from_kids)) == 50
