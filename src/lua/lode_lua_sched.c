@@ -256,17 +256,18 @@ static double state_retry_s(void) {
   return d > 0 ? d : 30.0;
 }
 
-static atomic_llong announced_ms; /* the fault episode already announced */
+static atomic_int announced; /* the message is printed once per process */
 
-/* While the state database cannot be written: announces it once per
- * episode (process-wide) and returns 1 (0 when it is fine). */
+/* While the state database cannot be written: announces it (once: a disk
+ * that fills, frees a little and fills again would otherwise repeat it at
+ * every checkpoint) and returns 1 (0 when it is fine). */
 static int state_fault(void) {
   int st;
   char path[1024];
   int64_t since = lode_sysdb_fault(&st, path, sizeof path);
   if (!since) return 0;
-  long long prev = atomic_load(&announced_ms);
-  if (prev != since && atomic_compare_exchange_strong(&announced_ms, &prev, since))
+  int prev = 0;
+  if (atomic_compare_exchange_strong(&announced, &prev, 1))
     lode_warn("state database %s: %s; retrying for up to %g s (free space to let the run go "
               "on; nothing recorded is lost)",
               path, st == LODE_EFULL ? "disk full (or its size limit reached)" : "I/O error",
