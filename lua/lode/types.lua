@@ -12,6 +12,7 @@
 
 ---@class lode.StepOptions
 ---@field retries? lode.RetryOptions
+---@field timeout? number         seconds per attempt; past it the attempt is interrupted (fails, retried)
 
 ---@class lode.WorkflowOptions
 ---@field phase? string                 trace metadata `phase` and tag `phase:<NAME>` (trace roots only)

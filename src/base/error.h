@@ -16,7 +16,8 @@
   X(EDEADLETTER, "workflow exceeded its recovery attempts")                  \
   X(EUSAGE, "bad usage")                                                     \
   X(EIO, "input/output error")                                               \
-  X(EBUSY, "owned by a live process")
+  X(EBUSY, "owned by a live process")                                        \
+  X(EFULL, "the disk (or the database's size limit) is full")
 
 enum lode_status_code {
 #define X(name, msg) LODE_##name,
@@ -25,5 +26,17 @@ enum lode_status_code {
 };
 
 const char *lode_strerror(int code);
+
+/* Error texts kept in the state database (workflow and step rows, trace
+ * records) are cut at this many bytes (docs/operations.md): a step failing
+ * with a 20 MB message must not write it five times nor make a record too
+ * big to send. */
+#define LODE_ERROR_MAX_BYTES ((size_t)64 << 10)
+
+/* When strlen(s) > max: a malloc'd copy of its first bytes (cut at a UTF-8
+ * character boundary, at most max) followed by
+ * "...[error truncated by lode: K of N bytes kept]"; else NULL (use s).
+ * Also NULL when out of memory (*oom set, if given). */
+char *lode_error_cut(const char *s, size_t max, int *oom);
 
 #endif

@@ -130,6 +130,27 @@ void lode_sleep_s(double s) {
 
 #include "base/error.h"
 
+char *lode_error_cut(const char *s, size_t max, int *oom) {
+  if (oom) *oom = 0;
+  if (!s) return NULL;
+  size_t n = strlen(s);
+  if (n <= max) return NULL;
+  size_t keep = max;
+  /* back to the first byte of a character (never inside a UTF-8 sequence) */
+  while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80) keep--;
+  char tail[96];
+  int tn = snprintf(tail, sizeof tail, "...[error truncated by lode: %zu of %zu bytes kept]",
+                    keep, n);
+  char *out = malloc(keep + (size_t)tn + 1);
+  if (!out) {
+    if (oom) *oom = 1;
+    return NULL;
+  }
+  memcpy(out, s, keep);
+  memcpy(out + keep, tail, (size_t)tn + 1);
+  return out;
+}
+
 const char *lode_strerror(int code) {
   static const char *const msgs[] = {
 #define X(name, msg) msg,

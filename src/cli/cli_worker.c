@@ -113,10 +113,14 @@ int lode_cmd_worker(lode_cli *c) {
   lode_workers *w = lode_workers_start(c, abs, n);
   fprintf(stderr, "lode: worker serving %s with %d thread%s (SIGINT or SIGTERM to stop)\n", abs,
           n, n == 1 ? "" : "s");
-  while (!atomic_load(&got_signal)) lode_sleep_s(0.05);
+  char msg[2048];
+  int failed = 0;
+  while (!atomic_load(&got_signal) && !(failed = lode_host_state_gave_up(msg, sizeof msg)))
+    lode_sleep_s(0.05);
+  if (failed) fprintf(stderr, "lode: %s\n", msg);
   fprintf(stderr, "lode: stopping: releasing queued workflows this worker holds\n");
   lode_workers_stop(w);
   lua_close(L);
   lode_cli_exporter_stop();
-  return LODE_EXIT_OK;
+  return failed ? LODE_EXIT_FAILED : LODE_EXIT_OK;
 }

@@ -267,7 +267,9 @@ int64_t lode_wf_deadline(const lode_wf *wf) { return wf->row.deadline_ms; }
  * visible to other processes, which is as if it had not started: a crash
  * before that write leaves nothing to recover and nothing was done. Ids
  * given by the caller and child ids (PARENT-N) are inserted at once, since
- * their uniqueness is checked by that insert. */
+ * their uniqueness is checked by that insert; so is a run with a deadline,
+ * so that another process can list and cancel it while its first step runs
+ * (issue 17). */
 /* Inserts the row if it is not yet (the caller's transaction; the caller
  * clears wf->unsaved once that transaction has committed). */
 static int save_row(lode_wf *wf, char *err, size_t errlen) {
@@ -420,7 +422,9 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
     free(extra);
     goto fail;
   }
-  int deferred = !s->parent && !s->id;
+  /* a run with a deadline is recorded at once, so that `lode workflow
+   * cancel` and `lode workflow list` find it while it runs */
+  int deferred = !s->parent && !s->id && !nr.deadline_ms;
   /* With --sync full, the start of a workflow is committed without its own
    * fsync: WAL frames are written in order, so the first checkpoint's fsync
    * makes it durable too. A power loss before then loses a workflow that had
@@ -602,10 +606,32 @@ int lode_wf_step_next(lode_wf *wf, const char *name, int64_t *pos, const lode_st
   return lode_wf_check_deadline(wf, err, errlen);
 }
 
-/* One transaction: the checkpoint, and a look at the workflow's status so a
- * cancel from any process stops it before its next step. */
+static int step_record(lode_wf *wf, const lode_step_row *row, const lode_span_rec *spans,
+                       int nspans, char *err, size_t errlen);
+
+/* The step's error is kept cut to LODE_ERROR_MAX_BYTES (its spans' errors
+ * are cut where their records are built, src/trace/trace.c). */
 int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_rec *spans,
                         int nspans, char *err, size_t errlen) {
+  int oom;
+  char *cut = lode_error_cut(row->error, LODE_ERROR_MAX_BYTES, &oom);
+  if (oom) {
+    snprintf(err, errlen, "workflow %s step %lld: out of memory", wf->row.id,
+             (long long)row->step_no);
+    return LODE_ENOMEM;
+  }
+  if (!cut) return step_record(wf, row, spans, nspans, err, errlen);
+  lode_step_row r = *row;
+  r.error = cut;
+  int rc = step_record(wf, &r, spans, nspans, err, errlen);
+  free(cut);
+  return rc;
+}
+
+/* One transaction: the checkpoint, and a look at the workflow's status so a
+ * cancel from any process stops it before its next step. */
+static int step_record(lode_wf *wf, const lode_step_row *row, const lode_span_rec *spans,
+                       int nspans, char *err, size_t errlen) {
   lode_sysdb *db = wf->ex->db;
   int status = LODE_WF_PENDING;
   int rc;
@@ -650,9 +676,38 @@ int lode_wf_step_record(lode_wf *wf, const lode_step_row *row, const lode_span_r
   return LODE_OK;
 }
 
+static int wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
+                     const char *error, const lode_span_extra *extra, lode_wf *parent,
+                     const lode_step_row *prow, char *err, size_t errlen);
+
+/* The outcome's error (and its parent's checkpoint's) is kept cut to
+ * LODE_ERROR_MAX_BYTES. */
 int lode_wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
                    const char *error, const lode_span_extra *extra, lode_wf *parent,
                    const lode_step_row *prow, char *err, size_t errlen) {
+  int oom1, oom2 = 0;
+  char *cut = lode_error_cut(error, LODE_ERROR_MAX_BYTES, &oom1);
+  char *pcut = prow ? lode_error_cut(prow->error, LODE_ERROR_MAX_BYTES, &oom2) : NULL;
+  int rc;
+  if (oom1 || oom2) {
+    snprintf(err, errlen, "workflow %s: out of memory", wf->row.id);
+    rc = LODE_ENOMEM;
+  } else if (pcut) {
+    lode_step_row p = *prow;
+    p.error = pcut;
+    rc = wf_finish(wf, status, out, out_len, cut ? cut : error, extra, parent, &p, err, errlen);
+  } else {
+    rc = wf_finish(wf, status, out, out_len, cut ? cut : error, extra, parent, prow, err,
+                   errlen);
+  }
+  free(cut);
+  free(pcut);
+  return rc;
+}
+
+static int wf_finish(lode_wf *wf, int status, const uint8_t *out, size_t out_len,
+                     const char *error, const lode_span_extra *extra, lode_wf *parent,
+                     const lode_step_row *prow, char *err, size_t errlen) {
   lode_exec *ex = wf->ex;
   /* the span's end is this row's outcome; only lode.trace.update values
    * need keeping besides it */

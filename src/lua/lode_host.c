@@ -67,3 +67,5 @@ fail:
 int lode_host_sched_pass(lua_State *L) { return lode__sched_pass(L, 1); }
 
 int lode_host_sched_release(lua_State *L) { return lode__sched_release(L); }
+
+int lode_host_state_gave_up(char *msg, size_t n) { return lode__state_gave_up(msg, n); }

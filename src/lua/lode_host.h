@@ -90,6 +90,10 @@ int lode_host_sched_pass(lua_State *L);
 /* Puts the queued workflows this thread holds back on their queues; returns
  * how many. */
 int lode_host_sched_release(lua_State *L);
+/* 1, with the message, when the state database has not been writable (a
+ * full disk, I/O errors) for longer than lode waits (LODE_STATE_RETRY_S):
+ * a worker stops. */
+int lode_host_state_gave_up(char *msg, size_t n);
 
 /* ---- values ------------------------------------------------------------------ */
 

@@ -18,6 +18,12 @@ typedef struct host {
   char last_top_id[512]; /* id of the last top-level workflow started */
   int begin_rc;          /* why the last workflow could not start */
   double main_timeout;   /* lode run --timeout, for the next top-level workflow */
+  /* the step attempt running now under a time limit (lode_lua_timeout.c) */
+  int64_t step_deadline_ms; /* when it is interrupted (wall clock), 0: never */
+  int step_deadline_kind;   /* LODE_LIMIT_STEP or LODE_LIMIT_WORKFLOW */
+  double step_timeout_s;    /* its own `timeout` option, for the message */
+  const char *step_name;    /* anchored by the step object while it runs */
+  int step_interrupted;     /* which limit interrupted it (0: none) */
 } host;
 
 /* The host context of this state (created on first use). */
@@ -34,6 +40,10 @@ typedef struct lode_body {
   lode_span_frame *wf_frame; /* its workflow frame */
   int nargs;                 /* arguments for the first resume */
   int started, finished;
+  unsigned faults0; /* its connection's state-database faults when it began */
+  int abandoned;    /* it failed because the state database could not be
+                     * written: nothing recorded, it stays PENDING (release
+                     * it to its queue) */
   /* an inline child: its checkpoint in the parent commits with its end */
   lode_wf *parent;
   int64_t parent_pos, parent_started;
@@ -74,6 +84,32 @@ int lode__sched_in_task(lua_State *L);
 int lode__sched_pass(lua_State *L, int claim);
 /* Puts the queued workflows this thread holds back on their queues. */
 int lode__sched_release(lua_State *L);
+/* 1 (message in msg) when the state database has not been writable (full
+ * disk, I/O error) for longer than the retry limit: the run ends. */
+int lode__state_gave_up(char *msg, size_t n);
+
+/* Time limits of step attempts (lode_lua_timeout.c). A step attempt runs
+ * under a count hook on the Lua thread that runs it (and on coroutines it
+ * creates, which inherit it) when it has a limit: its own `timeout` or its
+ * workflow's deadline. Past the limit the hook raises an error in Lua code;
+ * C code called from Lua is not interrupted, it stops when it returns. */
+enum { LODE_LIMIT_NONE, LODE_LIMIT_STEP, LODE_LIMIT_WORKFLOW };
+typedef struct lode_limit_saved {
+  lua_Hook hook;
+  int mask, count;
+  int64_t deadline_ms;
+  int kind;
+  double timeout_s;
+  const char *name;
+} lode_limit_saved;
+/* Arms the limits for one attempt of step `name` (timeout_s <= 0: none of
+ * its own; wf_deadline_ms 0: none) on L; what was armed before (a step
+ * inside a step) is kept in *saved for lode__limit_disarm. */
+void lode__limit_arm(lua_State *L, const char *name, double timeout_s, int64_t wf_deadline_ms,
+                     lode_limit_saved *saved);
+/* Restores what lode__limit_arm saved; returns which limit interrupted the
+ * attempt (LODE_LIMIT_*), and clears it. */
+int lode__limit_disarm(lua_State *L, const lode_limit_saved *saved);
 
 /* Options (lode_lua_opts.c), checked when a workflow, step, tracked
  * function or queue is declared. */

@@ -6,6 +6,7 @@
  * it has nothing ready, so a waiting workflow never holds a worker. Bodies
  * that wait are resumed when their condition holds; a recorded wait is not
  * waited for again on replay. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ typedef struct lode_sched {
   task *cur;
   int depth; /* nested passes (a workflow started inside a step) */
   int64_t next_requeue_ms;
+  int64_t next_claim_ms; /* while the state database is not writable */
+  int claim_backoff_ms;
 } lode_sched;
 
 static int sched_gc(lua_State *L) {
@@ -159,6 +162,15 @@ static void run_task(lua_State *L, lode_sched *s, task *t) {
   /* [.., body, result-or-error] */
   t->done = 1;
   t->ok = r == LODE_BODY_OK;
+  if (!t->ok && !t->main && t->body && t->body->abandoned) {
+    /* failed for lack of space (or an I/O error) in the state database:
+     * back on its queue, to be tried again (claim's back-off) or taken by a
+     * later run */
+    char err[ERRLEN];
+    lode_exec *ex = lode_host_exec(L, err, sizeof err);
+    if (ex) lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), t->id, err, sizeof err);
+    lode_debug("workflow %s put back on its queue: %s", t->id, lua_tostring(L, -1));
+  }
   if (!t->ok && !t->main)
     lode_debug("workflow %s failed: %s", t->id, lua_tostring(L, -1));
   t->out_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -200,7 +212,12 @@ static int start_claimed(lua_State *L, const char *id) {
   lode_exec *ex = lode_host_exec(L, err, sizeof err);
   if (!ex) return 0;
   lode_wf_row r;
-  if (lode_sysdb_wf_get(lode_exec_db(ex), id, &r, err, sizeof err) != LODE_OK) return 0;
+  int grc = lode_sysdb_wf_get(lode_exec_db(ex), id, &r, err, sizeof err);
+  if (grc != LODE_OK) {
+    lode_warn("workflow %s: %s; put back on its queue", id, err);
+    lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
+    return 0;
+  }
   lode_lua_push_workflow(L, r.name);
   if (lua_isnil(L, -1)) {
     lode_warn("workflow %s: this pipeline declares no workflow '%s'; released", id, r.name);
@@ -211,11 +228,61 @@ static int start_claimed(lua_State *L, const char *id) {
   }
   lode_wf_row_clear(&r);
   int status;
+  lode__host(L)->begin_rc = LODE_OK;
   int b = lode__begin_body(L, lua_gettop(L), id, NULL, 0, 0, 0, 1, &status);
+  int brc = lode__host(L)->begin_rc;
   if (b == 1) add_task(L, lua_gettop(L), id, 0);
   else if (b < 0) lode_warn("workflow %s: %s", id, lua_tostring(L, -1));
+  if (b < 0 && (brc == LODE_EFULL || brc == LODE_EIO))
+    /* claimed but not started: back on its queue (issue 17), not left
+     * PENDING under this live process where nothing would run it */
+    lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
   lua_pop(L, 2); /* object, body or outcome */
   return b == 1;
+}
+
+/* ---- a state database that cannot be written ------------------------------- */
+
+/* How long a full (or failing) state database is waited for: the
+ * environment's LODE_STATE_RETRY_S, else 30 s (docs/operations.md). */
+static double state_retry_s(void) {
+  const char *v = getenv("LODE_STATE_RETRY_S");
+  double d = v && *v ? strtod(v, NULL) : 0;
+  return d > 0 ? d : 30.0;
+}
+
+static atomic_int announced; /* the message is printed once per process */
+
+/* While the state database cannot be written: announces it (once: a disk
+ * that fills, frees a little and fills again would otherwise repeat it at
+ * every checkpoint) and returns 1 (0 when it is fine). */
+static int state_fault(void) {
+  int st;
+  char path[1024];
+  int64_t since = lode_sysdb_fault(&st, path, sizeof path);
+  if (!since) return 0;
+  int prev = 0;
+  if (atomic_compare_exchange_strong(&announced, &prev, 1))
+    lode_warn("state database %s: %s; retrying for up to %g s (free space to let the run go "
+              "on; nothing recorded is lost)",
+              path, st == LODE_EFULL ? "disk full (or its size limit reached)" : "I/O error",
+              state_retry_s());
+  return 1;
+}
+
+int lode__state_gave_up(char *msg, size_t n) {
+  int st;
+  char path[1024];
+  int64_t since = lode_sysdb_fault(&st, path, sizeof path);
+  double limit = state_retry_s();
+  if (!since || (double)(lode_now_ms() - since) < limit * 1000.0) return 0;
+  snprintf(msg, n,
+           "state database %s: %s for %g s; giving up. Free space (or check the disk) and run "
+           "again: nothing recorded is lost, and the workflows this run had not finished were "
+           "put back on their queues or are recovered by the next run",
+           path, st == LODE_EFULL ? "disk full (or its size limit reached)" : "I/O errors",
+           limit);
+  return 1;
 }
 
 static int claim(lua_State *L, int max_n) {
@@ -224,6 +291,17 @@ static int claim(lua_State *L, int max_n) {
   if (!ex) return 0;
   lode_sched *s = get_sched(L);
   int64_t now = lode_now_ms();
+  if (state_fault()) {
+    /* claims are the retries (released work runs again): backed off, and
+     * none once this run gives up */
+    char msg[8];
+    if (lode__state_gave_up(msg, sizeof msg) || now < s->next_claim_ms) return 0;
+    s->claim_backoff_ms = s->claim_backoff_ms ? s->claim_backoff_ms * 2 : 100;
+    if (s->claim_backoff_ms > 2000) s->claim_backoff_ms = 2000;
+    s->next_claim_ms = now + s->claim_backoff_ms;
+  } else {
+    s->claim_backoff_ms = 0;
+  }
   if (now >= s->next_requeue_ms) {
     /* queued work of processes that died goes back to its queue */
     lode_sysdb_requeue_dead(lode_exec_db(ex), err, sizeof err);
@@ -276,6 +354,23 @@ int lode__sched_run_body(lua_State *L, int idx) {
   while (!t->done) {
     int p = lode__sched_pass(L, 1);
     if (t->done) break;
+    char msg[2048];
+    if (state_fault() && lode__state_gave_up(msg, sizeof msg)) {
+      /* the run ends: what this thread holds goes back to its queues; the
+       * body is left PENDING (recovered by the next run) */
+      lode__sched_release(L);
+      for (int i = 0; i < get_sched(L)->n; i++)
+        if (get_sched(L)->v[i] == t) {
+          memmove(&get_sched(L)->v[i], &get_sched(L)->v[i + 1],
+                  (size_t)(get_sched(L)->n - i - 1) * sizeof *get_sched(L)->v);
+          get_sched(L)->n--;
+          break;
+        }
+      luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+      free(t);
+      lua_pushstring(L, msg);
+      return LODE_BODY_ERR;
+    }
     if (p == 0) {
       /* nothing ready: back off a little (bounded) */
       lode_sleep_s(idle < 10 ? 0.001 : 0.005);

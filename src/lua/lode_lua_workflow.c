@@ -107,6 +107,8 @@ lode_exec *lode__need_exec(lua_State *L) {
 typedef struct retry_opts {
   int max_attempts;
   double interval, backoff;
+  double timeout;         /* the step's own limit per attempt (s), 0: none */
+  int64_t wf_deadline_ms; /* its workflow's deadline, 0: none */
 } retry_opts;
 
 /* Reads a number option checked at declaration (lode__check_opts), so
@@ -124,7 +126,9 @@ static const lode_opt retry_spec[] = {{"max_attempts", LODE_OPT_POS_INT, NULL},
                                       {"interval", LODE_OPT_NONNEG_NUMBER, NULL},
                                       {"backoff", LODE_OPT_NUMBER_GE1, NULL},
                                       {NULL, 0, NULL}};
-static const lode_opt step_spec[] = {{"retries", LODE_OPT_TABLE, retry_spec}, {NULL, 0, NULL}};
+static const lode_opt step_spec[] = {{"retries", LODE_OPT_TABLE, retry_spec},
+                                     {"timeout", LODE_OPT_POS_NUMBER, NULL},
+                                     {NULL, 0, NULL}};
 static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_POS_NUMBER, NULL},
                                          {"max_recovery_attempts", LODE_OPT_POS_INT, NULL},
                                          {"phase", LODE_OPT_STRING, NULL},
@@ -225,7 +229,9 @@ static void get_retry(lua_State *L, int obj, retry_opts *r) {
   r->max_attempts = 1;
   r->interval = 1.0;
   r->backoff = 2.0;
+  r->wf_deadline_ms = 0;
   lua_getfield(L, obj, "opts");
+  r->timeout = lua_istable(L, -1) ? opt_number(L, lua_gettop(L), "timeout", 0) : 0;
   lua_getfield(L, -1, "retries");
   if (lua_istable(L, -1)) {
     int t = lua_gettop(L);
@@ -253,9 +259,11 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
 }
 
 /* Makes attempt number `attempt` of fn (the object at obj) with the nargs
- * values at args_idx; the errors so far are the string at err_idx (the top).
- * Returns 1 when it succeeded (its one result replaces the errors; top is
- * err_idx), 0 when it failed (its error is appended to them), -1 when it
+ * values at args_idx, under the step's time limits; the errors so far are
+ * the string at err_idx (the top). Returns 1 when it succeeded (its one
+ * result replaces the errors; top is err_idx), 0 when it failed (its error
+ * is appended to them; a step timeout is such a failure), -2 when its
+ * workflow's deadline interrupted it (likewise appended), -1 when it
  * returned several values (the message replaces them; not retried). If
  * `att` is given, the attempt's times and error are recorded there (up to
  * max_att; errors malloc'd). */
@@ -267,7 +275,10 @@ static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, 
   lua_getfield(L, obj, "fn");
   for (int i = 0; i < nargs; i++) lua_pushvalue(L, args_idx + i);
   int base = lua_gettop(L) - nargs;
+  lode_limit_saved saved;
+  lode__limit_arm(L, name, r->timeout, r->wf_deadline_ms, &saved);
   int ok = lode_lua_pcall(L, nargs, LUA_MULTRET) == LUA_OK;
+  int hit = lode__limit_disarm(L, &saved);
   if (att && attempt <= max_att) {
     att[attempt - 1].start_ms = t0;
     att[attempt - 1].end_ms = lode_now_ms();
@@ -303,7 +314,7 @@ static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, 
   luaL_pushresult(&errs); /* [.., errs, msg, joined] */
   lua_replace(L, err_idx);
   lua_settop(L, err_idx);
-  return 0;
+  return hit == LODE_LIMIT_WORKFLOW ? -2 : 0;
 }
 
 /* Seconds to wait after failed attempt number `attempt`. */
@@ -324,7 +335,7 @@ static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_id
   for (int attempt = 1; attempt <= ro->max_attempts; attempt++) {
     int r = one_attempt(L, ro, attempt, obj, args_idx, nargs, name, NULL, 0, err_idx);
     if (r > 0) return attempt;
-    if (r < 0) return -attempt;
+    if (r < 0) return -attempt; /* -2 cannot happen: no workflow deadline here */
     if (attempt < ro->max_attempts) {
       double delay = backoff_s(ro, attempt);
       lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, attempt, delay);
@@ -427,6 +438,20 @@ static int step_run_gc(lua_State *L) {
 
 static int step_finish(lua_State *L, step_run *sr, int attempts);
 
+/* A step stopped by its workflow's deadline (waiting to retry, or
+ * interrupted while running): like a cancel seen before a step starts,
+ * nothing is recorded for the step, so a resumed workflow runs it again (as
+ * lode.sleep and lode_wf_step_next do). Raises msg. */
+static int step_abandon(lua_State *L, step_run *sr, const char *msg) {
+  if (sr->f) lode__frame_pop(L, sr->f);
+  sr->f = NULL;
+  free(sr->in);
+  sr->in = NULL;
+  if (sr->att) free_attempts(sr->att, sr->max_att);
+  sr->att = NULL;
+  return raise_msg(L, msg);
+}
+
 /* The attempts of a step in a workflow. Stack: [self, args..., sr, errs].
  * Between attempts, inside a scheduled task, the back-off yields like
  * lode.sleep (other workflows of this thread run meanwhile); elsewhere it
@@ -441,23 +466,21 @@ static int step_cont(lua_State *L, int st, lua_KContext ctx) {
   lua_settop(L, err_idx);
   if (st == LUA_YIELD) { /* back from a back-off */
     char derr[ERRLEN];
-    if (lode_wf_check_deadline(h->current, derr, sizeof derr) != LODE_OK) {
-      /* cancelled at its deadline while waiting to retry: like a cancel seen
-       * before a step starts, nothing is recorded for the step, so a resumed
-       * workflow runs it again (as lode.sleep and lode_wf_step_next do) */
-      if (sr->f) lode__frame_pop(L, sr->f);
-      sr->f = NULL;
-      free(sr->in);
-      sr->in = NULL;
-      if (sr->att) free_attempts(sr->att, sr->max_att);
-      sr->att = NULL;
-      return raise_msg(L, derr);
-    }
+    if (lode_wf_check_deadline(h->current, derr, sizeof derr) != LODE_OK)
+      return step_abandon(L, sr, derr);
   }
   h->in_step = 1;
   for (;;) {
     int a = ++sr->attempt;
     int r = one_attempt(L, &sr->ro, a, 1, 2, sr->nargs, name, sr->att, sr->max_att, err_idx);
+    if (r == -2) { /* interrupted at its workflow's deadline */
+      char derr[ERRLEN];
+      h->in_step = 0;
+      if (lode_wf_check_deadline(h->current, derr, sizeof derr) == LODE_OK)
+        snprintf(derr, sizeof derr, "workflow %s reached its deadline (timeout)",
+                 lode_wf_id(h->current));
+      return step_abandon(L, sr, derr);
+    }
     if (r != 0 || a >= sr->ro.max_attempts) {
       h->in_step = 0;
       return step_finish(L, sr, r > 0 ? a : -a);
@@ -506,6 +529,7 @@ static int step_call(lua_State *L) {
   lua_setmetatable(L, -2);
   int sr_idx = lua_gettop(L);
   get_retry(L, 1, &sr->ro);
+  sr->ro.wf_deadline_ms = lode_wf_deadline(wf);
   sr->max_att = sr->ro.max_attempts < 1000 ? sr->ro.max_attempts : 1000;
   sr->pos = pos;
   sr->nargs = nargs;
@@ -701,6 +725,7 @@ int lode__body_run(lua_State *L, int idx) {
   if (!b->started) {
     b->wf_frame = lode__frame_push_wf(L, lode_wf_trace_id(b->wf), lode_wf_span_id(b->wf));
     b->started = 1;
+    b->faults0 = h->ex ? lode_sysdb_faults(lode_exec_db(h->ex)) : 0;
   }
   int nres = 0;
   int st = lua_resume(co, L, b->nargs, &nres);
@@ -744,6 +769,21 @@ int lode__body_run(lua_State *L, int idx) {
     status = LODE_WF_ERROR;
   }
   /* [.., result-or-error] */
+  if (status != LODE_WF_SUCCESS && h->ex &&
+      lode_sysdb_faults(lode_exec_db(h->ex)) != b->faults0) {
+    /* it failed because the state database could not be written (a full
+     * disk): that is not its outcome. Nothing is recorded; it stays
+     * PENDING, to be put back on its queue or recovered by a later run. */
+    lode__frame_chain_free(b->frames);
+    b->frames = NULL;
+    b->wf_frame = NULL;
+    b->finished = 1;
+    b->abandoned = 1;
+    lode_wf_free(b->wf);
+    b->wf = NULL;
+    lode_buf_free(&out);
+    return LODE_BODY_ERR;
+  }
   lode_span_extra extra;
   lode__frame_extra(b->wf_frame, &extra);
   lode_step_row prow;
@@ -776,6 +816,8 @@ int lode__body_run(lua_State *L, int idx) {
   lode_wf_free(b->wf);
   b->wf = NULL;
   if (rc != LODE_OK) {
+    /* its outcome could not be written: it stays PENDING (as above) */
+    if (rc == LODE_EFULL || rc == LODE_EIO) b->abandoned = 1;
     lua_pop(L, 1);
     lua_pushstring(L, err);
     return LODE_BODY_ERR;

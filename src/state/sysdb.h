@@ -82,6 +82,14 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
 int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen);
 void lode_sysdb_close(lode_sysdb *db);
 const char *lode_sysdb_path(lode_sysdb *db);
+/* Since when (epoch ms) a write to a state database of this process has
+ * failed for lack of space (*status LODE_EFULL) or an I/O error
+ * (LODE_EIO), with no checkpoint or outcome written since; 0 when none.
+ * The file is copied to path. */
+int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen);
+/* How many such failures this connection has seen (a workflow body whose
+ * run saw this grow failed because of the database, not of its code). */
+unsigned lode_sysdb_faults(lode_sysdb *db);
 
 /* With sync_full: the next commits skip their fsync while on (they become
  * durable with the next full commit, WAL being sequential). No-op otherwise. */

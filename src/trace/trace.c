@@ -300,10 +300,17 @@ static int add_error(cJSON *obj, const char *type, const char *msg, const char *
   if (!e) return -1;
   const char *t = type && *type ? type : "Error";
   const char *trace = tb && *tb ? tb : (msg && *msg ? msg : t);
-  if (add_str(e, "exception_type", t) || add_str(e, "message", msg) ||
-      add_str(e, "traceback", trace))
-    return -1;
-  return 0;
+  /* bounded like the rows' errors (base/error.h) */
+  int oom1, oom2;
+  char *cmsg = lode_error_cut(msg, LODE_ERROR_MAX_BYTES, &oom1);
+  char *ctrace = lode_error_cut(trace, LODE_ERROR_MAX_BYTES, &oom2);
+  int rc = 0;
+  if (oom1 || oom2 || add_str(e, "exception_type", t) ||
+      add_str(e, "message", cmsg ? cmsg : msg) || add_str(e, "traceback", ctrace ? ctrace : trace))
+    rc = -1;
+  free(cmsg);
+  free(ctrace);
+  return rc;
 }
 
 /* Opik's usage map takes int32 counts only; anything else (floats, strings,

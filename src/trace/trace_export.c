@@ -39,6 +39,10 @@ typedef struct sender {
   item *items;
   lode_outbox_ref *refs; /* the items being marked */
   int nitems;
+  /* rows too big for any request, seen by the last load_batch: failed */
+  lode_outbox_ref big[16];
+  size_t big_len[16];
+  int nbig;
   int batch_full;     /* the last load_batch stopped at a cap: more rows wait */
   int failures;       /* consecutive retryable failures, for the backoff */
   int warned;         /* the permanent-failure warning is logged once */
@@ -77,6 +81,7 @@ static void sender_free(sender *s) {
     free(s->secret);
   }
   for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
+  for (int i = 0; i < s->nbig; i++) free((char *)s->big[i].id);
   free(s->items);
   free(s->refs);
   lode_buf_free(&s->bodies);
@@ -148,6 +153,8 @@ static int pending_count(sender *s) { return lode_sysdb_outbox_pending(s->sys); 
 static void clear_items(sender *s) {
   for (int i = 0; i < s->nitems; i++) free(s->items[i].id);
   s->nitems = 0;
+  for (int i = 0; i < s->nbig; i++) free((char *)s->big[i].id);
+  s->nbig = 0;
   lode_buf_reset(&s->bodies);
 }
 
@@ -162,6 +169,15 @@ static int take_row(void *ud, const char *id, int64_t rev, int64_t updated_at, c
   batch *b = ud;
   sender *s = b->s;
   if (!body || len < 2 || body[0] != '{') return 0; /* failed at start-up */
+  if (len > LODE_EXPORT_MAX_RECORD_BYTES) {
+    /* no request can carry it: it must not hold the others back */
+    if (s->nbig < (int)(sizeof s->big / sizeof *s->big)) {
+      if (!(s->big[s->nbig].id = strdup(id))) goto oom;
+      s->big[s->nbig].rev = rev;
+      s->big_len[s->nbig++] = len;
+    }
+    return 0;
+  }
   if (s->nitems > 0 && b->bytes + len + 128 > LODE_EXPORT_MAX_BYTES) {
     s->batch_full = 1;
     return 1;
@@ -185,7 +201,8 @@ oom:
 }
 
 /* Loads up to 1000 due rows of one kind, within the byte cap (a single row
- * larger than the cap still goes, alone). Returns the count or -1. */
+ * larger than the cap still goes, alone; one larger than any request can
+ * hold is set aside in s->big). Returns the count or -1. */
 static int load_batch(sender *s, const struct kind *k) {
   char err[256];
   batch b = {s, 0, 0};
@@ -197,6 +214,21 @@ static int load_batch(sender *s, const struct kind *k) {
     return -1;
   }
   return b.oom ? -1 : s->nitems;
+}
+
+/* Marks the rows set aside by load_batch failed, saying why. */
+static void fail_big(sender *s, const struct kind *k) {
+  for (int i = 0; i < s->nbig; i++) {
+    char text[256], err[256];
+    snprintf(text, sizeof text,
+             "not sent: this %s record is %zu bytes, more than one request may carry "
+             "(%zu bytes)",
+             k->name, s->big_len[i], (size_t)LODE_EXPORT_MAX_RECORD_BYTES);
+    lode_warn("trace export: %s %s %s", k->name, s->big[i].id, text);
+    if (lode_sysdb_outbox_mark(s->sys, LODE_OUTBOX_FAILED, &s->big[i], 1, text, 0,
+                               &s->st.failed, err, sizeof err) != LODE_OK)
+      lode_warn("trace export: updating the outbox: %s", err);
+  }
 }
 
 /* {"spans":[{"project_name":..,"last_updated_at":..,<body minus '{'>,...]} */
@@ -364,6 +396,13 @@ static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) 
     if (n < 0) {
       *wait_ms = 1000;
       return ROUND_BACKOFF;
+    }
+    if (s->nbig) {
+      fail_big(s, &kinds[i]);
+      if (n == 0) {
+        clear_items(s);
+        return ROUND_MORE; /* load again: rows after them may be due */
+      }
     }
     if (n == 0) continue;
     int full = s->batch_full || n >= LODE_EXPORT_MAX_ITEMS;

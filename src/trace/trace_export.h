@@ -30,6 +30,10 @@
 
 #define LODE_EXPORT_MAX_ITEMS 1000
 #define LODE_EXPORT_MAX_BYTES ((size_t)4 << 20)
+/* A record larger than LODE_EXPORT_MAX_BYTES goes alone in its request; one
+ * larger than this (what one request can hold) is never sent: it is marked
+ * failed with a last_error saying so, and the others go on. */
+#define LODE_EXPORT_MAX_RECORD_BYTES (LODE_EXPORT_MAX_BYTES * 4 - ((size_t)64 << 10))
 
 typedef struct lode_exporter lode_exporter;
 

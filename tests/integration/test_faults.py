@@ -4,6 +4,7 @@ links out of a walked folder, table errors. Each test names the docs/ page
 that promises the behaviour."""
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_opik import FakeOpik  # noqa: E402
-from lodeutil import LODE, SOURCE, Lode  # noqa: E402
+from lodeutil import LODE, SOURCE, Lode, wait_for  # noqa: E402
 
 FILL = os.path.join(os.path.dirname(LODE), "lode_trace_fill")
 
@@ -173,3 +174,201 @@ def test_ingest_skips_links_out_of_the_folder_and_files_are_private(tmp_path, en
     assert p.returncode == 0, p.stdout + p.stderr
     with sqlite3.connect(str(tmp_path / ".lode" / "store.db")) as c:
         assert c.execute("SELECT count(*) FROM documents").fetchone()[0] == 3
+
+
+# ---- 5. a runaway step (docs/lua-api.md "lode.step", docs/concurrency.md "Timeouts")
+
+RUNAWAY = r'''
+local lode = require("lode")
+local spin = lode.step("spin", function()
+  local n = 0
+  while true do n = n + 1 end
+end)
+return lode.workflow("abuse", function() spin(); return "never" end)
+'''
+
+SECOND_TIME = r'''
+local lode = require("lode")
+local calls = 0
+local flaky = lode.step("flaky", function()
+  calls = calls + 1
+  if calls == 1 or os.getenv("ALWAYS") then
+    local co = coroutine.wrap(function() while true do end end)
+    co()  -- a coroutine made by the step is interrupted too
+  end
+  return "done on call " .. calls
+end, { timeout = 1, retries = { max_attempts = 2, interval = 0 } })
+return lode.workflow("patient", function() return flaky() end)
+'''
+
+
+def test_runaway_step_is_interrupted_at_the_workflow_deadline(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("abuse.lua", RUNAWAY)
+    t0 = time.monotonic()
+    proc = lode.start("run", "abuse.lua", "--timeout", "2")
+    try:
+        # the row exists from the start, so another process sees (and could cancel) it
+        assert wait_for(lambda: "abuse" in lode.run("workflow", "list").stdout, timeout=1.5)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    took = time.monotonic() - t0
+    assert took < 5, took
+    assert proc.returncode != 0
+    assert "deadline" in err, err
+    assert lode.sql("select status from workflows where name='abuse'") == [("CANCELLED",)]
+    assert lode.sql("select count(*) from steps where name='spin'") == [(0,)]
+
+
+def test_step_timeout_interrupts_and_retries(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", SECOND_TIME)
+    t0 = time.monotonic()
+    p = lode.run("run", "p.lua", timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert time.monotonic() - t0 < 5
+    assert "done on call 2" in p.stdout
+    rows = lode.sql("select status, attempts, error from steps where name='flaky'")
+    assert rows == [("SUCCESS", 2, None)], rows
+    # a step that always runs away fails after its attempts, saying why
+    p = lode.run("run", "p.lua", "--db", "other.db", env={"ALWAYS": "1"}, timeout=30)
+    assert p.returncode != 0
+    assert "step 'flaky' timed out after 1 s" in p.stderr, p.stderr
+    with sqlite3.connect(os.path.join(lode.dir, "other.db")) as c:
+        rows = c.execute("select status, attempts from steps where name='flaky'").fetchall()
+    assert rows == [("ERROR", 2)], rows
+
+
+def test_step_timeout_is_checked_at_declaration(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", 'local lode = require("lode")\n'
+               'local s = lode.step("s", function() end, { timeout = -1 })\n'
+               'return lode.workflow("w", function() return s() end)\n')
+    p = lode.run("run", "p.lua")
+    assert p.returncode != 0
+    assert "option 'timeout' must be a positive number (got number -1)" in p.stderr, p.stderr
+
+
+# ---- 2. a huge error (docs/operations.md "Sizes of what is kept", docs/tracing.md)
+
+HUGE = r'''
+local lode = require("lode")
+local boom = lode.step("boom", function()
+  error("é" .. string.rep("é", 10 * 1024 * 1024))  -- 20 MB + 2 bytes
+end)
+local small = lode.step("small", function() return "fine" end)
+return lode.workflow("huge", function(kind)
+  if kind == "small" then return small() end
+  return boom()
+end)
+'''
+
+
+def test_huge_error_is_cut_and_delivery_does_not_stall(tmp_path, env):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", HUGE)
+    full = 2 + 20 * 1024 * 1024
+    p = lode.run("run", "p.lua", env={"HOME": str(tmp_path)}, timeout=120)
+    assert p.returncode != 0
+    p = lode.run("run", "p.lua", "small", env={"HOME": str(tmp_path)}, timeout=60)
+    assert p.returncode == 0, p.stderr
+    size = sum(os.path.getsize(lode.db + s) for s in ("", "-wal") if os.path.exists(lode.db + s))
+    assert size < 5 * 1024 * 1024, size
+    # strictly UTF-8 (sqlite3 decodes TEXT strictly), bounded, with the full size
+    for (err,) in lode.sql("select error from workflows where name='huge' and error is not null") \
+            + lode.sql("select error from steps where name='boom'"):
+        assert len(err.encode()) < 64 * 1024 + 200, len(err)
+        m = re.search(r"\[error truncated by lode: (\d+) of (\d+) bytes kept\]$", err)
+        assert m, err[-200:]
+        assert int(m.group(1)) <= 64 * 1024 and int(m.group(2)) > full, m.group(0)
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = run(env, "export", "--db", lode.db, timeout=60)
+        st = opik.state()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert st["errors"] == []
+    bodies = lode.sql("select length(body) from trace_records")
+    assert max(b for (b,) in bodies) < 300 * 1024, bodies
+    assert states(lode.db) == {"sent": len(bodies)}
+    assert len(st["traces"]) == 2  # the small run's too
+    errs = [b["error_info"] for b in list(st["spans"].values()) + list(st["traces"].values())
+            if "error_info" in b]
+    assert errs and all("[error truncated by lode: " in e["traceback"] for e in errs)
+    size = sum(os.path.getsize(lode.db + s) for s in ("", "-wal") if os.path.exists(lode.db + s))
+    assert size < 5 * 1024 * 1024, size
+
+
+def test_a_record_too_big_to_send_fails_alone(tmp_path, env):
+    db = tmp_path / "t.db"
+    subprocess.run([FILL, str(db), "--traces", "2", "--spans", "3"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    with sqlite3.connect(str(db)) as c:
+        # a span whose body no request can carry (written by an older lode, say)
+        c.execute("insert into trace_records(id, kind, trace_id, parent_id, name, type, "
+                  "start_ms, end_ms, error, body, rev, state, updated_at) "
+                  "select '01900000-0000-7000-8000-0000000000bb', kind, trace_id, parent_id, "
+                  "name, type, start_ms, end_ms, error, "
+                  "'{\"x\":\"' || hex(zeroblob(9 * 1024 * 1024)) || '\"}', rev, state, "
+                  "updated_at from trace_records where kind='span' limit 1")
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        t0 = time.monotonic()
+        p = run(env, "export", "--db", str(db), timeout=60)
+        took = time.monotonic() - t0
+        st = opik.state()
+    assert took < 20, took
+    assert "more than one request may carry" in p.stderr, p.stderr
+    assert states(db) == {"sent": 2 + 2 * 3, "failed": 1}
+    with sqlite3.connect(str(db)) as c:
+        (last,) = c.execute("select last_error from trace_records where state='failed'").fetchone()
+    assert "bytes, more than one request may carry" in last
+    assert len(st["spans"]) == 2 * 3 and len(st["traces"]) == 2
+
+
+# ---- 1. a full state database (docs/operations.md "When the state database fails")
+
+FILL_UP = r'''
+local lode = require("lode")
+local q = lode.queue("kids", { concurrency = 4 })
+local write = lode.step("write", function(i)
+  return { i = i, text = string.rep(string.format("%05d", i), 16 * 1024) }  -- 80 KB
+end)
+local kid = lode.workflow("kid", function(i) return write(i).i end)
+return lode.workflow("fill", function(n)
+  local hs = {}
+  for i = 1, tonumber(n) do hs[i] = q:enqueue(kid, i) end
+  local sum = 0
+  for i = 1, tonumber(n) do sum = sum + hs[i]:result() end
+  return sum
+end)
+'''
+
+
+@pytest.mark.parametrize("pages,workers", [(120, "1"), (400, "2")])
+def test_full_state_database_ends_the_run_and_nothing_is_lost(tmp_path, env, pages, workers):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", FILL_UP)
+    t0 = time.monotonic()
+    p = lode.run("run", "p.lua", "50", "--workers", workers, timeout=60,
+                 env={"LODE_TEST_MAX_PAGES": str(pages), "LODE_STATE_RETRY_S": "3"})
+    took = time.monotonic() - t0
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert took < 30, took
+    assert p.stderr.count("disk full (or its size limit reached); retrying for up to 3 s") == 1, \
+        p.stderr
+    assert "for 3 s; giving up" in p.stderr and "nothing recorded is lost" in p.stderr
+    kids = dict(lode.sql("select status, count(*) from workflows where name='kid' group by 1"))
+    assert "PENDING" not in kids and "ERROR" not in kids, kids  # all back on the queue
+    assert kids.get("SUCCESS", 0) < 50
+    # space is back: the next run takes everything up, each child once
+    p = lode.run("run", "p.lua", "50", "--workers", workers, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert lode.sql("select name, status, count(*) from workflows group by 1, 2 order by 1") == \
+        [("fill", "SUCCESS", 1), ("kid", "SUCCESS", 50)]
+    assert lode.sql("select count(*), count(distinct workflow_id) from steps "
+                    "where name='write'") == [(50, 50)]
+    from_kids = lode.sql("select input from workflows where name='kid'")
+    assert len(set(from_kids)) == 50

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +71,46 @@ struct lode_sysdb {
   sqlite3_stmt *st[S_COUNT];
   sqlite3_stmt *xst[LODE__X_COUNT]; /* the other backend files' (sysdb_int.h) */
   char *path;
+  unsigned faults;    /* SQLITE_FULL / SQLITE_IOERR seen on this connection */
+  int wrote_progress; /* this transaction writes a checkpoint or an outcome */
 };
+
+/* A state database that cannot be written for lack of space (or an I/O
+ * error), process-wide: since when (epoch ms, 0: it is fine), which status,
+ * and the file. Set by any connection's failed write, cleared by any
+ * checkpoint or outcome written (docs/operations.md, "When the state
+ * database fails"). */
+static _Atomic int64_t fault_since_ms;
+static _Atomic int fault_status;
+static char fault_path[1024];
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fault_set(lode_sysdb *db, int status) {
+  db->faults++;
+  pthread_mutex_lock(&fault_mu);
+  if (!atomic_load(&fault_since_ms)) {
+    lode_strlcpy(fault_path, db->path ? db->path : "state database", sizeof fault_path);
+    atomic_store(&fault_status, status);
+    atomic_store(&fault_since_ms, lode_now_ms());
+  }
+  pthread_mutex_unlock(&fault_mu);
+}
+
+static void progress_written(lode_sysdb *db) {
+  db->wrote_progress = 0;
+  if (atomic_load(&fault_since_ms)) atomic_store(&fault_since_ms, 0);
+}
+
+int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen) {
+  pthread_mutex_lock(&fault_mu);
+  int64_t since = atomic_load(&fault_since_ms);
+  if (status) *status = atomic_load(&fault_status);
+  if (path) lode_strlcpy(path, fault_path, pathlen);
+  pthread_mutex_unlock(&fault_mu);
+  return since;
+}
+
+unsigned lode_sysdb_faults(lode_sysdb *db) { return db ? db->faults : 0; }
 
 /* What to do about SQLite's primary result code `code`, or "" (docs/operations.md,
  * "When the state database fails"). */
@@ -89,12 +130,19 @@ static const char *advice(int code) {
   }
 }
 
+/* Fills err; returns LODE_EFULL for a full disk (or size limit),
+ * LODE_EIO for an I/O error, which also mark the state database faulty
+ * (lode_sysdb_fault), else LODE_EDB. */
 static int db_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen) {
   int code = db && db->db ? sqlite3_extended_errcode(db->db) : rc;
   if (rc && rc != SQLITE_ERROR) code = rc;
   snprintf(err, errlen, "%s: %s (%s)%s", db && db->path ? db->path : "state database", what,
            db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc), advice(code));
-  return LODE_EDB;
+  int st = (code & 0xff) == SQLITE_FULL    ? LODE_EFULL
+           : (code & 0xff) == SQLITE_IOERR ? LODE_EIO
+                                           : LODE_EDB;
+  if (st != LODE_EDB && db) fault_set(db, st);
+  return st;
 }
 
 int lode__sysdb_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen) {
@@ -419,6 +467,14 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     goto done;
   }
   db->sync_full = sync_full;
+#ifdef LODE_TEST_HOOKS
+  /* test builds: a state database that fills up (docs/operations.md) */
+  const char *maxp = getenv("LODE_TEST_MAX_PAGES");
+  if (maxp && *maxp) {
+    snprintf(pragmas, sizeof pragmas, "PRAGMA max_page_count=%ld", strtol(maxp, NULL, 10));
+    sqlite3_exec(db->db, pragmas, NULL, NULL, NULL);
+  }
+#endif
   rc = migrate(db, err, errlen);
 done:
   if (rc != LODE_OK) {
@@ -496,10 +552,12 @@ int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen) {
   lode_busy_releasing(&db->busy);
   int rc = run_simple(db, S_COMMIT, "cannot commit", err, errlen);
   lode_busy_released(&db->busy);
+  if (rc == LODE_OK && db->wrote_progress) progress_written(db);
   return rc;
 }
 void lode_sysdb_rollback(lode_sysdb *db) {
   char e[64];
+  db->wrote_progress = 0;
   if (sqlite3_get_autocommit(db->db)) return;
   lode_busy_releasing(&db->busy);
   run_simple(db, S_ROLLBACK, "rollback", e, sizeof e);
@@ -683,6 +741,8 @@ int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot record workflow outcome", err, errlen);
+  db->wrote_progress = 1;
+  if (sqlite3_get_autocommit(db->db)) progress_written(db);
   return LODE_OK;
 }
 
@@ -862,6 +922,8 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
   if (rc != SQLITE_DONE) return db_err(db, rc, "cannot checkpoint step", err, errlen);
+  db->wrote_progress = 1;
+  if (sqlite3_get_autocommit(db->db)) progress_written(db);
   return LODE_OK;
 }
 
