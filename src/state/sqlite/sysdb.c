@@ -167,155 +167,11 @@ static sqlite3_stmt *stmt(lode_sysdb *db, int which) {
   return db->st[which];
 }
 
-/* ---- migrations --------------------------------------------------------- */
+/* ---- migrations (the list is in schema.c) -------------------------------- */
 
-static const char *const schema_v1 =
-    "CREATE TABLE workflows("
-    " id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
-    " parent_id TEXT, parent_step INTEGER, input BLOB, output BLOB, error TEXT,"
-    " pipeline TEXT, version TEXT, executor_id TEXT,"
-    " recovery_attempts INTEGER NOT NULL DEFAULT 0, max_recovery_attempts INTEGER,"
-    " trace_id TEXT, span_id TEXT, parent_span_id TEXT,"
-    " queue TEXT, priority INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, deadline_ms INTEGER,"
-    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    " started_at INTEGER, ended_at INTEGER);"
-    "CREATE INDEX workflows_status ON workflows(status, created_at);"
-    "CREATE INDEX workflows_parent ON workflows(parent_id);"
-    "CREATE INDEX workflows_created ON workflows(created_at);"
-    "CREATE TABLE steps("
-    " workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL, name TEXT NOT NULL,"
-    " status TEXT NOT NULL, output BLOB, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,"
-    " child_id TEXT, span_id TEXT, started_at INTEGER, ended_at INTEGER,"
-    " PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
-    "CREATE TABLE executors("
-    " id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,"
-    " proc_start TEXT, started_at INTEGER NOT NULL);";
-
-/* Runs one migration's SQL; a failure names the schema step. */
-static int run_schema(sqlite3 *db, const char *what, const char *sql, char *err,
-                      size_t errlen) {
-  char *msg = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, errlen, "%s: %s", what, msg ? msg : "?");
-    sqlite3_free(msg);
-    return LODE_EDB;
-  }
-  return LODE_OK;
-}
-
-static int core_v1(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(db, "schema", schema_v1, err, errlen);
-}
-
-/* Queues: what the dispatcher scans, and deduplication while a workflow
- * with the same dedup id is queued or running (the partial unique index
- * lets the id be reused once that workflow has finished). */
-static int core_v2(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(db, "schema 2",
-                    "ALTER TABLE workflows ADD COLUMN wake_at INTEGER;"
-                    "CREATE INDEX workflows_queue ON workflows(queue, status, priority, created_at)"
-                    " WHERE queue IS NOT NULL;"
-                    "CREATE UNIQUE INDEX workflows_dedup ON workflows(queue, dedup_id)"
-                    " WHERE dedup_id IS NOT NULL AND status IN ('ENQUEUED','PENDING');", err, errlen);
-}
-
-/* Trace records of workflows and steps live in their own rows (the
- * checkpoint is the record, written in the same commit at no extra index
- * cost): `traced` marks a workflow whose spans lode renders, `trace_extra`
- * keeps its tags, metadata, phase and lode.trace.update values, and a
- * step's `span_input`/`span_recovery` keep what its span needs besides the
- * checkpoint. the trace renderer (src/trace/render.c) turns them into
- * trace_records rows in batches, off the step path; `trace_cursor` and
- * `trace_open` are its progress (workflows rowids seen, workflows whose
- * spans are not final yet). Rows written before this migration had their
- * records stored directly, so the cursor starts past them. */
-static int core_v3(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(db, "schema 3",
-                    "ALTER TABLE workflows ADD COLUMN traced INTEGER;"
-                    "ALTER TABLE workflows ADD COLUMN trace_extra TEXT;"
-                    "ALTER TABLE steps ADD COLUMN span_input TEXT;"
-                    "ALTER TABLE steps ADD COLUMN span_recovery INTEGER;"
-                    "CREATE TABLE trace_cursor(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-                    "INSERT INTO trace_cursor SELECT 'workflows', coalesce(max(rowid), 0)"
-                    " FROM workflows;"
-                    "CREATE TABLE trace_open(workflow_id TEXT PRIMARY KEY,"
-                    " steps_done INTEGER NOT NULL DEFAULT 0);", err, errlen);
-}
-
-/* Fewer index pages per workflow: a workflow's row is written with its
- * first checkpoint, and each index is one more page in that commit. Lists
- * are ordered by rowid (the order rows were recorded), so `created_at` needs
- * no index of its own; only children are looked up by parent, so top-level
- * rows stay out of that index; and only PENDING rows are looked up by status
- * (recovery, releasing a process's work), so a finished workflow leaves the
- * status index instead of moving within it. */
-static int core_v4(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(db, "schema 4",
-                    "DROP INDEX IF EXISTS workflows_created;"
-                    "DROP INDEX IF EXISTS workflows_parent;"
-                    "CREATE INDEX workflows_parent ON workflows(parent_id)"
-                    " WHERE parent_id IS NOT NULL;"
-                    "DROP INDEX IF EXISTS workflows_status;"
-                    "CREATE INDEX workflows_pending ON workflows(executor_id)"
-                    " WHERE status='PENDING';", err, errlen);
-}
-
-/* A workflow left PENDING by a dead process changes no more until it is
- * claimed again: the renderer parks it (the owner it saw) rather than look
- * at it on every pass. */
-static int core_v5(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(db, "schema 5", "ALTER TABLE trace_open ADD COLUMN parked_owner TEXT;", err,
-                    errlen);
-}
-
-/* A step's output (a page's text, its chunks, a matrix: often megabytes)
- * becomes the last column of its row. SQLite keeps a long value in a chain
- * of overflow pages and reaches any column stored after it by reading the
- * whole chain, so a read of a step's span columns, status or times read its
- * output too; the trace renderer does such reads for every step. The table
- * is rebuilt once with the same rows. */
-static int core_v6(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(
-      db, "schema 6",
-      "CREATE TABLE steps_v6("
-      " workflow_id TEXT NOT NULL, step_no INTEGER NOT NULL, name TEXT NOT NULL,"
-      " status TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,"
-      " child_id TEXT, span_id TEXT, started_at INTEGER, ended_at INTEGER,"
-      " span_input TEXT, span_recovery INTEGER, output BLOB,"
-      " PRIMARY KEY(workflow_id, step_no)) WITHOUT ROWID;"
-      "INSERT INTO steps_v6(workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
-      " started_at,ended_at,span_input,span_recovery,output)"
-      " SELECT workflow_id,step_no,name,status,error,attempts,child_id,span_id,"
-      " started_at,ended_at,span_input,span_recovery,output FROM steps;"
-      "DROP TABLE steps;"
-      "ALTER TABLE steps_v6 RENAME TO steps;",
-      err, errlen);
-}
-
-/* What a running workflow reports of its progress (lode.progress), for
- * `lode workflow list/get` in another process: one row per workflow, the
- * last report wins. */
-static int core_v7(sqlite3 *db, char *err, size_t errlen) {
-  return run_schema(db, "schema 7",
-                    "CREATE TABLE workflow_progress(workflow_id TEXT PRIMARY KEY,"
-                    " progress TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;",
-                    err, errlen);
-}
-
-/* Every migration, in the order they apply; a new one goes at the end
- * (docs/operations.md: how a state database is upgraded). The trace store's
- * table (trace_store.c) commits with the checkpoints it describes, so it
- * lives in the same file. */
-static const struct {
-  const char *name;
-  lode__migration_fn fn;
-} migrations[] = {{"core-1", core_v1}, {"trace-1", lode__trace_store_v1}, {"core-2", core_v2},
-                  {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
-                  {"core-6", core_v6}, {"core-7", core_v7}};
-static const int n_migrations = (int)(sizeof migrations / sizeof migrations[0]);
 
 /* Refuses a database written by a newer lode: a migration this binary does
- * not know, or a schema version (user_version, n_migrations when lode last
+ * not know, or a schema version (user_version, lode__n_migrations when lode last
  * migrated it) above ours. Using it would misread or damage what the newer
  * lode wrote (docs/operations.md, "Upgrades"). */
 static int check_known(lode_sysdb *db, char *err, size_t errlen) {
@@ -333,19 +189,20 @@ static int check_known(lode_sysdb *db, char *err, size_t errlen) {
   while ((r = sqlite3_step(q)) == SQLITE_ROW && !unknown[0]) {
     const char *name = (const char *)sqlite3_column_text(q, 0);
     int known = 0;
-    for (int i = 0; i < n_migrations && name; i++) known |= !strcmp(name, migrations[i].name);
+    for (int i = 0; i < lode__n_migrations && name; i++)
+      known |= !strcmp(name, lode__migrations[i].name);
     if (!known) snprintf(unknown, sizeof unknown, "%.100s", name ? name : "(null)");
   }
   sqlite3_finalize(q);
   if (r != SQLITE_ROW && r != SQLITE_DONE)
     return db_err(db, r, "cannot read lode_migrations", err, errlen);
-  if (!unknown[0] && uv <= n_migrations) return LODE_OK;
+  if (!unknown[0] && uv <= lode__n_migrations) return LODE_OK;
   snprintf(err, errlen,
            "%s was written by a newer lode (schema version %d%s%s), this lode knows schema "
            "version %d (migrations up to %s): use that newer lode, or another --db; nothing "
            "was changed (docs/operations.md, \"Upgrades\")",
-           db->path, uv, unknown[0] ? ", migration " : "", unknown, n_migrations,
-           migrations[n_migrations - 1].name);
+           db->path, uv, unknown[0] ? ", migration " : "", unknown, lode__n_migrations,
+           lode__migrations[lode__n_migrations - 1].name);
   return LODE_EUSAGE;
 }
 
@@ -365,11 +222,11 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
   }
   rc = check_known(db, err, errlen);
   int applied = 0;
-  for (int i = 0; i < n_migrations && rc == LODE_OK; i++) {
+  for (int i = 0; i < lode__n_migrations && rc == LODE_OK; i++) {
     sqlite3_stmt *q;
     int src = sqlite3_prepare_v2(db->db, "SELECT 1 FROM lode_migrations WHERE name=?", -1, &q,
                                  NULL);
-    sqlite3_bind_text(q, 1, migrations[i].name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 1, lode__migrations[i].name, -1, SQLITE_STATIC);
     if (src == SQLITE_OK) src = sqlite3_step(q);
     sqlite3_finalize(q);
     if (src != SQLITE_ROW && src != SQLITE_DONE) {
@@ -379,22 +236,22 @@ static int migrate(lode_sysdb *db, char *err, size_t errlen) {
     }
     if (src == SQLITE_ROW) continue;
     char e2[256] = "";
-    rc = migrations[i].fn(db->db, e2, sizeof e2);
+    rc = lode__migrations[i].fn(db->db, e2, sizeof e2);
     if (rc != LODE_OK) {
-      snprintf(err, errlen, "%s: migration %s failed: %s%s", db->path, migrations[i].name, e2,
+      snprintf(err, errlen, "%s: migration %s failed: %s%s", db->path, lode__migrations[i].name, e2,
                advice(sqlite3_extended_errcode(db->db)));
       break;
     }
     applied = 1;
     sqlite3_prepare_v2(db->db, "INSERT INTO lode_migrations VALUES(?,?)", -1, &q, NULL);
-    sqlite3_bind_text(q, 1, migrations[i].name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 1, lode__migrations[i].name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, lode_now_ms());
     sqlite3_step(q);
     sqlite3_finalize(q);
   }
   if (rc == LODE_OK && applied) {
     char pv[64];
-    snprintf(pv, sizeof pv, "PRAGMA user_version=%d", n_migrations);
+    snprintf(pv, sizeof pv, "PRAGMA user_version=%d", lode__n_migrations);
     if (sqlite3_exec(db->db, pv, NULL, NULL, NULL) != SQLITE_OK)
       rc = db_err(db, 0, "cannot record the schema version", err, errlen);
   }
@@ -1044,281 +901,4 @@ int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, co
   lode_wf_row q = *r;
   q.status = LODE_WF_ENQUEUED;
   return insert_row(db, &q, priority, dedup_id, existed, err, errlen);
-}
-
-static int64_t count1(lode_sysdb *db, const char *sql, const char *a, const char *b, int64_t c) {
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
-  lode__bind_text(s, 1, a);
-  if (b) lode__bind_text(s, 2, b);
-  if (c) sqlite3_bind_int64(s, 3, c);
-  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-  sqlite3_finalize(s);
-  return n;
-}
-
-int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const char *executor_id,
-                           int max_n, char ***ids, int *nids, char *err, size_t errlen) {
-  *ids = NULL;
-  *nids = 0;
-  if (max_n <= 0) return LODE_OK;
-  /* idle workers poll often: a read (no lock) first, the write transaction
-   * only when there is something to claim */
-  if (count1(db, "SELECT EXISTS(SELECT 1 FROM workflows WHERE queue=?1 AND status='ENQUEUED')",
-             q->name, NULL, 0) <= 0)
-    return LODE_OK;
-  int rc = lode_sysdb_begin(db, err, errlen);
-  if (rc != LODE_OK) return rc;
-  int64_t n = max_n;
-  int64_t now = lode_now_ms();
-  if (q->concurrency > 0) {
-    int64_t running = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
-                                 "status='PENDING'", q->name, NULL, 0);
-    if (running < 0) n = 0; /* cannot tell: claim nothing this time */
-    else if (q->concurrency - running < n) n = q->concurrency - running;
-  }
-  if (q->worker_concurrency > 0 && n > 0) {
-    int64_t mine = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
-                              "status='PENDING' AND executor_id=?2", q->name, executor_id, 0);
-    if (mine < 0) n = 0;
-    else if (q->worker_concurrency - mine < n) n = q->worker_concurrency - mine;
-  }
-  if (q->limit > 0 && n > 0) {
-    /* every start counts, finished or not: the window is about starts */
-    int64_t started = count1(db, "SELECT count(*) FROM workflows WHERE queue=?1 AND "
-                                 "started_at>?3",
-                             q->name, NULL, now - (int64_t)(q->period_s * 1000));
-    if (started < 0) n = 0;
-    else if (q->limit - started < n) n = q->limit - started;
-  }
-  char **out = NULL;
-  int got = 0;
-  if (n > 0) {
-    sqlite3_stmt *s;
-    const char *sql =
-        q->priority ? "SELECT id FROM workflows WHERE queue=?1 AND status='ENQUEUED' ORDER BY "
-                      "priority<>0, priority, created_at, rowid LIMIT ?2"
-                    : "SELECT id FROM workflows WHERE queue=?1 AND status='ENQUEUED' ORDER BY "
-                      "created_at, rowid LIMIT ?2";
-    if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK) {
-      rc = db_err(db, 0, "cannot read queue", err, errlen);
-    } else {
-      lode__bind_text(s, 1, q->name);
-      sqlite3_bind_int64(s, 2, n);
-      out = calloc((size_t)n, sizeof *out);
-      while (out && sqlite3_step(s) == SQLITE_ROW) out[got++] = lode__col_text(s, 0);
-      sqlite3_finalize(s);
-    }
-    sqlite3_stmt *u = NULL;
-    if (rc == LODE_OK &&
-        sqlite3_prepare_v2(db->db, "UPDATE workflows SET status='PENDING', executor_id=?1, "
-                                   "started_at=?2, updated_at=?2 WHERE id=?3 AND "
-                                   "status='ENQUEUED'", -1, &u, NULL) != SQLITE_OK)
-      rc = db_err(db, 0, "cannot claim", err, errlen);
-    for (int i = 0; i < got && rc == LODE_OK; i++) {
-      lode__bind_text(u, 1, executor_id);
-      sqlite3_bind_int64(u, 2, now);
-      lode__bind_text(u, 3, out[i]);
-      if (sqlite3_step(u) != SQLITE_DONE) rc = db_err(db, 0, "cannot claim", err, errlen);
-      sqlite3_reset(u);
-    }
-    sqlite3_finalize(u);
-  }
-  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
-  if (rc != LODE_OK) {
-    lode_sysdb_rollback(db);
-    for (int i = 0; i < got; i++) free(out[i]);
-    free(out);
-    return rc;
-  }
-  *ids = out;
-  *nids = got;
-  return LODE_OK;
-}
-
-int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, char *err,
-                       size_t errlen) {
-  sqlite3_stmt *s;
-  const char *sql = id ? "UPDATE workflows SET status='ENQUEUED', executor_id=NULL, "
-                         "started_at=NULL WHERE executor_id=?1 AND status='PENDING' AND "
-                         "queue IS NOT NULL AND id=?2"
-                       : "UPDATE workflows SET status='ENQUEUED', executor_id=NULL, "
-                         "started_at=NULL WHERE executor_id=?1 AND status='PENDING' AND "
-                         "queue IS NOT NULL";
-  if (sqlite3_prepare_v2(db->db, sql, -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "prepare", err, errlen);
-  lode__bind_text(s, 1, executor_id);
-  if (id) lode__bind_text(s, 2, id);
-  int rc = sqlite3_step(s);
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot release workflows", err, errlen);
-  return LODE_OK;
-}
-
-int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen) {
-  /* queued workflows whose process died go back to their queue */
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db->db, "SELECT DISTINCT executor_id FROM workflows WHERE "
-                                 "status='PENDING' AND queue IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "prepare", err, errlen);
-  char *dead[64];
-  int n = 0;
-  while (sqlite3_step(s) == SQLITE_ROW && n < 64) {
-    const char *e = (const char *)sqlite3_column_text(s, 0);
-    if (!e || !lode_sysdb_executor_alive(db, e)) dead[n++] = e ? strdup(e) : NULL;
-  }
-  sqlite3_finalize(s);
-  int rc = LODE_OK;
-  for (int i = 0; i < n; i++) {
-    if (dead[i] && rc == LODE_OK) rc = lode_sysdb_release(db, dead[i], NULL, err, errlen);
-    free(dead[i]);
-  }
-  return rc;
-}
-
-int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int64_t step,
-                       const char *trace_id, const char *span_id, char *err, size_t errlen) {
-  int rc = lode_sysdb_begin(db, err, errlen);
-  if (rc != LODE_OK) return rc;
-  sqlite3_stmt *s = NULL;
-  int64_t now = lode_now_ms();
-  if (sqlite3_prepare_v2(db->db,
-                         "INSERT INTO workflows(id,name,status,input,pipeline,version,"
-                         "recovery_attempts,max_recovery_attempts,trace_id,span_id,created_at,"
-                         "updated_at,started_at,traced,trace_extra) SELECT ?2,name,'PENDING',"
-                         "input,pipeline,version,0,max_recovery_attempts,?3,?4,?5,?5,?5,traced,"
-                         "trace_extra FROM workflows WHERE id=?1",
-                         -1, &s, NULL) != SQLITE_OK) {
-    rc = db_err(db, 0, "cannot fork", err, errlen);
-    goto done;
-  }
-  lode__bind_text(s, 1, src);
-  lode__bind_text(s, 2, new_id);
-  lode__bind_text(s, 3, trace_id);
-  lode__bind_text(s, 4, span_id);
-  sqlite3_bind_int64(s, 5, now);
-  if (sqlite3_step(s) != SQLITE_DONE || sqlite3_changes(db->db) != 1) {
-    rc = db_err(db, 0, "cannot fork (does the id exist, is the new id free?)", err, errlen);
-    goto done;
-  }
-  sqlite3_finalize(s);
-  s = NULL;
-  if (sqlite3_prepare_v2(db->db,
-                         "INSERT INTO steps(workflow_id,step_no,name,status,output,error,attempts,"
-                         "child_id,span_id,started_at,ended_at) SELECT ?2,step_no,name,status,"
-                         "output,error,attempts,child_id,span_id,started_at,ended_at FROM steps "
-                         "WHERE workflow_id=?1 AND step_no<?3",
-                         -1, &s, NULL) != SQLITE_OK) {
-    rc = db_err(db, 0, "cannot fork", err, errlen);
-    goto done;
-  }
-  lode__bind_text(s, 1, src);
-  lode__bind_text(s, 2, new_id);
-  sqlite3_bind_int64(s, 3, step);
-  if (sqlite3_step(s) != SQLITE_DONE) rc = db_err(db, 0, "cannot copy steps", err, errlen);
-done:
-  sqlite3_finalize(s);
-  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
-  if (rc != LODE_OK) lode_sysdb_rollback(db);
-  return rc;
-}
-
-int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, size_t errlen) {
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db->db,
-                         "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION ALL SELECT w.id FROM "
-                         "workflows w JOIN tree t ON w.parent_id=t.id) UPDATE workflows SET "
-                         "status='CANCELLED', updated_at=?2 WHERE id IN (SELECT id FROM tree) "
-                         "AND status IN ('PENDING','ENQUEUED')",
-                         -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "cannot cancel", err, errlen);
-  lode__bind_text(s, 1, id);
-  sqlite3_bind_int64(s, 2, lode_now_ms());
-  int rc = sqlite3_step(s);
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return db_err(db, rc, "cannot cancel", err, errlen);
-  *n = sqlite3_changes(db->db);
-  return LODE_OK;
-}
-
-int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen) {
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(db->db,
-                         "SELECT queue, status, id, name, priority, created_at, started_at, "
-                         "executor_id FROM workflows WHERE queue IS NOT NULL AND status IN "
-                         "('ENQUEUED','PENDING') ORDER BY queue, status DESC, priority, "
-                         "created_at",
-                         -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "cannot read queues", err, errlen);
-  int first = 1;
-  if (json) lode_buf_putc(out, '[');
-  else lode_buf_printf(out, "%-16s %-9s %-44s %-24s %s\n", "QUEUE", "STATUS", "ID", "NAME",
-                       "PRIORITY");
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    const char *q = (const char *)sqlite3_column_text(s, 0);
-    const char *st = (const char *)sqlite3_column_text(s, 1);
-    const char *id = (const char *)sqlite3_column_text(s, 2);
-    const char *name = (const char *)sqlite3_column_text(s, 3);
-    int prio = sqlite3_column_int(s, 4);
-    if (json) {
-      if (!first) lode_buf_putc(out, ',');
-      lode_buf_puts(out, "{\"queue\":");
-      lode_json_put_str(out, q, strlen(q));
-      lode_buf_printf(out, ",\"status\":\"%s\",\"id\":", st);
-      lode_json_put_str(out, id, strlen(id));
-      lode_buf_puts(out, ",\"name\":");
-      lode_json_put_str(out, name, strlen(name));
-      lode_buf_printf(out, ",\"priority\":%d}", prio);
-    } else {
-      lode_buf_printf(out, "%-16s %-9s %-44s %-24s %d\n", q, st, id, name, prio);
-    }
-    first = 0;
-  }
-  sqlite3_finalize(s);
-  if (json) lode_buf_puts(out, "]\n");
-  return LODE_OK;
-}
-
-/* ---- progress (lode.progress) ------------------------------------------------ */
-
-int lode_sysdb_progress_put(lode_sysdb *db, const char *wf_id, const char *json, char *err,
-                            size_t errlen) {
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(db->db,
-                         "INSERT INTO workflow_progress(workflow_id,progress,updated_at)"
-                         " VALUES(?1,?2,?3) ON CONFLICT(workflow_id) DO UPDATE SET"
-                         " progress=excluded.progress, updated_at=excluded.updated_at",
-                         -1, &s, NULL) != SQLITE_OK)
-    return db_err(db, 0, "cannot record progress", err, errlen);
-  lode__bind_text(s, 1, wf_id);
-  lode__bind_text(s, 2, json);
-  sqlite3_bind_int64(s, 3, lode_now_ms());
-  int r = sqlite3_step(s);
-  int rc = r == SQLITE_DONE ? LODE_OK : db_err(db, r, "cannot record progress", err, errlen);
-  sqlite3_finalize(s);
-  return rc;
-}
-
-int lode_sysdb_progress_get(lode_sysdb *db, const char *wf_id, char **json, int64_t *updated_at,
-                            char *err, size_t errlen) {
-  sqlite3_stmt *s = NULL;
-  *json = NULL;
-  if (sqlite3_prepare_v2(db->db,
-                         "SELECT progress, updated_at FROM workflow_progress WHERE workflow_id=?1",
-                         -1, &s, NULL) != SQLITE_OK) {
-    /* a read-only database from before schema 7 has no progress */
-    sqlite3_finalize(s);
-    return LODE_ENOTFOUND;
-  }
-  lode__bind_text(s, 1, wf_id);
-  int r = sqlite3_step(s), rc = LODE_ENOTFOUND;
-  if (r == SQLITE_ROW) {
-    *json = lode__col_text(s, 0);
-    if (updated_at) *updated_at = sqlite3_column_int64(s, 1);
-    rc = *json ? LODE_OK : LODE_ENOMEM;
-  } else if (r != SQLITE_DONE) {
-    rc = db_err(db, r, "cannot read progress", err, errlen);
-  }
-  sqlite3_finalize(s);
-  return rc;
 }

@@ -55,6 +55,13 @@ static inline char *lode__col_text(sqlite3_stmt *st, int i) {
 
 /* Migrations: each runs once, in order, inside the migration transaction. */
 typedef int (*lode__migration_fn)(sqlite3 *db, char *err, size_t errlen);
+typedef struct lode__migration {
+  const char *name;
+  lode__migration_fn fn;
+} lode__migration;
+/* schema.c: every migration, in order; a new one goes at the end. */
+extern const lode__migration lode__migrations[];
+extern const int lode__n_migrations;
 /* trace_store.c: the trace_records table (the migration named trace-1). */
 int lode__trace_store_v1(sqlite3 *db, char *err, size_t errlen);
 
