@@ -131,3 +131,14 @@ def test_a_10000_span_run_renders(tmp_path):
     assert r["hits"] and r["detailsAfterSearch"]
     assert r["renderMs"] < 2000, r["renderMs"]
     screenshot(page, "trace_10000.png")
+
+
+def test_a_page_that_cannot_be_written_is_an_error_naming_the_file(tmp_path):
+    lode = Lode(tmp_path)
+    lode.write("p.lua", SMALL)
+    lode.run("run", "p.lua", "2", check=0)
+    for where in ("/dev/full", os.path.join(lode.dir, "no", "such", "t.html")):
+        p = lode.run("trace", "--html", where)
+        assert p.returncode != 0 and "wrote" not in p.stdout, p
+        assert "cannot write " + where + ": " in p.stderr, p.stderr
+        assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
