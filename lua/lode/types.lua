@@ -254,6 +254,38 @@ function fs.load_html(path, opts) end
 ---@return lode.Doc? doc, string? err
 function fs.load_pdf(path, opts) end
 
+---@class lode.ProgressOptions
+---@field label? string          the line's first word (default "ingest")
+---@field total_files? integer
+---@field total_bytes? integer
+---@field interval? number       seconds between plain lines (default 2; 0.1 on a terminal)
+---@field out? file*             where lines go (default io.stderr)
+
+--- A progress line (lua/lode/progress.lua): `require("lode.progress")`.
+---@class lode.Progress
+---@field mode "tty"|"plain"|"off"
+---@field files integer
+---@field bytes integer
+---@field chunks integer
+local Progress = {}
+--- Counts work done; redraws or writes the line when it is due, reports to
+--- the state database at most twice a second.
+---@param d { files?: integer, bytes?: integer, chunks?: integer }
+function Progress:add(d) end
+--- "ingest: 3/10 files, 12 chunks, 1.2 MB, 0.40 MB/s, ETA 5s"
+---@return string
+function Progress:line() end
+--- Ends the line on a terminal; always reports the final counts.
+function Progress:finish() end
+
+---@class lode.progress_module
+local progress_module = {}
+---@param opts? lode.ProgressOptions
+---@return lode.Progress
+function progress_module.new(opts) end
+---@return boolean
+function progress_module.stderr_is_tty() end
+
 ---@class lode
 ---@field version string
 ---@field trace lode.trace
@@ -295,5 +327,12 @@ function lode.now() end
 --- A UUIDv7 string, recorded.
 ---@return string
 function lode.uuid() end
+
+--- Records a running workflow's progress (any checkpointable table) for
+--- `lode workflow list/get` in another process; the last report wins.
+--- false outside a workflow body or inside a step.
+---@param report table
+---@return boolean recorded
+function lode.progress(report) end
 
 return lode

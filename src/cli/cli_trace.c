@@ -1,5 +1,6 @@
 /* cli_trace.c - `lode trace` (the tree of a run) and `lode export` (deliver
  * pending trace records to Opik now). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,9 +92,12 @@ static char *opik_link(void) {
 
 static int write_file(const char *path, const lode_buf *b) {
   FILE *f = fopen(path, "wb");
-  if (!f || fwrite(b->p, 1, b->len, f) != b->len || fclose(f)) {
-    if (f) fclose(f);
-    fprintf(stderr, "lode: cannot write %s\n", path);
+  int ok = f && fwrite(b->p, 1, b->len, f) == b->len;
+  /* closed exactly once: a failed fclose (the last flush: a full disk) has
+   * still released the stream */
+  if (f && fclose(f)) ok = 0;
+  if (!ok) {
+    fprintf(stderr, "lode: cannot write %s: %s\n", path, strerror(errno));
     return -1;
   }
   return 0;
