@@ -1,10 +1,12 @@
 /* cli_trace.c - `lode trace` (the tree of a run) and `lode export` (deliver
  * pending trace records to Opik now). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -90,8 +92,12 @@ static char *opik_link(void) {
   return url;
 }
 
+/* The page holds the run's inputs and outputs: private to its owner, like
+ * the state database (docs/operations.md). */
 static int write_file(const char *path, const lode_buf *b) {
-  FILE *f = fopen(path, "wb");
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (fd >= 0 && !f) close(fd);
   int ok = f && fwrite(b->p, 1, b->len, f) == b->len;
   /* closed exactly once: a failed fclose (the last flush: a full disk) has
    * still released the stream */

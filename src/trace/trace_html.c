@@ -71,15 +71,16 @@ static cJSON *span_json(const lode__tree *t, int i, long long t0) {
   return o;
 }
 
-/* JSON inside <script>: "</" would end the element */
+/* JSON inside <script>: every '<', '>' and '&' (in JSON they only occur
+ * inside strings) is written as its \u escape, so no text of a span
+ * ("</script>", "<!--<script>") can end or change the element. */
 static int put_script_safe(lode_buf *b, const char *s) {
   for (const char *p = s; *p; p++) {
-    if (p[0] == '<' && p[1] == '/') {
-      if (lode_buf_puts(b, "<\\/")) return -1;
-      p++;
-    } else if (lode_buf_putc(b, *p)) {
-      return -1;
-    }
+    int rc = *p == '<'   ? lode_buf_puts(b, "\\u003c")
+             : *p == '>' ? lode_buf_puts(b, "\\u003e")
+             : *p == '&' ? lode_buf_puts(b, "\\u0026")
+                         : lode_buf_putc(b, (uint8_t)*p);
+    if (rc) return -1;
   }
   return 0;
 }

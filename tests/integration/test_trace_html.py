@@ -146,3 +146,36 @@ def test_a_page_that_cannot_be_written_is_an_error_naming_the_file(tmp_path):
         assert p.returncode != 0 and "wrote" not in p.stdout, p
         assert "cannot write " + where + ": " in p.stderr, p.stderr
         assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+
+
+HOSTILE = r'''
+local lode = require("lode")
+local echo = lode.step("echo_step", function(s) return s end)
+local boom = lode.step("boom_step", function() error(string.rep("deep ", 800) .. "\n" ..
+  string.rep("traceback line\n", 200)) end)
+return lode.workflow("hostile", function()
+  echo("</script><!--<script> & <b>bold</b>")
+  local ok = pcall(boom)
+  return ok
+end)
+'''
+
+
+def test_span_text_cannot_break_the_page(tmp_path):
+    # document text such as "</script>" or "<!--<script>" stays data, the
+    # page renders, a long error still shows in the details, and the file is
+    # private like the state database
+    lode = Lode(tmp_path)
+    lode.write("p.lua", HOSTILE)
+    lode.run("run", "p.lua", check=0)
+    page = os.path.join(lode.dir, "t.html")
+    lode.run("trace", "--html", page, check=0)
+    assert os.stat(page).st_mode & 0o777 == 0o600
+    html = open(page).read()
+    data = re.search(r'<script id="lode-data" type="application/json">(.*?)</script>', html, re.S)
+    assert data and "<" not in data.group(1)
+    assert "</script><!--<script> & <b>bold</b>" in data.group(1).encode().decode("unicode_escape")
+    r = drive(page, "boom_step", lode.dir)
+    spans = lode.sql("SELECT count(*) FROM trace_records WHERE kind='span'")[0][0]
+    assert r["spans"] == spans and r["bars"] == spans
+    assert "deep deep" in r["detailsAfterSearch"], r["detailsAfterSearch"][:500]
