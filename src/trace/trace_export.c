@@ -428,6 +428,8 @@ static double request_timeout(int64_t deadline_ms) {
   return left < 0.05 ? 0.05 : left;
 }
 
+#define ONE_PASS_MS 900
+
 int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double timeout_s,
                       lode_export_stats *stats, char *err, size_t errlen) {
   sender s;
@@ -440,17 +442,21 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
     return -1;
   }
   if (sender_init(&s, db_path, cfg, err, errlen)) return -1;
-  int64_t deadline = lode_now_ms() + (int64_t)(timeout_s * 1000);
+  /* --timeout 0: one pass over what is due, no waiting for back-offs, its
+   * requests bounded to stay within a second (docs/tracing.md) */
+  int one_pass = timeout_s <= 0;
+  int64_t deadline = lode_now_ms() + (one_pass ? ONE_PASS_MS : (int64_t)(timeout_s * 1000));
   atomic_store(&s.abort_at_ms, deadline);
   for (;;) {
     int64_t wait = 0;
     int r = round_once(&s, request_timeout(deadline), &wait, 1);
+    if (r == ROUND_MORE && lode_now_ms() < deadline) continue;
+    if (one_pass) break;
     if (r == ROUND_IDLE) {
       /* rows in backoff are not due yet but still pending: wait for them */
       if (pending_count(&s) <= 0) break;
       wait = 100;
     }
-    if (r == ROUND_MORE) continue;
     if (s.refused) break;
     if (lode_now_ms() + wait >= deadline) break;
     lode_sleep_s((double)wait / 1000.0);

@@ -138,6 +138,21 @@ def test_export_timeout_is_honoured(tmp_path, env, timeout):
     assert states(db) == {"pending": 2 + 2 * 3}
 
 
+def test_export_timeout_zero_makes_one_pass_that_delivers(tmp_path, env):
+    # "0: one pass": what is due goes out once, within about a second
+    db = tmp_path / "t.db"
+    subprocess.run([FILL, str(db), "--traces", "3", "--spans", "20"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        t0 = time.monotonic()
+        p = run(env, "export", "--timeout", "0", "--db", str(db))
+        took = time.monotonic() - t0
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert states(db) == {"sent": 3 + 3 * 20}
+    assert took < 5, took
+
+
 def test_export_timeout_is_in_help_and_checked(env):
     p = run(env, "help", "export")
     assert "--timeout S" in p.stdout
