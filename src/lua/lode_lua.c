@@ -26,8 +26,16 @@ typedef struct errbuf {
   size_t n;
 } errbuf;
 
+/* The length of s cut to at most max bytes without splitting a UTF-8
+ * sequence (the text goes into rows and Opik's JSON). */
+static size_t utf8_cut(const char *s, size_t n, size_t max) {
+  if (n <= max) return n;
+  while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+  return max;
+}
+
 static void eb_add(errbuf *b, const char *s, size_t n) {
-  if (n > sizeof b->p - 1 - b->n) n = sizeof b->p - 1 - b->n;
+  n = utf8_cut(s, n, sizeof b->p - 1 - b->n);
   memcpy(b->p + b->n, s, n);
   b->n += n;
   b->p[b->n] = 0;
@@ -53,7 +61,7 @@ static void render_value(lua_State *L, errbuf *b, int idx, int depth) {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
     eb_str(b, "\"");
-    eb_add(b, s, n > 80 ? 80 : n);
+    eb_add(b, s, utf8_cut(s, n, 80));
     eb_str(b, n > 80 ? "...\"" : "\"");
     break;
   }

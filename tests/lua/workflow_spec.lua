@@ -71,6 +71,16 @@ describe("errors that are not strings (docs/lua-api.md, Errors)", function()
     assert.matches('why = "x"', err, 1, true)
   end)
 
+  it("cuts long strings in a table error at a character, never inside one", function()
+    local long = string.rep("é", 100) -- 200 bytes: the cut at 80 falls on a boundary
+    local odd = "x" .. string.rep("é", 100) -- 201 bytes: the cut at 80 would split an é
+    local s = lode.step("spec_utf8_err", function() error({ a = long, b = odd }) end)
+    local ok, err = pcall(lode.workflow("spec_utf8_err_wf", function() return s() end))
+    assert.is_false(ok)
+    assert.is_truthy(utf8.len(err), "the error text is valid UTF-8")
+    assert.matches("...", err, 1, true)
+  end)
+
   it("uses __tostring, and says when __tostring itself fails", function()
     local good = setmetatable({}, { __tostring = function() return "custom failure" end })
     local bad = setmetatable({}, { __tostring = function() error("broken tostring") end })
