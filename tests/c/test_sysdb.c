@@ -387,6 +387,9 @@ static void test_newer_database_refused(void **state) {
   assert_non_null(strstr(err, "core-99"));
   assert_non_null(strstr(err, "schema version 8"));
   assert_non_null(strstr(err, "core-7"));
+  /* nor read by the read-only commands (lode trace) */
+  assert_int_not_equal(lode_sysdb_open_readonly(p, &db, err, sizeof err), LODE_OK);
+  assert_non_null(strstr(err, "newer lode"));
 
   /* user_version alone */
   snprintf(p, sizeof p, "%s-newer2.db", path);

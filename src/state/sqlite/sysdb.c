@@ -363,6 +363,18 @@ int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size
     return rc;
   }
   sqlite3_busy_timeout(db->db, 5000);
+  /* a newer lode's database is not read either (it could be misread); a
+   * file without lode's tables is left to the caller's own checks */
+  sqlite3_stmt *q = NULL;
+  int lode_file = sqlite3_prepare_v2(db->db, "SELECT 1 FROM sqlite_master WHERE type='table'"
+                                     " AND name='lode_migrations'", -1, &q, NULL) == SQLITE_OK &&
+                  sqlite3_step(q) == SQLITE_ROW;
+  sqlite3_finalize(q);
+  int rc = lode_file ? check_known(db, err, errlen) : LODE_OK;
+  if (rc != LODE_OK) {
+    lode_sysdb_close(db);
+    return rc;
+  }
   *out = db;
   return LODE_OK;
 }
