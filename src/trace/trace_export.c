@@ -124,9 +124,10 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   memset(auth, 0, sizeof auth);
   if (hrc) goto oom;
   if (!(s->url = strdup(cfg->url))) goto oom;
-  snprintf(s->key_from, sizeof s->key_from, "the key from %s, the workspace %s",
-           cfg->key_source,
-           cfg->workspace ? "from OPIK_WORKSPACE or ~/.opik.config" : "not set");
+  /* the workspace is named (it is no secret), the key only by its source */
+  snprintf(s->key_from, sizeof s->key_from, "the key from %s, the workspace %s%.200s%s",
+           cfg->key_source, cfg->workspace ? "'" : "not set",
+           cfg->workspace ? cfg->workspace : "", cfg->workspace ? "'" : "");
   if (cfg->api_key && *cfg->api_key && !(s->secret = strdup(cfg->api_key))) goto oom;
   {
     cJSON *str = cJSON_CreateString(cfg->project_name ? cfg->project_name

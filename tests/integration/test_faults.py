@@ -50,6 +50,7 @@ def test_refused_key_keeps_every_record_pending(tmp_path, env, status):
     with FakeOpik(auth_status=status) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
         env["OPIK_API_KEY"] = "wrong-key-123"
+        env["OPIK_WORKSPACE"] = "team-x"
         t0 = time.monotonic()
         p = run(env, "export", "--db", str(db))
         took = time.monotonic() - t0
@@ -57,6 +58,7 @@ def test_refused_key_keeps_every_record_pending(tmp_path, env, status):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "refused the API key or workspace" in p.stderr
     assert "OPIK_API_KEY" in p.stderr  # where the key came from
+    assert "workspace 'team-x'" in p.stderr  # which workspace was used
     assert "wrong-key-123" not in p.stdout + p.stderr
     assert took < 10
     assert len(st["requests"]) <= 2, st["requests"]  # no splitting to single records
