@@ -115,6 +115,7 @@ int lode__limit_disarm(lua_State *L, const lode_limit_saved *saved);
  * function or queue is declared. */
 enum {
   LODE_OPT_POS_NUMBER,    /* a number > 0 */
+  LODE_OPT_SECONDS,       /* a time limit: a number > 0, at most LODE_MAX_SECONDS */
   LODE_OPT_NONNEG_NUMBER, /* a number >= 0 */
   LODE_OPT_NUMBER_GE1,    /* a number >= 1 */
   LODE_OPT_POS_INT,       /* an integer >= 1 */

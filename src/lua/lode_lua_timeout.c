@@ -45,7 +45,7 @@ void lode__limit_arm(lua_State *L, const char *name, double timeout_s, int64_t w
   int64_t dl = saved->deadline_ms;
   int kind = saved->kind;
   if (timeout_s > 0) {
-    int64_t own = lode_now_ms() + (int64_t)(timeout_s * 1000.0 + 0.5);
+    int64_t own = lode_now_ms() + lode_limit_ms(timeout_s);
     if (!dl || own < dl) {
       dl = own;
       kind = LODE_LIMIT_STEP;

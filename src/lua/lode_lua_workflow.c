@@ -127,9 +127,9 @@ static const lode_opt retry_spec[] = {{"max_attempts", LODE_OPT_POS_INT, NULL},
                                       {"backoff", LODE_OPT_NUMBER_GE1, NULL},
                                       {NULL, 0, NULL}};
 static const lode_opt step_spec[] = {{"retries", LODE_OPT_TABLE, retry_spec},
-                                     {"timeout", LODE_OPT_POS_NUMBER, NULL},
+                                     {"timeout", LODE_OPT_SECONDS, NULL},
                                      {NULL, 0, NULL}};
-static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_POS_NUMBER, NULL},
+static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_SECONDS, NULL},
                                          {"max_recovery_attempts", LODE_OPT_POS_INT, NULL},
                                          {"phase", LODE_OPT_STRING, NULL},
                                          {"tags", LODE_OPT_STRINGS, NULL},

@@ -249,7 +249,7 @@ def test_step_timeout_is_checked_at_declaration(tmp_path, env):
                'return lode.workflow("w", function() return s() end)\n')
     p = lode.run("run", "p.lua")
     assert p.returncode != 0
-    assert "option 'timeout' must be a positive number (got number -1)" in p.stderr, p.stderr
+    assert "option 'timeout' must be a positive number of seconds, at most 1e9 (got number -1)" in p.stderr, p.stderr
 
 
 # ---- 2. a huge error (docs/operations.md "Sizes of what is kept", docs/tracing.md)
