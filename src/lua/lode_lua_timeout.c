@@ -6,7 +6,8 @@
  * nothing. Every LIMIT_EVERY instructions it reads the clock; past the
  * limit it raises an error where the Lua code is. Hooks belong to a Lua
  * thread: coroutines the step creates inherit it (lua_newthread copies it),
- * one created before the step does not. C code called from Lua runs no
+ * one created before the step does not, nor does the body of a workflow
+ * started inside the step (lode__body_new clears the hook). C code called from Lua runs no
  * instructions and is not interrupted: it stops when it returns to Lua. A
  * step that catches the error with pcall is interrupted again at the next
  * check, since the limit stays passed. */

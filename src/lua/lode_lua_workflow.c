@@ -693,6 +693,10 @@ lode_body *lode__body_new(lua_State *L, int obj, lode_wf *wf, int args_idx, int 
   lua_setmetatable(L, -2);
   b->wf = wf;
   lua_State *co = lua_newthread(L);
+  /* lua_newthread copies L's hook: a body started (or claimed by a nested
+   * scheduler pass) inside a step with a time limit must not inherit that
+   * step's limit, which would interrupt it with the step's message for life */
+  lua_sethook(co, NULL, 0, 0);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, obj);
   lua_setiuservalue(L, -2, 2);

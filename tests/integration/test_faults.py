@@ -242,6 +242,34 @@ def test_step_timeout_interrupts_and_retries(tmp_path, env):
     assert rows == [("ERROR", 2)], rows
 
 
+STARTED_IN_A_STEP = r'''
+local lode = require("lode")
+local child = lode.workflow("child", function()
+  local t = os.clock()
+  while os.clock() - t < 2 do end  -- longer than the step's limit
+  return "child done"
+end)
+local outer = lode.step("outer", function()
+  return lode.start(child):result()
+end, { timeout = 1, retries = { max_attempts = 1 } })
+return lode.workflow("main", function()
+  local ok, e = pcall(outer)
+  return tostring(e)
+end)
+'''
+
+
+def test_workflow_started_in_a_step_does_not_inherit_its_limit(tmp_path, env):
+    # review9 2c: the child's body thread was made by lua_newthread from the
+    # limited step's thread and so got its hook: interrupted with its message
+    lode = Lode(tmp_path)
+    lode.write("p.lua", STARTED_IN_A_STEP)
+    p = lode.run("run", "p.lua", timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "child done" in p.stdout, p.stdout + p.stderr
+    assert "timed out" not in p.stdout + p.stderr
+
+
 def test_step_timeout_is_checked_at_declaration(tmp_path, env):
     lode = Lode(tmp_path)
     lode.write("p.lua", 'local lode = require("lode")\n'
