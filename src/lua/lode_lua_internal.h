@@ -82,7 +82,8 @@ int lode__sched_in_task(lua_State *L);
 /* Runs one scheduling pass (for waits outside any task): returns how many
  * tasks made progress. */
 int lode__sched_pass(lua_State *L, int claim);
-/* Puts the queued workflows this thread holds back on their queues. */
+/* Puts the queued workflows this thread holds back on their queues, but
+ * not one still running (on the C stack below this call). */
 int lode__sched_release(lua_State *L);
 /* 1 (message in msg) when the state database has not been writable (full
  * disk, I/O error) for longer than the retry limit: the run ends. */

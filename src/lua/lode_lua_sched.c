@@ -400,7 +400,11 @@ int lode__sched_release(lua_State *L) {
   int n = 0;
   for (int i = 0; i < s->n; i++) {
     task *t = s->v[i];
-    if (t->done || t->main || !ex) continue;
+    /* a running task (the one whose step reached this nested give-up, and
+     * every task below it on the C stack: s->cur's chain) still has its body
+     * on the stack: releasing it would let another process run it while it
+     * still runs here. It ends through its own failure path. */
+    if (t->done || t->main || t->running || !ex) continue;
     if (lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), t->id, err, sizeof err) == LODE_OK)
       n++;
     t->done = 1;
