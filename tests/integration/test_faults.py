@@ -400,3 +400,42 @@ def test_full_state_database_ends_the_run_and_nothing_is_lost(tmp_path, env, pag
                     "where name='write'") == [(50, 50)]
     from_kids = lode.sql("select input from workflows where name='kid'")
     assert len(set(from_kids)) == 50
+
+
+ONE_KID = r'''
+local lode = require("lode")
+local q = lode.queue("kids")
+local write = lode.step("write", function(i)
+  return { i = i, text = string.rep(string.format("%05d", i), 16 * 1024) }  -- 80 KB
+end)
+local kid = lode.workflow("kid", function(i) return write(i).i end)
+return lode.workflow("fan", function()
+  q:enqueue({ workflow = kid, id = "kid-1" }, 1)
+  return "enqueued"
+end)
+'''
+
+
+def test_idle_worker_does_not_give_up_once_nothing_fails(tmp_path, env):
+    # review9 1a: a failed write started the give-up clock and only a
+    # checkpoint stopped it, so a worker left with nothing to do ended with
+    # exit 1 after LODE_STATE_RETRY_S although nothing failed any more
+    import signal
+    lode = Lode(tmp_path)
+    lode.write("p.lua", ONE_KID)
+    lode.run("run", "p.lua", check=0)  # enqueues kid-1 only
+    pages = lode.sql("pragma page_count")[0][0]
+    w = lode.start("worker", "p.lua", "--workers", "1",
+                   env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "3"})
+    try:
+        time.sleep(0.8)  # kid-1's 80 KB checkpoint has failed (disk full)
+        assert lode.run("workflow", "cancel", "kid-1").returncode == 0
+        time.sleep(5.5)  # past LODE_STATE_RETRY_S: nothing has failed since the cancel
+        assert w.poll() is None, w.communicate()
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=10)
+    assert w.returncode == 0, err
+    assert "disk full" in err, err  # the fault did happen
+    assert "giving up" not in err, err
