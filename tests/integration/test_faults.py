@@ -439,3 +439,45 @@ def test_idle_worker_does_not_give_up_once_nothing_fails(tmp_path, env):
     assert w.returncode == 0, err
     assert "disk full" in err, err  # the fault did happen
     assert "giving up" not in err, err
+
+
+ONE_KID_UNTIL_SMALL = ONE_KID.replace(
+    "  return { i = i, text",
+    '  local f = io.open("small")\n  if f then f:close(); return { i = i } end\n  return { i = i, text')
+
+
+def test_a_release_that_fails_is_retried_by_the_live_worker(tmp_path, env):
+    # review9 1b: kid-1 fails for lack of space and goes back to its queue,
+    # but that release (a write) fails too: it stayed PENDING under the live
+    # worker, where requeue_dead never looks, until the worker restarted
+    import signal
+    lode = Lode(tmp_path)
+    lode.write("p.lua", ONE_KID_UNTIL_SMALL)
+    lode.run("run", "p.lua", check=0)  # enqueues kid-1 only
+    def write_sql(q):
+        with sqlite3.connect(lode.db) as c:  # commits, unlike lode.sql
+            c.execute(q)
+
+    write_sql("create table block(x)")
+    write_sql("insert into block values (1)")
+    write_sql("create trigger no_release before update of status on workflows "
+             "when new.status = 'ENQUEUED' and exists (select 1 from block) "
+             "begin select raise(abort, 'release refused'); end")
+    pages = lode.sql("pragma page_count")[0][0]
+    w = lode.start("worker", "p.lua", "--workers", "1",
+                   env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "60"})
+    try:
+        assert wait_for(lambda: lode.sql("select status, executor_id is not null from "
+                                         "workflows where id='kid-1'") == [("PENDING", 1)],
+                        timeout=10)
+        time.sleep(1.0)  # its checkpoint failed, then its release
+        lode.write("small", "")
+        write_sql("delete from block")
+        assert wait_for(lambda: lode.sql("select status from workflows where id='kid-1'")
+                        == [("SUCCESS",)], timeout=15), \
+            lode.sql("select status, executor_id from workflows where id='kid-1'")
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=10)
+    assert "disk full" in err, err
