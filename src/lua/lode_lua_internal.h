@@ -24,6 +24,9 @@ typedef struct host {
   double step_timeout_s;    /* its own `timeout` option, for the message */
   const char *step_name;    /* anchored by the step object while it runs */
   int step_interrupted;     /* which limit interrupted it (0: none) */
+  /* state-database faults of this thread's connection already charged to a
+   * workflow body (lode__body_run): the rest of a resume's are its own */
+  unsigned faults_charged;
 } host;
 
 /* The host context of this state (created on first use). */
@@ -40,7 +43,8 @@ typedef struct lode_body {
   lode_span_frame *wf_frame; /* its workflow frame */
   int nargs;                 /* arguments for the first resume */
   int started, finished;
-  unsigned faults0; /* its connection's state-database faults when it began */
+  int hit_fault;    /* a state-database write failed (full disk, I/O error)
+                     * while it ran, not counting bodies nested in its steps */
   int abandoned;    /* it failed because the state database could not be
                      * written: nothing recorded, it stays PENDING (release
                      * it to its queue) */

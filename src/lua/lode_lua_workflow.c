@@ -729,11 +729,23 @@ int lode__body_run(lua_State *L, int idx) {
   if (!b->started) {
     b->wf_frame = lode__frame_push_wf(L, lode_wf_trace_id(b->wf), lode_wf_span_id(b->wf));
     b->started = 1;
-    b->faults0 = h->ex ? lode_sysdb_faults(lode_exec_db(h->ex)) : 0;
   }
+  /* A fault is charged to the body that ran when it happened: to this one
+   * for this resume's faults, less those charged to bodies that ran nested
+   * inside it (a workflow claimed or started during one of its steps). Not
+   * a thread-wide count since it began: bodies on one thread share the
+   * connection, and another's fault (perhaps hours ago) would make this
+   * one's own failure look like the disk's (review9 1c). */
+  lode_sysdb *fdb = h->ex ? lode_exec_db(h->ex) : NULL;
+  unsigned f0 = fdb ? lode_sysdb_faults(fdb) : 0, charged0 = h->faults_charged;
   int nres = 0;
   int st = lua_resume(co, L, b->nargs, &nres);
   b->nargs = 0;
+  if (fdb) {
+    unsigned during = lode_sysdb_faults(fdb) - f0, nested = h->faults_charged - charged0;
+    if (during > nested) b->hit_fault = 1;
+    h->faults_charged = charged0 + during;
+  }
   b->frames = lode__frames_set(L, outer);
   h->current = saved;
   h->in_step = saved_in_step;
@@ -773,8 +785,7 @@ int lode__body_run(lua_State *L, int idx) {
     status = LODE_WF_ERROR;
   }
   /* [.., result-or-error] */
-  if (status != LODE_WF_SUCCESS && h->ex &&
-      lode_sysdb_faults(lode_exec_db(h->ex)) != b->faults0) {
+  if (status != LODE_WF_SUCCESS && b->hit_fault) {
     /* it failed because the state database could not be written (a full
      * disk): that is not its outcome. Nothing is recorded; it stays
      * PENDING, to be put back on its queue or recovered by a later run. */

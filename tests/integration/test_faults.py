@@ -481,3 +481,54 @@ def test_a_release_that_fails_is_retried_by_the_live_worker(tmp_path, env):
             w.send_signal(signal.SIGTERM)
         out, err = w.communicate(timeout=10)
     assert "disk full" in err, err
+
+
+OWN_FAILURE = r'''
+local lode = require("lode")
+local q = lode.queue("kids", { concurrency = 2 })
+local write = lode.step("write", function(i)
+  local f = io.open("small")
+  if f then f:close(); return { i = i } end
+  return { i = i, text = string.rep(string.format("%05d", i), 16 * 1024) }  -- 80 KB
+end)
+local kid = lode.workflow("kid", function(i) return write(i).i end)
+local own = lode.workflow("own", function()
+  local f = assert(io.open("runs.txt", "a")); f:write("run\n"); f:close()
+  lode.sleep(1.5)
+  error("own failure, not the disk's")
+end)
+return lode.workflow("fan", function()
+  q:enqueue({ workflow = own, id = "own-1" })
+  q:enqueue({ workflow = kid, id = "kid-1" }, 1)
+  return "enqueued"
+end)
+'''
+
+
+def test_a_body_failing_for_its_own_reason_after_a_fault_is_recorded(tmp_path, env):
+    # review9 1c: "abandoned" was decided by the thread's fault count since
+    # the body began: own-1 began before kid-1's full-disk fault on the same
+    # thread, so its own later failure was taken for the disk's: nothing
+    # recorded, released and run again
+    import signal
+    lode = Lode(tmp_path)
+    lode.write("p.lua", OWN_FAILURE)
+    lode.run("run", "p.lua", check=0)  # enqueues own-1 and kid-1 only
+    pages = lode.sql("pragma page_count")[0][0]
+    w = lode.start("worker", "p.lua", "--workers", "1",
+                   env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "60"})
+    try:
+        time.sleep(0.5)  # kid-1's checkpoint has failed; own-1 sleeps
+        lode.write("small", "")
+        assert wait_for(lambda: lode.sql("select status from workflows where id='own-1'")
+                        == [("ERROR",)], timeout=15)
+        time.sleep(0.5)
+        assert lode.read_lines("runs.txt") == ["run"]  # run once, not re-run
+        assert "own failure" in lode.sql("select error from workflows where id='own-1'")[0][0]
+        assert wait_for(lambda: lode.sql("select status from workflows where id='kid-1'")
+                        == [("SUCCESS",)], timeout=15)
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=10)
+    assert "disk full" in err, err
