@@ -98,7 +98,7 @@ int lode__state_gave_up(char *msg, size_t n);
  * creates, which inherit it) when it has a limit: its own `timeout` or its
  * workflow's deadline. Past the limit the hook raises an error in Lua code;
  * C code called from Lua is not interrupted, it stops when it returns. */
-enum { LODE_LIMIT_NONE, LODE_LIMIT_STEP, LODE_LIMIT_WORKFLOW };
+enum { LODE_LIMIT_NONE, LODE_LIMIT_STEP, LODE_LIMIT_WORKFLOW, LODE_LIMIT_OUTER };
 typedef struct lode_limit_saved {
   lua_Hook hook;
   int mask, count;
@@ -113,7 +113,9 @@ typedef struct lode_limit_saved {
 void lode__limit_arm(lua_State *L, const char *name, double timeout_s, int64_t wf_deadline_ms,
                      lode_limit_saved *saved);
 /* Restores what lode__limit_arm saved; returns which limit interrupted the
- * attempt (LODE_LIMIT_*), and clears it. */
+ * attempt (LODE_LIMIT_*), and clears it, except when the enclosing step's
+ * limit has passed too: then it returns LODE_LIMIT_OUTER and leaves the
+ * interrupt set for the enclosing attempt. */
 int lode__limit_disarm(lua_State *L, const lode_limit_saved *saved);
 
 /* Options (lode_lua_opts.c), checked when a workflow, step, tracked

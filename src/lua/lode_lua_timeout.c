@@ -76,5 +76,13 @@ int lode__limit_disarm(lua_State *L, const lode_limit_saved *saved) {
   h->step_timeout_s = saved->timeout_s;
   h->step_name = saved->name;
   h->step_interrupted = LODE_LIMIT_NONE;
+  if (hit && saved->deadline_ms && lode_now_ms() >= saved->deadline_ms) {
+    /* the enclosing step's limit (its own timeout, or its workflow's
+     * deadline, inherited by this inner step) has passed too: the interrupt
+     * is the outer step's. It stays set for the outer attempt to see, and
+     * the inner one must not retry it (review9 2a). */
+    h->step_interrupted = saved->kind;
+    return LODE_LIMIT_OUTER;
+  }
   return hit;
 }

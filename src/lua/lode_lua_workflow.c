@@ -263,7 +263,9 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
  * the string at err_idx (the top). Returns 1 when it succeeded (its one
  * result replaces the errors; top is err_idx), 0 when it failed (its error
  * is appended to them; a step timeout is such a failure), -2 when its
- * workflow's deadline interrupted it (likewise appended), -1 when it
+ * workflow's deadline interrupted it (likewise appended), -3 when the limit
+ * of a step it runs inside interrupted it (likewise; the outer attempt
+ * sees that limit as its own interrupt, this one is not retried), -1 when it
  * returned several values (the message replaces them; not retried). If
  * `att` is given, the attempt's times and error are recorded there (up to
  * max_att; errors malloc'd). */
@@ -314,7 +316,7 @@ static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, 
   luaL_pushresult(&errs); /* [.., errs, msg, joined] */
   lua_replace(L, err_idx);
   lua_settop(L, err_idx);
-  return hit == LODE_LIMIT_WORKFLOW ? -2 : 0;
+  return hit == LODE_LIMIT_WORKFLOW ? -2 : hit == LODE_LIMIT_OUTER ? -3 : 0;
 }
 
 /* Seconds to wait after failed attempt number `attempt`. */
@@ -335,7 +337,10 @@ static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_id
   for (int attempt = 1; attempt <= ro->max_attempts; attempt++) {
     int r = one_attempt(L, ro, attempt, obj, args_idx, nargs, name, NULL, 0, err_idx);
     if (r > 0) return attempt;
-    if (r < 0) return -attempt; /* -2 cannot happen: no workflow deadline here */
+    /* -2 (a workflow deadline inherited from the enclosing step) and -3
+     * (the enclosing step's own limit): the outer step's interrupt, not
+     * retried here */
+    if (r < 0) return -attempt;
     if (attempt < ro->max_attempts) {
       double delay = backoff_s(ro, attempt);
       lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, attempt, delay);
@@ -480,6 +485,11 @@ static int step_cont(lua_State *L, int st, lua_KContext ctx) {
         snprintf(derr, sizeof derr, "workflow %s reached its deadline (timeout)",
                  lode_wf_id(h->current));
       return step_abandon(L, sr, derr);
+    }
+    if (r == -3) { /* an enclosing step's limit (a workflow run inside a
+                    * step): nothing recorded, the error goes up to it */
+      h->in_step = 0;
+      return step_abandon(L, sr, lua_tostring(L, err_idx));
     }
     if (r != 0 || a >= sr->ro.max_attempts) {
       h->in_step = 0;

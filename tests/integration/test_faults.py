@@ -532,3 +532,46 @@ def test_a_body_failing_for_its_own_reason_after_a_fault_is_recorded(tmp_path, e
             w.send_signal(signal.SIGTERM)
         out, err = w.communicate(timeout=10)
     assert "disk full" in err, err
+
+
+NESTED_LIMIT = r'''
+local lode = require("lode")
+local inner = lode.step("inner", function()
+  while true do end
+end, { retries = { max_attempts = 3, interval = 2 } })
+local outer = lode.step("outer", function()
+  return inner()
+end, { timeout = 1, retries = { max_attempts = 1 } })
+return lode.workflow("nest", function() return outer() end)
+'''
+
+
+def test_an_outer_step_limit_firing_inside_an_inner_step_is_the_outer_steps(tmp_path, env):
+    # review9 2a: the inner step took the outer step's timeout for its own,
+    # retried with a blocking back-off (2 s, 4 s) and overran the outer limit
+    lode = Lode(tmp_path)
+    lode.write("p.lua", NESTED_LIMIT)
+    t0 = time.monotonic()
+    p = lode.run("run", "p.lua", timeout=60)
+    took = time.monotonic() - t0
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert took < 4, (took, p.stderr)
+    assert "step 'outer' timed out after 1 s" in p.stderr, p.stderr
+    assert "attempt 2 of 3" not in p.stderr, p.stderr
+    assert lode.sql("select status, attempts from steps where name='outer'") == [("ERROR", 1)]
+
+
+NESTED_DEADLINE = NESTED_LIMIT.replace("{ timeout = 1, retries = { max_attempts = 1 } }",
+                                       "{ retries = { max_attempts = 2, interval = 0 } }")
+
+
+def test_a_workflow_deadline_firing_inside_an_inner_step_cancels_the_workflow(tmp_path, env):
+    # review9 2a: the outer step saw an ordinary failure, retried, and
+    # recorded an ERROR checkpoint (a resumed workflow would replay it)
+    lode = Lode(tmp_path)
+    lode.write("p.lua", NESTED_DEADLINE)
+    p = lode.run("run", "p.lua", "--timeout", "1", timeout=60)
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "deadline" in p.stderr, p.stderr
+    assert lode.sql("select status from workflows where name='nest'") == [("CANCELLED",)]
+    assert lode.sql("select count(*) from steps where name='outer'") == [(0,)]
