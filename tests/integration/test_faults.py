@@ -483,26 +483,16 @@ def test_a_release_that_fails_is_retried_by_the_live_worker(tmp_path, env):
     assert "disk full" in err, err
 
 
-OWN_FAILURE = r'''
-local lode = require("lode")
-local q = lode.queue("kids", { concurrency = 2 })
-local write = lode.step("write", function(i)
-  local f = io.open("small")
-  if f then f:close(); return { i = i } end
-  return { i = i, text = string.rep(string.format("%05d", i), 16 * 1024) }  -- 80 KB
-end)
-local kid = lode.workflow("kid", function(i) return write(i).i end)
-local own = lode.workflow("own", function()
+OWN_FAILURE = ONE_KID_UNTIL_SMALL.replace(
+    'lode.queue("kids")', 'lode.queue("kids", { concurrency = 2 })').replace(
+    'return lode.workflow("fan", function()\n', r'''local own = lode.workflow("own", function()
   local f = assert(io.open("runs.txt", "a")); f:write("run\n"); f:close()
   lode.sleep(1.5)
   error("own failure, not the disk's")
 end)
 return lode.workflow("fan", function()
   q:enqueue({ workflow = own, id = "own-1" })
-  q:enqueue({ workflow = kid, id = "kid-1" }, 1)
-  return "enqueued"
-end)
-'''
+''')
 
 
 def test_a_body_failing_for_its_own_reason_after_a_fault_is_recorded(tmp_path, env):
