@@ -18,6 +18,12 @@ int64_t lode_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t lode_limit_ms(double s) {
+  if (!(s > 0)) return 0; /* NaN too */
+  if (s > LODE_MAX_SECONDS) s = LODE_MAX_SECONDS;
+  return (int64_t)(s * 1000.0 + 0.5);
+}
+
 int64_t lode_mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -7,6 +7,13 @@
 /* Wall clock in milliseconds since the epoch, and a monotonic clock in ns. */
 int64_t lode_now_ms(void);
 int64_t lode_mono_ns(void);
+/* The longest time limit lode takes (s, about 31 years): declarations refuse
+ * more, and lode_limit_ms clamps to it, so that converting a limit to ms is
+ * always defined (a double past INT64_MAX, or infinity, is not). */
+#define LODE_MAX_SECONDS 1e9
+/* A limit of s seconds in ms, rounded, clamped to [0, LODE_MAX_SECONDS];
+ * NaN gives 0. */
+int64_t lode_limit_ms(double s);
 /* A UUIDv7 (RFC 9562) as 36 chars + NUL; time-ordered, random tail from
  * getrandom(2). */
 void lode_uuid7(char out[37]);

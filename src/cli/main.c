@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "cli/cli.h"
 #include "state/sysdb.h"
 #include "kernels/store.h"
@@ -27,8 +28,8 @@ static int parse(int argc, char **argv, lode_cli *c, int own_timeout) {
     else if (!rest && !strcmp(a, "--id")) slot = &c->id;
     else if (!rest && !strcmp(a, "--sync")) slot = &c->sync;
     else if (!rest && !own_timeout && !strcmp(a, "--timeout")) {
-      if (i + 1 >= argc || atof(argv[i + 1]) <= 0) {
-        fprintf(stderr, "lode: --timeout needs a number of seconds > 0\n");
+      if (i + 1 >= argc || !(atof(argv[i + 1]) > 0) || atof(argv[i + 1]) > LODE_MAX_SECONDS) {
+        fprintf(stderr, "lode: --timeout needs a number of seconds > 0, at most 1e9\n");
         return -1;
       }
       c->timeout = atof(argv[++i]);

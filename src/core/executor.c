@@ -252,7 +252,7 @@ int lode_exec_trace_feedback(lode_exec *ex, const char *trace_id, const char *na
 
 /* A child's deadline is its own or its parent's, whichever comes first. */
 static int64_t deadline_for(double timeout_s, const lode_wf *parent) {
-  int64_t d = timeout_s > 0 ? lode_now_ms() + (int64_t)(timeout_s * 1000.0) : 0;
+  int64_t d = timeout_s > 0 ? lode_now_ms() + lode_limit_ms(timeout_s) : 0;
   int64_t p = parent ? parent->row.deadline_ms : 0;
   if (p && (!d || p < d)) d = p;
   return d;

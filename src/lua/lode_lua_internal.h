@@ -24,6 +24,9 @@ typedef struct host {
   double step_timeout_s;    /* its own `timeout` option, for the message */
   const char *step_name;    /* anchored by the step object while it runs */
   int step_interrupted;     /* which limit interrupted it (0: none) */
+  /* state-database faults of this thread's connection already charged to a
+   * workflow body (lode__body_run): the rest of a resume's are its own */
+  unsigned faults_charged;
 } host;
 
 /* The host context of this state (created on first use). */
@@ -40,7 +43,8 @@ typedef struct lode_body {
   lode_span_frame *wf_frame; /* its workflow frame */
   int nargs;                 /* arguments for the first resume */
   int started, finished;
-  unsigned faults0; /* its connection's state-database faults when it began */
+  int hit_fault;    /* a state-database write failed (full disk, I/O error)
+                     * while it ran, not counting bodies nested in its steps */
   int abandoned;    /* it failed because the state database could not be
                      * written: nothing recorded, it stays PENDING (release
                      * it to its queue) */
@@ -82,7 +86,8 @@ int lode__sched_in_task(lua_State *L);
 /* Runs one scheduling pass (for waits outside any task): returns how many
  * tasks made progress. */
 int lode__sched_pass(lua_State *L, int claim);
-/* Puts the queued workflows this thread holds back on their queues. */
+/* Puts the queued workflows this thread holds back on their queues, but
+ * not one still running (on the C stack below this call). */
 int lode__sched_release(lua_State *L);
 /* 1 (message in msg) when the state database has not been writable (full
  * disk, I/O error) for longer than the retry limit: the run ends. */
@@ -93,7 +98,7 @@ int lode__state_gave_up(char *msg, size_t n);
  * creates, which inherit it) when it has a limit: its own `timeout` or its
  * workflow's deadline. Past the limit the hook raises an error in Lua code;
  * C code called from Lua is not interrupted, it stops when it returns. */
-enum { LODE_LIMIT_NONE, LODE_LIMIT_STEP, LODE_LIMIT_WORKFLOW };
+enum { LODE_LIMIT_NONE, LODE_LIMIT_STEP, LODE_LIMIT_WORKFLOW, LODE_LIMIT_OUTER };
 typedef struct lode_limit_saved {
   lua_Hook hook;
   int mask, count;
@@ -108,13 +113,16 @@ typedef struct lode_limit_saved {
 void lode__limit_arm(lua_State *L, const char *name, double timeout_s, int64_t wf_deadline_ms,
                      lode_limit_saved *saved);
 /* Restores what lode__limit_arm saved; returns which limit interrupted the
- * attempt (LODE_LIMIT_*), and clears it. */
+ * attempt (LODE_LIMIT_*), and clears it, except when the enclosing step's
+ * limit has passed too: then it returns LODE_LIMIT_OUTER and leaves the
+ * interrupt set for the enclosing attempt. */
 int lode__limit_disarm(lua_State *L, const lode_limit_saved *saved);
 
 /* Options (lode_lua_opts.c), checked when a workflow, step, tracked
  * function or queue is declared. */
 enum {
   LODE_OPT_POS_NUMBER,    /* a number > 0 */
+  LODE_OPT_SECONDS,       /* a time limit: a number > 0, at most LODE_MAX_SECONDS */
   LODE_OPT_NONNEG_NUMBER, /* a number >= 0 */
   LODE_OPT_NUMBER_GE1,    /* a number >= 1 */
   LODE_OPT_POS_INT,       /* an integer >= 1 */

@@ -8,6 +8,8 @@
 
 #include "lua/lode_lua_internal.h"
 
+#include "base/util.h"
+
 /* A short description of the value at idx: `string "soon"`, `number 0`,
  * `boolean true`, `function`. */
 static void describe(lua_State *L, int idx, char *out, size_t n) {
@@ -30,6 +32,7 @@ static void describe(lua_State *L, int idx, char *out, size_t n) {
 static const char *expects(int kind) {
   switch (kind) {
   case LODE_OPT_POS_NUMBER: return "a positive number";
+  case LODE_OPT_SECONDS: return "a positive number of seconds, at most 1e9";
   case LODE_OPT_NONNEG_NUMBER: return "a number >= 0";
   case LODE_OPT_NUMBER_GE1: return "a number >= 1";
   case LODE_OPT_POS_INT: return "an integer >= 1";
@@ -43,6 +46,9 @@ static const char *expects(int kind) {
 static int valid(lua_State *L, int idx, int kind) {
   switch (kind) {
   case LODE_OPT_POS_NUMBER: return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) > 0;
+  case LODE_OPT_SECONDS: /* also refuses NaN and math.huge */
+    return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) > 0 &&
+           lua_tonumber(L, idx) <= LODE_MAX_SECONDS;
   case LODE_OPT_NONNEG_NUMBER:
     return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) >= 0;
   case LODE_OPT_NUMBER_GE1:

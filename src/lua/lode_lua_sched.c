@@ -48,6 +48,10 @@ typedef struct lode_sched {
   int depth; /* nested passes (a workflow started inside a step) */
   int64_t next_requeue_ms;
   int64_t next_claim_ms; /* while the state database is not writable */
+  /* ids whose release failed (a full disk): still PENDING under this live
+   * executor, where requeue_dead never looks; retried at each claim pass */
+  char **unreleased;
+  int n_unreleased, cap_unreleased;
   int claim_backoff_ms;
 } lode_sched;
 
@@ -57,6 +61,10 @@ static int sched_gc(lua_State *L) {
   free(s->v);
   s->v = NULL;
   s->n = s->cap = 0;
+  for (int i = 0; i < s->n_unreleased; i++) free(s->unreleased[i]);
+  free(s->unreleased);
+  s->unreleased = NULL;
+  s->n_unreleased = s->cap_unreleased = 0;
   return 0;
 }
 
@@ -73,6 +81,49 @@ static lode_sched *get_sched(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &h->sched); /* anchored for the state's life */
   h->sched = s;
   return s;
+}
+
+#define MAX_UNRELEASED 4096 /* past it, the next process's requeue_dead takes them */
+
+/* Puts workflow id, claimed by this executor and still PENDING, back on its
+ * queue (a no-op for a row in any other state). A release is a write: when
+ * it fails the id is kept and retried by retry_releases. Returns the
+ * status. */
+static int release(lode_sched *s, lode_exec *ex, const char *id) {
+  char err[ERRLEN];
+  int rc = lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
+  if (rc == LODE_OK) return rc;
+  for (int i = 0; i < s->n_unreleased; i++)
+    if (!strcmp(s->unreleased[i], id)) return rc;
+  if (s->n_unreleased == s->cap_unreleased) {
+    int cap = s->cap_unreleased ? s->cap_unreleased * 2 : 16;
+    char **v = cap <= MAX_UNRELEASED ? realloc(s->unreleased, (size_t)cap * sizeof *v) : NULL;
+    if (!v) {
+      lode_warn("workflow %s could not be put back on its queue (%s); the next process "
+                "recovers it", id, err);
+      return rc;
+    }
+    s->unreleased = v;
+    s->cap_unreleased = cap;
+  }
+  char *dup = strdup(id);
+  if (!dup) return rc;
+  s->unreleased[s->n_unreleased++] = dup;
+  lode_debug("workflow %s not put back on its queue yet: %s", id, err);
+  return rc;
+}
+
+/* Retries the releases that failed; stops at the first failure (the
+ * database is still not writable). */
+static void retry_releases(lode_sched *s, lode_exec *ex) {
+  char err[ERRLEN];
+  while (s->n_unreleased > 0) {
+    char *id = s->unreleased[s->n_unreleased - 1];
+    if (lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err) != LODE_OK)
+      return;
+    free(id);
+    s->n_unreleased--;
+  }
 }
 
 static task *add_task(lua_State *L, int body_idx, const char *id, int main) {
@@ -168,7 +219,7 @@ static void run_task(lua_State *L, lode_sched *s, task *t) {
      * later run */
     char err[ERRLEN];
     lode_exec *ex = lode_host_exec(L, err, sizeof err);
-    if (ex) lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), t->id, err, sizeof err);
+    if (ex) release(s, ex, t->id);
     lode_debug("workflow %s put back on its queue: %s", t->id, lua_tostring(L, -1));
   }
   if (!t->ok && !t->main)
@@ -215,14 +266,14 @@ static int start_claimed(lua_State *L, const char *id) {
   int grc = lode_sysdb_wf_get(lode_exec_db(ex), id, &r, err, sizeof err);
   if (grc != LODE_OK) {
     lode_warn("workflow %s: %s; put back on its queue", id, err);
-    lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
+    release(get_sched(L), ex, id);
     return 0;
   }
   lode_lua_push_workflow(L, r.name);
   if (lua_isnil(L, -1)) {
     lode_warn("workflow %s: this pipeline declares no workflow '%s'; released", id, r.name);
     lua_pop(L, 1);
-    lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
+    release(get_sched(L), ex, id);
     lode_wf_row_clear(&r);
     return 0;
   }
@@ -233,10 +284,14 @@ static int start_claimed(lua_State *L, const char *id) {
   int brc = lode__host(L)->begin_rc;
   if (b == 1) add_task(L, lua_gettop(L), id, 0);
   else if (b < 0) lode_warn("workflow %s: %s", id, lua_tostring(L, -1));
-  if (b < 0 && (brc == LODE_EFULL || brc == LODE_EIO))
-    /* claimed but not started: back on its queue (issue 17), not left
-     * PENDING under this live process where nothing would run it */
-    lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), id, err, sizeof err);
+  if (b < 0 && brc != LODE_OK)
+    /* claimed but its begin failed, whatever the status (a full disk, an
+     * I/O error, a lock wait that ran out): back on its queue (issue 17),
+     * not left PENDING under this live process where nothing would run it;
+     * a no-op if the row is no longer PENDING. Not for input that cannot
+     * be decoded (begin_rc stays LODE_OK): it would fail the same way at
+     * every claim, so it stays PENDING for the next process's recovery. */
+    release(get_sched(L), ex, id);
   lua_pop(L, 2); /* object, body or outcome */
   return b == 1;
 }
@@ -259,7 +314,7 @@ static atomic_int announced; /* the message is printed once per process */
 static int state_fault(void) {
   int st;
   char path[1024];
-  int64_t since = lode_sysdb_fault(&st, path, sizeof path);
+  int64_t since = lode_sysdb_fault(&st, path, sizeof path, NULL);
   if (!since) return 0;
   int prev = 0;
   if (atomic_compare_exchange_strong(&announced, &prev, 1))
@@ -273,9 +328,13 @@ static int state_fault(void) {
 int lode__state_gave_up(char *msg, size_t n) {
   int st;
   char path[1024];
-  int64_t since = lode_sysdb_fault(&st, path, sizeof path);
+  int64_t last;
+  int64_t since = lode_sysdb_fault(&st, path, sizeof path, &last);
   double limit = state_retry_s();
-  if (!since || (double)(lode_now_ms() - since) < limit * 1000.0) return 0;
+  /* writes must still fail at the end of the period, not only at its
+   * start: an idle worker, or a run whose workflow sleeps, whose last
+   * failed write was long ago has nothing failing (review9 1a) */
+  if (!since || (double)(last - since) < limit * 1000.0) return 0;
   snprintf(msg, n,
            "state database %s: %s for %g s; giving up. Free space (or check the disk) and run "
            "again: nothing recorded is lost, and the workflows this run had not finished were "
@@ -302,6 +361,7 @@ static int claim(lua_State *L, int max_n) {
   } else {
     s->claim_backoff_ms = 0;
   }
+  retry_releases(s, ex);
   if (now >= s->next_requeue_ms) {
     /* queued work of processes that died goes back to its queue */
     lode_sysdb_requeue_dead(lode_exec_db(ex), err, sizeof err);
@@ -398,11 +458,15 @@ int lode__sched_release(lua_State *L) {
   char err[ERRLEN];
   lode_exec *ex = lode_host_exec(L, err, sizeof err);
   int n = 0;
+  if (ex) retry_releases(s, ex);
   for (int i = 0; i < s->n; i++) {
     task *t = s->v[i];
-    if (t->done || t->main || !ex) continue;
-    if (lode_sysdb_release(lode_exec_db(ex), lode_exec_id(ex), t->id, err, sizeof err) == LODE_OK)
-      n++;
+    /* a running task (the one whose step reached this nested give-up, and
+     * every task below it on the C stack: s->cur's chain) still has its body
+     * on the stack: releasing it would let another process run it while it
+     * still runs here. It ends through its own failure path. */
+    if (t->done || t->main || t->running || !ex) continue;
+    if (release(s, ex, t->id) == LODE_OK) n++;
     t->done = 1;
     luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
     t->ref = LUA_NOREF;

@@ -6,7 +6,8 @@
  * nothing. Every LIMIT_EVERY instructions it reads the clock; past the
  * limit it raises an error where the Lua code is. Hooks belong to a Lua
  * thread: coroutines the step creates inherit it (lua_newthread copies it),
- * one created before the step does not. C code called from Lua runs no
+ * one created before the step does not, nor does the body of a workflow
+ * started inside the step (lode__body_new clears the hook). C code called from Lua runs no
  * instructions and is not interrupted: it stops when it returns to Lua. A
  * step that catches the error with pcall is interrupted again at the next
  * check, since the limit stays passed. */
@@ -45,7 +46,7 @@ void lode__limit_arm(lua_State *L, const char *name, double timeout_s, int64_t w
   int64_t dl = saved->deadline_ms;
   int kind = saved->kind;
   if (timeout_s > 0) {
-    int64_t own = lode_now_ms() + (int64_t)(timeout_s * 1000.0 + 0.5);
+    int64_t own = lode_now_ms() + lode_limit_ms(timeout_s);
     if (!dl || own < dl) {
       dl = own;
       kind = LODE_LIMIT_STEP;
@@ -75,5 +76,13 @@ int lode__limit_disarm(lua_State *L, const lode_limit_saved *saved) {
   h->step_timeout_s = saved->timeout_s;
   h->step_name = saved->name;
   h->step_interrupted = LODE_LIMIT_NONE;
+  if (hit && saved->deadline_ms && lode_now_ms() >= saved->deadline_ms) {
+    /* the enclosing step's limit (its own timeout, or its workflow's
+     * deadline, inherited by this inner step) has passed too: the interrupt
+     * is the outer step's. It stays set for the outer attempt to see, and
+     * the inner one must not retry it (review9 2a). */
+    h->step_interrupted = saved->kind;
+    return LODE_LIMIT_OUTER;
+  }
   return hit;
 }

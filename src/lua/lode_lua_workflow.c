@@ -127,9 +127,9 @@ static const lode_opt retry_spec[] = {{"max_attempts", LODE_OPT_POS_INT, NULL},
                                       {"backoff", LODE_OPT_NUMBER_GE1, NULL},
                                       {NULL, 0, NULL}};
 static const lode_opt step_spec[] = {{"retries", LODE_OPT_TABLE, retry_spec},
-                                     {"timeout", LODE_OPT_POS_NUMBER, NULL},
+                                     {"timeout", LODE_OPT_SECONDS, NULL},
                                      {NULL, 0, NULL}};
-static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_POS_NUMBER, NULL},
+static const lode_opt workflow_spec[] = {{"timeout", LODE_OPT_SECONDS, NULL},
                                          {"max_recovery_attempts", LODE_OPT_POS_INT, NULL},
                                          {"phase", LODE_OPT_STRING, NULL},
                                          {"tags", LODE_OPT_STRINGS, NULL},
@@ -263,7 +263,9 @@ static int replay(lua_State *L, const lode_step_row *rec, const char *what) {
  * the string at err_idx (the top). Returns 1 when it succeeded (its one
  * result replaces the errors; top is err_idx), 0 when it failed (its error
  * is appended to them; a step timeout is such a failure), -2 when its
- * workflow's deadline interrupted it (likewise appended), -1 when it
+ * workflow's deadline interrupted it (likewise appended), -3 when the limit
+ * of a step it runs inside interrupted it (likewise; the outer attempt
+ * sees that limit as its own interrupt, this one is not retried), -1 when it
  * returned several values (the message replaces them; not retried). If
  * `att` is given, the attempt's times and error are recorded there (up to
  * max_att; errors malloc'd). */
@@ -314,7 +316,7 @@ static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, 
   luaL_pushresult(&errs); /* [.., errs, msg, joined] */
   lua_replace(L, err_idx);
   lua_settop(L, err_idx);
-  return hit == LODE_LIMIT_WORKFLOW ? -2 : 0;
+  return hit == LODE_LIMIT_WORKFLOW ? -2 : hit == LODE_LIMIT_OUTER ? -3 : 0;
 }
 
 /* Seconds to wait after failed attempt number `attempt`. */
@@ -335,7 +337,10 @@ static int run_attempts(lua_State *L, const retry_opts *ro, int obj, int args_id
   for (int attempt = 1; attempt <= ro->max_attempts; attempt++) {
     int r = one_attempt(L, ro, attempt, obj, args_idx, nargs, name, NULL, 0, err_idx);
     if (r > 0) return attempt;
-    if (r < 0) return -attempt; /* -2 cannot happen: no workflow deadline here */
+    /* -2 (a workflow deadline inherited from the enclosing step) and -3
+     * (the enclosing step's own limit): the outer step's interrupt, not
+     * retried here */
+    if (r < 0) return -attempt;
     if (attempt < ro->max_attempts) {
       double delay = backoff_s(ro, attempt);
       lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, attempt, delay);
@@ -480,6 +485,11 @@ static int step_cont(lua_State *L, int st, lua_KContext ctx) {
         snprintf(derr, sizeof derr, "workflow %s reached its deadline (timeout)",
                  lode_wf_id(h->current));
       return step_abandon(L, sr, derr);
+    }
+    if (r == -3) { /* an enclosing step's limit (a workflow run inside a
+                    * step): nothing recorded, the error goes up to it */
+      h->in_step = 0;
+      return step_abandon(L, sr, lua_tostring(L, err_idx));
     }
     if (r != 0 || a >= sr->ro.max_attempts) {
       h->in_step = 0;
@@ -693,6 +703,10 @@ lode_body *lode__body_new(lua_State *L, int obj, lode_wf *wf, int args_idx, int 
   lua_setmetatable(L, -2);
   b->wf = wf;
   lua_State *co = lua_newthread(L);
+  /* lua_newthread copies L's hook: a body started (or claimed by a nested
+   * scheduler pass) inside a step with a time limit must not inherit that
+   * step's limit, which would interrupt it with the step's message for life */
+  lua_sethook(co, NULL, 0, 0);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, obj);
   lua_setiuservalue(L, -2, 2);
@@ -725,11 +739,23 @@ int lode__body_run(lua_State *L, int idx) {
   if (!b->started) {
     b->wf_frame = lode__frame_push_wf(L, lode_wf_trace_id(b->wf), lode_wf_span_id(b->wf));
     b->started = 1;
-    b->faults0 = h->ex ? lode_sysdb_faults(lode_exec_db(h->ex)) : 0;
   }
+  /* A fault is charged to the body that ran when it happened: to this one
+   * for this resume's faults, less those charged to bodies that ran nested
+   * inside it (a workflow claimed or started during one of its steps). Not
+   * a thread-wide count since it began: bodies on one thread share the
+   * connection, and another's fault (perhaps hours ago) would make this
+   * one's own failure look like the disk's (review9 1c). */
+  lode_sysdb *fdb = h->ex ? lode_exec_db(h->ex) : NULL;
+  unsigned f0 = fdb ? lode_sysdb_faults(fdb) : 0, charged0 = h->faults_charged;
   int nres = 0;
   int st = lua_resume(co, L, b->nargs, &nres);
   b->nargs = 0;
+  if (fdb) {
+    unsigned during = lode_sysdb_faults(fdb) - f0, nested = h->faults_charged - charged0;
+    if (during > nested) b->hit_fault = 1;
+    h->faults_charged = charged0 + during;
+  }
   b->frames = lode__frames_set(L, outer);
   h->current = saved;
   h->in_step = saved_in_step;
@@ -769,8 +795,7 @@ int lode__body_run(lua_State *L, int idx) {
     status = LODE_WF_ERROR;
   }
   /* [.., result-or-error] */
-  if (status != LODE_WF_SUCCESS && h->ex &&
-      lode_sysdb_faults(lode_exec_db(h->ex)) != b->faults0) {
+  if (status != LODE_WF_SUCCESS && b->hit_fault) {
     /* it failed because the state database could not be written (a full
      * disk): that is not its outcome. Nothing is recorded; it stays
      * PENDING, to be put back on its queue or recovered by a later run. */

@@ -84,11 +84,14 @@ void lode_sysdb_close(lode_sysdb *db);
 const char *lode_sysdb_path(lode_sysdb *db);
 /* Since when (epoch ms) a write to a state database of this process has
  * failed for lack of space (*status LODE_EFULL) or an I/O error
- * (LODE_EIO), with no checkpoint or outcome written since; 0 when none.
- * The file is copied to path. */
-int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen);
-/* How many such failures this connection has seen (a workflow body whose
- * run saw this grow failed because of the database, not of its code). */
+ * (LODE_EIO), with no checkpoint or outcome written since and a failure
+ * in the last minute; 0 when none. *last_ms (may be NULL): the latest
+ * failure, so that "failing for S seconds" can be told from "failed once,
+ * S seconds ago, and nothing failed since". The file is copied to path. */
+int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen, int64_t *last_ms);
+/* How many such failures this connection has seen, ever (the Lua glue
+ * charges the growth during each resume of a workflow body to that body:
+ * one that failed after a failure of its own was the database's doing). */
 unsigned lode_sysdb_faults(lode_sysdb *db);
 
 /* With sync_full: the next commits skip their fsync while on (they become

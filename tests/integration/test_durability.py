@@ -268,7 +268,7 @@ def test_bad_options_are_reported_at_the_declaration_with_file_and_line(lode):
                'return lode.workflow("tour", function() return 1 end, { timeout = "soon" })\n')
     p = lode.run("run", "p.lua", check=2)
     assert ("p.lua:2: lode.workflow 'tour': option 'timeout' must be a positive number "
-            "(got string \"soon\")") in p.stderr, p.stderr
+            "of seconds, at most 1e9 (got string \"soon\")") in p.stderr, p.stderr
     lode.write("q.lua", 'local lode = require("lode")\n'
                'local q = lode.queue("jobs", { concurrency = 2, workers = 3 })\n'
                'return lode.workflow("w", function() end)\n')

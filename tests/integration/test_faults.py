@@ -259,6 +259,34 @@ def test_step_timeout_interrupts_and_retries(tmp_path, env):
     assert rows == [("ERROR", 2)], rows
 
 
+STARTED_IN_A_STEP = r'''
+local lode = require("lode")
+local child = lode.workflow("child", function()
+  local t = os.clock()
+  while os.clock() - t < 2 do end  -- longer than the step's limit
+  return "child done"
+end)
+local outer = lode.step("outer", function()
+  return lode.start(child):result()
+end, { timeout = 1, retries = { max_attempts = 1 } })
+return lode.workflow("main", function()
+  local ok, e = pcall(outer)
+  return tostring(e)
+end)
+'''
+
+
+def test_workflow_started_in_a_step_does_not_inherit_its_limit(tmp_path, env):
+    # review9 2c: the child's body thread was made by lua_newthread from the
+    # limited step's thread and so got its hook: interrupted with its message
+    lode = Lode(tmp_path)
+    lode.write("p.lua", STARTED_IN_A_STEP)
+    p = lode.run("run", "p.lua", timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "child done" in p.stdout, p.stdout + p.stderr
+    assert "timed out" not in p.stdout + p.stderr
+
+
 def test_step_timeout_is_checked_at_declaration(tmp_path, env):
     lode = Lode(tmp_path)
     lode.write("p.lua", 'local lode = require("lode")\n'
@@ -266,7 +294,7 @@ def test_step_timeout_is_checked_at_declaration(tmp_path, env):
                'return lode.workflow("w", function() return s() end)\n')
     p = lode.run("run", "p.lua")
     assert p.returncode != 0
-    assert "option 'timeout' must be a positive number (got number -1)" in p.stderr, p.stderr
+    assert "option 'timeout' must be a positive number of seconds, at most 1e9 (got number -1)" in p.stderr, p.stderr
 
 
 # ---- 2. a huge error (docs/operations.md "Sizes of what is kept", docs/tracing.md)
@@ -389,3 +417,168 @@ def test_full_state_database_ends_the_run_and_nothing_is_lost(tmp_path, env, pag
                     "where name='write'") == [(50, 50)]
     from_kids = lode.sql("select input from workflows where name='kid'")
     assert len(set(from_kids)) == 50
+
+
+ONE_KID = r'''
+local lode = require("lode")
+local q = lode.queue("kids")
+local write = lode.step("write", function(i)
+  return { i = i, text = string.rep(string.format("%05d", i), 16 * 1024) }  -- 80 KB
+end)
+local kid = lode.workflow("kid", function(i) return write(i).i end)
+return lode.workflow("fan", function()
+  q:enqueue({ workflow = kid, id = "kid-1" }, 1)
+  return "enqueued"
+end)
+'''
+
+
+def test_idle_worker_does_not_give_up_once_nothing_fails(tmp_path, env):
+    # review9 1a: a failed write started the give-up clock and only a
+    # checkpoint stopped it, so a worker left with nothing to do ended with
+    # exit 1 after LODE_STATE_RETRY_S although nothing failed any more
+    import signal
+    lode = Lode(tmp_path)
+    lode.write("p.lua", ONE_KID)
+    lode.run("run", "p.lua", check=0)  # enqueues kid-1 only
+    pages = lode.sql("pragma page_count")[0][0]
+    w = lode.start("worker", "p.lua", "--workers", "1",
+                   env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "3"})
+    try:
+        time.sleep(0.8)  # kid-1's 80 KB checkpoint has failed (disk full)
+        assert lode.run("workflow", "cancel", "kid-1").returncode == 0
+        time.sleep(5.5)  # past LODE_STATE_RETRY_S: nothing has failed since the cancel
+        assert w.poll() is None, w.communicate()
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=10)
+    assert w.returncode == 0, err
+    assert "disk full" in err, err  # the fault did happen
+    assert "giving up" not in err, err
+
+
+ONE_KID_UNTIL_SMALL = ONE_KID.replace(
+    "  return { i = i, text",
+    '  local f = io.open("small")\n  if f then f:close(); return { i = i } end\n  return { i = i, text')
+
+
+def test_a_release_that_fails_is_retried_by_the_live_worker(tmp_path, env):
+    # review9 1b: kid-1 fails for lack of space and goes back to its queue,
+    # but that release (a write) fails too: it stayed PENDING under the live
+    # worker, where requeue_dead never looks, until the worker restarted
+    import signal
+    lode = Lode(tmp_path)
+    lode.write("p.lua", ONE_KID_UNTIL_SMALL)
+    lode.run("run", "p.lua", check=0)  # enqueues kid-1 only
+    def write_sql(q):
+        with sqlite3.connect(lode.db) as c:  # commits, unlike lode.sql
+            c.execute(q)
+
+    write_sql("create table block(x)")
+    write_sql("insert into block values (1)")
+    write_sql("create trigger no_release before update of status on workflows "
+             "when new.status = 'ENQUEUED' and exists (select 1 from block) "
+             "begin select raise(abort, 'release refused'); end")
+    pages = lode.sql("pragma page_count")[0][0]
+    w = lode.start("worker", "p.lua", "--workers", "1",
+                   env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "60"})
+    try:
+        assert wait_for(lambda: lode.sql("select status, executor_id is not null from "
+                                         "workflows where id='kid-1'") == [("PENDING", 1)],
+                        timeout=10)
+        time.sleep(1.0)  # its checkpoint failed, then its release
+        lode.write("small", "")
+        write_sql("delete from block")
+        assert wait_for(lambda: lode.sql("select status from workflows where id='kid-1'")
+                        == [("SUCCESS",)], timeout=15), \
+            lode.sql("select status, executor_id from workflows where id='kid-1'")
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=10)
+    assert "disk full" in err, err
+
+
+OWN_FAILURE = ONE_KID_UNTIL_SMALL.replace(
+    'lode.queue("kids")', 'lode.queue("kids", { concurrency = 2 })').replace(
+    'return lode.workflow("fan", function()\n', r'''local own = lode.workflow("own", function()
+  local f = assert(io.open("runs.txt", "a")); f:write("run\n"); f:close()
+  lode.sleep(1.5)
+  error("own failure, not the disk's")
+end)
+return lode.workflow("fan", function()
+  q:enqueue({ workflow = own, id = "own-1" })
+''')
+
+
+def test_a_body_failing_for_its_own_reason_after_a_fault_is_recorded(tmp_path, env):
+    # review9 1c: "abandoned" was decided by the thread's fault count since
+    # the body began: own-1 began before kid-1's full-disk fault on the same
+    # thread, so its own later failure was taken for the disk's: nothing
+    # recorded, released and run again
+    import signal
+    lode = Lode(tmp_path)
+    lode.write("p.lua", OWN_FAILURE)
+    lode.run("run", "p.lua", check=0)  # enqueues own-1 and kid-1 only
+    pages = lode.sql("pragma page_count")[0][0]
+    w = lode.start("worker", "p.lua", "--workers", "1",
+                   env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "60"})
+    try:
+        time.sleep(0.5)  # kid-1's checkpoint has failed; own-1 sleeps
+        lode.write("small", "")
+        assert wait_for(lambda: lode.sql("select status from workflows where id='own-1'")
+                        == [("ERROR",)], timeout=15)
+        time.sleep(0.5)
+        assert lode.read_lines("runs.txt") == ["run"]  # run once, not re-run
+        assert "own failure" in lode.sql("select error from workflows where id='own-1'")[0][0]
+        assert wait_for(lambda: lode.sql("select status from workflows where id='kid-1'")
+                        == [("SUCCESS",)], timeout=15)
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=10)
+    assert "disk full" in err, err
+
+
+NESTED_LIMIT = r'''
+local lode = require("lode")
+local inner = lode.step("inner", function()
+  while true do end
+end, { retries = { max_attempts = 3, interval = 2 } })
+local outer = lode.step("outer", function()
+  return inner()
+end, { timeout = 1, retries = { max_attempts = 1 } })
+return lode.workflow("nest", function() return outer() end)
+'''
+
+
+def test_an_outer_step_limit_firing_inside_an_inner_step_is_the_outer_steps(tmp_path, env):
+    # review9 2a: the inner step took the outer step's timeout for its own,
+    # retried with a blocking back-off (2 s, 4 s) and overran the outer limit
+    lode = Lode(tmp_path)
+    lode.write("p.lua", NESTED_LIMIT)
+    t0 = time.monotonic()
+    p = lode.run("run", "p.lua", timeout=60)
+    took = time.monotonic() - t0
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert took < 4, (took, p.stderr)
+    assert "step 'outer' timed out after 1 s" in p.stderr, p.stderr
+    assert "attempt 2 of 3" not in p.stderr, p.stderr
+    assert lode.sql("select status, attempts from steps where name='outer'") == [("ERROR", 1)]
+
+
+NESTED_DEADLINE = NESTED_LIMIT.replace("{ timeout = 1, retries = { max_attempts = 1 } }",
+                                       "{ retries = { max_attempts = 2, interval = 0 } }")
+
+
+def test_a_workflow_deadline_firing_inside_an_inner_step_cancels_the_workflow(tmp_path, env):
+    # review9 2a: the outer step saw an ordinary failure, retried, and
+    # recorded an ERROR checkpoint (a resumed workflow would replay it)
+    lode = Lode(tmp_path)
+    lode.write("p.lua", NESTED_DEADLINE)
+    p = lode.run("run", "p.lua", "--timeout", "1", timeout=60)
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "deadline" in p.stderr, p.stderr
+    assert lode.sql("select status from workflows where name='nest'") == [("CANCELLED",)]
+    assert lode.sql("select count(*) from steps where name='outer'") == [(0,)]

@@ -15,12 +15,24 @@ describe("declaring", function()
   it("names the workflow and the option whose value is wrong", function()
     local e = err_of(lode.workflow, "tour", function() end, { timeout = "soon" })
     assert.matches("lode.workflow 'tour': option 'timeout' must be a positive number "
-      .. "(got string \"soon\")", e, 1, true)
+      .. "of seconds, at most 1e9 (got string \"soon\")", e, 1, true)
     e = err_of(lode.workflow, "tour2", function() end, { max_recovery_attempts = 1.5 })
     assert.matches("option 'max_recovery_attempts' must be an integer >= 1 (got number 1.5)",
       e, 1, true)
     e = err_of(lode.workflow, "tour3", function() end, { tags = { "a", 3 } })
     assert.matches("option 'tags' must be a list of strings", e, 1, true)
+  end)
+
+  it("refuses a timeout that is infinite, NaN or past 1e9 s (it would fire at once)", function()
+    for i, v in ipairs({ math.huge, 0 / 0, 1e10, -math.huge }) do
+      local e = err_of(lode.step, "huge" .. i, function() end, { timeout = v })
+      assert.matches("option 'timeout' must be a positive number of seconds, at most 1e9",
+        e, 1, true)
+      e = err_of(lode.workflow, "hugewf" .. i, function() end, { timeout = v })
+      assert.matches("option 'timeout' must be a positive number of seconds, at most 1e9",
+        e, 1, true)
+    end
+    lode.step("bigok", function() return 1 end, { timeout = 1e9 })
   end)
 
   it("refuses unknown option names, naming them", function()

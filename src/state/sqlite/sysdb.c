@@ -81,17 +81,27 @@ struct lode_sysdb {
  * checkpoint or outcome written (docs/operations.md, "When the state
  * database fails"). */
 static _Atomic int64_t fault_since_ms;
+static _Atomic int64_t fault_last_ms; /* the latest failed write */
 static _Atomic int fault_status;
 static char fault_path[1024];
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* A fault with no failed write for this long is over even if no checkpoint
+ * cleared it (an idle process: nothing it tried since has failed); the next
+ * failure starts a new episode instead of ending the run at once. */
+#define FAULT_STALE_MS 60000
+
 static void fault_set(lode_sysdb *db, int status) {
   db->faults++;
+  int64_t now = lode_now_ms();
   pthread_mutex_lock(&fault_mu);
+  if (atomic_load(&fault_since_ms) && now - atomic_load(&fault_last_ms) > FAULT_STALE_MS)
+    atomic_store(&fault_since_ms, 0);
+  atomic_store(&fault_last_ms, now);
   if (!atomic_load(&fault_since_ms)) {
     lode_strlcpy(fault_path, db->path ? db->path : "state database", sizeof fault_path);
     atomic_store(&fault_status, status);
-    atomic_store(&fault_since_ms, lode_now_ms());
+    atomic_store(&fault_since_ms, now);
   }
   pthread_mutex_unlock(&fault_mu);
 }
@@ -101,10 +111,12 @@ static void progress_written(lode_sysdb *db) {
   if (atomic_load(&fault_since_ms)) atomic_store(&fault_since_ms, 0);
 }
 
-int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen) {
+int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen, int64_t *last_ms) {
   pthread_mutex_lock(&fault_mu);
   int64_t since = atomic_load(&fault_since_ms);
+  if (since && lode_now_ms() - atomic_load(&fault_last_ms) > FAULT_STALE_MS) since = 0;
   if (status) *status = atomic_load(&fault_status);
+  if (last_ms) *last_ms = since ? atomic_load(&fault_last_ms) : 0;
   if (path) lode_strlcpy(path, fault_path, pathlen);
   pthread_mutex_unlock(&fault_mu);
   return since;
