@@ -8,6 +8,16 @@ import time
 LODE = os.environ.get("LODE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "lode")
 SOURCE = os.environ.get("LODE_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+# the test helper that fills a trace store through the C API, built beside lode
+FILL = os.path.join(os.path.dirname(LODE), "lode_trace_fill")
+
+
+def opik_free_env(tmp_path):
+    """The environment without any Opik setting of the machine's."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_")}
+    e["HOME"] = str(tmp_path)  # no ~/.opik.config from the machine
+    e["OPIK_CONFIG_PATH"] = str(tmp_path / "no-opik.config")
+    return e
 
 
 class Lode:

@@ -16,17 +16,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_opik import FakeOpik  # noqa: E402
-from lodeutil import LODE, SOURCE, Lode, wait_for  # noqa: E402
-
-FILL = os.path.join(os.path.dirname(LODE), "lode_trace_fill")
+from lodeutil import FILL, LODE, SOURCE, Lode, opik_free_env, wait_for  # noqa: E402
 
 
 @pytest.fixture
 def env(tmp_path):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_")}
-    e["HOME"] = str(tmp_path)  # no ~/.opik.config from the machine
-    e["OPIK_CONFIG_PATH"] = str(tmp_path / "no-opik.config")
-    return e
+    return opik_free_env(tmp_path)
 
 
 def run(env, *args, timeout=120, cwd=None):

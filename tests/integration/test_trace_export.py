@@ -20,17 +20,14 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_opik import FakeOpik  # noqa: E402
+from lodeutil import FILL, opik_free_env  # noqa: E402
 
 BIN = os.environ.get("LODE_BIN", os.path.join(os.getcwd(), "build", "lode"))
-FILL = os.path.join(os.path.dirname(BIN), "lode_trace_fill")
 
 
 @pytest.fixture
 def env(tmp_path):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_")}
-    e["HOME"] = str(tmp_path)  # no ~/.opik.config from the machine
-    e["OPIK_CONFIG_PATH"] = str(tmp_path / "no-opik.config")
-    return e
+    return opik_free_env(tmp_path)
 
 
 def dead_url():
