@@ -70,7 +70,7 @@ static const struct {
      "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config). --failed lists records\n"
      "Opik refused, with its response; --retry-failed sends them again.\n"
      "  --timeout S    give up after S seconds, requests in flight included\n"
-     "                 (default 60; 0: one pass, within about a second); what is\n"
+     "                 (default 60; 0: one pass of at most half a second); what is\n"
      "                 left stays pending\n"
      "Exits 1 when records are left pending or failed. A key or workspace refused\n"
      "by Opik (HTTP 401/403) stops the export at once and keeps every record\n"

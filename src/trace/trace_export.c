@@ -429,7 +429,7 @@ static double request_timeout(int64_t deadline_ms) {
   return left < 0.05 ? 0.05 : left;
 }
 
-#define ONE_PASS_MS 900
+#define ONE_PASS_MS 500
 
 int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double timeout_s,
                       lode_export_stats *stats, char *err, size_t errlen) {
@@ -444,7 +444,7 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
   }
   if (sender_init(&s, db_path, cfg, err, errlen)) return -1;
   /* --timeout 0: one pass over what is due, no waiting for back-offs, its
-   * requests bounded to stay within a second (docs/tracing.md) */
+   * requests bounded to half a second in all (docs/tracing.md) */
   int one_pass = timeout_s <= 0;
   int64_t deadline = lode_now_ms() + (one_pass ? ONE_PASS_MS : (int64_t)(timeout_s * 1000));
   atomic_store(&s.abort_at_ms, deadline);
