@@ -48,7 +48,7 @@ typedef struct sender {
   int warned;         /* the permanent-failure warning is logged once */
   long refused;       /* 401/403: the key or workspace was refused; nothing more
                          is sent by this sender (docs/tracing.md) */
-  char key_from[4300];  /* where the key and workspace came from */
+  char key_from[4500];  /* where the key and workspace came from */
   atomic_llong abort_at_ms; /* 0: never; requests abort past this wall time */
   lode_export_stats st;
 } sender;
@@ -125,9 +125,10 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   if (hrc) goto oom;
   if (!(s->url = strdup(cfg->url))) goto oom;
   /* the workspace is named (it is no secret), the key only by its source */
-  snprintf(s->key_from, sizeof s->key_from, "the key from %s, the workspace %s%.200s%s",
-           cfg->key_source, cfg->workspace ? "'" : "not set",
-           cfg->workspace ? cfg->workspace : "", cfg->workspace ? "'" : "");
+  char wsq[208] = "not set";
+  if (cfg->workspace) snprintf(wsq, sizeof wsq, "'%.200s'", cfg->workspace);
+  snprintf(s->key_from, sizeof s->key_from, "the key from %s, the workspace %s",
+           cfg->key_source, wsq);
   if (cfg->api_key && *cfg->api_key && !(s->secret = strdup(cfg->api_key))) goto oom;
   {
     cJSON *str = cJSON_CreateString(cfg->project_name ? cfg->project_name
