@@ -42,7 +42,7 @@ local SPEC = args.spec{
     { name = "dims", type = "integer", min = 1,
       help = "vector size (hash: default 384; openai: requested dimensions)" },
     { name = "include", type = "list", metavar = "GLOB",
-      help = "only files matching GLOB (default *.md *.markdown *.html *.htm *.txt *.pdf *.rst)" },
+      help = "only files matching GLOB (default *.md *.markdown *.html *.htm *.txt *.pdf *.rst, each also .gz)" },
     { name = "exclude", type = "list", metavar = "GLOB", help = "skip files or folders matching GLOB" },
     { name = "max-bytes", type = "integer", default = 64 * 1024 * 1024, min = 1,
       help = "files larger than this fail" },
@@ -52,7 +52,13 @@ local SPEC = args.spec{
   },
 }
 
-local DEFAULT_INCLUDE = { "*.md", "*.markdown", "*.html", "*.htm", "*.txt", "*.pdf", "*.rst" }
+-- Each kind also gzip-compressed (x.md.gz), as Debian ships most of its docs;
+-- the loader inflates them (docs/fs.md, "Compressed files").
+local DEFAULT_INCLUDE = {}
+for _, g in ipairs{ "*.md", "*.markdown", "*.html", "*.htm", "*.txt", "*.pdf", "*.rst" } do
+  DEFAULT_INCLUDE[#DEFAULT_INCLUDE + 1] = g
+  DEFAULT_INCLUDE[#DEFAULT_INCLUDE + 1] = g .. ".gz"
+end
 
 local function file_size(path)
   local f = io.open(path, "rb")
