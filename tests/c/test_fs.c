@@ -620,6 +620,24 @@ static void test_big_file(void **state) {
   unlink(path);
 }
 
+/* the scope test agrees with the walk: what it would report, and only that */
+static void test_walk_matches(void **state) {
+  (void)state;
+  const char *inc[] = {"*.md", "docs/*.txt"}, *exc[] = {"build", "secret*"};
+  lode_fs_walk_opts o = {0};
+  o.include = inc, o.n_include = 2, o.exclude = exc, o.n_exclude = 2;
+  assert_int_equal(lode_fs_walk_matches(&o, "a.md"), 1);
+  assert_int_equal(lode_fs_walk_matches(&o, "x/y/a.md"), 1);
+  assert_int_equal(lode_fs_walk_matches(&o, "docs/n.txt"), 1);
+  assert_int_equal(lode_fs_walk_matches(&o, "n.txt"), 0);          /* not included */
+  assert_int_equal(lode_fs_walk_matches(&o, "build/a.md"), 0);     /* folder excluded */
+  assert_int_equal(lode_fs_walk_matches(&o, "x/build/z/a.md"), 0); /* at any depth */
+  assert_int_equal(lode_fs_walk_matches(&o, "secret.md"), 0);      /* file excluded */
+  assert_int_equal(lode_fs_walk_matches(&o, "buildings/a.md"), 1);
+  lode_fs_walk_opts all = {0};
+  assert_int_equal(lode_fs_walk_matches(&all, "any/thing.bin"), 1);
+}
+
 /* ---- gzip (docs/fs.md, "Compressed files") ---- */
 /* gzip of p[0..n) appended to out */
 static void gzip_into(lode_buf *out, const void *p, size_t n) {
@@ -717,6 +735,7 @@ int main(void) {
       cmocka_unit_test(test_read_hash),     cmocka_unit_test(test_text_markdown),
       cmocka_unit_test(test_html),          cmocka_unit_test(test_html_hostile),          cmocka_unit_test(test_pdf),
       cmocka_unit_test(test_big_file),      cmocka_unit_test(test_gzip),
+      cmocka_unit_test(test_walk_matches),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
