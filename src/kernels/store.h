@@ -141,8 +141,9 @@ int lode_store_search_text(lode_store *s, const char *text, int64_t k,
                            const lode_store_filter *filter, lode_store_hit **hits,
                            size_t *n_hits, char *err, size_t errlen);
 
-/* Hybrid: the vector and keyword rankings (each its best max(4k, 50)
- * candidates) fused by reciprocal rank fusion, best first. */
+/* Hybrid: the vector and keyword rankings (each its best k) fused by
+ * reciprocal rank fusion, best first; equal fused scores by the better
+ * single rank, then chunk id. */
 int lode_store_search_hybrid(lode_store *s, const float *query, int64_t dims, const char *text,
                              int64_t k, const lode_store_filter *filter, lode_store_hit **hits,
                              size_t *n_hits, char *err, size_t errlen);

@@ -600,9 +600,14 @@ done:
   return rc;
 }
 
-/* The terms become a tsquery "t1 | t2 | ..." in the 'english' configuration
- * (a term holds only letters and digits, so it cannot be an operator), ranked
- * by ts_rank_cd. */
+/* PostgreSQL's own rankings (ts_rank, ts_rank_cd) weigh every word alike:
+ * no inverse document frequency, so a chunk that repeats "port" and "module"
+ * outranks the one chunk naming the rare word the question is about. So
+ * each term (in the 'english' configuration; a term holds only letters and
+ * digits, so it cannot be a tsquery operator) is weighed by BM25's idf,
+ * ln(1 + (N - df + 0.5) / (df + 0.5)), from its chunk count through the GIN
+ * index; a chunk scores the idf of the terms it holds plus a tenth of its
+ * best ts_rank_cd (term frequency and proximity). */
 static int pg_keyword(lode_store *s, const char *const *terms, size_t n_terms, int64_t limit,
                       lode__store_kw **out, size_t *n, char *err, size_t errlen) {
   lode_buf b;
@@ -611,14 +616,23 @@ static int pg_keyword(lode_store *s, const char *const *terms, size_t n_terms, i
   snprintf(lim, sizeof lim, "%lld", (long long)limit);
   *out = NULL;
   *n = 0;
+  if (lode_buf_putc(&b, '{')) goto nomem;
   for (size_t i = 0; i < n_terms; i++)
-    if (lode_buf_printf(&b, i ? " | %s" : "%s", terms[i])) goto nomem;
+    if (lode_buf_printf(&b, i ? ",\"%s\"" : "\"%s\"", terms[i])) goto nomem;
+  if (lode_buf_putc(&b, '}')) goto nomem;
   const char *v[2] = {lode_buf_cstr(&b), lim};
-  PGresult *r = run(s,
-                    "SELECT c.id, c.doc_id, ts_rank_cd(c.tsv, q)"
-                    " FROM lode_store.chunks c, to_tsquery('english', $1) q"
-                    " WHERE c.tsv @@ q ORDER BY 3 DESC, c.id LIMIT $2",
-                    2, v, PGRES_TUPLES_OK, 0, "keyword search", err, errlen);
+  PGresult *r = run(
+      s,
+      "WITH terms AS (SELECT to_tsquery('english', t) AS tq"
+      "   FROM (SELECT DISTINCT lower(t) AS t FROM unnest($1::text[]) AS t) u),"
+      " n AS (SELECT count(*)::float8 AS n FROM lode_store.chunks),"
+      " w AS (SELECT terms.tq, ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) AS idf"
+      "   FROM terms, n, LATERAL (SELECT count(*)::float8 AS df FROM lode_store.chunks c"
+      "   WHERE c.tsv @@ terms.tq) d WHERE numnode(terms.tq) > 0)"
+      " SELECT c.id, c.doc_id, sum(w.idf) + 0.1 * max(ts_rank_cd(c.tsv, w.tq)) AS score"
+      " FROM lode_store.chunks c JOIN w ON c.tsv @@ w.tq"
+      " GROUP BY c.id, c.doc_id ORDER BY score DESC, c.id LIMIT $2",
+      2, v, PGRES_TUPLES_OK, 0, "keyword search", err, errlen);
   if (!r) {
     lode_buf_free(&b);
     return -1;
