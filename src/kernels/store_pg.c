@@ -250,37 +250,40 @@ static int pg_get(lode_store *s, const char *path, lode_store_record *rec, int *
   return 0;
 }
 
-/* COPY's text format: backslash, tab, newline and carriage return escaped. */
-static int copy_text(lode_buf *b, const char *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    const char *e = NULL;
-    switch (p[i]) {
-      case '\\': e = "\\\\"; break;
-      case '\t': e = "\\t"; break;
-      case '\n': e = "\\n"; break;
-      case '\r': e = "\\r"; break;
-      default: break;
-    }
-    if (e ? lode_buf_puts(b, e) : lode_buf_putc(b, (uint8_t)p[i])) return -1;
-  }
-  return 0;
+/* COPY's binary format: big-endian integers, text as its bytes, float4[] as
+ * (ndim 1, no nulls, element type 700, length, lower bound 1, then each
+ * element's length and bits). Binary spares printing and parsing 384
+ * floats per chunk as text. */
+static int put_be(lode_buf *b, uint64_t v, int bytes) {
+  uint8_t x[8];
+  for (int i = 0; i < bytes; i++) x[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+  return lode_buf_append(b, x, (size_t)bytes);
 }
 
-/* One COPY row per chunk: doc_id, ordinal, text, start, end, headers, embedding. */
+static int put_field(lode_buf *b, const void *p, size_t n) {
+  return put_be(b, (uint32_t)n, 4) || lode_buf_append(b, p, n);
+}
+
+/* One row: doc_id, ordinal, text, start, end, headers, embedding. */
 static int copy_row(lode_buf *b, int64_t doc_id, size_t i, const lode_store_chunk *c,
                     const float *vec, int64_t dims) {
-  if (lode_buf_printf(b, "%lld\t%zu\t", (long long)doc_id, i + 1) ||
-      copy_text(b, c->text ? c->text : "", c->text_len) ||
-      lode_buf_printf(b, "\t%lld\t%lld\t", (long long)c->start, (long long)c->end))
+  if (put_be(b, 7, 2) || put_be(b, 8, 4) || put_be(b, (uint64_t)doc_id, 8) ||
+      put_be(b, 4, 4) || put_be(b, (uint32_t)(i + 1), 4) ||
+      put_field(b, c->text ? c->text : "", c->text_len) || put_be(b, 8, 4) ||
+      put_be(b, (uint64_t)c->start, 8) || put_be(b, 8, 4) || put_be(b, (uint64_t)c->end, 8))
     return -1;
-  if (c->headers ? copy_text(b, c->headers, strlen(c->headers)) : lode_buf_puts(b, "\\N"))
+  if (c->headers ? put_field(b, c->headers, strlen(c->headers)) : put_be(b, 0xffffffffu, 4))
     return -1;
-  if (lode_buf_putc(b, '\t')) return -1;
-  if (!vec) return lode_buf_puts(b, "\\N\n");
-  if (lode_buf_putc(b, '{')) return -1;
-  for (int64_t j = 0; j < dims; j++)
-    if (lode_buf_printf(b, j ? ",%.9g" : "%.9g", (double)vec[j])) return -1;
-  return lode_buf_puts(b, "}\n");
+  if (!vec) return put_be(b, 0xffffffffu, 4);
+  if (put_be(b, (uint32_t)(20 + dims * 8), 4) || put_be(b, 1, 4) || put_be(b, 0, 4) ||
+      put_be(b, 700, 4) || put_be(b, (uint32_t)dims, 4) || put_be(b, 1, 4))
+    return -1;
+  for (int64_t j = 0; j < dims; j++) {
+    uint32_t bits;
+    memcpy(&bits, &vec[j], 4);
+    if (put_be(b, 4, 4) || put_be(b, bits, 4)) return -1;
+  }
+  return 0;
 }
 
 static int put_chunks(lode_store *s, int64_t doc_id, const lode_store_chunk *chunks, size_t n,
@@ -301,14 +304,17 @@ static int put_chunks(lode_store *s, int64_t doc_id, const lode_store_chunk *chu
   }
   PGresult *r = run(s,
                     "COPY lode_store.chunks(doc_id, ordinal, text, start_byte, end_byte,"
-                    " headers, embedding) FROM STDIN",
+                    " headers, embedding) FROM STDIN (FORMAT binary)",
                     0, NULL, PGRES_COPY_IN, 0, "put chunks", err, errlen);
   if (!r) return -1;
   PQclear(r);
   const char *fail = NULL;
+  static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+  if (lode_buf_append(&b, header, sizeof header)) fail = "out of memory";
   for (size_t i = 0; i < n && !fail; i++) {
     if (copy_row(&b, doc_id, i, &chunks[i], vectors ? vectors + i * (size_t)dims : NULL,
-                 dims) != 0)
+                 dims) != 0 ||
+        (i + 1 == n && put_be(&b, 0xffff, 2) != 0)) /* the trailer */
       fail = "out of memory";
     else if ((b.len > (1 << 20) || i + 1 == n) &&
              PQputCopyData(c, (const char *)b.p, (int)b.len) != 1)
