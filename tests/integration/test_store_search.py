@@ -12,6 +12,7 @@ the case issue 14 met (a zstd question answered by unrelated chunks)."""
 import json
 import os
 import random
+import re
 import shutil
 
 import pytest
@@ -172,3 +173,35 @@ def test_bad_postgresql_store_is_a_clear_error(tmp_path, pg):
     p = lode.run("run", QUERY, "anything", "--store", bad, "--mode", "keyword")
     assert p.returncode != 0
     assert "no_such_db" in p.stderr and "secret" not in p.stderr, p.stderr
+
+
+def doc_blocks(lang):
+    with open(os.path.join(SOURCE, "docs", "store.md")) as f:
+        text = f.read()
+    return re.findall(r"```" + lang + r"\n(.*?)```", text, re.S)
+
+
+def test_store_md_lua_example_runs(tmp_path):
+    """docs/store.md's main example, as written, as a busted spec."""
+    lode = Lode(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / ".lode").mkdir()
+    shutil.copy(os.path.join(SOURCE, "docs", "fs.md"), tmp_path / "docs" / "fs.md")
+    example = doc_blocks("lua")[0]
+    lode.write("example_spec.lua", 'describe("docs/store.md", function()\n'
+               '  it("runs its main example", function()\n' + example + "\n  end)\nend)\n")
+    p = lode.run("test", "example_spec.lua", check=0)
+    assert "docs/fs.md #" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_store_md_sql_example_runs(tmp_path, pg):
+    """docs/store.md's SQL on a store that ingest_folder.lua filled."""
+    lode = Lode(tmp_path)
+    url = pg.new_database("store_sql_example")
+    ingest(lode, os.path.join(SOURCE, "docs"), url)
+    sql = doc_blocks("sql")[0]
+    out = pg.psql(sql, db="store_sql_example")
+    rows = [r.split("|") for r in out.strip().splitlines()]
+    assert rows, out
+    assert all(r[0].endswith("operations.md") and r[5] == "384" for r in rows), out
+    assert any("Recovery" in r[4] for r in rows), out
