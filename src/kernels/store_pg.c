@@ -17,6 +17,12 @@
  * only for the commit. The schema is created under a transaction-scoped
  * advisory lock, so hosts opening a new database at once do not race.
  *
+ * A lost connection (the server restarted, the network cut) is opened again
+ * before the next call, for up to LODE_STORE_BUSY_MS with back-off; a put,
+ * has, get, delete, paths or count that failed because the connection went
+ * is run once more on the new one (a put is one transaction and idempotent,
+ * so running it again is safe whether or not its commit had landed).
+ *
  * Searches read in a REPEATABLE READ snapshot; the vectors travel once, in
  * binary (float4[]), into the same in-memory cache the SQLite backend uses,
  * and are reloaded when the generation moves. */
@@ -27,6 +33,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/util.h"
 #include "kernels/store_int.h"
 
 #define SCHEMA_VERSION 1
@@ -99,6 +106,35 @@ static void quiet(void *arg, const char *message) {
   (void)arg;
   (void)message; /* NOTICEs of CREATE ... IF NOT EXISTS, stop words in queries */
 }
+
+/* Opens the connection again if it was lost, trying for up to
+ * LODE_STORE_BUSY_MS (naps of 50 ms doubling to 1 s). */
+static int ensure_conn(lode_store *s, char *err, size_t errlen) {
+  if (PQstatus(CONN(s)) == CONNECTION_OK) return 0;
+  int64_t give_up = lode_mono_ns() / 1000000 + LODE_STORE_BUSY_MS;
+  double nap = 0.05;
+  for (;;) {
+    PQreset(CONN(s));
+    if (PQstatus(CONN(s)) == CONNECTION_OK) return 0;
+    if (lode_mono_ns() / 1000000 >= give_up)
+      return pgerr(s, err, errlen, "the connection was lost and could not be opened again",
+                   NULL);
+    lode_sleep_s(nap);
+    nap = nap < 0.5 ? nap * 2 : 1.0;
+  }
+}
+
+/* Runs `call` on a live connection, once more if it failed because the
+ * connection went meanwhile. */
+#define ON_LIVE_CONNECTION(call)                                       \
+  do {                                                                 \
+    for (int attempt_ = 0;; attempt_++) {                              \
+      if (ensure_conn(s, err, errlen) != 0) return -1;                 \
+      int rc_ = (call);                                                \
+      if (rc_ == 0 || attempt_ || PQstatus(CONN(s)) == CONNECTION_OK) \
+        return rc_;                                                    \
+    }                                                                  \
+  } while (0)
 
 /* meta.<key> (NULL if absent; malloc'd) */
 static int meta_get(lode_store *s, const char *key, char **out, char *err, size_t errlen) {
@@ -205,7 +241,7 @@ static void pg_close(lode_store *s) {
 }
 
 /* ---- documents ------------------------------------------------------------------ */
-static int pg_has(lode_store *s, const char *path, const char *hash, int *found, char *err,
+static int pg_has_once(lode_store *s, const char *path, const char *hash, int *found, char *err,
                   size_t errlen) {
   const char *v[2] = {path, hash};
   PGresult *r = run(s,
@@ -218,7 +254,7 @@ static int pg_has(lode_store *s, const char *path, const char *hash, int *found,
   return 0;
 }
 
-static int pg_get(lode_store *s, const char *path, lode_store_record *rec, int *found,
+static int pg_get_once(lode_store *s, const char *path, lode_store_record *rec, int *found,
                   char *err, size_t errlen) {
   const char *v[1] = {path};
   int oom = 0;
@@ -354,7 +390,7 @@ static int check_dims(lode_store *s, const char *path, int64_t dims, char *err,
   return 0;
 }
 
-static int pg_put(lode_store *s, const lode_store_doc *doc, const lode_store_chunk *chunks,
+static int pg_put_once(lode_store *s, const lode_store_doc *doc, const lode_store_chunk *chunks,
                   size_t n_chunks, const float *vectors, int64_t dims, char *err,
                   size_t errlen) {
   char bytes[32];
@@ -392,7 +428,7 @@ fail:
   return -1;
 }
 
-static int pg_del(lode_store *s, const char *path, int *removed, char *err, size_t errlen) {
+static int pg_del_once(lode_store *s, const char *path, int *removed, char *err, size_t errlen) {
   const char *v[1] = {path};
   if (cmd(s, "BEGIN", "delete", err, errlen) != 0) return -1;
   PGresult *r = run(s, "DELETE FROM lode_store.documents WHERE path = $1", 1, v,
@@ -409,7 +445,7 @@ fail:
   return -1;
 }
 
-static int pg_paths(lode_store *s, int (*fn)(void *ud, const char *path), void *ud, char *err,
+static int pg_paths_once(lode_store *s, int (*fn)(void *ud, const char *path), void *ud, char *err,
                     size_t errlen) {
   PGresult *r = run(s, "SELECT path FROM lode_store.documents ORDER BY path COLLATE \"C\"", 0,
                     NULL, PGRES_TUPLES_OK, 0, "paths", err, errlen);
@@ -420,7 +456,7 @@ static int pg_paths(lode_store *s, int (*fn)(void *ud, const char *path), void *
   return 0;
 }
 
-static int pg_count(lode_store *s, int64_t *docs, int64_t *chunks, char *err, size_t errlen) {
+static int pg_count_once(lode_store *s, int64_t *docs, int64_t *chunks, char *err, size_t errlen) {
   PGresult *r = run(s,
                     "SELECT (SELECT count(*) FROM lode_store.documents),"
                     " (SELECT count(*) FROM lode_store.chunks)",
@@ -432,8 +468,37 @@ static int pg_count(lode_store *s, int64_t *docs, int64_t *chunks, char *err, si
   return 0;
 }
 
+static int pg_has(lode_store *s, const char *path, const char *hash, int *found, char *err,
+                  size_t errlen) {
+  ON_LIVE_CONNECTION(pg_has_once(s, path, hash, found, err, errlen));
+}
+
+static int pg_get(lode_store *s, const char *path, lode_store_record *rec, int *found,
+                  char *err, size_t errlen) {
+  ON_LIVE_CONNECTION(pg_get_once(s, path, rec, found, err, errlen));
+}
+
+static int pg_put(lode_store *s, const lode_store_doc *doc, const lode_store_chunk *chunks,
+                  size_t n_chunks, const float *vectors, int64_t dims, char *err,
+                  size_t errlen) {
+  ON_LIVE_CONNECTION(pg_put_once(s, doc, chunks, n_chunks, vectors, dims, err, errlen));
+}
+
+static int pg_del(lode_store *s, const char *path, int *removed, char *err, size_t errlen) {
+  ON_LIVE_CONNECTION(pg_del_once(s, path, removed, err, errlen));
+}
+
+static int pg_paths(lode_store *s, int (*fn)(void *ud, const char *path), void *ud, char *err,
+                    size_t errlen) {
+  ON_LIVE_CONNECTION(pg_paths_once(s, fn, ud, err, errlen));
+}
+
+static int pg_count(lode_store *s, int64_t *docs, int64_t *chunks, char *err, size_t errlen) {
+  ON_LIVE_CONNECTION(pg_count_once(s, docs, chunks, err, errlen));
+}
+
 /* ---- reads for searches ----------------------------------------------------------- */
-static int pg_read_begin(lode_store *s, int64_t *gen, char *err, size_t errlen) {
+static int pg_read_begin_once(lode_store *s, int64_t *gen, char *err, size_t errlen) {
   if (cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "search", err, errlen) != 0)
     return -1;
   PGresult *r = run(s,
@@ -448,6 +513,10 @@ static int pg_read_begin(lode_store *s, int64_t *gen, char *err, size_t errlen) 
   if (!PQgetisnull(r, 0, 1)) s->dims = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
   PQclear(r);
   return 0;
+}
+
+static int pg_read_begin(lode_store *s, int64_t *gen, char *err, size_t errlen) {
+  ON_LIVE_CONNECTION(pg_read_begin_once(s, gen, err, errlen));
 }
 
 static void pg_read_end(lode_store *s) {

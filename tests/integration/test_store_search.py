@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from lodeutil import SOURCE, Lode
+from lodeutil import SOURCE, Lode, wait_for
 
 INGEST = os.path.join(SOURCE, "pipelines", "ingest_folder.lua")
 QUERY = os.path.join(SOURCE, "pipelines", "query.lua")
@@ -247,3 +247,42 @@ def test_three_hosts_ingest_into_one_postgresql_store(tmp_path, pg):
     q, path, name = questions[5]
     hits = query(Lode(tmp_path), url, q, "--mode", "hybrid")["hits"]
     assert any(h["path"] == path and name in h["text"] for h in hits)
+
+
+def test_postgresql_restart_between_calls(tmp_path, pg):
+    """The server restarts while a process holds the store open: its next
+    calls reconnect and work, and nothing is stored twice."""
+    url = pg.new_database("store_restart")
+    lode = Lode(tmp_path)
+    marker, go = tmp_path / "first-done", tmp_path / "go"
+    lode.write("restart_spec.lua", f'''
+local lode = require("lode")
+describe("a store across a server restart", function()
+  it("reconnects", function()
+    local s = lode.store.open("{url}")
+    local m = lode.matrix.from({{ {{ 1, 0 }} }})
+    s:put({{ path = "a" }}, {{ "alpha words" }}, m)
+    io.open("{marker}", "w"):close()
+    while not io.open("{go}") do os.execute("sleep 0.05") end
+    s:put({{ path = "b" }}, {{ "beta words" }}, m)
+    s:put({{ path = "a" }}, {{ "alpha words" }}, m)
+    local docs, chunks = s:count()
+    assert.are.equal(2, docs)
+    assert.are.equal(2, chunks)
+    assert.are.equal(2, #s:search({{ 1, 0 }}, 10))
+    assert.are.equal("b", s:search_text("beta", 5)[1].path)
+    s:close()
+  end)
+end)
+''')
+    p = lode.start("test", "restart_spec.lua")
+    try:
+        assert wait_for(marker.exists, timeout=60), p.communicate(timeout=5)
+        pg.stop()
+        pg.start()
+        go.write_text("")
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, out + err
