@@ -151,9 +151,8 @@ def test_pipelines_on_postgresql(tmp_path, pg):
     assert f"skipped {NDOCS} unchanged" in p.stderr
     vector = recall_at_5(lode, url, questions, "vector")
     hybrid = recall_at_5(lode, url, questions, "hybrid")
-    keyword = recall_at_5(lode, url, questions, "keyword")
     print(f"\nrecall@5 over {len(questions)} questions (hash embedder, PostgreSQL store): "
-          f"vector {vector:.2f}, keyword {keyword:.2f}, hybrid {hybrid:.2f}")
+          f"vector {vector:.2f}, hybrid {hybrid:.2f}")
     assert hybrid > vector
     assert hybrid >= 0.9
     q, path, name = questions[3]
