@@ -6,15 +6,17 @@
  * ranking of the two (reciprocal rank fusion).
  *
  * Ownership: a lode_store owns its database connection and its in-memory
- * vector cache; lode_store_free releases both. Strings passed in are copied by
- * SQLite before the call returns. Results (lode_store_hit) are owned by the
- * caller and released with lode_store_hits_free.
+ * vector cache; lode_store_free releases both. Strings passed in are copied
+ * before the call returns. Results (lode_store_hit) are owned by the caller
+ * and released with lode_store_hits_free.
  *
  * Concurrency: one lode_store per thread. Several processes may write the
- * same file: writes take the write lock up front (BEGIN IMMEDIATE) and wait
- * for it up to a busy timeout. Every write bumps a generation counter stored
- * in the file, so a search in any process notices the change and reloads its
- * vector cache.
+ * same SQLite file: writes take the write lock up front (BEGIN IMMEDIATE) and
+ * wait for it up to a busy timeout. Any number of processes and hosts may
+ * write one PostgreSQL store: a put locks its document's row, so two puts of
+ * one path serialise and the last one wins whole. Every write bumps a
+ * generation counter stored in the database, so a search in any process
+ * notices the change and reloads its vector cache.
  *
  * Errors: functions return 0 on success and -1 on failure, with a message
  * naming the store file (and the document, when there is one) in `err`. */
