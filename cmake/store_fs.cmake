@@ -14,6 +14,7 @@ pkg_check_modules(LODE_SF_PQ REQUIRED IMPORTED_TARGET libpq)
 list(APPEND LODE_KERNEL_SOURCES
   src/kernels/store.c
   src/kernels/store_search.c
+  src/kernels/store_share.c
   src/kernels/store_sqlite.c
   src/kernels/store_sqlite_read.c
   src/kernels/store_pg.c

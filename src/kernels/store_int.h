@@ -8,6 +8,7 @@
  *                       duplicate collapsing, keyword search's candidate loop
  *   store_sqlite.c      the SQLite backend: schema, migrations, writes
  *   store_sqlite_read.c the SQLite backend: reads for searches
+ *   store_share.c       identical content stored once (both backends)
  *   store_pg.c          the PostgreSQL backend (libpq)
  *
  * A backend is a table of operations (lode__store_ops). Searches run the same
@@ -35,6 +36,7 @@ typedef struct lode__store_cache {
   int64_t n_docs, cap_docs;
   int64_t *doc_ids; /* sorted */
   char **doc_paths, **doc_mimes, **doc_hashes; /* hashes may be NULL */
+  char *doc_holds;     /* 1: the document holds its chunks (not shared_from another) */
   int32_t *doc_group;
   int32_t *group_size; /* per document: how many share its group (heads only) */
   int64_t n_dups;      /* documents that are not their group's head */
@@ -70,6 +72,11 @@ typedef struct lode__store_ops {
   /* Inside the snapshot: fills text, ordinal, offsets, headers and path of
    * hits whose chunk_id is set. */
   int (*fetch)(lode_store *s, lode_store_hit *hits, size_t n, char *err, size_t errlen);
+  /* Runs one statement written for both backends ($1, $2: integers, $3:
+   * text, each may go unused); *out (may be NULL) gets the first column of
+   * the first row, 0 when there is none or it is NULL. */
+  int (*scalar)(lode_store *s, const char *sql, int64_t a, int64_t b, const char *t,
+                int64_t *out, char *err, size_t errlen);
   /* Inside the snapshot: at most `limit` keyword matches of `terms` (words,
    * NUL-separated, n_terms of them), best first, equal scores by chunk id.
    * *out is malloc'd. */
@@ -113,9 +120,21 @@ int lode__store_sqlite_keyword(lode_store *s, const char *const *terms, size_t n
 void lode__store_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void lode__store_cache_clear(lode__store_cache *c);
-/* Appends a document (strings copied; hash and mime may be NULL). -1: no memory. */
+/* Appends a document (strings copied; hash and mime may be NULL; holds: it
+ * holds its chunks). -1: no memory. */
 int lode__store_cache_add_doc(lode__store_cache *c, int64_t id, const char *path,
-                              const char *mime, const char *hash);
+                              const char *mime, const char *hash, int holds);
+
+/* Identical content stored once (store_share.c), inside a write
+ * transaction. After document d was upserted with `hash` (it held its
+ * chunks before when was_holder; old_hash was its hash): rearranges the
+ * sharing and sets *holder to the document whose chunks d now shares (0:
+ * d must hold its own, new chunks). */
+int lode__store_share_put(lode_store *s, int64_t d, int was_holder, const char *old_hash,
+                          const char *hash, int64_t *holder, char *err, size_t errlen);
+/* Before document d is deleted: hands its chunks to a sharer if it holds them. */
+int lode__store_share_delete(lode_store *s, int64_t d, int is_holder, char *err,
+                             size_t errlen);
 /* Room for `count` vectors of c->dims; -1: no memory. */
 int lode__store_cache_reserve(lode__store_cache *c, int64_t count);
 /* The next vector row (reserved): its chunk and document ids; returns the

@@ -41,6 +41,11 @@
 /* pg_advisory_xact_lock(key1, key2): 'lode' and 2, the store's schema */
 #define LOCK_KEY1 0x6c6f6465
 #define LOCK_KEY2 2
+/* pg_advisory_xact_lock(class, hashtext(x)) while a put or delete rearranges
+ * shared content: first the path's, then the hashes' in key order, before
+ * any row lock, so writers of one content queue up instead of deadlocking */
+#define LOCK_PATH 0x6c6f6470 /* 'lodp' */
+#define LOCK_HASH 0x6c6f6468 /* 'lodh' */
 #define FETCH_ROWS 8192
 
 static const char *SCHEMA =
@@ -48,8 +53,10 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS lode_store.meta(key text PRIMARY KEY, value text NOT NULL);"
     "CREATE TABLE IF NOT EXISTS lode_store.documents("
     " id bigserial PRIMARY KEY, path text NOT NULL UNIQUE, hash text, metadata json,"
-    " title text, mime text, bytes bigint, updated_at timestamptz NOT NULL);"
+    " title text, mime text, bytes bigint, updated_at timestamptz NOT NULL,"
+    " shared_from bigint);"
     "CREATE INDEX IF NOT EXISTS documents_hash ON lode_store.documents(hash);"
+    "CREATE INDEX IF NOT EXISTS documents_shared ON lode_store.documents(shared_from);"
     "CREATE TABLE IF NOT EXISTS lode_store.chunks("
     " id bigserial PRIMARY KEY,"
     " doc_id bigint NOT NULL REFERENCES lode_store.documents(id) ON DELETE CASCADE,"
@@ -107,6 +114,17 @@ static void quiet(void *arg, const char *message) {
   (void)message; /* NOTICEs of CREATE ... IF NOT EXISTS, stop words in queries */
 }
 
+/* Unqualified names are the store's tables (store_share.c's statements are
+ * written once for both backends). A session setting: set again after a
+ * reconnection. */
+static int set_search_path(lode_store *s, char *err, size_t errlen) {
+  PGresult *r = PQexec(CONN(s), "SELECT pg_catalog.set_config('search_path', 'lode_store', false)");
+  int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok) pgerr(s, err, errlen, "setting the search path", r);
+  PQclear(r);
+  return ok ? 0 : -1;
+}
+
 /* Opens the connection again if it was lost, trying for up to
  * LODE_STORE_BUSY_MS (naps of 50 ms doubling to 1 s). */
 static int ensure_conn(lode_store *s, char *err, size_t errlen) {
@@ -115,7 +133,7 @@ static int ensure_conn(lode_store *s, char *err, size_t errlen) {
   double nap = 0.05;
   for (;;) {
     PQreset(CONN(s));
-    if (PQstatus(CONN(s)) == CONNECTION_OK) return 0;
+    if (PQstatus(CONN(s)) == CONNECTION_OK) return set_search_path(s, err, errlen);
     if (lode_mono_ns() / 1000000 >= give_up)
       return pgerr(s, err, errlen, "the connection was lost and could not be opened again",
                    NULL);
@@ -199,6 +217,7 @@ int lode__store_pg_open(lode_store *s, const char *url, const char *embedder, ch
   }
   if (PQstatus(c) != CONNECTION_OK) return pgerr(s, err, errlen, "cannot connect", NULL);
   PQsetNoticeProcessor(c, quiet, NULL);
+  if (set_search_path(s, err, errlen) != 0) goto done;
   if (cmd(s, "BEGIN", "open", err, errlen) != 0) goto done;
   if (create_schema(s, err, errlen) != 0) goto done;
   if (meta_get(s, "schema", &schema, err, errlen) != 0) goto done;
@@ -261,7 +280,8 @@ static int pg_get_once(lode_store *s, const char *path, lode_store_record *rec, 
   PGresult *r = run(s,
                     "SELECT path, hash, metadata, title, mime, bytes,"
                     " (extract(epoch FROM updated_at) * 1000)::bigint,"
-                    " (SELECT count(*) FROM lode_store.chunks WHERE doc_id = d.id)"
+                    " (SELECT count(*) FROM lode_store.chunks"
+                    "  WHERE doc_id = coalesce(d.shared_from, d.id))"
                     " FROM lode_store.documents d WHERE path = $1",
                     1, v, PGRES_TUPLES_OK, 0, "get", err, errlen);
   if (!r) return -1;
@@ -390,15 +410,86 @@ static int check_dims(lode_store *s, const char *path, int64_t dims, char *err,
   return 0;
 }
 
+/* lode__store_ops.scalar: $1, $2 bigint, $3 text. */
+static int pg_scalar(lode_store *s, const char *sql, int64_t a, int64_t b, const char *t,
+                     int64_t *out, char *err, size_t errlen) {
+  char as[32], bs[32];
+  snprintf(as, sizeof as, "%lld", (long long)a);
+  snprintf(bs, sizeof bs, "%lld", (long long)b);
+  const char *v[3] = {as, bs, t};
+  static const Oid types[3] = {20, 20, 25}; /* int8, int8, text */
+  PGresult *r = PQexecParams(CONN(s), sql, 3, types, v, NULL, NULL, 0);
+  ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    pgerr(s, err, errlen, "sharing content", r);
+    PQclear(r);
+    return -1;
+  }
+  if (out)
+    *out = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+               ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+               : 0;
+  PQclear(r);
+  return 0;
+}
+
+/* Locks `path`, then reads what is stored under it (id 0 if nothing; its
+ * hash malloc'd), then locks that hash and `hash` in key order (one
+ * statement: the sort feeds the locks in order). Three round trips: a read
+ * must be a statement of its own after the lock, as a statement's snapshot
+ * is taken before it waits. */
+static int lock_and_read(lode_store *s, const char *path, const char *hash, int64_t *id,
+                         int *holds, char **old_hash, char *err, size_t errlen) {
+  int oom = 0;
+  char cls[16];
+  *id = 0;
+  *holds = 0;
+  *old_hash = NULL;
+  snprintf(cls, sizeof cls, "%d", LOCK_PATH);
+  const char *pv[2] = {path, cls};
+  PGresult *r = run(s, "SELECT pg_advisory_xact_lock($2::int, hashtext($1))", 2, pv,
+                    PGRES_TUPLES_OK, 0, "locking", err, errlen);
+  if (!r) return -1;
+  PQclear(r);
+  if (!(r = run(s, "SELECT id, shared_from IS NULL, hash FROM documents WHERE path = $1", 1, pv,
+                PGRES_TUPLES_OK, 0, "reading the document", err, errlen)))
+    return -1;
+  if (PQntuples(r) > 0) {
+    *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *holds = PQgetvalue(r, 0, 1)[0] == 't';
+    *old_hash = get_dup(r, 0, 2, &oom);
+  }
+  PQclear(r);
+  if (oom) {
+    lode__store_seterr(err, errlen, "store %s: out of memory", s->path);
+    return -1;
+  }
+  if ((!*old_hash || !**old_hash) && (!hash || !*hash)) return 0;
+  snprintf(cls, sizeof cls, "%d", LOCK_HASH);
+  const char *hv[3] = {*old_hash, hash, cls};
+  if (!(r = run(s,
+                "SELECT pg_advisory_xact_lock($3::int, k) FROM (SELECT DISTINCT hashtext(h) AS k"
+                " FROM unnest(ARRAY[$1, $2]::text[]) h WHERE h <> '' ORDER BY k) x",
+                3, hv, PGRES_TUPLES_OK, 0, "locking", err, errlen)))
+    return -1;
+  PQclear(r);
+  return 0;
+}
+
 static int pg_put_once(lode_store *s, const lode_store_doc *doc, const lode_store_chunk *chunks,
-                  size_t n_chunks, const float *vectors, int64_t dims, char *err,
-                  size_t errlen) {
-  char bytes[32];
+                       size_t n_chunks, const float *vectors, int64_t dims, char *err,
+                       size_t errlen) {
+  char bytes[32], *old_hash = NULL;
   snprintf(bytes, sizeof bytes, "%lld", (long long)doc->bytes);
   const char *v[6] = {doc->path, doc->hash,  doc->metadata,
                       doc->title, doc->mime, doc->bytes >= 0 ? bytes : NULL};
   PGresult *r = NULL;
+  int64_t doc_id = 0, holder = 0;
+  int was_holder = 0;
   if (cmd(s, "BEGIN", "put", err, errlen) != 0) return -1;
+  if (lock_and_read(s, doc->path, doc->hash, &doc_id, &was_holder, &old_hash, err, errlen))
+    goto fail;
+  int64_t had_id = doc_id;
   if (vectors && check_dims(s, doc->path, dims, err, errlen) != 0) goto fail;
   r = run(s,
           "INSERT INTO lode_store.documents(path, hash, metadata, title, mime, bytes,"
@@ -408,38 +499,51 @@ static int pg_put_once(lode_store *s, const lode_store_doc *doc, const lode_stor
           " RETURNING id",
           6, v, PGRES_TUPLES_OK, 0, "put", err, errlen);
   if (!r) goto fail;
-  int64_t doc_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  doc_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
-  char id[32];
-  snprintf(id, sizeof id, "%lld", (long long)doc_id);
-  const char *idv[1] = {id};
-  if (!(r = run(s, "DELETE FROM lode_store.chunks WHERE doc_id = $1", 1, idv,
-                PGRES_COMMAND_OK, 0, "dropping old chunks", err, errlen)))
+  if (lode__store_share_put(s, doc_id, was_holder, old_hash, doc->hash, &holder, err, errlen))
     goto fail;
-  PQclear(r);
-  if (n_chunks &&
+  /* a new document has no chunks to drop and shares nothing yet */
+  int was_new = !had_id;
+  if ((!was_new && pg_scalar(s, "DELETE FROM chunks WHERE doc_id = $1", doc_id, 0, NULL, NULL,
+                             err, errlen)) ||
+      ((!was_new || holder) &&
+       pg_scalar(s, "UPDATE documents SET shared_from = nullif($2, 0) WHERE id = $1", doc_id,
+                 holder, NULL, NULL, err, errlen)))
+    goto fail;
+  if (!holder && n_chunks &&
       put_chunks(s, doc_id, chunks, n_chunks, vectors, dims, doc->path, err, errlen) != 0)
     goto fail;
   if (bump_generation(s, err, errlen) != 0) goto fail;
   if (cmd(s, "COMMIT", "put", err, errlen) != 0) goto fail;
+  free(old_hash);
   return 0;
 fail:
+  free(old_hash);
   rollback(s);
   return -1;
 }
 
-static int pg_del_once(lode_store *s, const char *path, int *removed, char *err, size_t errlen) {
-  const char *v[1] = {path};
+static int pg_del_once(lode_store *s, const char *path, int *removed, char *err,
+                       size_t errlen) {
+  int64_t id = 0;
+  int holds = 0;
+  char *old_hash = NULL;
+  *removed = 0;
   if (cmd(s, "BEGIN", "delete", err, errlen) != 0) return -1;
-  PGresult *r = run(s, "DELETE FROM lode_store.documents WHERE path = $1", 1, v,
-                    PGRES_COMMAND_OK, 0, "delete", err, errlen);
-  if (!r) goto fail;
-  *removed = atoi(PQcmdTuples(r)) > 0;
-  PQclear(r);
-  if (*removed && bump_generation(s, err, errlen) != 0) goto fail;
+  if (lock_and_read(s, path, NULL, &id, &holds, &old_hash, err, errlen) != 0) goto fail;
+  if (id) {
+    if (lode__store_share_delete(s, id, holds, err, errlen) != 0 ||
+        pg_scalar(s, "DELETE FROM documents WHERE id = $1", id, 0, NULL, NULL, err, errlen) ||
+        bump_generation(s, err, errlen) != 0)
+      goto fail;
+    *removed = 1;
+  }
   if (cmd(s, "COMMIT", "delete", err, errlen) != 0) goto fail;
+  free(old_hash);
   return 0;
 fail:
+  free(old_hash);
   rollback(s);
   *removed = 0;
   return -1;
@@ -553,14 +657,17 @@ static int read_vector(const char *p, int len, int64_t dims, float *row) {
 }
 
 static int pg_load(lode_store *s, lode__store_cache *c, char *err, size_t errlen) {
-  PGresult *r = run(s, "SELECT id, path, mime, hash FROM lode_store.documents ORDER BY id", 0,
-                    NULL, PGRES_TUPLES_OK, 0, "loading documents", err, errlen);
+  PGresult *r = run(s,
+                    "SELECT id, path, mime, hash, shared_from IS NULL FROM lode_store.documents"
+                    " ORDER BY id",
+                    0, NULL, PGRES_TUPLES_OK, 0, "loading documents", err, errlen);
   if (!r) return -1;
   for (int i = 0; i < PQntuples(r); i++) {
     if (lode__store_cache_add_doc(c, strtoll(PQgetvalue(r, i, 0), NULL, 10),
                                   PQgetvalue(r, i, 1),
                                   PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
-                                  PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3)) != 0) {
+                                  PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
+                                  PQgetvalue(r, i, 4)[0] == 't') != 0) {
       PQclear(r);
       lode__store_seterr(err, errlen, "store %s: out of memory loading documents", s->path);
       return -1;
@@ -740,6 +847,7 @@ const lode__store_ops lode__store_pg_ops = {
     .del = pg_del,
     .paths = pg_paths,
     .count = pg_count,
+    .scalar = pg_scalar,
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,
     .load = pg_load,

@@ -10,9 +10,10 @@
  * data, so a concurrent writer never makes a hit vanish half-way.
  *
  * Filters and duplicates are decided per document, in C, over the cached
- * document list: documents with the same content hash are one content, and
- * a search returns its chunks once (from the first such document that
- * passes the filter), with every passing path in hit->paths.
+ * document list: documents with the same content hash are one content
+ * (stored once, store_share.c), and a search returns its chunks once, under
+ * the first such document's path that passes the filter, with every passing
+ * path in hit->paths.
  *
  * The scan is memory-bound: it streams n*dims floats once per query, with a
  * dot product written so the compiler vectorises it (independent
@@ -39,6 +40,7 @@ void lode__store_cache_clear(lode__store_cache *c) {
   free(c->doc_paths);
   free(c->doc_mimes);
   free(c->doc_hashes);
+  free(c->doc_holds);
   free(c->doc_ids);
   free(c->doc_group);
   free(c->group_size);
@@ -81,7 +83,7 @@ static int oom(lode_store *s, char *err, size_t errlen) {
 }
 
 int lode__store_cache_add_doc(lode__store_cache *c, int64_t id, const char *path,
-                              const char *mime, const char *hash) {
+                              const char *mime, const char *hash, int holds) {
   if (c->n_docs == c->cap_docs) {
     int64_t cap = c->cap_docs ? c->cap_docs * 2 : 256;
     int64_t *ids = realloc(c->doc_ids, (size_t)cap * sizeof *ids);
@@ -92,7 +94,9 @@ int lode__store_cache_add_doc(lode__store_cache *c, int64_t id, const char *path
     if (m) c->doc_mimes = m;
     char **h = realloc(c->doc_hashes, (size_t)cap * sizeof *h);
     if (h) c->doc_hashes = h;
-    if (!ids || !p || !m || !h) return -1;
+    char *o = realloc(c->doc_holds, (size_t)cap);
+    if (o) c->doc_holds = o;
+    if (!ids || !p || !m || !h || !o) return -1;
     c->cap_docs = cap;
   }
   int64_t i = c->n_docs;
@@ -100,6 +104,7 @@ int lode__store_cache_add_doc(lode__store_cache *c, int64_t id, const char *path
   c->doc_paths[i] = strdup(path ? path : "");
   c->doc_mimes[i] = strdup(mime ? mime : "");
   c->doc_hashes[i] = hash && *hash ? strdup(hash) : NULL;
+  c->doc_holds[i] = (char)(holds != 0);
   c->n_docs++;
   return c->doc_paths[i] && c->doc_mimes[i] && (!hash || !*hash || c->doc_hashes[i]) ? 0 : -1;
 }
@@ -243,16 +248,16 @@ static int cmp_best_first(const void *pa, const void *pb) {
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static size_t scan(const lode__store_cache *c, const float *q, size_t k, const char *allowed,
+static size_t scan(const lode__store_cache *c, const float *q, size_t k, const int32_t *show,
                    heap_entry *h) {
   size_t n = 0;
   const int64_t dims = c->dims;
   const float *v = c->vecs;
-  if (!allowed) {
+  if (!show) {
     for (int64_t r = 0; r < c->n; r++, v += dims) offer(h, &n, k, dot16(v, q, dims), r);
   } else {
     for (int64_t r = 0; r < c->n; r++, v += dims)
-      if (allowed[c->doc_idx[r]] == 1) offer(h, &n, k, dot16(v, q, dims), r);
+      if (show[c->doc_idx[r]] >= 0) offer(h, &n, k, dot16(v, q, dims), r);
   }
   return n;
 }
@@ -274,39 +279,56 @@ static int has_filter(const lode_store_filter *f) {
   return f && (f->path_prefix || f->mime || f->path_glob);
 }
 
-/* Which documents a search may return, as a flag per cached document: 1 for
- * the first document (lowest id) of each content that passes the filter, 0
- * for the others and for identical copies of it. *out is NULL when every
- * document may (no filter, no duplicates). -1 if out of memory. */
-static int filter_docs(const lode__store_cache *c, const lode_store_filter *f, char **out) {
+/* Which documents' chunks a search scans, and under which path it shows
+ * them, as one entry per cached document: the index of the document whose
+ * path a hit shows, or -1 when the document's chunks are not searched. Per
+ * content (documents of one hash): the chunks of its first holder (lowest
+ * id; the one that stores them), shown under the first document (lowest
+ * id) that passes the filter; none when no document passes. *out is NULL
+ * when every document shows itself (no filter, no shared content). -1 if
+ * out of memory. */
+static int filter_docs(const lode__store_cache *c, const lode_store_filter *f, int32_t **out) {
   *out = NULL;
   if (!has_filter(f) && c->n_dups == 0) return 0;
   size_t n = (size_t)(c->n_docs ? c->n_docs : 1);
-  char *allowed = calloc(n, 1), *taken = calloc(n, 1);
-  if (!allowed || !taken) {
-    free(allowed);
-    free(taken);
+  int32_t *show = malloc(n * sizeof *show), *holder = malloc(n * sizeof *holder),
+          *first = malloc(n * sizeof *first);
+  if (!show || !holder || !first) {
+    free(show);
+    free(holder);
+    free(first);
     return -1;
   }
+  for (int64_t i = 0; i < c->n_docs; i++) holder[i] = first[i] = show[i] = -1;
   for (int64_t i = 0; i < c->n_docs; i++) {
-    if (!passes(c, f, i) || taken[c->doc_group[i]]) continue;
-    taken[c->doc_group[i]] = 1;
-    allowed[i] = 1;
+    int32_t g = c->doc_group[i];
+    if (c->doc_holds[i] && holder[g] < 0) holder[g] = (int32_t)i;
+    if (first[g] < 0 && passes(c, f, i)) first[g] = (int32_t)i;
   }
-  free(taken);
-  *out = allowed;
+  for (int64_t g = 0; g < c->n_docs; g++)
+    if (holder[g] >= 0) show[holder[g]] = first[g];
+  free(holder);
+  free(first);
+  *out = show;
   return 0;
 }
 
-/* hit->paths: every path of the hit's content that passes the filter. */
+/* The hit's path becomes the shown document's, and hit->paths lists every
+ * path of its content that passes the filter (shown first), when there is
+ * more than one. */
 static int fill_paths(const lode__store_cache *c, const lode_store_filter *f,
-                      lode_store_hit *hit, int64_t di) {
+                      lode_store_hit *hit, int64_t di, const int32_t *show) {
+  int64_t sd = show ? show[di] : di;
+  if (sd != di) {
+    free(hit->path);
+    if (!(hit->path = strdup(c->doc_paths[sd]))) return -1;
+  }
   int32_t g = c->doc_group[di];
   if (c->group_size[g] < 2) return 0;
   if (!(hit->paths = calloc((size_t)c->group_size[g], sizeof *hit->paths))) return -1;
-  hit->paths[hit->n_paths++] = strdup(c->doc_paths[di]);
+  hit->paths[hit->n_paths++] = strdup(c->doc_paths[sd]);
   for (int64_t i = 0; i < c->n_docs && hit->n_paths < (size_t)c->group_size[g]; i++)
-    if (i != di && c->doc_group[i] == g && passes(c, f, i))
+    if (i != sd && c->doc_group[i] == g && passes(c, f, i))
       hit->paths[hit->n_paths++] = strdup(c->doc_paths[i]);
   for (size_t i = 0; i < hit->n_paths; i++)
     if (!hit->paths[i]) return -1;
@@ -341,7 +363,7 @@ static int check_k(lode_store *s, int64_t k, char *err, size_t errlen) {
 /* The part every search shares: the snapshot, the cache, the document
  * flags; then `rank` fills the hits' chunk ids and scores (and *di, each
  * hit's document index); then their text and paths. */
-typedef int (*rank_fn)(lode_store *s, void *ud, const char *allowed, lode_store_hit *out,
+typedef int (*rank_fn)(lode_store *s, void *ud, const int32_t *show, lode_store_hit *out,
                        int64_t *di, size_t k, size_t *n, char *err, size_t errlen);
 
 static int run_search(lode_store *s, int64_t k, const lode_store_filter *filter, rank_fn rank,
@@ -349,7 +371,7 @@ static int run_search(lode_store *s, int64_t k, const lode_store_filter *filter,
                       size_t errlen) {
   int rc = -1;
   int64_t gen = 0, *di = NULL;
-  char *allowed = NULL;
+  int32_t *show = NULL;
   lode_store_hit *out = NULL;
   size_t n = 0;
   *hits = NULL;
@@ -361,15 +383,15 @@ static int run_search(lode_store *s, int64_t k, const lode_store_filter *filter,
     rc = 0;
     goto done;
   }
-  if (filter_docs(c, filter, &allowed) != 0 || !(out = calloc((size_t)k, sizeof *out)) ||
+  if (filter_docs(c, filter, &show) != 0 || !(out = calloc((size_t)k, sizeof *out)) ||
       !(di = malloc((size_t)k * sizeof *di))) {
     oom(s, err, errlen);
     goto done;
   }
-  if (rank(s, ud, allowed, out, di, (size_t)k, &n, err, errlen) != 0) goto done;
+  if (rank(s, ud, show, out, di, (size_t)k, &n, err, errlen) != 0) goto done;
   if (n && s->ops->fetch(s, out, n, err, errlen) != 0) goto done;
   for (size_t i = 0; i < n; i++) {
-    if (fill_paths(c, filter, &out[i], di[i]) != 0) {
+    if (fill_paths(c, filter, &out[i], di[i], show) != 0) {
       oom(s, err, errlen);
       goto done;
     }
@@ -377,7 +399,7 @@ static int run_search(lode_store *s, int64_t k, const lode_store_filter *filter,
   rc = 0;
 done:
   s->ops->read_end(s);
-  free(allowed);
+  free(show);
   free(di);
   if (rc == 0 && n) {
     *hits = out;
@@ -393,7 +415,7 @@ typedef struct vec_query {
   int64_t dims;
 } vec_query;
 
-static int rank_vector(lode_store *s, void *ud, const char *allowed, lode_store_hit *out,
+static int rank_vector(lode_store *s, void *ud, const int32_t *show, lode_store_hit *out,
                        int64_t *di, size_t k, size_t *n, char *err, size_t errlen) {
   const vec_query *vq = ud;
   const lode__store_cache *c = &s->cache;
@@ -410,7 +432,7 @@ static int rank_vector(lode_store *s, void *ud, const char *allowed, lode_store_
   if (k > (size_t)c->n) k = (size_t)c->n;
   heap_entry *h = malloc(k * sizeof *h);
   if (!h) return oom(s, err, errlen);
-  size_t found = scan(c, vq->q, k, allowed, h);
+  size_t found = scan(c, vq->q, k, show, h);
   qsort(h, found, sizeof *h, cmp_best_first);
   for (size_t i = 0; i < found; i++) {
     out[i].score = h[i].score;
@@ -474,7 +496,7 @@ typedef struct kw_query {
 /* Asks the backend for ranked matches, keeps those of allowed documents,
  * and asks again for more (four times as many) while fewer than k were kept
  * and the backend had more: exact top k whatever the filter. */
-static int rank_keyword(lode_store *s, void *ud, const char *allowed, lode_store_hit *out,
+static int rank_keyword(lode_store *s, void *ud, const int32_t *show, lode_store_hit *out,
                         int64_t *di, size_t k, size_t *n, char *err, size_t errlen) {
   const kw_query *kq = ud;
   const lode__store_cache *c = &s->cache;
@@ -489,7 +511,7 @@ static int rank_keyword(lode_store *s, void *ud, const char *allowed, lode_store
     *n = 0;
     for (size_t i = 0; i < nm && *n < k; i++) {
       int64_t d = doc_index(c, m[i].doc_id);
-      if (d < 0 || (allowed && allowed[d] != 1)) continue;
+      if (d < 0 || (show && show[d] < 0)) continue;
       out[*n].chunk_id = m[i].chunk_id;
       out[*n].score = m[i].score;
       di[(*n)++] = d;

@@ -187,6 +187,25 @@ static int ensure_fts(lode_store *s, char *err, size_t errlen) {
       err, errlen);
 }
 
+/* documents.shared_from (identical content stored once, store_share.c),
+ * added to stores made before it. Runs inside open's write transaction. */
+static int ensure_sharing(lode_store *s, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT 1 FROM pragma_table_info('documents') WHERE name = 'shared_from'",
+                         -1, &st, NULL) != SQLITE_OK)
+    return dberr(s, err, errlen, "checking the schema");
+  int have = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (have) return 0;
+  return lode__store_sqlite_exec(
+      s,
+      "ALTER TABLE documents ADD COLUMN shared_from INTEGER;"
+      "CREATE INDEX IF NOT EXISTS documents_hash ON documents(hash);"
+      "CREATE INDEX IF NOT EXISTS documents_shared ON documents(shared_from);",
+      err, errlen);
+}
+
 int lode__store_sqlite_open(lode_store *s, const char *path, const char *embedder, char *err,
                             size_t errlen) {
   int rc = -1;
@@ -225,6 +244,7 @@ int lode__store_sqlite_open(lode_store *s, const char *path, const char *embedde
     goto done;
   }
   if (ensure_fts(s, err, errlen) != 0) goto done;
+  if (ensure_sharing(s, err, errlen) != 0) goto done;
   if (load_identity(s, err, errlen) != 0) goto done;
   if (embedder && *embedder) {
     if (!s->embedder) {
@@ -294,7 +314,8 @@ static int sq_get(lode_store *s, const char *path, lode_store_record *rec, int *
   *found = 0;
   if (sqlite3_prepare_v2(s->db,
                          "SELECT path, hash, metadata, title, mime, bytes, updated_at,"
-                         " (SELECT count(*) FROM chunks WHERE doc_id = d.id)"
+                         " (SELECT count(*) FROM chunks"
+                         "  WHERE doc_id = coalesce(d.shared_from, d.id))"
                          " FROM documents d WHERE path = ?",
                          -1, &st, NULL) != SQLITE_OK) {
     dberr(s, err, errlen, "get");
@@ -450,19 +471,79 @@ done:
   return rc;
 }
 
+/* lode__store_ops.scalar: $N becomes ?N, SQLite's numbered parameter. */
+static int sq_scalar(lode_store *s, const char *sql, int64_t a, int64_t b, const char *t,
+                     int64_t *out, char *err, size_t errlen) {
+  char q[512];
+  size_t n = strlen(sql);
+  if (n >= sizeof q) {
+    lode__store_seterr(err, errlen, "store %s: statement too long", s->path);
+    return -1;
+  }
+  for (size_t i = 0; i <= n; i++) q[i] = sql[i] == '$' ? '?' : sql[i];
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK)
+    return dberr(s, err, errlen, "sharing content");
+  sqlite3_bind_int64(st, 1, a);
+  sqlite3_bind_int64(st, 2, b);
+  if (t) sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  if (out) *out = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (step != SQLITE_ROW && step != SQLITE_DONE) return dberr(s, err, errlen, "sharing content");
+  return 0;
+}
+
+/* What is stored under `path` now: its id (0 if none), whether it holds its
+ * chunks, its hash (malloc'd or NULL). */
+static int old_state(lode_store *s, const char *path, int64_t *id, int *holds, char **hash,
+                     char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int oom = 0;
+  *id = 0;
+  *holds = 0;
+  *hash = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT id, shared_from IS NULL, hash FROM documents WHERE path = ?", -1,
+                         &st, NULL) != SQLITE_OK)
+    return dberr(s, err, errlen, "put");
+  sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW) {
+    *id = sqlite3_column_int64(st, 0);
+    *holds = sqlite3_column_int(st, 1);
+    *hash = col_dup(st, 2, &oom);
+  }
+  sqlite3_finalize(st);
+  if (step != SQLITE_ROW && step != SQLITE_DONE) return dberr(s, err, errlen, "put");
+  if (oom) lode__store_seterr(err, errlen, "store %s: put: out of memory", s->path);
+  return oom ? -1 : 0;
+}
+
 static int sq_put(lode_store *s, const lode_store_doc *doc, const lode_store_chunk *chunks,
                   size_t n_chunks, const float *vectors, int64_t dims, char *err,
                   size_t errlen) {
-  int64_t doc_id = 0;
+  int64_t doc_id = 0, holder = 0;
+  char *old_hash = NULL;
+  int was_holder = 0;
   if (lode__store_sqlite_exec(s, "BEGIN IMMEDIATE", err, errlen) != 0) return -1;
   if (vectors && check_dims(s, doc, dims, err, errlen) != 0) goto fail;
+  if (old_state(s, doc->path, &doc_id, &was_holder, &old_hash, err, errlen) != 0) goto fail;
   if (put_doc(s, doc, &doc_id, err, errlen) != 0) goto fail;
+  if (lode__store_share_put(s, doc_id, was_holder, old_hash, doc->hash, &holder, err, errlen))
+    goto fail;
   if (drop_chunks(s, doc_id, err, errlen) != 0) goto fail;
-  if (put_chunks(s, doc_id, chunks, n_chunks, vectors, dims, err, errlen) != 0) goto fail;
+  if (sq_scalar(s, "UPDATE documents SET shared_from = nullif($2, 0) WHERE id = $1", doc_id,
+                holder, NULL, NULL, err, errlen) != 0)
+    goto fail;
+  if (!holder && put_chunks(s, doc_id, chunks, n_chunks, vectors, dims, err, errlen) != 0)
+    goto fail;
   if (bump_generation(s, err, errlen) != 0) goto fail;
   if (lode__store_sqlite_exec(s, "COMMIT", err, errlen) != 0) goto fail;
+  free(old_hash);
   return 0;
 fail:
+  free(old_hash);
   rollback(s);
   return -1;
 }
@@ -472,8 +553,8 @@ static int sq_del(lode_store *s, const char *path, int *removed, char *err,
   sqlite3_stmt *st = NULL;
   *removed = 0;
   if (lode__store_sqlite_exec(s, "BEGIN IMMEDIATE", err, errlen) != 0) return -1;
-  if (sqlite3_prepare_v2(s->db, "SELECT id FROM documents WHERE path = ?", -1, &st, NULL) !=
-      SQLITE_OK) {
+  if (sqlite3_prepare_v2(s->db, "SELECT id, shared_from IS NULL FROM documents WHERE path = ?",
+                         -1, &st, NULL) != SQLITE_OK) {
     dberr(s, err, errlen, "delete");
     goto fail;
   }
@@ -481,8 +562,10 @@ static int sq_del(lode_store *s, const char *path, int *removed, char *err,
   int step = sqlite3_step(st);
   if (step == SQLITE_ROW) {
     int64_t id = sqlite3_column_int64(st, 0);
+    int holds = sqlite3_column_int(st, 1);
     sqlite3_finalize(st);
     st = NULL;
+    if (lode__store_share_delete(s, id, holds, err, errlen) != 0) goto fail;
     if (drop_chunks(s, id, err, errlen) != 0) goto fail;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM documents WHERE id = ?", -1, &st, NULL) !=
         SQLITE_OK) {
@@ -559,6 +642,7 @@ const lode__store_ops lode__store_sqlite_ops = {
     .del = sq_del,
     .paths = sq_paths,
     .count = sq_count,
+    .scalar = sq_scalar,
     .read_begin = lode__store_sqlite_read_begin,
     .read_end = lode__store_sqlite_read_end,
     .load = lode__store_sqlite_load,

@@ -37,7 +37,7 @@ void lode__store_sqlite_read_end(lode_store *s) {
 static int load_docs(lode_store *s, lode__store_cache *c, char *err, size_t errlen) {
   sqlite3_stmt *st = NULL;
   int rc = -1, step;
-  if (sqlite3_prepare_v2(s->db, "SELECT id, path, mime, hash FROM documents ORDER BY id", -1,
+  if (sqlite3_prepare_v2(s->db, "SELECT id, path, mime, hash, shared_from IS NULL FROM documents ORDER BY id", -1,
                          &st, NULL) != SQLITE_OK) {
     dberr(s, err, errlen, "loading documents");
     goto done;
@@ -46,7 +46,8 @@ static int load_docs(lode_store *s, lode__store_cache *c, char *err, size_t errl
     if (lode__store_cache_add_doc(c, sqlite3_column_int64(st, 0),
                                   (const char *)sqlite3_column_text(st, 1),
                                   (const char *)sqlite3_column_text(st, 2),
-                                  (const char *)sqlite3_column_text(st, 3)) != 0) {
+                                  (const char *)sqlite3_column_text(st, 3),
+                                  sqlite3_column_int(st, 4)) != 0) {
       lode__store_seterr(err, errlen, "store %s: out of memory loading documents", s->path);
       goto done;
     }

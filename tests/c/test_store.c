@@ -381,7 +381,7 @@ static void test_multi_process(void **state) {
         char path[32];
         snprintf(path, sizeof path, "p%d/%02d", p, i);
         lode_store_chunk ch[2] = {{"a", 1, 0, 1, NULL}, {"b", 1, 1, 2, NULL}};
-        lode_store_doc d = {path, "h", NULL, NULL, "text/plain", 2};
+        lode_store_doc d = {path, path, NULL, NULL, "text/plain", 2}; /* distinct content */
         /* each document twice: idempotent under contention too */
         if (lode_store_put(c, &d, ch, 2, v, 4, e, sizeof e) != 0) _exit(3);
         if (lode_store_put(c, &d, ch, 2, v, 4, e, sizeof e) != 0) _exit(3);
@@ -432,7 +432,7 @@ static void test_same_doc_concurrently(void **state) {
           /* each process writes its own number of chunks: a mix would show */
           lode_store_chunk ch[5];
           for (int j = 0; j < 5; j++) ch[j] = (lode_store_chunk){"same words", 10, j, j + 1, NULL};
-          lode_store_doc d = {path, "h", NULL, NULL, "text/plain", 2};
+          lode_store_doc d = {path, path, NULL, NULL, "text/plain", 2}; /* distinct content */
           if (lode_store_put(c, &d, ch, (size_t)(p + 2), v, 4, e, sizeof e) != 0) {
             fprintf(stderr, "child %d: %s\n", p, e);
             _exit(3);
@@ -463,14 +463,85 @@ static void test_same_doc_concurrently(void **state) {
     lode_store_record_free(&rec);
   }
   counts(s, docs, total);
-  /* every chunk once: a search over all of them returns each ordinal once per path */
+  /* every chunk once: a search over all of them returns each stored chunk once */
   float q[4] = {1, 0, 0, 0};
   lode_store_hit *hits;
   size_t nh;
   assert_int_equal(lode_store_search(s, q, 4, 1000, NULL, &hits, &nh, err, sizeof err), 0);
-  /* one content hash ("h") for all: they collapse to one document's chunks */
-  assert_true(nh >= 2 && nh <= 5);
-  for (size_t i = 0; i < nh; i++) assert_int_equal(hits[i].n_paths, docs);
+  assert_int_equal(nh, total);
+  lode_store_hits_free(hits, nh);
+  lode_store_free(s);
+}
+
+/* Several processes put and delete copies of one content at once: it stays
+ * stored once, held by exactly one document, and every remaining copy sees
+ * its chunks. */
+static void test_shared_content_concurrently(void **state) {
+  (void)state;
+  lode_store *s = fresh("shared.db", "test/v1/4");
+  lode_store_free(s);
+  fflush(NULL);
+  const int procs = 4, copies = 6, rounds = 4;
+  pid_t pids[4];
+  for (int p = 0; p < procs; p++) {
+    pids[p] = fork();
+    assert_true(pids[p] >= 0);
+    if (pids[p] == 0) {
+      lode_store *c = NULL;
+      char e[LODE_STORE_ERRLEN];
+      if (lode_store_open(dbpath, "test/v1/4", &c, e, sizeof e) != 0) _exit(2);
+      float v[12] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+      lode_store_chunk ch[3] = {{"one", 3, 0, 3, NULL}, {"two", 3, 4, 7, NULL},
+                                {"three", 5, 8, 13, NULL}};
+      for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < copies; i++) {
+          char path[32];
+          snprintf(path, sizeof path, "p%d/%d", p, i);
+          lode_store_doc d = {path, "same", NULL, NULL, "text/plain", 13};
+          if (lode_store_put(c, &d, ch, 3, v, 4, e, sizeof e) != 0) {
+            fprintf(stderr, "child %d: %s\n", p, e);
+            _exit(3);
+          }
+          int removed = 0;
+          /* the odd copies go again, the last round keeps them gone */
+          if (i % 2 && lode_store_delete(c, path, &removed, e, sizeof e) != 0) {
+            fprintf(stderr, "child %d: %s\n", p, e);
+            _exit(4);
+          }
+        }
+      }
+      lode_store_free(c);
+      _exit(0);
+    }
+  }
+  for (int p = 0; p < procs; p++) {
+    int st = 0;
+    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+  assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
+  const int64_t left = procs * copies / 2;
+  counts(s, left, 3);
+  for (int p = 0; p < procs; p++) {
+    for (int i = 0; i < copies; i += 2) {
+      char path[32];
+      snprintf(path, sizeof path, "p%d/%d", p, i);
+      lode_store_record rec;
+      int found = 0;
+      assert_int_equal(lode_store_get(s, path, &rec, &found, err, sizeof err), 0);
+      assert_true(found);
+      assert_int_equal(rec.chunks, 3);
+      lode_store_record_free(&rec);
+    }
+  }
+  float q[4] = {1, 0, 0, 0};
+  lode_store_hit *hits;
+  size_t nh;
+  assert_int_equal(lode_store_search(s, q, 4, 100, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_int_equal(nh, 3);
+  assert_int_equal(hits[0].n_paths, left);
+  assert_string_equal(hits[0].text, "one");
   lode_store_hits_free(hits, nh);
   lode_store_free(s);
 }
@@ -537,8 +608,15 @@ static void test_keyword_hybrid_dedup(void **state) {
   assert_int_equal(hits[0].n_paths, 0);
   lode_store_hits_free(hits, n);
   assert_int_equal(lode_store_search(s, va, 4, 100, NULL, &hits, &n, err, sizeof err), 0);
-  assert_int_equal(n, 5); /* 7 chunks stored, copy/a.md's two collapse into docs/a.md's */
+  assert_int_equal(n, 5); /* copy/a.md shares docs/a.md's two chunks */
   lode_store_hits_free(hits, n);
+  counts(s, 4, 5); /* stored once */
+  lode_store_record rec;
+  int found = 0;
+  assert_int_equal(lode_store_get(s, "copy/a.md", &rec, &found, err, sizeof err), 0);
+  assert_true(found);
+  assert_int_equal(rec.chunks, 2);
+  lode_store_record_free(&rec);
   /* hybrid: the vector ranks b first, the words rank c first; c is in both lists */
   float q[4] = {0, 0.6f, 0.8f, 0};
   assert_int_equal(lode_store_search_hybrid(s, q, 4, "zstd", 3, NULL, &hits, &n, err,
@@ -551,13 +629,38 @@ static void test_keyword_hybrid_dedup(void **state) {
                                     1.0 / (LODE_STORE_RRF_K + hits[0].vector_rank))) < 1e-6);
   for (size_t i = 1; i < n; i++) assert_true(hits[i].score <= hits[i - 1].score);
   lode_store_hits_free(hits, n);
-  /* deleting the first copy: the other one is found under its own path */
+  /* deleting the copy that holds the chunks hands them to the other, which
+   * is then found under its own path */
   int removed = 0;
   assert_int_equal(lode_store_delete(s, "docs/a.md", &removed, err, sizeof err), 0);
+  counts(s, 3, 5);
   assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
   assert_int_equal(n, 1);
   assert_string_equal(hits[0].path, "copy/a.md");
   assert_int_equal(hits[0].n_paths, 0);
+  lode_store_hits_free(hits, n);
+  /* three copies; the holder is put again with other content: the next copy
+   * holds the old content, the holder its new chunks */
+  put_text(s, "x/a.md", "ha", a, 2, va, 4);
+  put_text(s, "y/a.md", "ha", a, 2, va, 4);
+  counts(s, 5, 5);
+  put_text(s, "copy/a.md", "hz", c, 1, vc, 4);
+  counts(s, 5, 6);
+  assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "x/a.md");
+  assert_int_equal(hits[0].n_paths, 2);
+  assert_string_equal(hits[0].paths[1], "y/a.md");
+  lode_store_hits_free(hits, n);
+  /* a copy put again with the same content changes nothing */
+  put_text(s, "y/a.md", "ha", a, 2, va, 4);
+  counts(s, 5, 6);
+  /* the last holder of a content deleted with its copies: its chunks go */
+  assert_int_equal(lode_store_delete(s, "x/a.md", &removed, err, sizeof err), 0);
+  assert_int_equal(lode_store_delete(s, "y/a.md", &removed, err, sizeof err), 0);
+  counts(s, 3, 4);
+  assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 0);
   lode_store_hits_free(hits, n);
   lode_store_free(s);
 }
@@ -597,6 +700,10 @@ static void test_fts_added_to_old_store(void **state) {
   assert_int_equal(hits[0].chunk_id, 7);
   assert_string_equal(hits[0].text, "an ancient parchment");
   lode_store_hits_free(hits, n);
+  /* and content sharing: a copy of old.md stores no chunks */
+  const char *t[] = {"an ancient parchment"};
+  put_text(s, "copy.md", "h", t, 1, NULL, 0);
+  counts(s, 2, 1);
   lode_store_free(s);
 }
 
@@ -609,6 +716,7 @@ int main(void) {
       cmocka_unit_test(test_reload_across_connections),
       cmocka_unit_test(test_multi_process),
       cmocka_unit_test(test_same_doc_concurrently),
+      cmocka_unit_test(test_shared_content_concurrently),
       cmocka_unit_test(test_keyword_hybrid_dedup),
       cmocka_unit_test(test_fts_added_to_old_store),
   };
