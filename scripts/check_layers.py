@@ -65,6 +65,18 @@ def strip_comments(text):
     return COMMENT.sub(blank, STRING.sub(blank, text))
 
 
+def calls_of(pattern, rel, text, library, who):
+    """One problem naming the first call of `library` in the file, if any."""
+    code = strip_comments(text)
+    calls = [(no, m.group(0).rstrip("( "))
+             for no, line in enumerate(code.splitlines(), 1)
+             for m in [pattern.search(line)] if m]
+    if not calls:
+        return []
+    return ["%s:%d: calls %s (%d %s call(s) in this file); only %s"
+            % (rel, calls[0][0], calls[0][1], len(calls), library, who)]
+
+
 def check(src):
     problems = []
     edges = {}  # layer -> {layer: first "file:line"}
@@ -120,24 +132,12 @@ def check(src):
                         target != layer:
                     problems.append("%s: \"%s\" is internal to %s" % (where, inc, target))
             if not SQLITE_OK_FILES.match(rel):
-                code = strip_comments(text)
-                calls = [(no, m.group(0).rstrip("( "))
-                         for no, line in enumerate(code.splitlines(), 1)
-                         for m in [SQLITE_CALL.search(line)] if m]
-                if calls:
-                    problems.append("%s:%d: calls %s (%d SQLite call(s) in this file); only"
-                                    " the state backend (src/state/sqlite), base/busy and the"
-                                    " vector store call SQLite"
-                                    % (rel, calls[0][0], calls[0][1], len(calls)))
+                problems += calls_of(SQLITE_CALL, rel, text, "SQLite",
+                                     "the state backend (src/state/sqlite), base/busy and the"
+                                     " vector store call SQLite")
             if not LIBPQ_OK_FILES.match(rel):
-                code = strip_comments(text)
-                calls = [(no, m.group(0).rstrip("( "))
-                         for no, line in enumerate(code.splitlines(), 1)
-                         for m in [LIBPQ_CALL.search(line)] if m]
-                if calls:
-                    problems.append("%s:%d: calls %s (%d libpq call(s) in this file); only"
-                                    " src/state/postgres and src/kernels/store_pg.c call libpq"
-                                    % (rel, calls[0][0], calls[0][1], len(calls)))
+                problems += calls_of(LIBPQ_CALL, rel, text, "libpq",
+                                     "src/state/postgres and src/kernels/store_pg.c call libpq")
     problems += cycles(edges)
     return problems
 

@@ -354,6 +354,16 @@ static void test_reload_across_connections(void **state) {
   lode_store_free(b);
 }
 
+/* Waits for the forked writers; each must have exited 0. */
+static void wait_children(const pid_t *pids, int n) {
+  for (int p = 0; p < n; p++) {
+    int st = 0;
+    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+}
+
 static int add_path(void *ud, const char *path) {
   char *out = ud;
   strcat(out, path);
@@ -390,12 +400,7 @@ static void test_multi_process(void **state) {
       _exit(0);
     }
   }
-  for (int p = 0; p < procs; p++) {
-    int st = 0;
-    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-  }
+  wait_children(pids, procs);
   assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
   counts(s, procs * each, procs * each * 2);
   char *all = calloc(1, 4096);
@@ -443,12 +448,7 @@ static void test_same_doc_concurrently(void **state) {
       _exit(0);
     }
   }
-  for (int p = 0; p < procs; p++) {
-    int st = 0;
-    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-  }
+  wait_children(pids, procs);
   assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
   int64_t total = 0;
   for (int i = 0; i < docs; i++) {
@@ -514,12 +514,7 @@ static void test_shared_content_concurrently(void **state) {
       _exit(0);
     }
   }
-  for (int p = 0; p < procs; p++) {
-    int st = 0;
-    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-  }
+  wait_children(pids, procs);
   assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
   const int64_t left = procs * copies / 2;
   counts(s, left, 3);
