@@ -209,7 +209,13 @@ int lode__store_pg_open(lode_store *s, const char *url, const char *embedder, ch
   char *schema = NULL, *emb = NULL, *dims = NULL;
   int rc = -1;
   s->ops = &lode__store_pg_ops;
-  PGconn *c = PQconnectdb(url);
+  /* an unreachable host fails in 10 s rather than the system's TCP timeout,
+   * unless the URL or PGCONNECT_TIMEOUT says otherwise (keywords before
+   * dbname are overridden by the URL's own) */
+  const char *keys[] = {"connect_timeout", "dbname", NULL};
+  const char *vals[] = {getenv("PGCONNECT_TIMEOUT") ? getenv("PGCONNECT_TIMEOUT") : "10", url,
+                        NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
   s->pg = c;
   if (!c) {
     lode__store_seterr(err, errlen, "store %s: cannot connect: out of memory", s->path);
