@@ -31,7 +31,8 @@ local SPEC = args.spec{
             "and removed with --cleanup full.",
   positional = { { name = "folder", required = true, help = "the folder to ingest" } },
   options = {
-    { name = "store", default = ".lode/store.db", metavar = "PATH", help = "the store file" },
+    { name = "store", default = ".lode/store.db", metavar = "PATH|URL",
+      help = "the store file, or a postgresql:// URL" },
     { name = "size", type = "integer", default = 1000, min = 1,
       help = "chunk size in code points" },
     { name = "overlap", type = "integer", default = 200, min = 0,

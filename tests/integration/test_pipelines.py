@@ -407,8 +407,9 @@ def test_model2vec_store_is_queried_with_the_same_model(lode):
     r = json.loads(ingest(lode, "--provider", "model2vec", "--model", model, check=0).stdout)
     assert r["ingested"] == 2
     # the fixture model is tiny: ask with a chunk's own text, which must score ~1
+    # (vector mode: the score is then the cosine, not hybrid's fused score)
     q = json.loads(lode.run("run", QUERY, "Tax forms are due in April with the receipts.", "2",
-                            "--store", "store.db", check=0).stdout)
+                            "--store", "store.db", "--mode", "vector", check=0).stdout)
     assert q["embedder"].startswith("model2vec/" + model + "/")
     assert q["hits"][0]["path"] == "corpus/b.txt" and q["hits"][0]["score"] > 0.999
     assert q["hits"][1]["score"] < 0.999
