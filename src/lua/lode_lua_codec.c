@@ -2,6 +2,7 @@
 #include "lua/lode_lua_codec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_EXTS 16
@@ -96,6 +97,80 @@ static int in_array_part(lua_State *L, int k, uint64_t narr) {
   return ki >= 1 && (uint64_t)ki <= narr;
 }
 
+/* ---- keys in a stable order ------------------------------------------------
+ * The hash part of a table is encoded with its keys sorted (booleans, then
+ * numbers, then strings byte-wise), not in lua_next's order, which changes
+ * from one process to the next (string hashes are seeded): the same value
+ * gives the same bytes, so checkpoints, inputs compared by `lode run --id`
+ * and every JSON lode prints are deterministic. */
+typedef struct skey {
+  int type;       /* LUA_TBOOLEAN, LUA_TNUMBER, LUA_TSTRING */
+  int b, isint;
+  lua_Integer i;
+  lua_Number f;
+  const char *s;  /* a key of the table, so it lives while the table does */
+  size_t len;
+} skey;
+
+static int type_rank(int t) { return t == LUA_TBOOLEAN ? 0 : t == LUA_TNUMBER ? 1 : 2; }
+
+static int skey_cmp(const void *pa, const void *pb) {
+  const skey *a = pa, *b = pb;
+  if (a->type != b->type) return type_rank(a->type) - type_rank(b->type);
+  if (a->type == LUA_TBOOLEAN) return a->b - b->b;
+  if (a->type == LUA_TNUMBER) {
+    if (a->isint && b->isint) return a->i < b->i ? -1 : a->i > b->i;
+    lua_Number x = a->isint ? (lua_Number)a->i : a->f, y = b->isint ? (lua_Number)b->i : b->f;
+    if (x != y) return x < y ? -1 : 1;
+    return b->isint - a->isint;
+  }
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->s, b->s, n);
+  return c ? c : (a->len < b->len ? -1 : a->len > b->len);
+}
+
+/* Pushes a userdata holding the table's keys outside 1..narr, sorted, and
+ * returns them (*n of them); NULL (nothing pushed) if a key is of a type
+ * that cannot be sorted (enc_key refuses it anyway, in lua_next's order). */
+static skey *push_sorted_keys(lua_State *L, int idx, uint64_t narr, uint64_t total, size_t *n) {
+  *n = 0;
+  if (total <= narr) return NULL;
+  size_t cap = (size_t)(total - narr);
+  skey *k = lua_newuserdatauv(L, cap * sizeof *k, 0);
+  int ud = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* [.., ud, key, value] */
+    int ki = lua_gettop(L) - 1;
+    lua_pop(L, 1);
+    if (in_array_part(L, ki, narr)) continue;
+    int t = lua_type(L, ki);
+    if ((t != LUA_TBOOLEAN && t != LUA_TNUMBER && t != LUA_TSTRING) || *n >= cap) {
+      lua_settop(L, ud - 1);
+      *n = 0;
+      return NULL;
+    }
+    skey *e = &k[(*n)++];
+    memset(e, 0, sizeof *e);
+    e->type = t;
+    if (t == LUA_TBOOLEAN) e->b = lua_toboolean(L, ki);
+    else if (t == LUA_TNUMBER && lua_isinteger(L, ki)) e->isint = 1, e->i = lua_tointeger(L, ki);
+    else if (t == LUA_TNUMBER) e->f = lua_tonumber(L, ki);
+    else e->s = lua_tolstring(L, ki, &e->len);
+  }
+  qsort(k, *n, sizeof *k, skey_cmp);
+  return k;
+}
+
+/* Pushes key number i of the sorted keys, then its value: [.., key, value]. */
+static void push_sorted_pair(lua_State *L, int idx, const skey *e) {
+  if (e->type == LUA_TBOOLEAN) lua_pushboolean(L, e->b);
+  else if (e->type == LUA_TNUMBER && e->isint) lua_pushinteger(L, e->i);
+  else if (e->type == LUA_TNUMBER) lua_pushnumber(L, e->f);
+  else lua_pushlstring(L, e->s, e->len);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, idx);
+}
+
 static int enc_table(enc *e, int idx) {
   if (e->preview) return enc_table_preview(e, idx);
   if (enc_enter(e, idx)) return -1;
@@ -125,6 +200,27 @@ static int enc_table(enc *e, int idx) {
     if (rc) return -1;
     e->pathlen = old;
     e->path[old] = 0;
+  }
+  size_t nk;
+  skey *keys = push_sorted_keys(L, idx, narr, total, &nk);
+  if (keys) {
+    for (size_t i = 0; i < nk; i++) {
+      if (!lua_checkstack(L, 4)) return enc_fail(e, "cannot be encoded (Lua stack full)");
+      push_sorted_pair(L, idx, &keys[i]); /* [.., keys, key, value] */
+      int k = lua_gettop(L) - 1;
+      size_t old = path_push(e, k);
+      int rc = enc_key(e, k) || enc_value(e, k + 1);
+      lua_pop(L, 2);
+      if (rc) {
+        lua_pop(L, 1);
+        return -1;
+      }
+      e->pathlen = old;
+      e->path[old] = 0;
+    }
+    lua_pop(L, 1); /* the keys */
+    e->depth--;
+    return 0;
   }
   lua_pushnil(L);
   while (lua_next(L, idx)) { /* [.., key, value] */
@@ -169,23 +265,47 @@ static int enc_table_preview(enc *e, int idx) {
     if (rc) goto done;
   }
   lua_pop(L, 1);
+  uint64_t total = 0;
   lua_pushnil(L);
-  while (lua_next(L, idx)) { /* [.., key, value] */
-    int k = lua_gettop(L) - 1;
-    if (in_array_part(L, k, narr)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    if (e->used >= e->budget) {
-      left++;
-    } else {
+  while (lua_next(L, idx)) {
+    total++;
+    lua_pop(L, 1);
+  }
+  size_t nk;
+  skey *keys = push_sorted_keys(L, idx, narr, total, &nk);
+  if (keys) {
+    for (size_t i = 0; i < nk && !rc; i++) {
+      if (e->used >= e->budget) {
+        left++;
+        continue;
+      }
+      push_sorted_pair(L, idx, &keys[i]);
+      int k = lua_gettop(L) - 1;
       rc = enc_key(e, k) || enc_value(e, k + 1);
       kept_hash++;
+      lua_pop(L, 2);
     }
-    lua_pop(L, 1);
-    if (rc) {
+    lua_pop(L, 1); /* the keys */
+    if (rc) goto done;
+  } else {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* [.., key, value] */
+      int k = lua_gettop(L) - 1;
+      if (in_array_part(L, k, narr)) {
+        lua_pop(L, 1);
+        continue;
+      }
+      if (e->used >= e->budget) {
+        left++;
+      } else {
+        rc = enc_key(e, k) || enc_value(e, k + 1);
+        kept_hash++;
+      }
       lua_pop(L, 1);
-      goto done;
+      if (rc) {
+        lua_pop(L, 1);
+        goto done;
+      }
     }
   }
   if (left) {

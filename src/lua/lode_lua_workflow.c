@@ -635,7 +635,7 @@ static int step_finish(lua_State *L, step_run *sr, int attempts) {
   } else if (f) {
     outj = row.output ? lode_span_json(row.output, row.output_len, 0) : NULL;
     nspans = lode__frame_spans(f, ex, lode_wf_id(wf), pos, lode_wf_recovery_attempts(wf), in,
-                               outj, row.error, att, row.attempts < max_att ? row.attempts : max_att,
+                               outj, row.status == LODE_WF_SUCCESS ? NULL : row.error, att, row.attempts < max_att ? row.attempts : max_att,
                                &spans);
   }
   rc = lode_wf_step_record(wf, &row, spans, nspans, err, sizeof err);
