@@ -96,9 +96,14 @@ int lode_cmd_worker(lode_cli *c, int argc, char **argv) {
   int pr = lode_cli_parse(c, "worker", worker_opts, argc, argv, 1);
   if (pr) return pr > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
   if (c->argc != 1) {
-    fprintf(stderr, c->argc ? "lode worker: a worker takes no pipeline arguments (its "
-                              "workflows carry their own)\n"
-                            : "lode worker: no pipeline file\n");
+    if (!c->argc)
+      fprintf(stderr, "lode worker: no pipeline file\n");
+    else if (c->argv[1][0] == '-')
+      fprintf(stderr, "lode worker: '%s' after the pipeline file: lode's options go before it "
+                      "(lode worker %s ... %s)\n", c->argv[1], c->argv[1], c->argv[0]);
+    else
+      fprintf(stderr, "lode worker: a worker takes no pipeline arguments (its workflows carry "
+                      "their own)\n");
     lode_cmd_usage("worker");
     return LODE_EXIT_USAGE;
   }

@@ -106,6 +106,12 @@ def test_unknown_option_suggests_the_closest(lode):
     assert workflows(lode) == []
 
 
+def test_worker_options_go_before_the_pipeline(lode):
+    lode.write("echo.lua", ECHO)
+    p = lode.run("worker", "echo.lua", "--workers", "2", check=2)
+    assert "lode's options go before it" in p.stderr
+
+
 def test_run_help(lode):
     # `lode run --help`
     p = lode.run("run", "--help", check=0)
