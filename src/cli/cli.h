@@ -50,6 +50,8 @@ enum { LODE_EXIT_OK = 0, LODE_EXIT_FAILED = 1, LODE_EXIT_USAGE = 2 };
  * --workers) also fill their fields of c. */
 int lode_cli_parse(lode_cli *c, const char *cmd, const lode_cli_opt *opts, int argc, char **argv,
                    int stop_at_arg);
+/* The global options (--db, --json, --sync), ended by a {NULL, NULL} row. */
+const lode_cli_opt *lode_cli_globals(void);
 /* The value of a declared option (name with dashes), "" for a flag given, or
  * NULL when absent. */
 const char *lode_cli_get(const lode_cli *c, const char *name);

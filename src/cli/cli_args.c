@@ -15,6 +15,8 @@
 static const lode_cli_opt global_opts[] = {
     {"--db", "PATH"}, {"--json", NULL}, {"--sync", "MODE"}, {NULL, NULL}};
 
+const lode_cli_opt *lode_cli_globals(void) { return global_opts; }
+
 /* Levenshtein distance, capped: strings longer than 63 bytes are "far". */
 static size_t distance(const char *a, const char *b) {
   size_t n = strlen(a), m = strlen(b);

@@ -14,9 +14,6 @@
 #include "kernels/store.h"
 #include "lode_config.h"
 
-static const lode_cli_opt global_opts[] = {
-    {"--db", "PATH"}, {"--json", NULL}, {"--sync", "MODE"}, {NULL, NULL}};
-
 static const char *const commands[] = {"run", "workflow", "worker", "trace", "export",
                                        "test", "help", "version", NULL};
 
@@ -55,7 +52,7 @@ int main(int argc, char **argv) {
     if (!eq && (!strcmp(a, "--db") || !strcmp(a, "--sync"))) take = 2;
     if (i + take > argc) take = argc - i;
     lode_cli g = c;
-    int r = lode_cli_parse(&g, "", global_opts, take, argv + i, 0);
+    int r = lode_cli_parse(&g, "", lode_cli_globals(), take, argv + i, 0);
     if (r != 0) return r > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
     if (g.argc) break; /* not an option after all */
     c.db = g.db;
