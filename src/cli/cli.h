@@ -62,6 +62,8 @@ const char *lode_cli_suggest(const char *given, const lode_cli_opt *opts);
  * does not exist (other than lode's default .lode/), is a usage error
  * (message printed, returns -1). URLs (postgres://, postgresql://) pass. */
 int lode_cli_check_db(const lode_cli *c);
+/* 1 if --db is a URL (postgres://, postgresql://) rather than a file. */
+int lode_cli_db_is_url(const char *db);
 
 int lode_cmd_run(lode_cli *c, int argc, char **argv);
 int lode_cmd_workflow(lode_cli *c, int argc, char **argv);

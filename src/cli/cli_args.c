@@ -159,13 +159,13 @@ const char *lode_cli_get(const lode_cli *c, const char *name) {
   return NULL;
 }
 
-static int is_url(const char *s) {
-  return !strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13);
+int lode_cli_db_is_url(const char *s) {
+  return s && (!strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13));
 }
 
 int lode_cli_check_db(const lode_cli *c) {
   const char *p = c->db;
-  if (!p || is_url(p)) return 0;
+  if (!p || lode_cli_db_is_url(p)) return 0;
   struct stat st;
   if (stat(p, &st) == 0) {
     if (S_ISDIR(st.st_mode)) {

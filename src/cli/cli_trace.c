@@ -25,7 +25,7 @@
 static int open_db(const char *path, int readonly, lode_sysdb **db) {
   struct stat sb;
   char err[512];
-  if (stat(path, &sb) != 0) {
+  if (!lode_cli_db_is_url(path) && stat(path, &sb) != 0) {
     fprintf(stderr, "lode: no database at %s (run a pipeline first, or pass --db PATH)\n", path);
     return -1;
   }
@@ -56,7 +56,7 @@ static int resolve(lode_sysdb *db, const char *id, char **trace_id, char **span_
 static int open_rendered(const char *path, lode_sysdb **db) {
   struct stat sb;
   char err[512];
-  if (stat(path, &sb) != 0) return open_db(path, 1, db);
+  if (!lode_cli_db_is_url(path) && stat(path, &sb) != 0) return open_db(path, 1, db);
   if (lode_sysdb_open(path, 0, db, err, sizeof err) != LODE_OK) return open_db(path, 1, db);
   int more = 1;
   for (int guard = 0; more && guard < 100000; guard++)

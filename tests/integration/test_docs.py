@@ -12,7 +12,8 @@ Each fenced block carries a language, which says what the test does with it:
 - `console`: the lines starting with `$ ` are commands, run in order with
   bash in the page's work folder (`build/lode` and `lode` are the binary
   under test; an id written `01a2...` or `0193f1c2-wf` is the newest
-  top-level workflow); each must exit 0. The other lines are sample output.
+  top-level workflow); each must exit 0. The other lines are sample output;
+  one that is whole JSON (no "...") must be what the command printed.
 - `sh`: run with bash as it is. `json` and `ini`: parsed.
 - `text`: not code (diagrams, grammar, sample output); counted.
 - `<!-- not-run: REASON -->` just before a block: it cannot run here (a
@@ -125,8 +126,16 @@ def run_lua_snippet(work, env, where, code, setup):
     assert p.returncode == 0, f"{where}: the Lua example fails:\n{code}\n{p.stdout}\n{p.stderr}"
 
 
+def _same_json(line, value):
+    try:
+        return json.loads(line) == value
+    except ValueError:
+        return False
+
+
 def run_console(work, env, where, body):
-    for line in body.split("\n"):
+    lines = body.split("\n")
+    for i, line in enumerate(lines):
         if not line.startswith("$ "):
             continue
         cmd = line[2:]
@@ -137,6 +146,18 @@ def run_console(work, env, where, body):
                            text=True, timeout=300)
         assert p.returncode == 0, \
             f"{where}: `{cmd}` exited {p.returncode}\nstdout:{p.stdout[-3000:]}\nstderr:{p.stderr[-3000:]}"
+        # a sample output line that is whole JSON (no "..." in it) is what
+        # the command prints, exactly
+        for out in lines[i + 1:]:
+            if out.startswith("$ "):
+                break
+            try:
+                value = json.loads(out)
+            except ValueError:
+                continue
+            printed = [l for l in p.stdout.splitlines() if l.strip()]
+            assert any(_same_json(l, value) for l in printed), \
+                f"{where}: `{cmd}` printed {printed[-3:]}, the page says {out}"
 
 
 @pytest.mark.parametrize("page", PAGES)
