@@ -100,6 +100,43 @@ static const struct {
     {"help", "lode help [COMMAND]", "Shows this overview, or a command's help."},
 };
 
+/* `lode workflow SUB --help`: the subcommand's own usage and text. */
+static const struct {
+  const char *name;
+  const char *usage;
+  const char *text;
+} workflow_subs[] = {
+    {"list",
+     "lode workflow list [--status S] [--name N] [--limit K] [--since SECONDS] [--children | --all] "
+     "[--json] [--db PATH]",
+     "Top-level runs, newest first; --children or --all adds child workflows. At most K rows\n"
+     "(default 100, 0: all), then a line saying how many more there are. S is ENQUEUED,\n"
+     "PENDING, SUCCESS, ERROR, CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED; --since: created\n"
+     "at most SECONDS ago."},
+    {"get", "lode workflow get ID [--json] [--db PATH]",
+     "Status, input, result, error, pipeline and version, recoveries, trace id, progress."},
+    {"steps", "lode workflow steps ID [--json] [--db PATH]",
+     "Each step: name, status, duration, attempts, output preview and every failed attempt's\n"
+     "error (also for a step that succeeded on a later attempt)."},
+    {"cancel", "lode workflow cancel ID [--children] [--db PATH]",
+     "Stops it before its next step (--children: its descendants too)."},
+    {"resume", "lode workflow resume ID [--json] [--db PATH] [--sync normal|full]",
+     "Runs a PENDING, CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow on with the\n"
+     "pipeline file recorded for it. ERROR is final: exit 2, with the fork command that\n"
+     "runs it again."},
+    {"fork", "lode workflow fork ID [--step N] [--id NEW_ID] [--json] [--db PATH] [--sync normal|full]",
+     "A new workflow keeping the checkpoints before step N (default 1); steps >= N run again."},
+    {"queue", "lode workflow queue [--json] [--db PATH]",
+     "What is enqueued and running, per queue."},
+};
+
+static int find_workflow_sub(const char *cmd) {
+  if (strncmp(cmd, "workflow ", 9)) return -1;
+  for (size_t i = 0; i < sizeof workflow_subs / sizeof workflow_subs[0]; i++)
+    if (!strcmp(workflow_subs[i].name, cmd + 9)) return (int)i;
+  return -1;
+}
+
 /* "workflow list" -> the entry of "workflow" */
 static int find(const char *cmd) {
   size_t n = sizeof commands / sizeof commands[0];
@@ -112,6 +149,11 @@ static int find(const char *cmd) {
 #define GRAMMAR "lode [--db PATH] [--json] [--sync normal|full] COMMAND [options] [arguments]"
 
 void lode_cmd_usage(const char *cmd) {
+  int w = cmd ? find_workflow_sub(cmd) : -1;
+  if (w >= 0) {
+    fprintf(stderr, "usage: %s\n(see 'lode %s --help')\n", workflow_subs[w].usage, cmd);
+    return;
+  }
   int i = cmd && *cmd ? find(cmd) : -1;
   if (i >= 0) fprintf(stderr, "usage: %s\n(see 'lode %s --help')\n", commands[i].usage, cmd);
   else fprintf(stderr, "usage: " GRAMMAR "\n(see 'lode help')\n");
@@ -120,6 +162,11 @@ void lode_cmd_usage(const char *cmd) {
 int lode_cmd_help(const char *cmd) {
   size_t n = sizeof commands / sizeof commands[0];
   if (cmd && *cmd) {
+    int w = find_workflow_sub(cmd);
+    if (w >= 0) {
+      printf("usage: %s\n\n%s\n", workflow_subs[w].usage, workflow_subs[w].text);
+      return 0;
+    }
     int i = find(cmd);
     if (i >= 0) {
       printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].text);

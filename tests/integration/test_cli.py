@@ -129,6 +129,25 @@ def test_help_on_every_command_and_subcommand(lode):
             assert p.stdout.startswith("usage: lode " + cmd[0]), (cmd, p.stdout, p.stderr)
     p = lode.run("--help", check=0)
     assert "COMMAND [options]" in p.stdout
+    for sub in ("list", "get", "steps", "cancel", "resume", "fork", "queue"):
+        p = lode.run("workflow", sub, "--help", check=0)
+        assert p.stdout.startswith("usage: lode workflow " + sub), p.stdout
+
+
+def test_every_option_a_usage_names_is_accepted(lode):
+    """The help texts and the option tables agree: each --option in a
+    command's usage line parses (it comes before --help, which then exits 0)."""
+    cmds = [["run"], ["worker"], ["trace"], ["export"]] + \
+        [["workflow", s] for s in ("list", "get", "steps", "cancel", "resume", "fork", "queue")]
+    for cmd in cmds:
+        usage = lode.run(*cmd, "--help", check=0).stdout.split("\n\n")[0]
+        opts = re.findall(r"\[(--[a-z-]+)(?: ([A-Za-z][A-Z_|a-z]*))?", usage)
+        opts += re.findall(r"\| (--[a-z-]+)()\]", usage)
+        assert opts, usage
+        for name, metavar in opts:
+            value = [] if not metavar else ["normal" if name == "--sync" else "1"]
+            p = lode.run(*cmd, name, *value, "--help", check=None)
+            assert p.returncode == 0, (cmd, name, p.stderr)
 
 
 def test_workflow_list_typo_fails_and_limit_is_an_option(lode):
