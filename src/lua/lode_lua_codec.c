@@ -129,27 +129,41 @@ static int skey_cmp(const void *pa, const void *pb) {
   return c ? c : (a->len < b->len ? -1 : a->len > b->len);
 }
 
-/* Pushes a userdata holding the table's keys outside 1..narr, sorted, and
- * returns them (*n of them); NULL (nothing pushed) if a key is of a type
- * that cannot be sorted (enc_key refuses it anyway, in lua_next's order). */
-static skey *push_sorted_keys(lua_State *L, int idx, uint64_t narr, uint64_t total, size_t *n) {
-  *n = 0;
-  if (total <= narr) return NULL;
-  size_t cap = (size_t)(total - narr);
-  skey *k = lua_newuserdatauv(L, cap * sizeof *k, 0);
-  int ud = lua_gettop(L);
+/* The keys of a table outside its array part, sorted. Small tables (most
+ * step outputs) use the array inside; a bigger one a userdata on the stack
+ * (`pushed`), freed by the collector whatever happens. */
+#define SMALL_KEYS 16
+typedef struct key_list {
+  skey *v;
+  size_t n;
+  int pushed, sortable;
+  skey small[SMALL_KEYS];
+} key_list;
+
+/* One pass of lua_next: counts the keys (returned), and stores those
+ * outside 1..narr in kl->v while they fit in cap (*overflow otherwise). */
+static uint64_t collect_keys(lua_State *L, int idx, uint64_t narr, key_list *kl, size_t cap,
+                             int *overflow) {
+  uint64_t total = 0;
+  kl->n = 0;
+  kl->sortable = 1;
+  *overflow = 0;
   lua_pushnil(L);
-  while (lua_next(L, idx)) { /* [.., ud, key, value] */
+  while (lua_next(L, idx)) { /* [.., key, value] */
     int ki = lua_gettop(L) - 1;
     lua_pop(L, 1);
+    total++;
     if (in_array_part(L, ki, narr)) continue;
     int t = lua_type(L, ki);
-    if ((t != LUA_TBOOLEAN && t != LUA_TNUMBER && t != LUA_TSTRING) || *n >= cap) {
-      lua_settop(L, ud - 1);
-      *n = 0;
-      return NULL;
+    if (t != LUA_TBOOLEAN && t != LUA_TNUMBER && t != LUA_TSTRING) {
+      kl->sortable = 0;
+      continue;
     }
-    skey *e = &k[(*n)++];
+    if (kl->n >= cap) {
+      *overflow = 1;
+      continue;
+    }
+    skey *e = &kl->v[kl->n++];
     memset(e, 0, sizeof *e);
     e->type = t;
     if (t == LUA_TBOOLEAN) e->b = lua_toboolean(L, ki);
@@ -157,8 +171,24 @@ static skey *push_sorted_keys(lua_State *L, int idx, uint64_t narr, uint64_t tot
     else if (t == LUA_TNUMBER) e->f = lua_tonumber(L, ki);
     else e->s = lua_tolstring(L, ki, &e->len);
   }
-  qsort(k, *n, sizeof *k, skey_cmp);
-  return k;
+  return total;
+}
+
+/* Fills kl with the table's keys outside 1..narr, sorted (kl->sortable 0
+ * when a key is of a type that cannot be sorted: enc_key refuses it anyway,
+ * in lua_next's order), and returns the count of all its keys. */
+static uint64_t sorted_keys(lua_State *L, int idx, uint64_t narr, key_list *kl) {
+  int overflow;
+  kl->pushed = 0;
+  kl->v = kl->small;
+  uint64_t total = collect_keys(L, idx, narr, kl, SMALL_KEYS, &overflow);
+  if (overflow && kl->sortable) {
+    kl->v = lua_newuserdatauv(L, (size_t)(total - narr) * sizeof *kl->v, 0);
+    kl->pushed = 1;
+    collect_keys(L, idx, narr, kl, (size_t)(total - narr), &overflow);
+  }
+  if (kl->sortable) qsort(kl->v, kl->n, sizeof *kl->v, skey_cmp);
+  return total;
 }
 
 /* Pushes key number i of the sorted keys, then its value: [.., key, value]. */
@@ -183,12 +213,8 @@ static int enc_table(enc *e, int idx) {
     narr++;
   }
   lua_pop(L, 1);
-  uint64_t total = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    total++;
-    lua_pop(L, 1);
-  }
+  key_list kl;
+  uint64_t total = sorted_keys(L, idx, narr, &kl); /* [.., keys?] */
   if (lode_codec_put_table(e->out, narr, total - narr)) return enc_fail(e, "is too large");
   for (uint64_t i = 1; i <= narr; i++) {
     lua_pushinteger(L, (lua_Integer)i);
@@ -201,27 +227,23 @@ static int enc_table(enc *e, int idx) {
     e->pathlen = old;
     e->path[old] = 0;
   }
-  size_t nk;
-  skey *keys = push_sorted_keys(L, idx, narr, total, &nk);
-  if (keys) {
-    for (size_t i = 0; i < nk; i++) {
+  if (kl.sortable) {
+    for (size_t i = 0; i < kl.n; i++) {
       if (!lua_checkstack(L, 4)) return enc_fail(e, "cannot be encoded (Lua stack full)");
-      push_sorted_pair(L, idx, &keys[i]); /* [.., keys, key, value] */
+      push_sorted_pair(L, idx, &kl.v[i]); /* [.., keys?, key, value] */
       int k = lua_gettop(L) - 1;
       size_t old = path_push(e, k);
       int rc = enc_key(e, k) || enc_value(e, k + 1);
       lua_pop(L, 2);
-      if (rc) {
-        lua_pop(L, 1);
-        return -1;
-      }
+      if (rc) return -1; /* a pushed key list stays for the collector */
       e->pathlen = old;
       e->path[old] = 0;
     }
-    lua_pop(L, 1); /* the keys */
+    if (kl.pushed) lua_pop(L, 1);
     e->depth--;
     return 0;
   }
+  if (kl.pushed) lua_pop(L, 1);
   lua_pushnil(L);
   while (lua_next(L, idx)) { /* [.., key, value] */
     int k = lua_gettop(L) - 1;
@@ -265,29 +287,24 @@ static int enc_table_preview(enc *e, int idx) {
     if (rc) goto done;
   }
   lua_pop(L, 1);
-  uint64_t total = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    total++;
-    lua_pop(L, 1);
-  }
-  size_t nk;
-  skey *keys = push_sorted_keys(L, idx, narr, total, &nk);
-  if (keys) {
-    for (size_t i = 0; i < nk && !rc; i++) {
+  key_list kl;
+  sorted_keys(L, idx, narr, &kl); /* [.., keys?] */
+  if (kl.sortable) {
+    for (size_t i = 0; i < kl.n && !rc; i++) {
       if (e->used >= e->budget) {
         left++;
         continue;
       }
-      push_sorted_pair(L, idx, &keys[i]);
+      push_sorted_pair(L, idx, &kl.v[i]);
       int k = lua_gettop(L) - 1;
       rc = enc_key(e, k) || enc_value(e, k + 1);
       kept_hash++;
       lua_pop(L, 2);
     }
-    lua_pop(L, 1); /* the keys */
+    if (kl.pushed) lua_pop(L, 1);
     if (rc) goto done;
   } else {
+    if (kl.pushed) lua_pop(L, 1);
     lua_pushnil(L);
     while (lua_next(L, idx)) { /* [.., key, value] */
       int k = lua_gettop(L) - 1;
