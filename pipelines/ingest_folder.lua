@@ -24,7 +24,8 @@ local args = require("lode.args")
 local rag = require("lode.rag")
 local progress = require("lode.progress")
 
-local SPEC = args.spec{
+-- Declared, so `lode run` checks the arguments before recording anything.
+local SPEC = args.declare{
   usage = "lode run pipelines/ingest_folder.lua FOLDER [options]",
   summary = "Ingests FOLDER's documents (Markdown, HTML, PDF, text) into a vector store:\n" ..
             "unchanged files are skipped, changed ones replaced; vanished ones are listed,\n" ..
@@ -55,6 +56,12 @@ local SPEC = args.spec{
       default = "inside",
       help = "symbolic links followed: only those staying inside FOLDER (default), all, none" },
   },
+  check = function(o)
+    if o.overlap >= o.size then
+      return nil, string.format("--overlap (%d) must be smaller than --size (%d)", o.overlap, o.size)
+    end
+    return true
+  end,
 }
 
 -- Each kind also gzip-compressed (x.md.gz), as Debian ships most of its docs;
@@ -312,16 +319,7 @@ local function print_summary(s)
 end
 
 return lode.workflow("ingest_folder_workflow", function(...)
-  local opts, err = SPEC:parse({ ... })
-  if not opts then error("ingest_folder: " .. err, 0) end
-  if opts.help then
-    io.stderr:write(SPEC:help())
-    return nil
-  end
-  if opts.overlap >= opts.size then
-    error(string.format("ingest_folder: --overlap (%d) must be smaller than --size (%d)",
-                        opts.overlap, opts.size), 0)
-  end
+  local opts = SPEC:values({ ... })
   local folder = opts.folder:gsub("(.)/+$", "%1")
   local o = {
     store = opts.store, size = opts.size, overlap = opts.overlap,
@@ -359,8 +357,9 @@ return lode.workflow("ingest_folder_workflow", function(...)
   p:finish()
   print_summary(s)
   if #s.failed > 0 then
-    -- the files are listed in the summary above; the error only counts them
-    error(string.format("%d of %d files failed (listed above)", #s.failed, s.files), 0)
+    -- the files are listed in the summary above; the error only counts
+    -- them. An outcome, not a bug: lode.fail prints it without a traceback.
+    lode.fail(string.format("%d of %d files failed (listed above)", #s.failed, s.files))
   end
   return s
 end, { phase = "INGESTION" })

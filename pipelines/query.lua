@@ -11,13 +11,15 @@
 -- The workflow returns { question, store, embedder, hits = { ... } }, which
 -- `lode run` prints as JSON on stdout (`lode run --json` wraps it with the
 -- workflow id and status). The readable listing goes to stderr, so stdout is
--- always pure JSON; pass `-- --json` to leave the listing out.
+-- always pure JSON; pass --json (after the question: the pipeline's option) to
+-- leave the listing out.
 local lode = require("lode")
 local args = require("lode.args")
 local rag = require("lode.rag")
 
-local SPEC = args.spec{
-  usage = "lode run pipelines/query.lua QUESTION [K] [--store PATH] [-- --json]",
+-- Declared, so `lode run` checks the arguments before recording anything.
+local SPEC = args.declare{
+  usage = "lode run pipelines/query.lua QUESTION [K] [--store PATH|URL] [--mode M] [--path GLOB] [--json]",
   summary = "Prints the K chunks of the store closest to QUESTION.",
   positional = {
     { name = "question", required = true, help = "the question" },
@@ -92,17 +94,13 @@ local function print_hits(r)
 end
 
 return lode.workflow("query_workflow", function(...)
-  local opts, err = SPEC:parse({ ... })
-  if not opts then error("query: " .. err, 0) end
-  if opts.help then
-    io.stderr:write(SPEC:help())
-    return nil
-  end
+  local opts = SPEC:values({ ... })
   -- Checked here, not in the (retried) step: a missing store is no passing fault.
   if not rag.is_url(opts.store) then
     local f = io.open(opts.store, "rb")
     if not f then
-      error(string.format("query: store %s not found; run pipelines/ingest_folder.lua first", opts.store), 0)
+      lode.fail(string.format("query: store %s not found; run pipelines/ingest_folder.lua first",
+                              opts.store))
     end
     f:close()
   end

@@ -350,4 +350,9 @@ function lode.uuid() end
 ---@return boolean recorded
 function lode.progress(report) end
 
+--- Raises a failure that is not a bug ("3 of 40 files failed", a usage
+--- error): recorded and printed without a Lua traceback.
+---@param message string
+function lode.fail(message) end
+
 return lode

@@ -151,8 +151,59 @@ void lode_lua_push_errmsg(lua_State *L, int idx) {
   }
 }
 
+/* ---- lode.fail: an error that is not a bug --------------------------------
+ * A failure the code expected and explained (bad arguments, "3 of 40 files
+ * failed", a cancel) carries no traceback: the message handler passes its
+ * message on as it is. The value is a table { message = ... } whose
+ * metatable is LODE_FAIL_MT, so a pcall in the user's code can tell it
+ * apart; tostring() gives the message. */
+#define LODE_FAIL_MT "lode.fail"
+
+static int fail_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  if (lua_type(L, -1) != LUA_TSTRING) lua_pushliteral(L, "(lode.fail without a message)");
+  return 1;
+}
+
+int lode__is_fail(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, LODE_FAIL_MT);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
+}
+
+int lode__raise_fail(lua_State *L, const char *msg) {
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  if (luaL_newmetatable(L, LODE_FAIL_MT)) {
+    lua_pushcfunction(L, fail_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
+  return lua_error(L);
+}
+
+/* lode.fail(message): raises a failure that prints without a traceback. */
+static int l_fail(lua_State *L) {
+  const char *msg = luaL_checkstring(L, 1);
+  return lode__raise_fail(L, msg);
+}
+
+/* A traceback is added once: an error that already carries one (a step's
+ * error re-raised in its workflow) is passed on as it is. */
+#define TRACEBACK_MARK "\nstack traceback:\n"
+
+int lode__has_traceback(const char *msg) { return msg && strstr(msg, TRACEBACK_MARK) != NULL; }
+
 int lode_lua_traceback(lua_State *L) {
+  if (lode__is_fail(L, 1)) {
+    lua_getfield(L, 1, "message");
+    return 1;
+  }
   const char *msg = lua_tostring(L, 1);
+  if (msg && strstr(msg, TRACEBACK_MARK)) return 1;
   if (msg == NULL) {
     lode_lua_push_errmsg(L, 1);
     msg = lua_tostring(L, -1);
@@ -188,6 +239,8 @@ void lode_lua_open_all(lua_State *L) {
   lua_newtable(L); /* [lode] */
   lua_pushliteral(L, LODE_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushcfunction(L, l_fail);
+  lua_setfield(L, -2, "fail");
   lode_lua_open_workflow(L);
   lode_lua_open_codec(L);
   lode_lua_open_trace(L);

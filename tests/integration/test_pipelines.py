@@ -287,7 +287,7 @@ def test_planted_fact_is_the_top_query_result(lode):
     assert "corpus/md/sub1/note07.md > Note 7 > Reactor  [bytes %d-%d]" % (top["start"], top["end"]) \
         in p.stderr
     # `lode run --json` keeps stdout pure JSON
-    pj = lode.run("run", QUERY, "frobnitz zebulon", "--store", "store.db", "--json", check=0)
+    pj = lode.run("run", "--json", QUERY, "frobnitz zebulon", "--store", "store.db", check=0)
     assert json.loads(pj.stdout)["result"]["hits"][0]["path"] == "corpus/md/sub1/note07.md"
     # a store that does not exist is a clear error, not a crash
     pm = lode.run("run", QUERY, "x", "--store", "missing.db")
@@ -368,14 +368,15 @@ def test_demo_script_in_a_copy_of_the_tree(tmp_path):
 def test_bad_usage_missing_folder_and_embedder_mismatch_are_clear_errors(lode):
     p = lode.run("run", INGEST, "nowhere", "--store", "store.db")
     assert p.returncode == 1 and "nowhere" in p.stderr and "Segmentation" not in p.stderr
+    # usage errors are checked before a workflow is recorded: exit 2 (issue 14)
     p = lode.run("run", INGEST, "x", "--size", "100", "--overlap", "100")
-    assert p.returncode == 1 and "--overlap (100) must be smaller than --size (100)" in p.stderr
+    assert p.returncode == 2 and "--overlap (100) must be smaller than --size (100)" in p.stderr
     p = lode.run("run", INGEST, "x", "--provider", "bert")
-    assert p.returncode == 1 and "--provider takes one of hash, model2vec, openai, not 'bert'" in p.stderr
+    assert p.returncode == 2 and "--provider takes one of hash, model2vec, openai, not 'bert'" in p.stderr
     h = lode.run("run", INGEST, "--help", check=0)
     for opt in ["--store", "--size", "--overlap", "--provider", "--model", "--dims", "--include",
                 "--exclude", "--max-bytes", "--help"]:
-        assert opt in h.stderr
+        assert opt in h.stdout
     # a store keeps the vectors of one embedder; another one is refused by name
     os.makedirs(os.path.join(lode.dir, "corpus"))
     lode.write("corpus/a.md", "# A\n\nsome words about kites\n")
