@@ -237,13 +237,30 @@ static int list_failed(lode_sysdb *db, int json) {
   return LODE_EXIT_OK;
 }
 
+/* What one destination's delivery did, in words. */
+static void report(const lode_export_stats *st, const char *dest, const char *what) {
+  printf("delivered %d %s%s to %s in %d request%s\n", st->sent, what, st->sent == 1 ? "" : "s",
+         dest, st->requests, st->requests == 1 ? "" : "s");
+  if (st->failed)
+    printf("%d %s%s rejected by %s: see 'lode export --failed'\n", st->failed, what,
+           st->failed == 1 ? " was" : "s were", dest);
+  if (st->pending && st->refused)
+    printf("%d %s%s still pending for %s: the credentials were refused\n", st->pending, what,
+           st->pending == 1 ? "" : "s", dest);
+  else if (st->pending)
+    printf("%d %s%s still pending for %s (unreachable?): run 'lode export' again\n",
+           st->pending, what, st->pending == 1 ? "" : "s", dest);
+}
+
 int lode_cmd_export(lode_cli *c) {
   int show_failed = 0, retry_failed = 0, rc = LODE_EXIT_FAILED;
   double timeout = 60.0;
   lode_sysdb *db = NULL;
   lode_opik_config cfg;
+  lode_otlp_config ocfg;
   char err[512];
   memset(&cfg, 0, sizeof cfg);
+  memset(&ocfg, 0, sizeof ocfg);
   for (int i = 0; i < c->argc; i++) {
     const char *a = c->argv[i];
     if (!strcmp(a, "--failed")) show_failed = 1;
@@ -268,47 +285,77 @@ int lode_cmd_export(lode_cli *c) {
     rc = list_failed(db, c->json);
     goto done;
   }
-  if (lode_opik_config_load(&cfg, NULL, err, sizeof err)) {
+  if (lode_opik_config_load(&cfg, NULL, err, sizeof err) ||
+      lode_otlp_config_load(&ocfg, err, sizeof err)) {
     fprintf(stderr, "lode: %s\n", err);
     goto done;
   }
-  if (cfg.track_disable) {
-    /* records written while disabled stay local for good */
-    printf("tracking is disabled (OPIK_TRACK_DISABLE): nothing is sent\n");
-    rc = LODE_EXIT_OK;
+  /* each destination on its own delivery state (docs/tracing.md) */
+  int opik = lode_opik_config_sends(&cfg), otlp = lode_otlp_config_sends(&ocfg);
+  if (!opik && !otlp) {
+    if (cfg.track_disable) {
+      /* records written while disabled stay local for good */
+      printf("tracking is disabled (OPIK_TRACK_DISABLE): nothing is sent\n");
+      rc = LODE_EXIT_OK;
+    } else {
+      fprintf(stderr, "lode: no destination is configured: set OPIK_URL_OVERRIDE (self-hosted "
+                      "Opik, e.g. http://localhost:5173/api) or OPIK_API_KEY (Opik Cloud), "
+                      "and/or OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry)\n");
+    }
     goto done;
   }
-  if (retry_failed && lode_sysdb_outbox_retry_failed(db, err, sizeof err) != LODE_OK) {
-    fprintf(stderr, "lode: %s\n", err);
-    goto done;
+  if (retry_failed) {
+    int r = opik ? lode_sysdb_outbox_retry_failed(db, err, sizeof err) : LODE_OK;
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OTLP);
+    if (r == LODE_OK && otlp) r = lode_sysdb_outbox_retry_failed(db, err, sizeof err);
+    if (r != LODE_OK) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
   }
   lode_sysdb_close(db);
   db = NULL;
-  lode_export_stats st;
-  if (lode_export_flush(c->db, &cfg, timeout, &st, err, sizeof err)) {
-    fprintf(stderr, "lode: %s\n", err);
-    goto done;
+  lode_export_stats st, ost;
+  memset(&st, 0, sizeof st);
+  memset(&ost, 0, sizeof ost);
+  int bad = 0;
+  if (opik) {
+    if (lode_export_flush(c->db, &cfg, timeout, &st, err, sizeof err)) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
+    if (st.refused) fprintf(stderr, "lode: %s\n", err);
+    bad |= st.pending || st.failed || st.refused;
   }
-  if (st.refused) fprintf(stderr, "lode: %s\n", err);
+  if (otlp) {
+    if (lode_export_flush_otlp(c->db, &ocfg, timeout, &ost, err, sizeof err)) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
+    if (ost.refused) fprintf(stderr, "lode: %s\n", err);
+    bad |= ost.pending || ost.failed || ost.refused;
+  }
   if (c->json) {
-    printf("{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,\"refused\":%ld}\n",
-           st.sent, st.failed, st.pending, st.requests, st.refused);
+    /* Opik's figures at the top level (as before OTLP), OTLP's under "otlp" */
+    if (opik)
+      printf("{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,\"refused\":%ld,",
+             st.sent, st.failed, st.pending, st.requests, st.refused);
+    else printf("{\"opik\":null,");
+    if (otlp)
+      printf("\"otlp\":{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,"
+             "\"refused\":%ld}}\n",
+             ost.sent, ost.failed, ost.pending, ost.requests, ost.refused);
+    else printf("\"otlp\":null}\n");
   } else {
-    printf("delivered %d record%s to Opik in %d request%s\n", st.sent, st.sent == 1 ? "" : "s",
-           st.requests, st.requests == 1 ? "" : "s");
-    if (st.failed)
-      printf("%d record%s rejected by Opik: see 'lode export --failed'\n", st.failed,
-             st.failed == 1 ? " was" : "s were");
-    if (st.pending && st.refused)
-      printf("%d record%s still pending: the API key or workspace was refused\n", st.pending,
-             st.pending == 1 ? "" : "s");
-    else if (st.pending)
-      printf("%d record%s still pending (Opik unreachable?): run 'lode export' again\n",
-             st.pending, st.pending == 1 ? "" : "s");
+    if (opik) report(&st, "Opik", "record");
+    else printf("Opik: not configured\n");
+    if (otlp) report(&ost, "the OTLP endpoint", "span");
+    else if (opik) printf("OTLP: not configured\n");
   }
-  rc = st.pending || st.failed || st.refused ? LODE_EXIT_FAILED : LODE_EXIT_OK;
+  rc = bad ? LODE_EXIT_FAILED : LODE_EXIT_OK;
 done:
   lode_opik_config_free(&cfg);
+  lode_otlp_config_free(&ocfg);
   lode_sysdb_close(db);
   return rc;
 }
