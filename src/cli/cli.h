@@ -6,6 +6,7 @@ typedef struct lode_cli {
   const char *db;      /* --db, else $LODE_DB, else .lode/lode.db */
   const char *id;      /* --id (run) */
   const char *sync;    /* --sync normal|full */
+  const char *trace_context; /* lode run --trace-context JSON (docs/tracing.md) */
   int json;            /* --json */
   int workers;         /* --workers N */
   double timeout;      /* --timeout S (run) */

@@ -1,13 +1,17 @@
 /* cli_common.c - helpers shared by the CLI commands. */
 #include "cli/cli_common.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/codec.h"
 #include "base/log.h"
 #include "trace/opik_config.h"
+#include "trace/trace_ctx.h"
 #include "trace/trace_export.h"
 #include "base/error.h"
 #include "state/sysdb.h"
@@ -132,4 +136,43 @@ void lode_cli_exporter_stop(void) {
   if (oleft > 0)
     lode_warn("%d span%s not delivered to the OTLP endpoint yet; they are kept and "
               "'lode export' (or the next run) delivers them", oleft, oleft == 1 ? " is" : "s are");
+}
+
+/* The value of header `name` (any case) in a JSON object of headers. */
+static const char *header_of(const cJSON *o, const char *name) {
+  const cJSON *v;
+  cJSON_ArrayForEach(v, o) {
+    if (v->string && !strcasecmp(v->string, name)) {
+      if (cJSON_IsString(v)) return v->valuestring;
+      lode_warn("--trace-context: %s is not a string; ignored", name);
+      return NULL;
+    }
+  }
+  return NULL;
+}
+
+void lode_cli_join_trace(const lode_cli *c) {
+  const char *tp = getenv("TRACEPARENT"), *bg = getenv("BAGGAGE");
+  const char *ot = getenv("OPIK_TRACE_ID"), *op = getenv("OPIK_PARENT_SPAN_ID");
+  const char *where = "the environment";
+  cJSON *doc = NULL;
+  if (c->trace_context) {
+    where = "--trace-context";
+    doc = cJSON_Parse(c->trace_context);
+    if (!cJSON_IsObject(doc)) {
+      lode_warn("--trace-context takes a JSON object of headers (e.g. what Opik's "
+                "get_distributed_trace_headers() returns); '%.80s' is not one: ignored",
+                c->trace_context);
+    } else {
+      /* the option's context replaces the environment's */
+      tp = header_of(doc, "traceparent");
+      bg = header_of(doc, "baggage");
+      ot = header_of(doc, "opik_trace_id");
+      op = header_of(doc, "opik_parent_span_id");
+    }
+  }
+  lode_trace_ctx *ctx = malloc(sizeof *ctx);
+  if (ctx && lode_trace_ctx_read(ctx, where, tp, bg, ot, op)) lode_trace_join(ctx);
+  free(ctx);
+  cJSON_Delete(doc);
 }

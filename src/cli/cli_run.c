@@ -15,6 +15,7 @@ int lode_cmd_run(lode_cli *c) {
   }
   lua_State *L;
   char abs[PATH_MAX], version[17], err[1024];
+  lode_cli_join_trace(c); /* before any thread starts */
   int rc = lode_pipeline_load(c, c->argv[0], &L, abs, version);
   if (rc != LODE_EXIT_OK) return rc;
   int wf_idx = lua_gettop(L);

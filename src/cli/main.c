@@ -27,6 +27,7 @@ static int parse(int argc, char **argv, lode_cli *c, int own_timeout) {
     if (!rest && !strcmp(a, "--db")) slot = &c->db;
     else if (!rest && !strcmp(a, "--id")) slot = &c->id;
     else if (!rest && !strcmp(a, "--sync")) slot = &c->sync;
+    else if (!rest && !strcmp(a, "--trace-context")) slot = &c->trace_context;
     else if (!rest && !own_timeout && !strcmp(a, "--timeout")) {
       if (i + 1 >= argc || !(atof(argv[i + 1]) > 0) || atof(argv[i + 1]) > LODE_MAX_SECONDS) {
         fprintf(stderr, "lode: --timeout needs a number of seconds > 0, at most 1e9\n");
