@@ -64,3 +64,5 @@ list(APPEND LODE_TRACE_SOURCES src/trace/otlp.c src/trace/otlp_config.c src/trac
 list(APPEND LODE_TRACE_LIBS PkgConfig::LODE_PROTOBUF_C)
 set_source_files_properties(src/trace/otlp.c PROPERTIES
   COMPILE_DEFINITIONS "LODE_SCOPE_VERSION=\"${PROJECT_VERSION}\"")
+# lode.http (src/lua/lode_lua_http.c): requests from steps, each a span
+list(APPEND LODE_LUA_AREA_SOURCES src/lua/lode_lua_http.c)

@@ -197,6 +197,7 @@ void lode_lua_open_all(lua_State *L) {
   lode_lua_open_store(L);
   lode_lua_open_fs(L);
   lode_lua_open_progress(L);
+  lode_lua_open_http(L);
 }
 
 /* package.path: pipeline folder first (user modules shadow nothing of ours
