@@ -27,9 +27,8 @@ typedef struct block {
 
 struct lode_otlp_enc {
   block *blocks;
-  cJSON **docs; /* parsed bodies: their strings are referenced by the spans */
-  char **texts; /* printed JSON values (input, output, metadata) */
-  int ndocs, capdocs, ntexts, captexts;
+  cJSON **docs; /* parsed tag lists: their strings are referenced by the spans */
+  int ndocs, capdocs;
   span_t **spans;
   int nspans, capspans;
   /* the resource and scope, built once */
@@ -101,8 +100,7 @@ oom:
 
 void lode_otlp_enc_reset(lode_otlp_enc *e) {
   for (int i = 0; i < e->ndocs; i++) cJSON_Delete(e->docs[i]);
-  for (int i = 0; i < e->ntexts; i++) cJSON_free(e->texts[i]);
-  e->ndocs = e->ntexts = e->nspans = 0;
+  e->ndocs = e->nspans = 0;
   /* keep the newest block, free the others */
   block *b = e->blocks;
   if (b) {
@@ -122,7 +120,6 @@ void lode_otlp_enc_free(lode_otlp_enc *e) {
   lode_otlp_enc_reset(e);
   free(e->blocks);
   free(e->docs);
-  free(e->texts);
   free(e->spans);
   if (e->res_strs)
     for (int i = 0; i < 2 * e->nres; i++) free(e->res_strs[i]);
@@ -137,17 +134,29 @@ int lode_otlp_enc_count(const lode_otlp_enc *e) { return e->nspans; }
 
 /* ISO 8601 UTC ("2026-12-03T19:35:49.123Z", as lode writes) to Unix ns; 0
  * when unreadable. */
+static int digits(const char *s, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
 static uint64_t iso_ns(const char *s) {
-  int y, mo, d, h, mi, sec, n = 0;
-  if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+  if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':')
     return 0;
+  int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
+      mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || mi < 0 || sec < 0) return 0;
   uint64_t frac = 0;
-  const char *p = s + n;
+  const char *p = s + 19;
   if (*p == '.') {
-    int digits = 0;
+    int nd = 0;
     for (p++; *p >= '0' && *p <= '9'; p++)
-      if (digits < 9) frac = frac * 10 + (uint64_t)(*p - '0'), digits++;
-    while (digits++ < 9) frac *= 10;
+      if (nd < 9) frac = frac * 10 + (uint64_t)(*p - '0'), nd++;
+    while (nd++ < 9) frac *= 10;
   }
   /* days from civil (Howard Hinnant's algorithm) */
   y -= mo <= 2;
@@ -205,20 +214,156 @@ static int add_int(lode_otlp_enc *e, attrs *at, const char *key, int64_t v) {
   return add_kv(e, at, key, a);
 }
 
-/* The JSON text of item (printed, kept until reset). */
-static int add_json(lode_otlp_enc *e, attrs *at, const char *key, const cJSON *item) {
-  if (!item || cJSON_IsNull(item)) return 0;
-  char *t = cJSON_PrintUnformatted(item);
-  if (!t || keep_ptr((void ***)&e->texts, &e->ntexts, &e->captexts, t)) {
-    cJSON_free(t);
-    return -1;
-  }
-  return add_str(e, at, key, t);
+/* ---- reading the stored bodies --------------------------------------------------
+ * The bodies are lode's own JSON (trace.c). Most of a span's content goes
+ * to OTLP as it is stored (input, output and metadata stay JSON text), so
+ * the top level of a body is scanned rather than parsed, and only the few
+ * values that become ids, times or numbers are decoded. */
+
+typedef struct jv {
+  const char *p; /* the raw value: a string's bytes between its quotes; else all */
+  size_t n;
+  char type; /* 's' string, 'o' object, 'a' array, 'x' number or literal */
+  int esc;   /* a string with escapes (decoded through cJSON) */
+} jv;
+
+typedef struct jkv {
+  const char *k;
+  size_t kn;
+  jv v;
+} jkv;
+
+static const char *ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
 }
 
-static const char *jstr(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
+/* Past the string starting after its opening quote; NULL if unterminated. */
+static const char *skip_str(const char *p, const char *end, int *esc) {
+  while (p < end && *p != '"') {
+    if (*p == '\\') {
+      *esc = 1;
+      p++;
+    }
+    p++;
+  }
+  return p < end ? p : NULL;
+}
+
+/* Past one value at p (whitespace skipped); fills v. NULL when malformed. */
+static const char *skip_value(const char *p, const char *end, jv *v) {
+  p = ws(p, end);
+  if (p >= end) return NULL;
+  v->esc = 0;
+  if (*p == '"') {
+    const char *q = skip_str(p + 1, end, &v->esc);
+    if (!q) return NULL;
+    v->p = p + 1;
+    v->n = (size_t)(q - p - 1);
+    v->type = 's';
+    return q + 1;
+  }
+  if (*p == '{' || *p == '[') {
+    int depth = 0, esc = 0;
+    const char *q = p;
+    for (; q < end; q++) {
+      if (*q == '"') {
+        if (!(q = skip_str(q + 1, end, &esc))) return NULL;
+      } else if (*q == '{' || *q == '[') {
+        depth++;
+      } else if (*q == '}' || *q == ']') {
+        if (--depth == 0) break;
+      }
+    }
+    if (q >= end) return NULL;
+    v->p = p;
+    v->n = (size_t)(q + 1 - p);
+    v->type = *p == '{' ? 'o' : 'a';
+    return q + 1;
+  }
+  const char *q = p;
+  while (q < end && *q != ',' && *q != '}' && *q != ']' && *q != ' ' && *q != '\n') q++;
+  v->p = p;
+  v->n = (size_t)(q - p);
+  v->type = 'x';
+  return q;
+}
+
+/* The top-level members of the object [p, p+n), at most max; -1 if malformed. */
+static int scan_object(const char *p, size_t n, jkv *kv, int max) {
+  const char *end = p + n;
+  p = ws(p, end);
+  if (p >= end || *p != '{') return -1;
+  p = ws(p + 1, end);
+  int k = 0;
+  if (p < end && *p == '}') return 0;
+  while (p < end) {
+    if (*p != '"') return -1;
+    int esc = 0;
+    const char *q = skip_str(p + 1, end, &esc);
+    if (!q) return -1;
+    jkv cur = {p + 1, (size_t)(q - p - 1), {NULL, 0, 0, 0}};
+    p = ws(q + 1, end);
+    if (p >= end || *p != ':') return -1;
+    if (!(p = skip_value(p + 1, end, &cur.v))) return -1;
+    if (k < max) kv[k++] = cur;
+    p = ws(p, end);
+    if (p < end && *p == ',') {
+      p = ws(p + 1, end);
+      continue;
+    }
+    if (p < end && *p == '}') return k;
+    return -1;
+  }
+  return -1;
+}
+
+static const jv *member(const jkv *kv, int n, const char *key) {
+  size_t kl = strlen(key);
+  for (int i = 0; i < n; i++)
+    if (kv[i].kn == kl && !memcmp(kv[i].k, key, kl)) return &kv[i].v;
+  return NULL;
+}
+
+/* A value's text, NUL-terminated in the arena: a string decoded, anything
+ * else as written. NULL when out of memory or undecodable. */
+static char *text_of(lode_otlp_enc *e, const jv *v) {
+  if (v->type == 's' && v->esc) {
+    /* escapes: let cJSON decode the quoted string */
+    cJSON *d = cJSON_ParseWithLength(v->p - 1, v->n + 2);
+    char *out = NULL;
+    if (cJSON_IsString(d)) {
+      size_t l = strlen(d->valuestring);
+      if ((out = arena(e, l + 1))) memcpy(out, d->valuestring, l + 1);
+    }
+    cJSON_Delete(d);
+    return out;
+  }
+  char *out = arena(e, v->n + 1);
+  if (out) {
+    memcpy(out, v->p, v->n);
+    out[v->n] = 0;
+  }
+  return out;
+}
+
+/* A string member's text, or NULL (absent, not a string, no memory). */
+static char *str_of(lode_otlp_enc *e, const jkv *kv, int n, const char *key) {
+  const jv *v = member(kv, n, key);
+  return v && v->type == 's' ? text_of(e, v) : NULL;
+}
+
+/* A number member as an integer; 0 when it is not a number. */
+static int int_of(const jv *v, int64_t *out) {
+  if (!v || v->type != 'x' || v->n == 0 || v->n > 30) return 0;
+  char b[32];
+  memcpy(b, v->p, v->n);
+  b[v->n] = 0;
+  char *endp = NULL;
+  double d = strtod(b, &endp);
+  if (endp == b || *endp) return 0;
+  *out = (int64_t)d;
+  return 1;
 }
 
 static ProtobufCBinaryData bin(lode_otlp_enc *e, const uint8_t *p, size_t n) {
@@ -243,20 +388,32 @@ static const struct {
 };
 
 #define MAX_SPAN_ATTRS 40
+#define MAX_MEMBERS 48
+
+/* The raw JSON of a member (not null) as a string attribute. */
+static int add_raw(lode_otlp_enc *e, attrs *at, const char *key, const jv *v) {
+  if (!v || (v->type == 'x' && v->n == 4 && !memcmp(v->p, "null", 4))) return 0;
+  const char *t;
+  if (v->type == 's') { /* keep it JSON: the quotes too */
+    jv q = {v->p - 1, v->n + 2, 'x', 0};
+    t = text_of(e, &q);
+  } else {
+    t = text_of(e, v);
+  }
+  return t ? add_str(e, at, key, t) : -1;
+}
 
 int lode_otlp_enc_add(lode_otlp_enc *e, const char *body, size_t len) {
-  cJSON *doc = cJSON_ParseWithLength(body, len);
-  if (!doc) return -1;
-  if (keep_ptr((void ***)&e->docs, &e->ndocs, &e->capdocs, doc)) {
-    cJSON_Delete(doc);
-    return -1;
-  }
-  const char *id = jstr(doc, "id"), *trace = jstr(doc, "trace_id");
-  const char *parent = jstr(doc, "parent_span_id");
-  const char *end = jstr(doc, "end_time");
-  if (!end) return 0; /* still open */
+  jkv kv[MAX_MEMBERS];
+  int nk = scan_object(body, len, kv, MAX_MEMBERS);
+  if (nk < 0) return -1;
+  if (!member(kv, nk, "end_time")) return 0; /* still open */
+  char *id = str_of(e, kv, nk, "id"), *trace = str_of(e, kv, nk, "trace_id");
+  char *parent = str_of(e, kv, nk, "parent_span_id");
+  char *end = str_of(e, kv, nk, "end_time");
   uint8_t tid[16], sid[8], pid[8];
-  if (!id || !trace || lode_otlp_trace_id(trace, tid) || lode_otlp_span_id(id, sid)) return -1;
+  if (!id || !trace || !end || lode_otlp_trace_id(trace, tid) || lode_otlp_span_id(id, sid))
+    return -1;
   span_t *s = arena(e, sizeof *s);
   status_t *st = arena(e, sizeof *st);
   attrs at = {arena(e, MAX_SPAN_ATTRS * sizeof(kv_t *)), 0, MAX_SPAN_ATTRS};
@@ -268,9 +425,10 @@ int lode_otlp_enc_add(lode_otlp_enc *e, const char *body, size_t len) {
   s->trace_id = bin(e, tid, 16);
   s->span_id = bin(e, sid, 8);
   if (parent && !lode_otlp_span_id(parent, pid)) s->parent_span_id = bin(e, pid, 8);
-  s->name = (char *)(jstr(doc, "name") ? jstr(doc, "name") : "span");
+  char *name = str_of(e, kv, nk, "name");
+  s->name = name ? name : "span";
   s->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_INTERNAL;
-  s->start_time_unix_nano = iso_ns(jstr(doc, "start_time"));
+  s->start_time_unix_nano = iso_ns(str_of(e, kv, nk, "start_time"));
   s->end_time_unix_nano = iso_ns(end);
   if (s->end_time_unix_nano < s->start_time_unix_nano)
     s->end_time_unix_nano = s->start_time_unix_nano;
@@ -278,34 +436,42 @@ int lode_otlp_enc_add(lode_otlp_enc *e, const char *body, size_t len) {
   rc |= add_str(e, &at, "opik.trace_id", trace);
   rc |= add_str(e, &at, "opik.span_id", id);
   if (parent) rc |= add_str(e, &at, "opik.parent_span_id", parent);
-  const char *type = jstr(doc, "type");
+  const char *type = str_of(e, kv, nk, "type");
   if (type) rc |= add_str(e, &at, "opik.span_type", type);
   if (type && (!strcmp(type, "llm") || !strcmp(type, "tool")))
     s->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
-  rc |= add_json(e, &at, "input", cJSON_GetObjectItemCaseSensitive(doc, "input"));
-  rc |= add_json(e, &at, "output", cJSON_GetObjectItemCaseSensitive(doc, "output"));
-  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+  rc |= add_raw(e, &at, "input", member(kv, nk, "input"));
+  rc |= add_raw(e, &at, "output", member(kv, nk, "output"));
+  const jv *meta = member(kv, nk, "metadata");
   const char *caller = NULL;
-  if (cJSON_IsObject(meta)) {
-    for (size_t i = 0; i < sizeof meta_keys / sizeof *meta_keys; i++) {
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, meta_keys[i].from);
-      if (cJSON_IsNumber(v)) rc |= add_int(e, &at, meta_keys[i].to, (int64_t)v->valuedouble);
-      else if (cJSON_IsString(v)) rc |= add_str(e, &at, meta_keys[i].to, v->valuestring);
+  if (meta && meta->type == 'o') {
+    jkv mk[MAX_MEMBERS];
+    int nm = scan_object(meta->p, meta->n, mk, MAX_MEMBERS);
+    for (size_t i = 0; nm > 0 && i < sizeof meta_keys / sizeof *meta_keys; i++) {
+      const jv *v = member(mk, nm, meta_keys[i].from);
+      int64_t x;
+      if (int_of(v, &x)) rc |= add_int(e, &at, meta_keys[i].to, x);
+      else if (v && v->type == 's') rc |= add_str(e, &at, meta_keys[i].to, text_of(e, v));
     }
-    caller = jstr(meta, "caller_traceparent");
-    rc |= add_json(e, &at, "opik.metadata", meta);
+    if (nm > 0) caller = str_of(e, mk, nm, "caller_traceparent");
+    rc |= add_raw(e, &at, "opik.metadata", meta);
   }
-  const cJSON *tags = cJSON_GetObjectItemCaseSensitive(doc, "tags");
-  if (cJSON_IsArray(tags) && cJSON_GetArraySize(tags) > 0) {
-    int n = cJSON_GetArraySize(tags), k = 0;
+  const jv *tags = member(kv, nk, "tags");
+  if (tags && tags->type == 'a' && tags->n > 2) {
+    cJSON *doc = cJSON_ParseWithLength(tags->p, tags->n);
+    if (!doc || keep_ptr((void ***)&e->docs, &e->ndocs, &e->capdocs, doc)) {
+      cJSON_Delete(doc);
+      return -1;
+    }
+    int n = cJSON_GetArraySize(doc), k = 0;
     arr_t *arr = arena(e, sizeof *arr);
-    any_t **vals = arena(e, (size_t)n * sizeof *vals);
+    any_t **vals = arena(e, (size_t)(n ? n : 1) * sizeof *vals);
     any_t *a = new_any(e);
     if (!arr || !vals || !a) return -1;
     arr_t ainit = OPENTELEMETRY__PROTO__COMMON__V1__ARRAY_VALUE__INIT;
     *arr = ainit;
     const cJSON *t;
-    cJSON_ArrayForEach(t, tags) {
+    cJSON_ArrayForEach(t, doc) {
       if (!cJSON_IsString(t)) continue;
       any_t *v = new_any(e);
       if (!v) return -1;
@@ -320,27 +486,32 @@ int lode_otlp_enc_add(lode_otlp_enc *e, const char *body, size_t len) {
     rc |= add_kv(e, &at, "opik.tags", a);
   }
   /* gen_ai semantic conventions */
-  const char *model = jstr(doc, "model"), *provider = jstr(doc, "provider");
+  const char *model = str_of(e, kv, nk, "model"), *provider = str_of(e, kv, nk, "provider");
   if (model) rc |= add_str(e, &at, "gen_ai.request.model", model);
   if (provider) rc |= add_str(e, &at, "gen_ai.provider.name", provider);
-  const cJSON *usage = cJSON_GetObjectItemCaseSensitive(doc, "usage");
-  if (cJSON_IsObject(usage)) {
+  const jv *usage = member(kv, nk, "usage");
+  if (usage && usage->type == 'o') {
     static const struct {
       const char *from, *to;
     } uk[] = {{"prompt_tokens", "gen_ai.usage.input_tokens"},
               {"completion_tokens", "gen_ai.usage.output_tokens"},
               {"input_tokens", "gen_ai.usage.input_tokens"},
               {"output_tokens", "gen_ai.usage.output_tokens"}};
-    for (size_t i = 0; i < sizeof uk / sizeof *uk; i++) {
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, uk[i].from);
-      if (cJSON_IsNumber(v)) rc |= add_int(e, &at, uk[i].to, (int64_t)v->valuedouble);
+    jkv uv[MAX_MEMBERS];
+    int nu = scan_object(usage->p, usage->n, uv, MAX_MEMBERS);
+    for (size_t i = 0; nu > 0 && i < sizeof uk / sizeof *uk; i++) {
+      int64_t x;
+      if (int_of(member(uv, nu, uk[i].from), &x)) rc |= add_int(e, &at, uk[i].to, x);
     }
   }
   /* an error: status and an exception event with the traceback */
-  const cJSON *ei = cJSON_GetObjectItemCaseSensitive(doc, "error_info");
-  if (cJSON_IsObject(ei)) {
+  const jv *ei = member(kv, nk, "error_info");
+  if (ei && ei->type == 'o') {
+    jkv ev_kv[8];
+    int ne = scan_object(ei->p, ei->n, ev_kv, 8);
+    const char *msg = ne > 0 ? str_of(e, ev_kv, ne, "message") : NULL;
     st->code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-    st->message = (char *)(jstr(ei, "message") ? jstr(ei, "message") : "");
+    st->message = (char *)(msg ? msg : "");
     event_t *ev = arena(e, sizeof *ev);
     event_t **evp = arena(e, sizeof *evp);
     attrs ea = {arena(e, 3 * sizeof(kv_t *)), 0, 3};
@@ -349,9 +520,11 @@ int lode_otlp_enc_add(lode_otlp_enc *e, const char *body, size_t len) {
     *ev = einit;
     ev->name = "exception";
     ev->time_unix_nano = s->end_time_unix_nano;
-    rc |= add_str(e, &ea, "exception.type", jstr(ei, "exception_type"));
-    rc |= add_str(e, &ea, "exception.message", jstr(ei, "message"));
-    rc |= add_str(e, &ea, "exception.stacktrace", jstr(ei, "traceback"));
+    if (ne > 0) {
+      rc |= add_str(e, &ea, "exception.type", str_of(e, ev_kv, ne, "exception_type"));
+      rc |= add_str(e, &ea, "exception.message", msg);
+      rc |= add_str(e, &ea, "exception.stacktrace", str_of(e, ev_kv, ne, "traceback"));
+    }
     ev->n_attributes = (size_t)ea.n;
     ev->attributes = ea.p;
     *evp = ev;
