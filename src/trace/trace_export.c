@@ -465,10 +465,16 @@ done:
  * RENDER_MS while running (each pass takes the write lock), always when
  * `force` (flushing). Returns 1 when records were rendered and more are left. */
 #define RENDER_MS 100
+/* The last pass of any exporter of this process: with both destinations
+ * running, rendering once serves both (each pass takes the write lock the
+ * workflows' commits need). */
+static atomic_llong last_render_ms;
 static int render(sender *s, int force) {
   int64_t now = lode_now_ms();
   if (!force && now - s->rendered_at < RENDER_MS) return 0;
+  if (!force && now - atomic_load(&last_render_ms) < RENDER_MS) return 0;
   s->rendered_at = now;
+  atomic_store(&last_render_ms, now);
   int more = 0;
   char err[512];
   if (lode_trace_materialize(s->sys, LODE_EXPORT_MAX_ITEMS * 2, &more, err, sizeof err) !=
