@@ -289,7 +289,6 @@ function fs.load(path, opts) end
 ---@param opts? lode.LoadOptions
 ---@return lode.Doc? doc, string? err
 function fs.load_text(path, opts) end
----@field http lode.http
 ---@param path string
 ---@param opts? lode.LoadOptions
 ---@return lode.Doc? doc, string? err
@@ -338,6 +337,7 @@ function progress_module.stderr_is_tty() end
 ---@class lode
 ---@field version string
 ---@field trace lode.trace
+---@field http lode.http
 ---@field matrix lode.matrix
 ---@field text lode.text
 ---@field embed lode.embed
