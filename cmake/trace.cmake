@@ -11,7 +11,7 @@ list(APPEND LODE_TRACE_SOURCES
 pkg_check_modules(LODE_TRACE_UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 list(APPEND LODE_TRACE_LIBS PkgConfig::LODE_TRACE_UTF8PROC)
 list(APPEND LODE_CLI_SOURCES src/cli/cli_trace.c)
-list(APPEND LODE_C_TESTS test_trace test_trace_view)
+list(APPEND LODE_C_TESTS test_trace test_trace_view test_otlp)
 
 if(LODE_TESTING)
   # Test and bench helper: fills a database through the C API and optionally
