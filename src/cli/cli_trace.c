@@ -190,10 +190,11 @@ done:
   return rc;
 }
 
-/* `lode export --failed`: what Opik refused and why. */
+/* `lode export --failed`: what Opik or the OTLP endpoint refused and why. */
 typedef struct failed_list {
   cJSON *arr; /* --json */
   int n;
+  const char *dest; /* "opik" or "otlp" */
 } failed_list;
 
 static void show_failed(void *ud, const lode_outbox_failure *f) {
@@ -207,18 +208,27 @@ static void show_failed(void *ud, const lode_outbox_failure *f) {
     if (f->name) cJSON_AddStringToObject(o, "name", f->name);
     cJSON_AddNumberToObject(o, "attempts", f->attempts);
     cJSON_AddStringToObject(o, "response", f->last_error ? f->last_error : "");
+    cJSON_AddStringToObject(o, "destination", l->dest);
     cJSON_AddItemToArray(l->arr, o);
   } else {
-    printf("%s %s  %s  (trace %s, %d attempt%s)\n    %s\n", f->kind ? f->kind : "?",
-           f->id ? f->id : "?", f->name ? f->name : "", f->trace_id ? f->trace_id : "?",
-           f->attempts, f->attempts == 1 ? "" : "s", f->last_error ? f->last_error : "");
+    printf("%s %s  %s  (%s; trace %s, %d attempt%s)\n    %s\n", f->kind ? f->kind : "?",
+           f->id ? f->id : "?", f->name ? f->name : "", l->dest,
+           f->trace_id ? f->trace_id : "?", f->attempts, f->attempts == 1 ? "" : "s",
+           f->last_error ? f->last_error : "");
   }
 }
 
 static int list_failed(lode_sysdb *db, int json) {
-  failed_list l = {json ? cJSON_CreateArray() : NULL, 0};
+  failed_list l = {json ? cJSON_CreateArray() : NULL, 0, "opik"};
   char err[512];
-  if (lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err) != LODE_OK) {
+  int rc = lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err);
+  if (rc == LODE_OK) { /* then OTLP's */
+    l.dest = "otlp";
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OTLP);
+    rc = lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err);
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OPIK);
+  }
+  if (rc != LODE_OK) {
     fprintf(stderr, "lode: reading failed records: %s\n", err);
     cJSON_Delete(l.arr);
     return LODE_EXIT_FAILED;

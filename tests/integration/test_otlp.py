@@ -169,3 +169,6 @@ def test_otlp_only_and_a_rejecting_endpoint(lode):
         p = lode.run("export", "--json", env=env)
         out = json.loads(p.stdout)
         assert out["opik"] is None and out["otlp"]["pending"] == 0
+        failed = json.loads(lode.run("export", "--failed", "--json", env=env, check=0).stdout)
+        assert failed and {f["destination"] for f in failed} == {"otlp"}
+        assert all("HTTP 400" in f["response"] for f in failed)
