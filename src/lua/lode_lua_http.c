@@ -343,6 +343,7 @@ static char *span_input(const req *r) {
  * joined with ", ") and returns the Content-Type's value (in the table). */
 static void push_headers(lua_State *L, const lode_buf *hb) {
   lua_newtable(L);
+  if (!hb->len) return;
   const char *p = (const char *)hb->p, *end = p + hb->len;
   while (p && p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -477,7 +478,7 @@ static int l_request(lua_State *L) {
   char *out = NULL;
   if (o && resp && resp->status) {
     cJSON_AddNumberToObject(o, "status", (double)resp->status);
-    if (r.out.len <= SPAN_BODY_MAX && !memchr(r.out.p, 0, r.out.len))
+    if (r.out.len == 0 || (r.out.len <= SPAN_BODY_MAX && !memchr(r.out.p, 0, r.out.len)))
       cJSON_AddStringToObject(o, "body", r.out.len ? lode_buf_cstr(&r.out) : "");
     else cJSON_AddNumberToObject(o, "body_bytes", (double)r.out.len);
     out = cJSON_PrintUnformatted(o);
