@@ -46,9 +46,10 @@ int lode__trace_store_v1(sqlite3 *db, char *err, size_t errlen) {
 
 /* Migration trace-2: OTLP's own delivery state beside Opik's (`state`,
  * `attempts`, `last_error`, `next_attempt_at`), so one destination being
- * down never holds the other back. Spans only (OTLP has no trace or
- * feedback records); rows stored before it have none (NULL: never sent
- * over OTLP). */
+ * down never holds the other back. Finished spans only (OTLP has no trace
+ * or feedback records, and its spans are final: an open span's version has
+ * none, its closed version is pending); rows stored before it have none
+ * (NULL: never sent over OTLP). */
 int lode__trace_store_v2(sqlite3 *db, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(db,
@@ -72,7 +73,7 @@ static const char *const upsert_sql =
     " error, body, rev, state, attempts, last_error, next_attempt_at, updated_at,"
     " otlp_state, otlp_attempts, otlp_error, otlp_next_at)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 0, NULL, 0, ?12,"
-    " CASE WHEN ?2='span' THEN ?11 END, 0, NULL, 0)"
+    " CASE WHEN ?2='span' AND ?8>0 THEN ?11 END, 0, NULL, 0)"
     " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, trace_id=excluded.trace_id,"
     " parent_id=excluded.parent_id, name=excluded.name, type=excluded.type,"
     " start_ms=excluded.start_ms, end_ms=excluded.end_ms, error=excluded.error,"
