@@ -80,6 +80,8 @@ run_once() { # $1: on|off|local -> seconds
     left=$(sqlite3 "$db" "SELECT count(*) FROM trace_records WHERE state='pending'
                           OR otlp_state='pending'")
     [ "$left" = 0 ] || { echo "tracing on: $left records left pending" >&2; exit 1; }
+  elif [ "$1" = opik ]; then # Opik alone, for comparison
+    clean_env OPIK_URL_OVERRIDE="$base/api" "$lode" run "$here/noop10.lua" "$N" 10 --db "$db" >/dev/null
   elif [ "$1" = local ]; then # recorded, no destination configured
     clean_env "$lode" run "$here/noop10.lua" "$N" 10 --db "$db" >/dev/null
   else
@@ -88,18 +90,20 @@ run_once() { # $1: on|off|local -> seconds
   t1=$(date +%s.%N)
   python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$t1" "$t0"
 }
-ons=() offs=() locs=()
+ons=() offs=() locs=() opiks=()
 for _ in $(seq "$ROUNDS"); do
   offs+=("$(run_once off)")
   ons+=("$(run_once on)")
   locs+=("$(run_once local)")
+  opiks+=("$(run_once opik)")
 done
-python3 - "$N" "${ons[*]}" "${offs[*]}" "${locs[*]}" <<'PY'
+python3 - "$N" "${ons[*]}" "${offs[*]}" "${locs[*]}" "${opiks[*]}" <<'PY'
 import statistics, sys
 n = int(sys.argv[1])
 on = [float(x) for x in sys.argv[2].split()]
 off = [float(x) for x in sys.argv[3].split()]
 loc = [float(x) for x in sys.argv[4].split()]
+opik = [float(x) for x in sys.argv[5].split()]
 m_on, m_off = statistics.median(on), statistics.median(off)
 steps = n * 10
 r = m_off / m_on
@@ -107,6 +111,6 @@ print("tracing on (Opik + OTLP, delivered) vs off, %d workflows x 10 steps: on %
       " off %.0f steps/s, ratio %.2f (rounds on %s, off %s; target >= 0.8: %s)"
       % (n, steps / m_on, steps / m_off, r, " ".join("%.2fs" % x for x in on),
          " ".join("%.2fs" % x for x in off), "MET" if r >= 0.8 else "NOT MET"))
-print("  tracing on, recorded locally only (no destination): ratio %.2f against off"
-      % (m_off / statistics.median(loc)))
+print("  for comparison, against off: recorded locally only (no destination) %.2f;"
+      " Opik alone %.2f" % (m_off / statistics.median(loc), m_off / statistics.median(opik)))
 PY
