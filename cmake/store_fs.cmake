@@ -8,6 +8,8 @@ pkg_check_modules(LODE_SF_XML REQUIRED IMPORTED_TARGET libxml-2.0)
 pkg_check_modules(LODE_SF_POPPLER REQUIRED IMPORTED_TARGET poppler-glib)
 pkg_check_modules(LODE_SF_GLIB REQUIRED IMPORTED_TARGET glib-2.0)
 pkg_check_modules(LODE_SF_MD4C REQUIRED IMPORTED_TARGET md4c)
+# gzip-compressed documents (x.md.gz) are inflated by fs_load.c
+pkg_check_modules(LODE_SF_ZLIB REQUIRED IMPORTED_TARGET zlib)
 
 list(APPEND LODE_KERNEL_SOURCES
   src/kernels/store.c
@@ -30,7 +32,7 @@ set_source_files_properties(src/kernels/fs_pdf.c PROPERTIES
   INCLUDE_DIRECTORIES "${LODE_SF_POPPLER_INCLUDE_DIRS}")
 list(APPEND LODE_KERNEL_LIBS PkgConfig::LODE_SF_SQLITE PkgConfig::LODE_SF_XXHASH
   PkgConfig::LODE_SF_XML PkgConfig::LODE_SF_GOBJECT PkgConfig::LODE_SF_GLIB
-  PkgConfig::LODE_SF_MD4C ${CMAKE_DL_LIBS})
+  PkgConfig::LODE_SF_MD4C PkgConfig::LODE_SF_ZLIB ${CMAKE_DL_LIBS})
 list(APPEND LODE_LUA_AREA_SOURCES src/lua/lode_lua_store.c src/lua/lode_lua_fs.c)
 list(APPEND LODE_C_TESTS test_store test_fs)
 
