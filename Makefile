@@ -12,16 +12,21 @@ DEB_PACKAGES = build-essential cmake pkg-config \
   liblua5.4-dev lua5.4 libsqlite3-dev sqlite3 libcurl4-openssl-dev libcjson-dev \
   libcmocka-dev lua-busted libutf8proc-dev libxxhash-dev libxml2-dev \
   libpoppler-glib-dev libmd4c-dev zlib1g-dev python3 python3-pytest python3-yaml \
-  python3-jsonschema chromium postgresql libpq-dev
+  python3-jsonschema chromium postgresql libpq-dev \
+  libprotobuf-c-dev protobuf-c-compiler python3-protobuf protobuf-compiler \
+  nodejs npm openssl
 
 .PHONY: all deps build demo test test-sanitizers bench fuzz clean
 
 all: build
 
-# Installs only what is missing; needs root or sudo the first time.
+# Installs only what is missing; needs root or sudo the first time. A
+# package whose command is already there counts as present (npm comes with
+# NodeSource's nodejs, which conflicts with Debian's npm package).
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || \
+	  command -v $$p >/dev/null 2>&1 || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \

@@ -46,6 +46,54 @@ function trace.feedback(name, value, reason) end
 --- The current trace and span ids, or nil outside any span.
 ---@return { trace_id: string, span_id: string }?
 function trace.current() end
+--- The headers that carry the running span's context out (empty outside any span).
+---@return { traceparent?: string, baggage?: string, opik_trace_id?: string, opik_parent_span_id?: string }
+function trace.headers() end
+
+---@class lode.HttpRequest
+---@field url string
+---@field method? string
+---@field headers? table<string, string>
+---@field body? string
+---@field json? any
+---@field timeout? number
+---@field max_bytes? integer
+---@field redirects? integer
+---@field ca_file? string
+---@field check? boolean
+---@field name? string
+---@field type? "general"|"tool"|"llm"|"guardrail"
+
+---@class lode.HttpResponse
+---@field status integer
+---@field headers table<string, string>
+---@field body string
+---@field url string
+---@field json? any
+
+---@class lode.http
+local http = {}
+---@param req lode.HttpRequest
+---@return lode.HttpResponse
+function http.request(req) end
+---@param url string
+---@param opts? lode.HttpRequest
+---@return lode.HttpResponse
+function http.get(url, opts) end
+---@param url string
+---@param body string|table
+---@param opts? lode.HttpRequest
+---@return lode.HttpResponse
+function http.post(url, body, opts) end
+---@param url string
+---@param opts? lode.HttpRequest
+---@return any
+function http.get_json(url, opts) end
+---@param url string
+---@param value any
+---@param opts? lode.HttpRequest
+---@return any
+function http.post_json(url, value, opts) end
 
 ---@class lode.Matrix: userdata
 ---@operator len: integer
@@ -304,6 +352,7 @@ function progress_module.stderr_is_tty() end
 ---@class lode
 ---@field version string
 ---@field trace lode.trace
+---@field http lode.http
 ---@field matrix lode.matrix
 ---@field text lode.text
 ---@field embed lode.embed

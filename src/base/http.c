@@ -255,6 +255,7 @@ typedef struct transfer {
   CURL *curl;
   struct curl_slist *headers;
   lode_buf *out;
+  lode_buf *hdrs; /* response header lines (the last response's), or NULL */
   void *ud;
   int overflow; /* the body outgrew its buffer */
   double retry_after_s;
@@ -314,6 +315,11 @@ static size_t on_batch_body(char *p, size_t size, size_t n, void *ud) {
 static size_t on_batch_header(char *p, size_t size, size_t n, void *ud) {
   transfer *t = ud;
   header_line(p, size * n, &t->retry_after_s);
+  if (t->hdrs) {
+    /* a redirect's response is followed by the next one's: keep the last */
+    if (size * n >= 5 && !strncmp(p, "HTTP/", 5)) lode_buf_reset(t->hdrs);
+    if (lode_buf_append(t->hdrs, p, size * n)) return 0; /* too many: abort */
+  }
   return size * n;
 }
 
@@ -328,6 +334,8 @@ int lode_http_batch_add(lode_http_batch *b, const lode_http_req *r, lode_buf *ou
   }
   lode_buf_reset(out);
   t->out = out;
+  t->hdrs = r->resp_headers;
+  if (t->hdrs) lode_buf_reset(t->hdrs);
   t->ud = ud;
   t->retry_after_s = -1;
   long ms = (long)(r->timeout_s * 1000);
@@ -354,6 +362,15 @@ int lode_http_batch_add(lode_http_batch *b, const lode_http_req *r, lode_buf *ou
   cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cms);
   cu.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   if (r->user_agent) cu.easy_setopt(c, CURLOPT_USERAGENT, r->user_agent);
+  /* TLS peer and host verification stay libcurl's default (on); a CA file
+   * only changes whom to trust */
+  if (r->ca_file) cu.easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+  if (r->max_redirects > 0) {
+    cu.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    cu.easy_setopt(c, CURLOPT_MAXREDIRS, (long)r->max_redirects);
+    cu.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
+  cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   if (cu.multi_add_handle(b->multi, c) != CURLM_OK) goto oom;
   t->next = b->live;
   b->live = t;

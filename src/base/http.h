@@ -51,6 +51,11 @@ typedef struct lode_http_req {
   size_t len;
   double timeout_s, connect_timeout_s; /* connect_timeout_s 0: min(timeout_s, 10) */
   const char *user_agent;              /* NULL: libcurl's */
+  /* optional: */
+  int max_redirects;       /* > 0: follow up to this many (http/https only) */
+  const char *ca_file;     /* PEM bundle trusted instead of the system's;
+                              verification itself is never turned off */
+  lode_buf *resp_headers;  /* the last response's header lines (its cap bounds them) */
 } lode_http_req;
 
 lode_http_batch *lode_http_batch_new(int max_connections, char *err, size_t errlen);

@@ -26,6 +26,7 @@ typedef struct lode_cli {
   int db_default;      /* db is the built-in default (lode may create .lode/) */
   const char *id;      /* --id (run, fork) */
   const char *sync;    /* --sync normal|full */
+  const char *trace_context; /* lode run --trace-context JSON (docs/tracing.md) */
   int json;            /* --json */
   int workers;         /* --workers N */
   double timeout;      /* --timeout S (run) */

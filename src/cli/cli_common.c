@@ -1,13 +1,17 @@
 /* cli_common.c - helpers shared by the CLI commands. */
 #include "cli/cli_common.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/codec.h"
 #include "base/log.h"
 #include "trace/opik_config.h"
+#include "trace/trace_ctx.h"
 #include "trace/trace_export.h"
 #include "base/error.h"
 #include "state/sysdb.h"
@@ -79,10 +83,16 @@ int lode_cli_report_result(lua_State *L, int rc, int status, const char *id, int
   return LODE_EXIT_FAILED;
 }
 
-static lode_exporter *exporter;
+/* One exporter per destination (Opik, OTLP), each with its own thread and
+ * delivery state: one being down never holds the other back. */
+static lode_exporter *exporter, *otlp_exporter;
 static double flush_timeout = 10.0;
 
-static void kick(void *ud) { lode_exporter_kick(ud); }
+static void kick(void *ud) {
+  (void)ud;
+  lode_exporter_kick(exporter);
+  lode_exporter_kick(otlp_exporter);
+}
 
 void lode_cli_exporter_start(lua_State *L, const char *db_path) {
   char err[512];
@@ -97,21 +107,75 @@ void lode_cli_exporter_start(lua_State *L, const char *db_path) {
     if (!exporter) lode_warn("cannot start the trace exporter: %s", err);
   }
   lode_opik_config_free(&cfg);
-  lode_exec *ex = exporter ? lode_host_exec(L, err, sizeof err) : NULL;
-  if (ex) lode_exec_on_trace_commit(ex, kick, exporter);
+  lode_otlp_config ocfg;
+  if (lode_otlp_config_load(&ocfg, err, sizeof err) == 0) {
+    if (lode_otlp_config_sends(&ocfg)) {
+      otlp_exporter = lode_exporter_start_otlp(db_path, &ocfg, err, sizeof err);
+      if (!otlp_exporter) lode_warn("cannot start the OTLP exporter: %s", err);
+    }
+    lode_otlp_config_free(&ocfg);
+  }
+  lode_cli_exporter_attach(L);
 }
 
 void lode_cli_exporter_attach(lua_State *L) {
   char err[512];
-  lode_exec *ex = exporter ? lode_host_exec(L, err, sizeof err) : NULL;
-  if (ex) lode_exec_on_trace_commit(ex, kick, exporter);
+  lode_exec *ex = exporter || otlp_exporter ? lode_host_exec(L, err, sizeof err) : NULL;
+  if (ex) lode_exec_on_trace_commit(ex, kick, NULL);
 }
 
 void lode_cli_exporter_stop(void) {
-  if (!exporter) return;
-  int left = lode_exporter_stop(exporter, flush_timeout);
-  exporter = NULL;
+  /* both threads deliver meanwhile; the two waits share one bound */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int left = exporter ? lode_exporter_stop(exporter, flush_timeout) : 0;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double spent = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  int oleft = otlp_exporter ? lode_exporter_stop(otlp_exporter, flush_timeout - spent) : 0;
+  exporter = otlp_exporter = NULL;
   if (left > 0)
     lode_warn("%d trace record%s not delivered to Opik yet; they are kept and 'lode export' "
               "(or the next run) delivers them", left, left == 1 ? " is" : "s are");
+  if (oleft > 0)
+    lode_warn("%d span%s not delivered to the OTLP endpoint yet; they are kept and "
+              "'lode export' (or the next run) delivers them", oleft, oleft == 1 ? " is" : "s are");
+}
+
+/* The value of header `name` (any case) in a JSON object of headers. */
+static const char *header_of(const cJSON *o, const char *name) {
+  const cJSON *v;
+  cJSON_ArrayForEach(v, o) {
+    if (v->string && !strcasecmp(v->string, name)) {
+      if (cJSON_IsString(v)) return v->valuestring;
+      lode_warn("--trace-context: %s is not a string; ignored", name);
+      return NULL;
+    }
+  }
+  return NULL;
+}
+
+void lode_cli_join_trace(const lode_cli *c) {
+  const char *tp = getenv("TRACEPARENT"), *bg = getenv("BAGGAGE");
+  const char *ot = getenv("OPIK_TRACE_ID"), *op = getenv("OPIK_PARENT_SPAN_ID");
+  const char *where = "the environment";
+  cJSON *doc = NULL;
+  if (c->trace_context) {
+    where = "--trace-context";
+    doc = cJSON_Parse(c->trace_context);
+    if (!cJSON_IsObject(doc)) {
+      lode_warn("--trace-context takes a JSON object of headers (e.g. what Opik's "
+                "get_distributed_trace_headers() returns); '%.80s' is not one: ignored",
+                c->trace_context);
+    } else {
+      /* the option's context replaces the environment's */
+      tp = header_of(doc, "traceparent");
+      bg = header_of(doc, "baggage");
+      ot = header_of(doc, "opik_trace_id");
+      op = header_of(doc, "opik_parent_span_id");
+    }
+  }
+  lode_trace_ctx *ctx = malloc(sizeof *ctx);
+  if (ctx && lode_trace_ctx_read(ctx, where, tp, bg, ot, op)) lode_trace_join(ctx);
+  free(ctx);
+  cJSON_Delete(doc);
 }

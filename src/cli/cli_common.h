@@ -23,6 +23,12 @@ void lode_cli_exporter_start(lua_State *L, const char *db_path);
 /* Waits for the outbox up to OPIK_DEFAULT_FLUSH_TIMEOUT and says what is
  * left for the next run or `lode export`. */
 void lode_cli_exporter_stop(void);
+/* `lode run` joins a caller's trace: --trace-context (a JSON object of
+ * headers: opik_trace_id, opik_parent_span_id, traceparent, baggage, as
+ * Opik's get_distributed_trace_headers() returns) over the environment
+ * (OPIK_TRACE_ID, OPIK_PARENT_SPAN_ID, TRACEPARENT, BAGGAGE). Anything
+ * malformed is ignored with a warning. */
+void lode_cli_join_trace(const lode_cli *c);
 /* Points this state's executor at the running exporter (worker threads). */
 void lode_cli_exporter_attach(lua_State *L);
 /* Recovers the pipeline's unfinished workflows (cli_pipeline.c). If

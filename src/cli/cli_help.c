@@ -10,8 +10,8 @@ static const struct {
   const char *usage;
   const char *text;
 } commands[] = {
-    {"run", "lode run [--id ID] [--workers N] [--timeout S] [--db PATH] [--sync normal|full] [--json]\n"
-     "                PIPELINE.lua [PIPELINE ARGUMENTS...]",
+    {"run", "lode run [--id ID] [--workers N] [--timeout S] [--trace-context JSON] [--db PATH]\n"
+     "                [--sync normal|full] [--json] PIPELINE.lua [PIPELINE ARGUMENTS...]",
      "Runs the workflow that PIPELINE.lua returns. lode's options come before the\n"
      "pipeline file; everything after it is the pipeline's (as with python or\n"
      "node), so `lode run p.lua --id x` hands --id x to the pipeline. `--` ends\n"
@@ -31,7 +31,15 @@ static const struct {
      "  --timeout S    cancel the workflow (and its children) after S seconds\n"
      "  --workers N    threads serving the pipeline's queues while it runs\n"
      "                 (default: the number of cores)\n"
+     "  --trace-context JSON  join a caller's trace: the headers Opik's SDKs'\n"
+     "                 get_distributed_trace_headers() return (opik_trace_id,\n"
+     "                 opik_parent_span_id) and/or traceparent, baggage; without it\n"
+     "                 OPIK_TRACE_ID, OPIK_PARENT_SPAN_ID, TRACEPARENT, BAGGAGE are\n"
+     "                 read (malformed ones are ignored with a warning)\n"
      "  --json         print {workflow_id, status, result|error} as JSON\n\n"
+     "Traces go to Opik (OPIK_URL_OVERRIDE, OPIK_API_KEY, ...) and to any\n"
+     "OpenTelemetry backend (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,\n"
+     "OTEL_SERVICE_NAME, ...), with the same ids: see docs/tracing.md.\n\n"
      "Exit status: 0 success, 1 the workflow failed (or was cancelled), 2 bad usage,\n"
      "a bad pipeline file or bad pipeline arguments (nothing is recorded)."},
     {"workflow",
@@ -82,9 +90,11 @@ static const struct {
      "leaves no -wal or -shm file behind)."},
     {"export", "lode export [--failed] [--retry-failed] [--timeout S] [--json] [--db PATH]",
      "Renders workflow and step spans still kept in their checkpoint rows, then\n"
-     "delivers pending trace records to Opik now (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
-     "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config). --failed lists records\n"
-     "Opik refused, with its response; --retry-failed sends them again.\n"
+     "delivers pending trace records now to Opik (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
+     "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config) and to the OTLP endpoint\n"
+     "(OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), each on its\n"
+     "own delivery state, and reports both. --failed lists records refused, with\n"
+     "the response; --retry-failed sends them again.\n"
      "  --timeout S    give up after S seconds, requests in flight included\n"
      "                 (default 60; 0: one pass of at most half a second); what is\n"
      "                 left stays pending\n"

@@ -14,7 +14,7 @@
 /* lode run's options: they come before the pipeline file (cli.h). */
 static const lode_cli_opt run_opts[] = {
     {"--id", "ID"},     {"--workers", "N"},    {"--timeout", "SECONDS"}, {"--db", "PATH"},
-    {"--sync", "MODE"}, {"--json", NULL},      {NULL, NULL}};
+    {"--sync", "MODE"}, {"--json", NULL},      {"--trace-context", "JSON"}, {NULL, NULL}};
 
 /* `lode run --id ID` where ID is recorded with other arguments: as in DBOS
  * the id is an idempotency key, so the recorded run is returned (never run
@@ -56,6 +56,7 @@ int lode_cmd_run(lode_cli *c, int argc, char **argv) {
       return LODE_EXIT_USAGE;
     }
   }
+  c->trace_context = lode_cli_get(c, "--trace-context");
   if (c->argc < 1) {
     fprintf(stderr, "lode run: no pipeline file\n");
     lode_cmd_usage("run");
@@ -64,6 +65,7 @@ int lode_cmd_run(lode_cli *c, int argc, char **argv) {
   if (lode_cli_check_db(c)) return LODE_EXIT_USAGE;
   lua_State *L;
   char abs[PATH_MAX], version[17], err[1024];
+  lode_cli_join_trace(c); /* before any thread starts */
   int rc = lode_pipeline_load(c, c->argv[0], &L, abs, version);
   if (rc != LODE_EXIT_OK) return rc;
   int wf_idx = lua_gettop(L);

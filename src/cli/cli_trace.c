@@ -202,10 +202,11 @@ done:
   return rc;
 }
 
-/* `lode export --failed`: what Opik refused and why. */
+/* `lode export --failed`: what Opik or the OTLP endpoint refused and why. */
 typedef struct failed_list {
   cJSON *arr; /* --json */
   int n;
+  const char *dest; /* "opik" or "otlp" */
 } failed_list;
 
 static void show_failed(void *ud, const lode_outbox_failure *f) {
@@ -219,18 +220,27 @@ static void show_failed(void *ud, const lode_outbox_failure *f) {
     if (f->name) cJSON_AddStringToObject(o, "name", f->name);
     cJSON_AddNumberToObject(o, "attempts", f->attempts);
     cJSON_AddStringToObject(o, "response", f->last_error ? f->last_error : "");
+    cJSON_AddStringToObject(o, "destination", l->dest);
     cJSON_AddItemToArray(l->arr, o);
   } else {
-    printf("%s %s  %s  (trace %s, %d attempt%s)\n    %s\n", f->kind ? f->kind : "?",
-           f->id ? f->id : "?", f->name ? f->name : "", f->trace_id ? f->trace_id : "?",
-           f->attempts, f->attempts == 1 ? "" : "s", f->last_error ? f->last_error : "");
+    printf("%s %s  %s  (%s; trace %s, %d attempt%s)\n    %s\n", f->kind ? f->kind : "?",
+           f->id ? f->id : "?", f->name ? f->name : "", l->dest,
+           f->trace_id ? f->trace_id : "?", f->attempts, f->attempts == 1 ? "" : "s",
+           f->last_error ? f->last_error : "");
   }
 }
 
 static int list_failed(lode_sysdb *db, int json) {
-  failed_list l = {json ? cJSON_CreateArray() : NULL, 0};
+  failed_list l = {json ? cJSON_CreateArray() : NULL, 0, "opik"};
   char err[512];
-  if (lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err) != LODE_OK) {
+  int rc = lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err);
+  if (rc == LODE_OK) { /* then OTLP's */
+    l.dest = "otlp";
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OTLP);
+    rc = lode_sysdb_outbox_failed(db, show_failed, &l, err, sizeof err);
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OPIK);
+  }
+  if (rc != LODE_OK) {
     fprintf(stderr, "lode: reading failed records: %s\n", err);
     cJSON_Delete(l.arr);
     return LODE_EXIT_FAILED;
@@ -249,6 +259,21 @@ static int list_failed(lode_sysdb *db, int json) {
   return LODE_EXIT_OK;
 }
 
+/* What one destination's delivery did, in words. */
+static void report(const lode_export_stats *st, const char *dest, const char *what) {
+  printf("delivered %d %s%s to %s in %d request%s\n", st->sent, what, st->sent == 1 ? "" : "s",
+         dest, st->requests, st->requests == 1 ? "" : "s");
+  if (st->failed)
+    printf("%d %s%s rejected by %s: see 'lode export --failed'\n", st->failed, what,
+           st->failed == 1 ? " was" : "s were", dest);
+  if (st->pending && st->refused)
+    printf("%d %s%s still pending for %s: the credentials were refused\n", st->pending, what,
+           st->pending == 1 ? "" : "s", dest);
+  else if (st->pending)
+    printf("%d %s%s still pending for %s (unreachable?): run 'lode export' again\n",
+           st->pending, what, st->pending == 1 ? "" : "s", dest);
+}
+
 static const lode_cli_opt export_opts[] = {{"--failed", NULL},  {"--retry-failed", NULL},
                                            {"--timeout", "SECONDS"}, {"--db", "PATH"},
                                            {"--json", NULL},    {NULL, NULL}};
@@ -258,8 +283,10 @@ int lode_cmd_export(lode_cli *c, int argc, char **argv) {
   double timeout = 60.0;
   lode_sysdb *db = NULL;
   lode_opik_config cfg;
+  lode_otlp_config ocfg;
   char err[512];
   memset(&cfg, 0, sizeof cfg);
+  memset(&ocfg, 0, sizeof ocfg);
   int pr = lode_cli_parse(c, "export", export_opts, argc, argv, 0);
   if (pr) return pr > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
   if (c->argc) {
@@ -286,47 +313,77 @@ int lode_cmd_export(lode_cli *c, int argc, char **argv) {
     rc = list_failed(db, c->json);
     goto done;
   }
-  if (lode_opik_config_load(&cfg, NULL, err, sizeof err)) {
+  if (lode_opik_config_load(&cfg, NULL, err, sizeof err) ||
+      lode_otlp_config_load(&ocfg, err, sizeof err)) {
     fprintf(stderr, "lode: %s\n", err);
     goto done;
   }
-  if (cfg.track_disable) {
-    /* records written while disabled stay local for good */
-    printf("tracking is disabled (OPIK_TRACK_DISABLE): nothing is sent\n");
-    rc = LODE_EXIT_OK;
+  /* each destination on its own delivery state (docs/tracing.md) */
+  int opik = lode_opik_config_sends(&cfg), otlp = lode_otlp_config_sends(&ocfg);
+  if (!opik && !otlp) {
+    if (cfg.track_disable) {
+      /* records written while disabled stay local for good */
+      printf("tracking is disabled (OPIK_TRACK_DISABLE): nothing is sent\n");
+      rc = LODE_EXIT_OK;
+    } else {
+      fprintf(stderr, "lode: no destination is configured: set OPIK_URL_OVERRIDE (self-hosted "
+                      "Opik, e.g. http://localhost:5173/api) or OPIK_API_KEY (Opik Cloud), "
+                      "and/or OTEL_EXPORTER_OTLP_ENDPOINT (OpenTelemetry)\n");
+    }
     goto done;
   }
-  if (retry_failed && lode_sysdb_outbox_retry_failed(db, err, sizeof err) != LODE_OK) {
-    fprintf(stderr, "lode: %s\n", err);
-    goto done;
+  if (retry_failed) {
+    int r = opik ? lode_sysdb_outbox_retry_failed(db, err, sizeof err) : LODE_OK;
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OTLP);
+    if (r == LODE_OK && otlp) r = lode_sysdb_outbox_retry_failed(db, err, sizeof err);
+    if (r != LODE_OK) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
   }
   lode_sysdb_close(db);
   db = NULL;
-  lode_export_stats st;
-  if (lode_export_flush(c->db, &cfg, timeout, &st, err, sizeof err)) {
-    fprintf(stderr, "lode: %s\n", err);
-    goto done;
+  lode_export_stats st, ost;
+  memset(&st, 0, sizeof st);
+  memset(&ost, 0, sizeof ost);
+  int bad = 0;
+  if (opik) {
+    if (lode_export_flush(c->db, &cfg, timeout, &st, err, sizeof err)) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
+    if (st.refused) fprintf(stderr, "lode: %s\n", err);
+    bad |= st.pending || st.failed || st.refused;
   }
-  if (st.refused) fprintf(stderr, "lode: %s\n", err);
+  if (otlp) {
+    if (lode_export_flush_otlp(c->db, &ocfg, timeout, &ost, err, sizeof err)) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
+    if (ost.refused) fprintf(stderr, "lode: %s\n", err);
+    bad |= ost.pending || ost.failed || ost.refused;
+  }
   if (c->json) {
-    printf("{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,\"refused\":%ld}\n",
-           st.sent, st.failed, st.pending, st.requests, st.refused);
+    /* Opik's figures at the top level (as before OTLP), OTLP's under "otlp" */
+    if (opik)
+      printf("{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,\"refused\":%ld,",
+             st.sent, st.failed, st.pending, st.requests, st.refused);
+    else printf("{\"opik\":null,");
+    if (otlp)
+      printf("\"otlp\":{\"sent\":%d,\"failed\":%d,\"pending\":%d,\"requests\":%d,"
+             "\"refused\":%ld}}\n",
+             ost.sent, ost.failed, ost.pending, ost.requests, ost.refused);
+    else printf("\"otlp\":null}\n");
   } else {
-    printf("delivered %d record%s to Opik in %d request%s\n", st.sent, st.sent == 1 ? "" : "s",
-           st.requests, st.requests == 1 ? "" : "s");
-    if (st.failed)
-      printf("%d record%s rejected by Opik: see 'lode export --failed'\n", st.failed,
-             st.failed == 1 ? " was" : "s were");
-    if (st.pending && st.refused)
-      printf("%d record%s still pending: the API key or workspace was refused\n", st.pending,
-             st.pending == 1 ? "" : "s");
-    else if (st.pending)
-      printf("%d record%s still pending (Opik unreachable?): run 'lode export' again\n",
-             st.pending, st.pending == 1 ? "" : "s");
+    if (opik) report(&st, "Opik", "record");
+    else printf("Opik: not configured\n");
+    if (otlp) report(&ost, "the OTLP endpoint", "span");
+    else if (opik) printf("OTLP: not configured\n");
   }
-  rc = st.pending || st.failed || st.refused ? LODE_EXIT_FAILED : LODE_EXIT_OK;
+  rc = bad ? LODE_EXIT_FAILED : LODE_EXIT_OK;
 done:
   lode_opik_config_free(&cfg);
+  lode_otlp_config_free(&ocfg);
   lode_sysdb_close(db);
   return rc;
 }

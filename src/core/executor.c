@@ -1,6 +1,8 @@
 /* executor.c - durable workflows and steps. See executor.h. */
 #include "core/executor.h"
 
+#include <cjson/cJSON.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "trace/trace_ctx.h"
 
 struct lode_exec {
   lode_sysdb *db;
@@ -216,6 +219,33 @@ static void keep_trace_opts(lode_wf *wf, const lode_wf_trace *t, int is_child) {
   if (t->phase && !is_child) wf->phase = strdup(t->phase);
 }
 
+/* A run that joined a caller keeps the caller's W3C context in its span's
+ * metadata (caller_traceparent, caller_baggage): in Opik, the link to a
+ * caller's trace that is not an Opik trace; for OTLP, the parent or link of
+ * the root span (otlp.h); and, being in the row, it survives recovery. */
+static void add_caller_metadata(lode_wf *wf, const lode_trace_ctx *c) {
+  if (!c->traceparent[0] && !c->baggage[0]) return;
+  cJSON *m = wf->metadata_json ? cJSON_Parse(wf->metadata_json) : cJSON_CreateObject();
+  if (!cJSON_IsObject(m)) {
+    cJSON_Delete(m);
+    return;
+  }
+  if (c->traceparent[0]) {
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "caller_traceparent");
+    cJSON_AddStringToObject(m, "caller_traceparent", c->traceparent);
+  }
+  if (c->baggage[0]) {
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "caller_baggage");
+    cJSON_AddStringToObject(m, "caller_baggage", c->baggage);
+  }
+  char *j = cJSON_PrintUnformatted(m);
+  cJSON_Delete(m);
+  if (!j) return;
+  free(wf->metadata_json);
+  wf->metadata_json = strdup(j);
+  cJSON_free(j);
+}
+
 /* The workflow's trace attributes (and lode.trace.update values) as its
  * row keeps them (render.h); NULL when there are none. */
 static char *trace_extra_json(const lode_wf *wf, const lode_span_extra *x) {
@@ -380,7 +410,11 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
   memset(&nr, 0, sizeof nr);
   char trace_id[37], span_id[37];
   lode_uuid7(span_id);
+  /* a new top-level run of a process that joined a caller's trace
+   * (trace_ctx.h) starts in it; a recovered one keeps its recorded row */
+  const lode_trace_ctx *caller = s->parent ? NULL : lode_trace_joined();
   if (s->parent) lode_strlcpy(trace_id, s->parent->row.trace_id ? s->parent->row.trace_id : span_id, sizeof trace_id);
+  else if (caller && caller->trace_id[0]) lode_strlcpy(trace_id, caller->trace_id, sizeof trace_id);
   else lode_uuid7(trace_id);
   nr.id = (char *)id;
   nr.name = (char *)s->name;
@@ -396,7 +430,9 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
       s->max_recovery_attempts > 0 ? s->max_recovery_attempts : LODE_DEFAULT_MAX_RECOVERY;
   nr.trace_id = trace_id;
   nr.span_id = span_id;
-  nr.parent_span_id = s->parent ? s->parent->row.span_id : NULL;
+  nr.parent_span_id = s->parent ? s->parent->row.span_id
+                     : caller && caller->parent_span_id[0] ? (char *)caller->parent_span_id
+                                                           : NULL;
   nr.deadline_ms = deadline_for(s->timeout_s, s->parent);
   int existed = 0;
   nr.created_at = lode_now_ms();
@@ -411,6 +447,7 @@ int lode_wf_begin(lode_exec *ex, const lode_wf_start *s, lode_wf **wfp, lode_wf_
    * tracing on, the row says so and keeps the trace attributes, and
    * lode_trace_materialize renders its records later, off this path. */
   keep_trace_opts(wf, s->trace, s->parent != NULL);
+  if (caller) add_caller_metadata(wf, caller);
   char *extra = NULL;
   if (ex->tracing) {
     nr.traced = 1;

@@ -251,6 +251,7 @@ void lode_lua_open_all(lua_State *L) {
   lode_lua_open_store(L);
   lode_lua_open_fs(L);
   lode_lua_open_progress(L);
+  lode_lua_open_http(L);
 }
 
 /* The folder holding the running binary (/proc/self/exe, links resolved);

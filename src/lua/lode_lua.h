@@ -29,6 +29,7 @@ void lode_lua_open_embed(lua_State *L);
 void lode_lua_open_store(lua_State *L);
 void lode_lua_open_fs(lua_State *L);
 void lode_lua_open_progress(lua_State *L);
+void lode_lua_open_http(lua_State *L);
 
 /* The message handler itself (usable with lua_pcall / coroutines). */
 int lode_lua_traceback(lua_State *L);

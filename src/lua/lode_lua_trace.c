@@ -208,6 +208,7 @@ void lode__frame_chain_free(lode_span_frame *f) {
   }
 }
 const char *lode__frame_id(const lode_span_frame *f) { return f->id; }
+const char *lode__frame_trace_id(const lode_span_frame *f) { return f->trace_id; }
 int64_t lode__frame_start(const lode_span_frame *f) { return f->start_ms; }
 
 int lode__frame_plain(const lode_span_frame *f) {
@@ -484,6 +485,33 @@ static int l_current(lua_State *L) {
   return 1;
 }
 
+void lode__frame_set_meta(lode_span_frame *f, const char *json) {
+  char *m = merge_objects(f->u_meta, json);
+  if (!m) return;
+  free(f->u_meta);
+  f->u_meta = m;
+}
+
+int lode__trace_headers(lua_State *L, lode_ctx_headers *h) {
+  lode_span_frame *f = get_stack(L)->top;
+  return f ? lode_ctx_headers_make(h, f->trace_id, f->id) : -1;
+}
+
+/* lode.trace.headers(): the running span's context as headers for any
+ * client (docs/lua-api.md); an empty table when no span runs. */
+static int l_headers(lua_State *L) {
+  lode_ctx_headers *h = malloc(sizeof *h);
+  if (!h) return luaL_error(L, "out of memory");
+  lua_newtable(L);
+  if (lode__trace_headers(L, h) == 0)
+    for (int i = 0; i < LODE_CTX_HEADERS; i++) {
+      lua_pushstring(L, h->value[i]);
+      lua_setfield(L, -2, h->name[i]);
+    }
+  free(h);
+  return 1;
+}
+
 static int l_feedback(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   double value = luaL_checknumber(L, 2);
@@ -499,7 +527,8 @@ static int l_feedback(lua_State *L) {
 }
 
 static const luaL_Reg trace_api[] = {
-    {"update", l_update}, {"current", l_current}, {"feedback", l_feedback}, {NULL, NULL}};
+    {"update", l_update},     {"current", l_current}, {"feedback", l_feedback},
+    {"headers", l_headers},   {NULL, NULL}};
 
 void lode_lua_open_trace(lua_State *L) {
   get_stack(L);

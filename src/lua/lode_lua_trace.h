@@ -17,6 +17,7 @@
  *     trace of its own, tagged `execution:manual`. */
 #include "core/executor.h"
 #include "lua/lode_lua.h"
+#include "trace/trace_ctx.h"
 
 enum { LODE_FRAME_WF, LODE_FRAME_STEP, LODE_FRAME_TRACK };
 
@@ -36,6 +37,9 @@ lode_span_frame *lode__frames_set(lua_State *L, lode_span_frame *top);
 /* Frees a suspended chain that will never resume. */
 void lode__frame_chain_free(lode_span_frame *f);
 const char *lode__frame_id(const lode_span_frame *f);
+const char *lode__frame_trace_id(const lode_span_frame *f);
+/* Merges a JSON object into the frame's metadata (as lode.trace.update). */
+void lode__frame_set_meta(lode_span_frame *f, const char *json);
 /* 1 when the frame's span is only what its checkpoint row says: no
  * lode.trace.update values and no spans of tracked calls waiting on it
  * (its span can then be rendered from the row: lode_trace_materialize). */
@@ -58,6 +62,9 @@ int lode__frame_spans(lode_span_frame *f, lode_exec *ex, const char *wf_id, int6
  * the parent frame, writes it now, or writes its whole manual trace. */
 int lode__frame_finish(lua_State *L, lode_span_frame *f, lode_exec *ex, const char *input_json,
                        const char *output_json, const char *error, char *err, size_t errlen);
+/* The headers that carry the running span's context out (trace_ctx.h);
+ * -1 when no span is running. */
+int lode__trace_headers(lua_State *L, lode_ctx_headers *h);
 /* What lode.trace.update set on a workflow frame, for lode_wf_finish. */
 void lode__frame_extra(lode_span_frame *f, lode_span_extra *x);
 

@@ -43,6 +43,15 @@ int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, siz
 
 /* ---- the outbox (trace_export.c) ---- */
 
+/* Each destination keeps its own delivery state per record (state,
+ * attempts, last error, next attempt), so one being down never holds the
+ * other back. Opik takes every kind; OTLP only finished spans (a trace or
+ * feedback record, or a span's open version, has no OTLP state). An upsert makes the record pending again for
+ * both. The functions below act on the destination chosen for the
+ * connection (Opik until this is called). */
+enum lode_outbox_dest { LODE_OUTBOX_OPIK, LODE_OUTBOX_OTLP };
+void lode_sysdb_outbox_use(lode_sysdb *db, enum lode_outbox_dest dest);
+
 /* At an exporter's start: rows in backoff are due at once (the backoffs were
  * the last process's), and a pending row whose body is not a JSON object (a
  * hand-edited or damaged database) is failed rather than retried forever. */

@@ -238,8 +238,10 @@ static int wf_put(lode_sysdb *db, const lode_wf_row *w, const lode_wf_trace *t, 
   sp.input_json = x && x->input_json ? x->input_json : in_json;
   sp.output_json = x && x->output_json ? x->output_json : out_json;
   sp.metadata_json = meta;
-  sp.tags = w->parent_id ? tags : NULL; /* a root's tags go on its trace */
-  sp.ntags = w->parent_id ? ntags : 0;
+  /* a root's tags go on its trace (a joined root has no trace of its own) */
+  int own_tags = w->parent_id || w->parent_span_id;
+  sp.tags = own_tags ? tags : NULL;
+  sp.ntags = own_tags ? ntags : 0;
   if (error) {
     sp.error_type = "LuaError";
     sp.error_message = msg;
@@ -251,7 +253,9 @@ static int wf_put(lode_sysdb *db, const lode_wf_row *w, const lode_wf_trace *t, 
     sp.provider = x->provider;
   }
   int rc = lode_trace_put_span(db, &sp, err, errlen);
-  if (rc == 0 && !w->parent_id) {
+  /* a root span under a caller's Opik span (opik_parent_span_id): the trace
+   * is the caller's own record, not lode's to write */
+  if (rc == 0 && !w->parent_id && !w->parent_span_id) {
     char *tmeta = wf_metadata(w, t, NULL);
     lode_trace_rec tr;
     memset(&tr, 0, sizeof tr);

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "state/trace_store.h"
+#include "trace/otlp.h"
 #include "trace/render.h"
 #include "trace/trace.h"
 
@@ -28,7 +29,14 @@ typedef struct item {
   size_t off, len; /* body bytes in sender.bodies */
 } item;
 
+struct kind;
+
 typedef struct sender {
+  int otlp;            /* the destination: 0 Opik (REST), 1 OTLP/HTTP */
+  const struct kind *kinds;
+  int nkinds;
+  lode_otlp_enc *enc;  /* OTLP: the request being built */
+  double req_timeout_s; /* per request (OTLP: OTEL_EXPORTER_OTLP_TIMEOUT) */
   lode_sysdb *sys;    /* the state database (workflow and step rows are rendered) */
   int64_t rendered_at; /* last lode_trace_materialize pass, epoch ms */
   lode_http *http;
@@ -62,7 +70,12 @@ static const struct kind {
     {"trace", "/v1/private/traces/batch", "POST", "traces", 1},
     {"span", "/v1/private/spans/batch", "POST", "spans", 1},
     {"feedback", "/v1/private/traces/feedback-scores", "PUT", "scores", 0},
-};
+},
+  /* OTLP: spans only, to the configured URL as it is */
+  otlp_kinds[] = {{"span", "", "POST", NULL, 0}};
+
+/* The destination's name in messages. */
+static const char *dest_name(const sender *s) { return s->otlp ? "the OTLP endpoint" : "Opik"; }
 
 static int should_abort(void *ud) {
   sender *s = ud;
@@ -73,6 +86,7 @@ static int should_abort(void *ud) {
 static void sender_free(sender *s) {
   lode_sysdb_close(s->sys);
   lode_http_free(s->http);
+  lode_otlp_enc_free(s->enc);
   free(s->url);
   free(s->project_json);
   if (s->secret) {
@@ -89,9 +103,14 @@ static void sender_free(sender *s) {
   memset(s, 0, sizeof *s);
 }
 
-static int sender_init(sender *s, const char *db_path, const lode_opik_config *cfg, char *err,
-                       size_t errlen) {
+/* What both destinations need: buffers, the state database connection on
+ * the destination's outbox, an HTTP client. */
+static int sender_common(sender *s, const char *db_path, int otlp, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
+  s->otlp = otlp;
+  s->kinds = otlp ? otlp_kinds : kinds;
+  s->nkinds = otlp ? 1 : (int)(sizeof kinds / sizeof *kinds);
+  s->req_timeout_s = 30.0;
   lode_buf_init(&s->bodies, LODE_EXPORT_MAX_BYTES * 4);
   lode_buf_init(&s->req, LODE_EXPORT_MAX_BYTES * 4);
   if (!(s->items = calloc(LODE_EXPORT_MAX_ITEMS, sizeof *s->items)) ||
@@ -100,11 +119,56 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   /* the state database itself (migrated like any other connection): the
    * spans of workflows and steps are rendered from its rows */
   if (lode_sysdb_open(db_path, 0, &s->sys, err, errlen) != LODE_OK) goto fail;
+  lode_sysdb_outbox_use(s->sys, otlp ? LODE_OUTBOX_OTLP : LODE_OUTBOX_OPIK);
   /* a new run or `lode export` tries at once (backoffs were the last
    * process's); a damaged row is failed rather than retried forever */
   if (lode_sysdb_outbox_start(s->sys, err, errlen) != LODE_OK) goto fail;
   if (!(s->http = lode_http_new(err, errlen))) goto fail;
   lode_http_set_abort(s->http, should_abort, s);
+  return 0;
+oom:
+  snprintf(err, errlen, "out of memory starting the trace exporter");
+fail:
+  sender_free(s);
+  return -1;
+}
+
+/* OTLP: headers from OTEL_EXPORTER_OTLP_HEADERS (their values may be
+ * secrets: they go only into curl's header list), the encoder. */
+static int sender_init_otlp(sender *s, const char *db_path, const lode_otlp_config *cfg,
+                            char *err, size_t errlen) {
+  if (sender_common(s, db_path, 1, err, errlen)) return -1;
+  const char *hdrs[LODE_OTLP_MAX_ATTRS + 2];
+  char *lines[LODE_OTLP_MAX_ATTRS];
+  int nh = 0, nl = 0, rc = 0;
+  hdrs[nh++] = "Content-Type: application/x-protobuf";
+  hdrs[nh++] = "Expect:";
+  for (int i = 0; i < cfg->nheaders && !rc; i++) {
+    size_t n = strlen(cfg->headers[i].key) + strlen(cfg->headers[i].value) + 3;
+    if (!(lines[nl] = malloc(n))) rc = -1;
+    else {
+      snprintf(lines[nl], n, "%s: %s", cfg->headers[i].key, cfg->headers[i].value);
+      hdrs[nh++] = lines[nl++];
+    }
+  }
+  if (!rc) rc = lode_http_set_headers(s->http, hdrs, nh);
+  for (int i = 0; i < nl; i++) {
+    memset(lines[i], 0, strlen(lines[i]));
+    free(lines[i]);
+  }
+  if (rc || !(s->url = strdup(cfg->url)) || !(s->enc = lode_otlp_enc_new(cfg))) {
+    snprintf(err, errlen, "out of memory starting the OTLP exporter");
+    sender_free(s);
+    return -1;
+  }
+  s->req_timeout_s = cfg->timeout_s;
+  snprintf(s->key_from, sizeof s->key_from, "the headers from OTEL_EXPORTER_OTLP_HEADERS");
+  return 0;
+}
+
+static int sender_init(sender *s, const char *db_path, const lode_opik_config *cfg, char *err,
+                       size_t errlen) {
+  if (sender_common(s, db_path, 0, err, errlen)) return -1;
   /* The key goes into curl's header list (and `secret`, to scrub responses);
    * it is never formatted into anything that is logged or stored. */
   char auth[2048], ws[1024];
@@ -145,7 +209,6 @@ static int sender_init(sender *s, const char *db_path, const lode_opik_config *c
   return 0;
 oom:
   snprintf(err, errlen, "out of memory starting the trace exporter");
-fail:
   sender_free(s);
   return -1;
 }
@@ -257,6 +320,22 @@ static int build_request(sender *s, const struct kind *k, int lo, int hi) {
   return 0;
 }
 
+/* OTLP: items [lo,hi) as one ExportTraceServiceRequest in s->req. Returns
+ * the spans encoded (0: all still open), or -1. An unreadable body is
+ * skipped with a warning (it is marked with the batch). */
+static int build_otlp(sender *s, int lo, int hi) {
+  lode_otlp_enc_reset(s->enc);
+  for (int i = lo; i < hi; i++) {
+    const item *it = &s->items[i];
+    if (lode_otlp_enc_add(s->enc, (const char *)s->bodies.p + it->off, it->len) < 0)
+      lode_warn("trace export: span %s cannot be encoded for OTLP; skipped", it->id);
+  }
+  int n = lode_otlp_enc_count(s->enc);
+  if (n == 0) return 0;
+  if (lode_otlp_enc_pack(s->enc, &s->req)) return -1;
+  return n;
+}
+
 /* Marks items [lo,hi) in one write transaction. */
 static int mark(sender *s, enum lode_outbox_mark how, int lo, int hi, const char *text,
                 int64_t when, int *count) {
@@ -276,6 +355,14 @@ static int mark(sender *s, enum lode_outbox_mark how, int lo, int hi, const char
  * rejected records"); it names where the key came from, never the key. */
 static void refused_text(const sender *s, long status, const char *where, char *out,
                          size_t outlen) {
+  if (s->otlp) {
+    snprintf(out, outlen,
+             "the OTLP endpoint refused the request (HTTP %ld at %s; %s): check them; "
+             "every span stays pending for OTLP, run 'lode export' once they are fixed",
+             status, s->url, s->key_from);
+    return;
+  }
+  (void)where;
   snprintf(out, outlen,
            "Opik refused the API key or workspace (HTTP %ld at %s; %s): check them; "
            "every trace record stays pending, run 'lode export' once they are fixed",
@@ -302,12 +389,19 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
   char url[4096], text[LODE_HTTP_BODY_MAX + 64];
   lode_http_resp *resp = malloc(sizeof *resp);
   int64_t backoff = 0;
-  if (!resp || build_request(s, k, lo, hi)) {
+  int built = resp ? (s->otlp ? build_otlp(s, lo, hi) : build_request(s, k, lo, hi)) : -1;
+  if (built < 0) {
     lode_warn("trace export: out of memory building a %s batch", k->name);
     backoff = 1000;
     goto done;
   }
+  if (s->otlp && built == 0) {
+    /* only spans still open: their final version comes later */
+    mark(s, LODE_OUTBOX_SENT, lo, hi, NULL, 0, NULL);
+    goto done;
+  }
   snprintf(url, sizeof url, "%s%s", s->url, k->path);
+  if (s->req_timeout_s < timeout_s) timeout_s = s->req_timeout_s;
   s->st.requests++;
   int trc = lode_http_send(s->http, k->method, url, (const char *)s->req.p, s->req.len,
                            timeout_s, resp);
@@ -340,7 +434,8 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     if (trc) snprintf(text, sizeof text, "network: %s", resp->error);
     else snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
     scrub(s, text);
-    lode_debug("trace export: %s batch to %s: %s; retrying in %.1fs", k->name, k->path, text, d);
+    lode_debug("trace export: %s batch to %s%s: %s; retrying in %.1fs", k->name, s->otlp ? s->url : "",
+               k->path, text, d);
     mark(s, LODE_OUTBOX_RETRY, lo, hi, text, lode_now_ms() + backoff, NULL);
     goto done;
   }
@@ -355,8 +450,9 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
   snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
   scrub(s, text);
   if (!s->warned) {
-    lode_warn("trace export: Opik rejected a %s (HTTP %ld at %s); it is kept as failed, "
-              "see 'lode export --failed'", k->name, status, k->path);
+    lode_warn("trace export: %s rejected a %s (HTTP %ld at %s%s); it is kept as failed, "
+              "see 'lode export --failed'", dest_name(s), k->name, status, s->otlp ? s->url : "",
+              k->path);
     s->warned = 1;
   }
   mark(s, LODE_OUTBOX_FAILED, lo, hi, text, 0, &s->st.failed);
@@ -369,10 +465,16 @@ done:
  * RENDER_MS while running (each pass takes the write lock), always when
  * `force` (flushing). Returns 1 when records were rendered and more are left. */
 #define RENDER_MS 100
+/* The last pass of any exporter of this process: with both destinations
+ * running, rendering once serves both (each pass takes the write lock the
+ * workflows' commits need). */
+static atomic_llong last_render_ms;
 static int render(sender *s, int force) {
   int64_t now = lode_now_ms();
   if (!force && now - s->rendered_at < RENDER_MS) return 0;
+  if (!force && now - atomic_load(&last_render_ms) < RENDER_MS) return 0;
   s->rendered_at = now;
+  atomic_store(&last_render_ms, now);
   int more = 0;
   char err[512];
   if (lode_trace_materialize(s->sys, LODE_EXPORT_MAX_ITEMS * 2, &more, err, sizeof err) !=
@@ -393,14 +495,14 @@ static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) 
     return ROUND_BACKOFF;
   }
   int more = render(s, force);
-  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-    int n = load_batch(s, &kinds[i]);
+  for (int i = 0; i < s->nkinds; i++) {
+    int n = load_batch(s, &s->kinds[i]);
     if (n < 0) {
       *wait_ms = 1000;
       return ROUND_BACKOFF;
     }
     if (s->nbig) {
-      fail_big(s, &kinds[i]);
+      fail_big(s, &s->kinds[i]);
       if (n == 0) {
         clear_items(s);
         return ROUND_MORE; /* load again: rows after them may be due */
@@ -408,7 +510,7 @@ static int round_once(sender *s, double timeout_s, int64_t *wait_ms, int force) 
     }
     if (n == 0) continue;
     int full = s->batch_full || n >= LODE_EXPORT_MAX_ITEMS;
-    int64_t b = send_range(s, &kinds[i], 0, n, timeout_s);
+    int64_t b = send_range(s, &s->kinds[i], 0, n, timeout_s);
     clear_items(s);
     if (b > 0) {
       *wait_ms = b;
@@ -432,6 +534,9 @@ static double request_timeout(int64_t deadline_ms) {
 
 #define ONE_PASS_MS 500
 
+static int flush(sender *sp, double timeout_s, lode_export_stats *stats, char *err,
+                 size_t errlen);
+
 int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double timeout_s,
                       lode_export_stats *stats, char *err, size_t errlen) {
   sender s;
@@ -444,34 +549,56 @@ int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double t
     return -1;
   }
   if (sender_init(&s, db_path, cfg, err, errlen)) return -1;
+  return flush(&s, timeout_s, stats, err, errlen);
+}
+
+int lode_export_flush_otlp(const char *db_path, const lode_otlp_config *cfg, double timeout_s,
+                           lode_export_stats *stats, char *err, size_t errlen) {
+  sender s;
+  memset(stats, 0, sizeof *stats);
+  if (!lode_otlp_config_sends(cfg)) {
+    snprintf(err, errlen, cfg && cfg->disabled
+                              ? "OTEL_SDK_DISABLED is true: nothing is sent over OTLP"
+                              : "OTLP is not configured: set OTEL_EXPORTER_OTLP_ENDPOINT or "
+                                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    return -1;
+  }
+  if (sender_init_otlp(&s, db_path, cfg, err, errlen)) return -1;
+  return flush(&s, timeout_s, stats, err, errlen);
+}
+
+/* Delivers until nothing is pending or timeout_s passes; frees the sender. */
+static int flush(sender *sp, double timeout_s, lode_export_stats *stats, char *err,
+                 size_t errlen) {
+  sender *s = sp;
   /* --timeout 0: one pass over what is due, no waiting for back-offs, its
    * requests bounded to half a second in all (docs/tracing.md) */
   int one_pass = timeout_s <= 0;
   int64_t deadline = lode_now_ms() + (one_pass ? ONE_PASS_MS : (int64_t)(timeout_s * 1000));
-  atomic_store(&s.abort_at_ms, deadline);
+  atomic_store(&s->abort_at_ms, deadline);
   for (;;) {
     int64_t wait = 0;
-    int r = round_once(&s, request_timeout(deadline), &wait, 1);
+    int r = round_once(s, request_timeout(deadline), &wait, 1);
     if (r == ROUND_MORE && lode_now_ms() < deadline) continue;
     if (one_pass) break;
     if (r == ROUND_IDLE) {
       /* rows in backoff are not due yet but still pending: wait for them */
-      if (pending_count(&s) <= 0) break;
+      if (pending_count(s) <= 0) break;
       wait = 100;
     }
-    if (s.refused) break;
+    if (s->refused) break;
     if (lode_now_ms() + wait >= deadline) break;
     lode_sleep_s((double)wait / 1000.0);
   }
   /* rows left in backoff become due at once for the next run */
-  lode_sysdb_outbox_undelay(s.sys, err, errlen);
-  s.st.pending = pending_count(&s);
-  *stats = s.st;
-  if (s.refused) {
-    stats->refused = s.refused;
-    refused_text(&s, s.refused, s.url, err, errlen);
+  lode_sysdb_outbox_undelay(s->sys, err, errlen);
+  s->st.pending = pending_count(s);
+  *stats = s->st;
+  if (s->refused) {
+    stats->refused = s->refused;
+    refused_text(s, s->refused, s->url, err, errlen);
   }
-  sender_free(&s);
+  sender_free(s);
   return 0;
 }
 
@@ -545,6 +672,8 @@ static void *exporter_main(void *ud) {
   return NULL;
 }
 
+static lode_exporter *exporter_run(lode_exporter *ex, char *err, size_t errlen);
+
 lode_exporter *lode_exporter_start(const char *db_path, const lode_opik_config *cfg, char *err,
                                    size_t errlen) {
   lode_exporter *ex = calloc(1, sizeof *ex);
@@ -557,6 +686,26 @@ lode_exporter *lode_exporter_start(const char *db_path, const lode_opik_config *
     free(ex);
     return NULL;
   }
+  return exporter_run(ex, err, errlen);
+}
+
+lode_exporter *lode_exporter_start_otlp(const char *db_path, const lode_otlp_config *cfg,
+                                        char *err, size_t errlen) {
+  lode_exporter *ex = calloc(1, sizeof *ex);
+  if (!ex) {
+    snprintf(err, errlen, "out of memory starting the OTLP exporter");
+    return NULL;
+  }
+  if (!lode_otlp_config_sends(cfg)) return ex; /* inert */
+  if (sender_init_otlp(&ex->s, db_path, cfg, err, errlen)) {
+    free(ex);
+    return NULL;
+  }
+  return exporter_run(ex, err, errlen);
+}
+
+/* Starts the thread of an exporter whose sender is ready. */
+static lode_exporter *exporter_run(lode_exporter *ex, char *err, size_t errlen) {
   pthread_mutex_init(&ex->mu, NULL);
   pthread_cond_init(&ex->cv, NULL);
   int e = pthread_create(&ex->thread, NULL, exporter_main, ex);

@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "trace/opik_config.h"
+#include "trace/otlp_config.h"
 
 #define LODE_EXPORT_MAX_ITEMS 1000
 #define LODE_EXPORT_MAX_BYTES ((size_t)4 << 20)
@@ -42,6 +43,13 @@ typedef struct lode_exporter lode_exporter;
  * no thread, kick does nothing and stop returns 0. NULL on error. */
 lode_exporter *lode_exporter_start(const char *db_path, const lode_opik_config *cfg, char *err,
                                    size_t errlen);
+/* The same for the OTLP destination (its own delivery state in the outbox,
+ * its own thread and connection): finished spans as OTLP/HTTP protobuf
+ * requests (otlp.h) to cfg->url, with the same retries, splitting of
+ * rejected batches and rev checks; a span still open is not sent (its
+ * final version is). Inert when cfg does not send. */
+lode_exporter *lode_exporter_start_otlp(const char *db_path, const lode_otlp_config *cfg,
+                                        char *err, size_t errlen);
 /* New records were committed: deliver them soon. Thread-safe. */
 void lode_exporter_kick(lode_exporter *ex);
 /* Waits up to flush_timeout_s for pending records to be delivered, stops the
@@ -62,4 +70,7 @@ typedef struct lode_export_stats {
  * pending or timeout_s passes. Returns 0 (see stats) or -1 on a setup error. */
 int lode_export_flush(const char *db_path, const lode_opik_config *cfg, double timeout_s,
                       lode_export_stats *stats, char *err, size_t errlen);
+/* The same for the OTLP destination. */
+int lode_export_flush_otlp(const char *db_path, const lode_otlp_config *cfg, double timeout_s,
+                           lode_export_stats *stats, char *err, size_t errlen);
 #endif

@@ -358,14 +358,14 @@ static void test_migrations_applied_in_order(void **state) {
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   sqlite3 *s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 8);
+  assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 9);
   assert_int_equal(q_int(s, "SELECT group_concat(name, ',') = 'core-1,trace-1,core-2,core-3,"
-                            "core-4,core-5,core-6,core-7' FROM (SELECT name FROM lode_migrations"
+                            "core-4,core-5,core-6,core-7,trace-2' FROM (SELECT name FROM lode_migrations"
                             " ORDER BY rowid)"),
                    1);
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM lode_migrations"), 8);
+  assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM lode_migrations"), 9);
   lode_sysdb_close(db);
 }
 
@@ -378,15 +378,15 @@ static void test_newer_database_refused(void **state) {
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   sqlite3 *s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "PRAGMA user_version"), 8);
+  assert_int_equal(q_int(s, "PRAGMA user_version"), 9);
   assert_int_equal(sqlite3_exec(s, "INSERT INTO lode_migrations VALUES('core-99', 1)", NULL,
                                 NULL, NULL), SQLITE_OK);
   lode_sysdb_close(db);
   assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   assert_non_null(strstr(err, "newer lode"));
   assert_non_null(strstr(err, "core-99"));
-  assert_non_null(strstr(err, "schema version 8"));
-  assert_non_null(strstr(err, "core-7"));
+  assert_non_null(strstr(err, "schema version 9"));
+  assert_non_null(strstr(err, "trace-2"));
   /* nor read by the read-only commands (lode trace) */
   assert_int_not_equal(lode_sysdb_open_readonly(p, &db, err, sizeof err), LODE_OK);
   assert_non_null(strstr(err, "newer lode"));
@@ -399,7 +399,7 @@ static void test_newer_database_refused(void **state) {
   lode_sysdb_close(db);
   assert_int_not_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   assert_non_null(strstr(err, "schema version 99"));
-  assert_non_null(strstr(err, "knows schema version 8"));
+  assert_non_null(strstr(err, "knows schema version 9"));
 }
 
 /* A damaged file is reported as damage, with the way to check it. */

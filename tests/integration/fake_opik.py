@@ -97,7 +97,7 @@ def check_uuid7(v, what):
     return []
 
 
-def semantic_errors(kind, items):
+def semantic_errors(kind, items, require_stamp=True):
     errs = []
     for i, it in enumerate(items):
         where = "%s[%d]" % (kind, i)
@@ -113,7 +113,7 @@ def semantic_errors(kind, items):
                     errs += check_uuid7(it["trace_id"], where + ".trace_id")
                 if "parent_span_id" in it:
                     errs += check_uuid7(it["parent_span_id"], where + ".parent_span_id")
-            if "last_updated_at" not in it:
+            if require_stamp and "last_updated_at" not in it:
                 errs.append(where + ": last_updated_at missing")
             for k in ("start_time", "end_time", "last_updated_at"):
                 if k in it:
@@ -129,8 +129,11 @@ def semantic_errors(kind, items):
 class FakeOpik:
     def __init__(self, fail_rate=0.0, seed=0, retry_after=None, fail_first=0,
                  fail_422_batch=None, reject_names=(), port=0, echo_headers=False,
-                 auth_status=None):
+                 auth_status=None, require_stamp=True):
         self.auth_status = auth_status
+        # lode always stamps last_updated_at; another client (Opik's own
+        # SDK, test_opik_sdk_caller.py) need not
+        self.require_stamp = require_stamp
         self.fail_rate = fail_rate
         self.rng = random.Random(seed)
         self.retry_after = retry_after
@@ -243,7 +246,7 @@ class FakeOpik:
                 for e in self.validators[schema].iter_errors(doc)]
         items = doc.get(field) if isinstance(doc, dict) else None
         if not errs and isinstance(items, list):
-            errs = semantic_errors(kind, items)
+            errs = semantic_errors(kind, items, self.require_stamp)
         if errs:
             self.errors.extend(errs)
             return 422, json.dumps({"errors": errs[:20]}).encode(), (), 0
@@ -277,7 +280,8 @@ class FakeOpik:
         store = self.traces if kind == "trace" else self.spans
         old = store.get(it["id"])
         self.versions[it["id"]] = self.versions.get(it["id"], 0) + 1
-        if old is None or parse_time(it["last_updated_at"]) >= parse_time(old["last_updated_at"]):
+        if old is None or "last_updated_at" not in it or "last_updated_at" not in old or \
+                parse_time(it["last_updated_at"]) >= parse_time(old["last_updated_at"]):
             store[it["id"]] = it
 
     def state(self):

@@ -146,5 +146,6 @@ static int core_v7(sqlite3 *db, char *err, size_t errlen) {
  * lives in the same file. */
 const lode__migration lode__migrations[] = {{"core-1", core_v1}, {"trace-1", lode__trace_store_v1}, {"core-2", core_v2},
                   {"core-3", core_v3}, {"core-4", core_v4}, {"core-5", core_v5},
-                  {"core-6", core_v6}, {"core-7", core_v7}};
+                  {"core-6", core_v6}, {"core-7", core_v7},
+                  {"trace-2", lode__trace_store_v2}};
 const int lode__n_migrations = (int)(sizeof lode__migrations / sizeof lode__migrations[0]);

@@ -73,6 +73,7 @@ struct lode_sysdb {
   char *path;
   unsigned faults;    /* SQLITE_FULL / SQLITE_IOERR seen on this connection */
   int wrote_progress; /* this transaction writes a checkpoint or an outcome */
+  int outbox_dest;    /* lode_sysdb_outbox_use (trace_store.c) */
 };
 
 /* A state database that cannot be written for lack of space (or an I/O
@@ -162,6 +163,8 @@ int lode__sysdb_err(lode_sysdb *db, int rc, const char *what, char *err, size_t 
 }
 
 sqlite3 *lode__sysdb_conn(lode_sysdb *db) { return db->db; }
+
+int *lode__sysdb_outbox_dest(lode_sysdb *db) { return &db->outbox_dest; }
 
 sqlite3_stmt *lode__sysdb_stmt(lode_sysdb *db, int slot, const char *sql) {
   if (!db->xst[slot] &&

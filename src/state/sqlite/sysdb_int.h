@@ -22,6 +22,12 @@ enum {
   LODE__X_OUTBOX_FAILED,
   LODE__X_OUTBOX_RETRY,
   LODE__X_OUTBOX_PENDING,
+  /* the same five for the OTLP destination (its own columns) */
+  LODE__X_OTLP_SELECT,
+  LODE__X_OTLP_SENT,
+  LODE__X_OTLP_FAILED,
+  LODE__X_OTLP_RETRY,
+  LODE__X_OTLP_PENDING,
   /* render_rows.c: the renderer's reads and progress */
   LODE__X_RENDER_PENDING,
   LODE__X_RENDER_STEPS,
@@ -39,6 +45,9 @@ sqlite3 *lode__sysdb_conn(lode_sysdb *db);
 /* The statement of `slot`, prepared (persistent) on first use; NULL when
  * preparing failed (sqlite3_errmsg tells why). */
 sqlite3_stmt *lode__sysdb_stmt(lode_sysdb *db, int slot, const char *sql);
+/* The destination the outbox functions of this connection act on
+ * (lode_sysdb_outbox_use; LODE_OUTBOX_OPIK until set). */
+int *lode__sysdb_outbox_dest(lode_sysdb *db);
 /* Fills err with "PATH: what (SQLite's message)"; returns LODE_EDB. */
 int lode__sysdb_err(lode_sysdb *db, int rc, const char *what, char *err, size_t errlen);
 
@@ -64,5 +73,7 @@ extern const lode__migration lode__migrations[];
 extern const int lode__n_migrations;
 /* trace_store.c: the trace_records table (the migration named trace-1). */
 int lode__trace_store_v1(sqlite3 *db, char *err, size_t errlen);
+/* trace_store.c: OTLP's delivery state (the migration named trace-2). */
+int lode__trace_store_v2(sqlite3 *db, char *err, size_t errlen);
 
 #endif

@@ -44,17 +44,42 @@ int lode__trace_store_v1(sqlite3 *db, char *err, size_t errlen) {
   return LODE_EDB;
 }
 
+/* Migration trace-2: OTLP's own delivery state beside Opik's (`state`,
+ * `attempts`, `last_error`, `next_attempt_at`), so one destination being
+ * down never holds the other back. Finished spans only (OTLP has no trace
+ * or feedback records, and its spans are final: an open span's version has
+ * none, its closed version is pending); rows stored before it have none
+ * (NULL: never sent over OTLP). */
+int lode__trace_store_v2(sqlite3 *db, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db,
+                   "ALTER TABLE trace_records ADD COLUMN otlp_state TEXT;"
+                   "ALTER TABLE trace_records ADD COLUMN otlp_attempts INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE trace_records ADD COLUMN otlp_error TEXT;"
+                   "ALTER TABLE trace_records ADD COLUMN otlp_next_at INTEGER NOT NULL DEFAULT 0;"
+                   "CREATE INDEX trace_records_otlp ON trace_records(otlp_state, otlp_next_at)"
+                   " WHERE otlp_state IS NOT NULL;",
+                   NULL, NULL, &msg) == SQLITE_OK)
+    return LODE_OK;
+  snprintf(err, errlen, "adding the OTLP delivery state: %s", msg ? msg : sqlite3_errmsg(db));
+  sqlite3_free(msg);
+  return LODE_EDB;
+}
+
 /* ---- records ------------------------------------------------------------------ */
 
 static const char *const upsert_sql =
     "INSERT INTO trace_records(id, kind, trace_id, parent_id, name, type, start_ms, end_ms,"
-    " error, body, rev, state, attempts, last_error, next_attempt_at, updated_at)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 0, NULL, 0, ?12)"
+    " error, body, rev, state, attempts, last_error, next_attempt_at, updated_at,"
+    " otlp_state, otlp_attempts, otlp_error, otlp_next_at)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, 0, NULL, 0, ?12,"
+    " CASE WHEN ?2='span' AND ?8>0 THEN ?11 END, 0, NULL, 0)"
     " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, trace_id=excluded.trace_id,"
     " parent_id=excluded.parent_id, name=excluded.name, type=excluded.type,"
     " start_ms=excluded.start_ms, end_ms=excluded.end_ms, error=excluded.error,"
     " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
-    " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
+    " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1),"
+    " otlp_state=excluded.otlp_state, otlp_attempts=0, otlp_error=NULL, otlp_next_at=0";
 
 int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_TRACE_UPSERT, upsert_sql);
@@ -91,36 +116,89 @@ static int exec(lode_sysdb *db, const char *sql, const char *what, char *err, si
   return LODE_EDB;
 }
 
+/* The outbox's columns for each destination (trace_store.h). */
+typedef struct dest_sql {
+  const char *start, *undelay, *retry_failed, *select, *mark[3], *pending, *failed;
+  int slot_select, slot_mark[3], slot_pending;
+} dest_sql;
+
+static const dest_sql dests[] = {
+    [LODE_OUTBOX_OPIK] =
+        {"UPDATE trace_records SET next_attempt_at=0"
+         " WHERE state='pending' AND next_attempt_at>0;"
+         "UPDATE trace_records SET state='failed',"
+         " last_error='the stored record is not a JSON object; it cannot be sent'"
+         " WHERE state='pending' AND (body IS NULL OR substr(body,1,1)<>'{')",
+         "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
+         " AND next_attempt_at>0",
+         "UPDATE trace_records SET state='pending', next_attempt_at=0 WHERE state='failed'",
+         "SELECT id, rev, updated_at, body FROM trace_records"
+         " WHERE state='pending' AND kind=?1 AND next_attempt_at<=?2 LIMIT ?3",
+         {[LODE_OUTBOX_SENT] = "UPDATE trace_records SET state='sent', attempts=attempts+1,"
+                               " last_error=NULL WHERE id=?1 AND rev=?2 AND state='pending'",
+          [LODE_OUTBOX_FAILED] = "UPDATE trace_records SET state='failed', attempts=attempts+1,"
+                                 " last_error=?3 WHERE id=?1 AND rev=?2 AND state='pending'",
+          [LODE_OUTBOX_RETRY] = "UPDATE trace_records SET attempts=attempts+1, last_error=?3,"
+                                " next_attempt_at=?4 WHERE id=?1 AND rev=?2 AND state='pending'"},
+         "SELECT count(*) FROM trace_records WHERE state='pending'",
+         "SELECT id, kind, trace_id, name, attempts, last_error FROM trace_records"
+         " WHERE state='failed' ORDER BY updated_at",
+         LODE__X_OUTBOX_SELECT,
+         {[LODE_OUTBOX_SENT] = LODE__X_OUTBOX_SENT, [LODE_OUTBOX_FAILED] = LODE__X_OUTBOX_FAILED,
+          [LODE_OUTBOX_RETRY] = LODE__X_OUTBOX_RETRY},
+         LODE__X_OUTBOX_PENDING},
+    [LODE_OUTBOX_OTLP] =
+        {"UPDATE trace_records SET otlp_next_at=0"
+         " WHERE otlp_state='pending' AND otlp_next_at>0;"
+         "UPDATE trace_records SET otlp_state='failed',"
+         " otlp_error='the stored record is not a JSON object; it cannot be sent'"
+         " WHERE otlp_state='pending' AND (body IS NULL OR substr(body,1,1)<>'{')",
+         "UPDATE trace_records SET otlp_next_at=0 WHERE otlp_state='pending'"
+         " AND otlp_next_at>0",
+         "UPDATE trace_records SET otlp_state='pending', otlp_next_at=0"
+         " WHERE otlp_state='failed'",
+         "SELECT id, rev, updated_at, body FROM trace_records"
+         " WHERE otlp_state='pending' AND kind=?1 AND otlp_next_at<=?2 LIMIT ?3",
+         {[LODE_OUTBOX_SENT] = "UPDATE trace_records SET otlp_state='sent',"
+                               " otlp_attempts=otlp_attempts+1, otlp_error=NULL"
+                               " WHERE id=?1 AND rev=?2 AND otlp_state='pending'",
+          [LODE_OUTBOX_FAILED] = "UPDATE trace_records SET otlp_state='failed',"
+                                 " otlp_attempts=otlp_attempts+1, otlp_error=?3"
+                                 " WHERE id=?1 AND rev=?2 AND otlp_state='pending'",
+          [LODE_OUTBOX_RETRY] = "UPDATE trace_records SET otlp_attempts=otlp_attempts+1,"
+                                " otlp_error=?3, otlp_next_at=?4"
+                                " WHERE id=?1 AND rev=?2 AND otlp_state='pending'"},
+         "SELECT count(*) FROM trace_records WHERE otlp_state='pending'",
+         "SELECT id, kind, trace_id, name, otlp_attempts, otlp_error FROM trace_records"
+         " WHERE otlp_state='failed' ORDER BY updated_at",
+         LODE__X_OTLP_SELECT,
+         {[LODE_OUTBOX_SENT] = LODE__X_OTLP_SENT, [LODE_OUTBOX_FAILED] = LODE__X_OTLP_FAILED,
+          [LODE_OUTBOX_RETRY] = LODE__X_OTLP_RETRY},
+         LODE__X_OTLP_PENDING},
+};
+
+static const dest_sql *dest(lode_sysdb *db) { return &dests[*lode__sysdb_outbox_dest(db)]; }
+
+void lode_sysdb_outbox_use(lode_sysdb *db, enum lode_outbox_dest d) {
+  *lode__sysdb_outbox_dest(db) = d == LODE_OUTBOX_OTLP ? LODE_OUTBOX_OTLP : LODE_OUTBOX_OPIK;
+}
+
 int lode_sysdb_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
-  return exec(db,
-              "UPDATE trace_records SET next_attempt_at=0"
-              " WHERE state='pending' AND next_attempt_at>0;"
-              "UPDATE trace_records SET state='failed',"
-              " last_error='the stored record is not a JSON object; it cannot be sent'"
-              " WHERE state='pending' AND (body IS NULL OR substr(body,1,1)<>'{')",
-              "preparing the trace outbox", err, errlen);
+  return exec(db, dest(db)->start, "preparing the trace outbox", err, errlen);
 }
 
 int lode_sysdb_outbox_undelay(lode_sysdb *db, char *err, size_t errlen) {
-  return exec(db,
-              "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
-              " AND next_attempt_at>0",
-              "making delayed trace records due", err, errlen);
+  return exec(db, dest(db)->undelay, "making delayed trace records due", err, errlen);
 }
 
 int lode_sysdb_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
-  return exec(db,
-              "UPDATE trace_records SET state='pending', next_attempt_at=0"
-              " WHERE state='failed'",
-              "requeueing failed trace records", err, errlen);
+  return exec(db, dest(db)->retry_failed, "requeueing failed trace records", err, errlen);
 }
 
 int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
                            lode_outbox_fn fn, void *ud, char *err, size_t errlen) {
-  sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_OUTBOX_SELECT,
-                                      "SELECT id, rev, updated_at, body FROM trace_records"
-                                      " WHERE state='pending' AND kind=?1 AND next_attempt_at<=?2"
-                                      " LIMIT ?3");
+  const dest_sql *d = dest(db);
+  sqlite3_stmt *st = lode__sysdb_stmt(db, d->slot_select, d->select);
   if (!st) return lode__sysdb_err(db, 0, "preparing the outbox read", err, errlen);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, now_ms);
@@ -142,18 +220,8 @@ int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int
 int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode_outbox_ref *refs,
                            int n, const char *text, int64_t when, int *changed, char *err,
                            size_t errlen) {
-  static const char *const sql[] = {
-      [LODE_OUTBOX_SENT] = "UPDATE trace_records SET state='sent', attempts=attempts+1,"
-                           " last_error=NULL WHERE id=?1 AND rev=?2 AND state='pending'",
-      [LODE_OUTBOX_FAILED] = "UPDATE trace_records SET state='failed', attempts=attempts+1,"
-                             " last_error=?3 WHERE id=?1 AND rev=?2 AND state='pending'",
-      [LODE_OUTBOX_RETRY] = "UPDATE trace_records SET attempts=attempts+1, last_error=?3,"
-                            " next_attempt_at=?4 WHERE id=?1 AND rev=?2 AND state='pending'",
-  };
-  static const int slot[] = {[LODE_OUTBOX_SENT] = LODE__X_OUTBOX_SENT,
-                             [LODE_OUTBOX_FAILED] = LODE__X_OUTBOX_FAILED,
-                             [LODE_OUTBOX_RETRY] = LODE__X_OUTBOX_RETRY};
-  sqlite3_stmt *st = lode__sysdb_stmt(db, slot[how], sql[how]);
+  const dest_sql *d = dest(db);
+  sqlite3_stmt *st = lode__sysdb_stmt(db, d->slot_mark[how], d->mark[how]);
   if (!st) return lode__sysdb_err(db, 0, "preparing the outbox update", err, errlen);
   /* lode_sysdb's begin/commit/rollback: its releases wake this process's
    * waiting writers (base/busy.c) */
@@ -175,8 +243,8 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
 }
 
 int lode_sysdb_outbox_pending(lode_sysdb *db) {
-  sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_OUTBOX_PENDING,
-                                      "SELECT count(*) FROM trace_records WHERE state='pending'");
+  const dest_sql *d = dest(db);
+  sqlite3_stmt *st = lode__sysdb_stmt(db, d->slot_pending, d->pending);
   if (!st) return -1;
   int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
   sqlite3_reset(st);
@@ -187,10 +255,7 @@ int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_out
                              void *ud, char *err, size_t errlen) {
   sqlite3 *c = lode__sysdb_conn(db);
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(c,
-                         "SELECT id, kind, trace_id, name, attempts, last_error FROM trace_records"
-                         " WHERE state='failed' ORDER BY updated_at",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(c, dest(db)->failed, -1, &st, NULL) != SQLITE_OK)
     return lode__sysdb_err(db, 0, "reading failed trace records", err, errlen);
   int r;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
