@@ -18,10 +18,10 @@ const { track, getDistributedTraceHeaders, flushAll } = require("opik");
 const callLode = track({ name: "node_caller", type: "general" }, async (topic) => {
   const headers = getDistributedTraceHeaders();
   const env = { ...process.env, LODE_TEST_CRASH_AT: "second_step:1" };
-  const first = spawnSync(lode, ["run", pipeline, topic, "--db", db, "--trace-context",
-                                 JSON.stringify(headers)], { env, encoding: "utf8" });
+  const first = spawnSync(lode, ["run", "--db", db, "--trace-context",
+                                 JSON.stringify(headers), pipeline, topic], { env, encoding: "utf8" });
   delete env.LODE_TEST_CRASH_AT;
-  const second = spawnSync(lode, ["run", pipeline, topic, "--db", db],
+  const second = spawnSync(lode, ["run", "--db", db, pipeline, topic],
                            { env, encoding: "utf8" });
   return { headers, first: first.status ?? first.signal, second: second.status,
            stderr: first.stderr + second.stderr };

@@ -54,7 +54,7 @@ def test_lua_api_http_example(tmp_path):
     try:
         lode = Lode(tmp_path)
         lode.write("example.lua", code)
-        p = lode.run("run", "example.lua", "1", "2", "--json",
+        p = lode.run("run", "--json", "example.lua", "1", "2",
                      env={"ITEMS_URL": "http://127.0.0.1:%d" % srv.server_address[1],
                           "OPIK_CONFIG_PATH": "/nonexistent"}, check=0)
     finally:
@@ -70,7 +70,7 @@ def test_tracing_headers_example(tmp_path):
     [code] = lua_blocks("tracing.md", "Headers: the context going out")
     lode = Lode(tmp_path)
     lode.write("example.lua", code)
-    p = lode.run("run", "example.lua", "hello", "--json",
+    p = lode.run("run", "--json", "example.lua", "hello",
                  env={"OPIK_CONFIG_PATH": "/nonexistent"}, check=0)
     out = json.loads(p.stdout)["result"]
     step_span, trace = lode.sql("SELECT span_id, (SELECT trace_id FROM workflows) FROM steps")[0]

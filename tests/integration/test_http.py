@@ -107,7 +107,7 @@ local s = lode.step("call_step", function(...)
 end, { retries = { max_attempts = 3, interval = 0.01 } })
 return lode.workflow("http_workflow", function(...) return s(...) end)
 ''' % body)
-    p = lode.run("run", "p.lua", *args, "--json", env={"OPIK_CONFIG_PATH": "/nonexistent"})
+    p = lode.run("run", "--json", "p.lua", *args, env={"OPIK_CONFIG_PATH": "/nonexistent"})
     return p, json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else None
 
 
@@ -162,7 +162,7 @@ local lode = require("lode")
 local h = lode.trace.headers()
 return lode.workflow("w", function() return { n = next(h) == nil } end)
 ''')
-    p = lode.run("run", "p.lua", "--json", env={"OPIK_CONFIG_PATH": "/nonexistent"})
+    p = lode.run("run", "--json", "p.lua", env={"OPIK_CONFIG_PATH": "/nonexistent"})
     assert json.loads(p.stdout)["result"]["n"] is True
 
 

@@ -90,7 +90,7 @@ def test_malformed_context_is_ignored_with_a_warning(lode, carriers, named):
 @pytest.mark.parametrize("arg", ['not json', '["a list"]', '{"opik_trace_id": 5}',
                                  '{"traceparent": "00-zz"}', '{"opik_trace_id": "%s"}' % CALLER_TRACE])
 def test_malformed_trace_context_option_is_ignored(lode, arg):
-    p = lode.run("run", "p.lua", "x", "--trace-context", arg, env=env())
+    p = lode.run("run", "--trace-context", arg, "p.lua", "x", env=env())
     assert p.returncode == 0, p.stderr
     assert "warning" in p.stderr and "--trace-context" in p.stderr, p.stderr
     trace_id, parent, _ = top_row(lode)
@@ -100,7 +100,7 @@ def test_malformed_trace_context_option_is_ignored(lode, arg):
 def test_opik_headers_nest_the_run_under_the_caller_span(lode):
     ctx = json.dumps({"opik_trace_id": CALLER_TRACE, "opik_parent_span_id": CALLER_SPAN})
     with FakeOpik() as opik, FakeOtlp() as otlp:
-        lode.run("run", "p.lua", "x", "--trace-context", ctx, env=env(opik, otlp), check=0)
+        lode.run("run", "--trace-context", ctx, "p.lua", "x", env=env(opik, otlp), check=0)
         st, ot = opik.state(), otlp.state()
     assert st["errors"] == []
     # the caller owns the trace: lode writes spans into it, no trace record
@@ -166,7 +166,7 @@ local lode = require("lode")
 local s = lode.step("s", function() return lode.trace.headers() end)
 return lode.workflow("w", function() return s() end)
 ''')
-    p = lode.run("run", "h.lua", "--json", env=env(BAGGAGE="user=ann,tenant=t%201"), check=0)
+    p = lode.run("run", "--json", "h.lua", env=env(BAGGAGE="user=ann,tenant=t%201"), check=0)
     h = json.loads(p.stdout)["result"]
     assert h["baggage"].startswith("opik_trace_id=" + h["opik_trace_id"])
     assert h["baggage"].endswith(",user=ann,tenant=t%201")
