@@ -125,20 +125,23 @@ void lode_cli_exporter_attach(lua_State *L) {
 }
 
 void lode_cli_exporter_stop(void) {
-  /* both threads deliver meanwhile; the two waits share one bound */
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  int left = exporter ? lode_exporter_stop(exporter, flush_timeout) : 0;
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double spent = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-  int oleft = otlp_exporter ? lode_exporter_stop(otlp_exporter, flush_timeout - spent) : 0;
+  /* both threads deliver at once, within one bound (a destination seen down
+   * gets a short grace only: docs/tracing.md) */
+  lode_exporter_stop_begin(exporter, flush_timeout);
+  lode_exporter_stop_begin(otlp_exporter, flush_timeout);
+  char why[512], owhy[512];
+  int left = exporter ? lode_exporter_stop_why(exporter, flush_timeout, why, sizeof why) : 0;
+  int oleft =
+      otlp_exporter ? lode_exporter_stop_why(otlp_exporter, flush_timeout, owhy, sizeof owhy) : 0;
   exporter = otlp_exporter = NULL;
   if (left > 0)
-    lode_warn("%d trace record%s not delivered to Opik yet; they are kept and 'lode export' "
-              "(or the next run) delivers them", left, left == 1 ? " is" : "s are");
+    lode_warn("%d trace record%s not delivered to Opik yet%s%s%s; they are kept and 'lode export' "
+              "(or the next run) delivers them", left, left == 1 ? " is" : "s are",
+              why[0] ? " (" : "", why, why[0] ? ")" : "");
   if (oleft > 0)
-    lode_warn("%d span%s not delivered to the OTLP endpoint yet; they are kept and "
-              "'lode export' (or the next run) delivers them", oleft, oleft == 1 ? " is" : "s are");
+    lode_warn("%d span%s not delivered to the OTLP endpoint yet%s%s%s; they are kept and "
+              "'lode export' (or the next run) delivers them", oleft, oleft == 1 ? " is" : "s are",
+              owhy[0] ? " (" : "", owhy, owhy[0] ? ")" : "");
 }
 
 /* The value of header `name` (any case) in a JSON object of headers. */

@@ -269,9 +269,12 @@ static void report(const lode_export_stats *st, const char *dest, const char *wh
   if (st->pending && st->refused)
     printf("%d %s%s still pending for %s: the credentials were refused\n", st->pending, what,
            st->pending == 1 ? "" : "s", dest);
+  else if (st->pending && st->cause[0])
+    printf("%d %s%s still pending for %s (%s): run 'lode export' again\n", st->pending, what,
+           st->pending == 1 ? "" : "s", dest, st->cause);
   else if (st->pending)
-    printf("%d %s%s still pending for %s (unreachable?): run 'lode export' again\n",
-           st->pending, what, st->pending == 1 ? "" : "s", dest);
+    printf("%d %s%s still pending for %s (not due yet, or out of time): run 'lode export' "
+           "again\n", st->pending, what, st->pending == 1 ? "" : "s", dest);
 }
 
 static const lode_cli_opt export_opts[] = {{"--failed", NULL},  {"--retry-failed", NULL},

@@ -58,6 +58,10 @@ typedef struct sender {
                          is sent by this sender (docs/tracing.md) */
   char key_from[4500];  /* where the key and workspace came from */
   atomic_llong abort_at_ms; /* 0: never; requests abort past this wall time */
+  /* the destination could not be reached (a network error or a retryable
+   * status) on the last attempt, and why; cleared by a delivery */
+  atomic_int down;
+  char cause[512];
   lode_export_stats st;
 } sender;
 
@@ -408,6 +412,8 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
   long status = trc ? 0 : resp->status;
   if (status >= 200 && status < 300) {
     s->failures = 0;
+    atomic_store(&s->down, 0);
+    s->cause[0] = 0;
     mark(s, LODE_OUTBOX_SENT, lo, hi, NULL, 0, &s->st.sent);
     goto done;
   }
@@ -434,6 +440,17 @@ static int64_t send_range(sender *s, const struct kind *k, int lo, int hi, doubl
     if (trc) snprintf(text, sizeof text, "network: %s", resp->error);
     else snprintf(text, sizeof text, "HTTP %ld: %s", status, resp->body);
     scrub(s, text);
+    size_t n = strlen(text);
+    if (n >= sizeof s->cause) { /* cut at a character boundary */
+      n = sizeof s->cause - 1;
+      while (n && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
+    }
+    memcpy(s->cause, text, n);
+    s->cause[n] = 0;
+    /* a body's line breaks would break the one-line messages it goes in */
+    for (char *c = s->cause; *c; c++)
+      if (*c == '\n' || *c == '\r') *c = ' ';
+    atomic_store(&s->down, 1);
     lode_debug("trace export: %s batch to %s%s: %s; retrying in %.1fs", k->name, s->otlp ? s->url : "",
                k->path, text, d);
     mark(s, LODE_OUTBOX_RETRY, lo, hi, text, lode_now_ms() + backoff, NULL);
@@ -594,6 +611,7 @@ static int flush(sender *sp, double timeout_s, lode_export_stats *stats, char *e
   lode_sysdb_outbox_undelay(s->sys, err, errlen);
   s->st.pending = pending_count(s);
   *stats = s->st;
+  if (stats->pending) snprintf(stats->cause, sizeof stats->cause, "%s", s->cause);
   if (s->refused) {
     stats->refused = s->refused;
     refused_text(s, s->refused, s->url, err, errlen);
@@ -613,6 +631,7 @@ struct lode_exporter {
   int kicked, stopping;
   int64_t kicked_at; /* the first kick since the last round */
   int64_t stop_deadline_ms;
+  int64_t stop_began_ms;
 };
 
 /* How often the thread looks for records committed by other processes. */
@@ -644,11 +663,23 @@ static int wait_due(lode_exporter *ex, int64_t wake_at, int64_t backoff_until) {
   }
 }
 
+/* While stopping: once the destination failed to answer, the stop waits at
+ * most LODE_EXPORT_GRACE_MS from when it began. Called with ex->mu held. */
+static void cut_stop_if_down(lode_exporter *ex) {
+  if (!ex->stopping || !atomic_load(&ex->s.down)) return;
+  int64_t cut = ex->stop_began_ms + LODE_EXPORT_GRACE_MS;
+  if (cut < ex->stop_deadline_ms) {
+    ex->stop_deadline_ms = cut;
+    atomic_store(&ex->s.abort_at_ms, cut);
+  }
+}
+
 static void *exporter_main(void *ud) {
   lode_exporter *ex = ud;
   int64_t wake_at = 0, backoff_until = 0;
   for (;;) {
     pthread_mutex_lock(&ex->mu);
+    cut_stop_if_down(ex);
     int go = wait_due(ex, wake_at, backoff_until);
     int stopping = ex->stopping;
     int64_t deadline = ex->stop_deadline_ms;
@@ -733,24 +764,40 @@ void lode_exporter_kick(lode_exporter *ex) {
 }
 
 int lode_exporter_stop(lode_exporter *ex, double flush_timeout_s) {
+  return lode_exporter_stop_why(ex, flush_timeout_s, NULL, 0);
+}
+
+void lode_exporter_stop_begin(lode_exporter *ex, double flush_timeout_s) {
+  if (!ex || !ex->active) return;
+  if (flush_timeout_s < 0) flush_timeout_s = 0;
+  int64_t now = lode_now_ms();
+  pthread_mutex_lock(&ex->mu);
+  if (!ex->stopping) {
+    ex->stopping = 1;
+    ex->kicked = 1; /* flush now */
+    ex->stop_began_ms = now;
+    ex->stop_deadline_ms = now + (int64_t)(flush_timeout_s * 1000);
+    /* an in-flight request is aborted at the deadline */
+    atomic_store(&ex->s.abort_at_ms, ex->stop_deadline_ms);
+    cut_stop_if_down(ex); /* seen down during the run: a short grace only */
+    pthread_cond_signal(&ex->cv);
+  }
+  pthread_mutex_unlock(&ex->mu);
+}
+
+int lode_exporter_stop_why(lode_exporter *ex, double flush_timeout_s, char *cause,
+                           size_t causelen) {
+  if (cause && causelen) cause[0] = 0;
   if (!ex) return 0;
   int left = 0;
   if (ex->active) {
-    if (flush_timeout_s < 0) flush_timeout_s = 0;
-    int64_t deadline = lode_now_ms() + (int64_t)(flush_timeout_s * 1000);
-    pthread_mutex_lock(&ex->mu);
-    ex->stopping = 1;
-    ex->kicked = 1; /* flush now */
-    ex->stop_deadline_ms = deadline;
-    pthread_cond_signal(&ex->cv);
-    pthread_mutex_unlock(&ex->mu);
-    /* an in-flight request is aborted at the deadline */
-    atomic_store(&ex->s.abort_at_ms, deadline);
+    lode_exporter_stop_begin(ex, flush_timeout_s);
     pthread_join(ex->thread, NULL);
     char err[256];
     lode_sysdb_outbox_undelay(ex->s.sys, err, sizeof err);
     left = pending_count(&ex->s);
     if (left < 0) left = 0;
+    if (left && cause && causelen) snprintf(cause, causelen, "%s", ex->s.cause);
     pthread_mutex_destroy(&ex->mu);
     pthread_cond_destroy(&ex->cv);
     sender_free(&ex->s);

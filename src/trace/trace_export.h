@@ -56,6 +56,18 @@ void lode_exporter_kick(lode_exporter *ex);
  * thread and frees everything. Returns how many records are left pending (they
  * stay for the next run or `lode export`). NULL is accepted (returns 0). */
 int lode_exporter_stop(lode_exporter *ex, double flush_timeout_s);
+/* The same; when records are left, `cause` (may be NULL) gets why the last
+ * attempt failed ("network: Couldn't connect to server ...", "HTTP 503:
+ * ...") or "" when none failed. A destination seen failing that way is
+ * given at most LODE_EXPORT_GRACE_MS more at the stop, whatever
+ * flush_timeout_s says: the records stay for later (docs/tracing.md,
+ * "Outages, retries and the exit"). */
+#define LODE_EXPORT_GRACE_MS 1000
+/* Starts the stop (the flush with its deadline) without waiting, so that
+ * several exporters flush at once; lode_exporter_stop* then waits. */
+void lode_exporter_stop_begin(lode_exporter *ex, double flush_timeout_s);
+int lode_exporter_stop_why(lode_exporter *ex, double flush_timeout_s, char *cause,
+                           size_t causelen);
 
 typedef struct lode_export_stats {
   int sent;      /* rows marked sent by this call */
@@ -64,6 +76,8 @@ typedef struct lode_export_stats {
   int requests;  /* HTTP requests made */
   long refused;  /* 401 or 403: the key or workspace was refused; nothing was
                     marked, err says so (the call still returns 0) */
+  char cause[512]; /* with pending: why the last attempt failed (network
+                      error, HTTP status and body), "" if none did */
 } lode_export_stats;
 
 /* Synchronous delivery (used by `lode export`): sends until nothing is

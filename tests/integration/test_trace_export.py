@@ -330,3 +330,67 @@ def test_lode_trace_tree(tmp_path, env):
     assert p.returncode == 2
     p = lode(env, "trace", "wf-0", "--db", str(tmp_path / "missing.db"))
     assert p.returncode == 1 and "no database" in p.stderr
+
+
+STEPS10 = """local lode = require("lode")
+local s = lode.step("s", function(i) return i * 2 end)
+return lode.workflow("ten", function()
+  local t = 0
+  for i = 1, 10 do t = t + s(i) end
+  return t
+end)
+"""
+
+
+def test_opik_down_exit_waits_only_the_grace_then_export_delivers(tmp_path, env):
+    """issue 14: with Opik configured but down, every run waited the whole
+    flush timeout (10 s) at exit, and `lode export` said only "(Opik
+    unreachable?)". Now a destination seen down gets a short grace
+    (LODE_EXPORT_GRACE_MS, 1 s), the real cause is printed, and the records
+    stay for a later `lode export`."""
+    db = tmp_path / "s.db"
+    (tmp_path / "ten.lua").write_text(STEPS10)
+    env["OPIK_URL_OVERRIDE"] = dead_url()
+    env["OPIK_DEFAULT_FLUSH_TIMEOUT"] = "10"
+    walls = []
+    for _ in range(2):
+        t0 = time.monotonic()
+        p = subprocess.run([BIN, "run", "--db", str(db), "ten.lua"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+        walls.append(time.monotonic() - t0)
+        assert p.returncode == 0, p.stderr
+        assert "not delivered to Opik yet (network: " in p.stderr, p.stderr
+        assert "Couldn't connect to server" in p.stderr or "Connection refused" in p.stderr
+    # the grace (1 s) plus the run itself, far below the 10 s flush timeout
+    assert max(walls) < 4, walls
+    pending = [r for r in rows(db) if r[2] == "pending"]
+    assert len(pending) >= 2 * 11
+    # lode export names the cause while Opik is still down...
+    p = lode(env, "export", "--db", str(db), "--timeout", "0")
+    assert p.returncode == 1
+    assert "still pending for Opik (network: " in p.stdout, p.stdout
+    assert "unreachable?" not in p.stdout
+    # ... and delivers everything once it is back
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db))
+        assert p.returncode == 0, p.stdout + p.stderr
+        st = opik.state()
+    assert st["errors"] == []
+    assert {r[2] for r in rows(db)} == {"sent"}
+    assert len(st["traces"]) == 2 and len(st["spans"]) == 2 * 11
+
+
+def test_opik_answering_503_is_the_cause_printed(tmp_path, env):
+    """An HTTP failure is named with its status and body, not guessed."""
+    db = tmp_path / "s.db"
+    (tmp_path / "ten.lua").write_text(STEPS10)
+    with FakeOpik(fail_first=10**6) as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        t0 = time.monotonic()
+        p = subprocess.run([BIN, "run", "--db", str(db), "ten.lua"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert time.monotonic() - t0 < 4
+        assert "not delivered to Opik yet (HTTP 503: " in p.stderr, p.stderr
+        p = lode(env, "export", "--db", str(db), "--timeout", "0")
+        assert "still pending for Opik (HTTP 503: " in p.stdout, p.stdout
