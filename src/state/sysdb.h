@@ -72,6 +72,10 @@ typedef struct lode_step_row {
 void lode_wf_row_clear(lode_wf_row *r);
 void lode_step_rows_free(lode_step_row *rows, size_t n);
 
+/* 1 if name is a PostgreSQL URL (postgresql://, postgres://): the state
+ * database is then on PostgreSQL (docs/postgres.md), else it is a file. */
+int lode_sysdb_is_url(const char *name);
+
 /* Opens (creating and migrating) the database at path; parent folders are
  * created. sync_full: PRAGMA synchronous=FULL, else NORMAL. WAL always. */
 int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,

@@ -56,7 +56,7 @@ static const char *const upsert_sql =
     " body=excluded.body, rev=rev+1, state=excluded.state, attempts=0, last_error=NULL,"
     " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1)";
 
-int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
+int lode__sqlite_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_TRACE_UPSERT, upsert_sql);
   if (!st) return lode__sysdb_err(db, 0, "preparing the trace store upsert", err, errlen);
   lode__bind_text(st, 1, r->id);
@@ -86,12 +86,12 @@ int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, siz
 static int exec(lode_sysdb *db, const char *sql, const char *what, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(lode__sysdb_conn(db), sql, NULL, NULL, &msg) == SQLITE_OK) return LODE_OK;
-  snprintf(err, errlen, "%s: %s: %s", lode_sysdb_path(db), what, msg ? msg : "?");
+  snprintf(err, errlen, "%s: %s: %s", lode__sqlite_path(db), what, msg ? msg : "?");
   sqlite3_free(msg);
   return LODE_EDB;
 }
 
-int lode_sysdb_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db,
               "UPDATE trace_records SET next_attempt_at=0"
               " WHERE state='pending' AND next_attempt_at>0;"
@@ -101,21 +101,21 @@ int lode_sysdb_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
               "preparing the trace outbox", err, errlen);
 }
 
-int lode_sysdb_outbox_undelay(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_outbox_undelay(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db,
               "UPDATE trace_records SET next_attempt_at=0 WHERE state='pending'"
               " AND next_attempt_at>0",
               "making delayed trace records due", err, errlen);
 }
 
-int lode_sysdb_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db,
               "UPDATE trace_records SET state='pending', next_attempt_at=0"
               " WHERE state='failed'",
               "requeueing failed trace records", err, errlen);
 }
 
-int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
+int lode__sqlite_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
                            lode_outbox_fn fn, void *ud, char *err, size_t errlen) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_OUTBOX_SELECT,
                                       "SELECT id, rev, updated_at, body FROM trace_records"
@@ -139,7 +139,7 @@ int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int
   return rc;
 }
 
-int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode_outbox_ref *refs,
+int lode__sqlite_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode_outbox_ref *refs,
                            int n, const char *text, int64_t when, int *changed, char *err,
                            size_t errlen) {
   static const char *const sql[] = {
@@ -157,7 +157,7 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
   if (!st) return lode__sysdb_err(db, 0, "preparing the outbox update", err, errlen);
   /* lode_sysdb's begin/commit/rollback: its releases wake this process's
    * waiting writers (base/busy.c) */
-  int rc = lode_sysdb_begin(db, err, errlen);
+  int rc = lode__sqlite_begin(db, err, errlen);
   for (int i = 0; i < n && rc == LODE_OK; i++) {
     sqlite3_bind_text(st, 1, refs[i].id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, refs[i].rev);
@@ -169,12 +169,12 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
     else if (changed) *changed += sqlite3_changes(lode__sysdb_conn(db));
   }
   sqlite3_clear_bindings(st);
-  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
-  if (rc != LODE_OK) lode_sysdb_rollback(db);
+  if (rc == LODE_OK) rc = lode__sqlite_commit(db, err, errlen);
+  if (rc != LODE_OK) lode__sqlite_rollback(db);
   return rc;
 }
 
-int lode_sysdb_outbox_pending(lode_sysdb *db) {
+int lode__sqlite_outbox_pending(lode_sysdb *db) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_OUTBOX_PENDING,
                                       "SELECT count(*) FROM trace_records WHERE state='pending'");
   if (!st) return -1;
@@ -183,7 +183,7 @@ int lode_sysdb_outbox_pending(lode_sysdb *db) {
   return n;
 }
 
-int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_outbox_failure *f),
+int lode__sqlite_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_outbox_failure *f),
                              void *ud, char *err, size_t errlen) {
   sqlite3 *c = lode__sysdb_conn(db);
   sqlite3_stmt *st = NULL;
@@ -208,7 +208,7 @@ int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_out
 
 /* ---- reading a trace ------------------------------------------------------------- */
 
-int lode_sysdb_trace_spans(lode_sysdb *db, const char *trace_id,
+int lode__sqlite_trace_spans(lode_sysdb *db, const char *trace_id,
                            int (*fn)(void *ud, const lode_trace_span_row *r), void *ud, char *err,
                            size_t errlen) {
   sqlite3_stmt *st = NULL;
@@ -267,7 +267,7 @@ static int two_texts(lode_sysdb *db, const char *sql, const char *key, char **a,
   return rc;
 }
 
-int lode_sysdb_trace_head(lode_sysdb *db, const char *trace_id, char **name, char **body,
+int lode__sqlite_trace_head(lode_sysdb *db, const char *trace_id, char **name, char **body,
                           char *err, size_t errlen) {
   return two_texts(db, "SELECT name, body FROM trace_records WHERE id=?1 AND kind='trace'",
                    trace_id, name, body, err, errlen);
@@ -286,9 +286,9 @@ static int has_table(lode_sysdb *db, const char *name) {
   return found;
 }
 
-int lode_sysdb_has_trace_store(lode_sysdb *db) { return has_table(db, "trace_records"); }
+int lode__sqlite_has_trace_store(lode_sysdb *db) { return has_table(db, "trace_records"); }
 
-int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, char **span_id,
+int lode__sqlite_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, char **span_id,
                             char *err, size_t errlen) {
   *trace_id = *span_id = NULL;
   /* a read-only database need not be a state database at all */
@@ -303,7 +303,7 @@ int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, 
   return rc;
 }
 
-int lode_sysdb_latest_trace(lode_sysdb *db, char **trace_id, char *err, size_t errlen) {
+int lode__sqlite_latest_trace(lode_sysdb *db, char **trace_id, char *err, size_t errlen) {
   char *unused = NULL;
   *trace_id = NULL;
   if (!has_table(db, "workflows")) return LODE_ENOTFOUND;
