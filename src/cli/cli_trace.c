@@ -25,7 +25,7 @@
 static int open_db(const char *path, int readonly, lode_sysdb **db) {
   struct stat sb;
   char err[512];
-  if (stat(path, &sb) != 0) {
+  if (!lode_sysdb_is_url(path) && stat(path, &sb) != 0) {
     fprintf(stderr, "lode: no database at %s (run a pipeline first, or pass --db PATH)\n", path);
     return -1;
   }
@@ -54,7 +54,7 @@ static void render_pending(const char *path) {
   lode_sysdb *sys = NULL;
   char err[512];
   struct stat sb;
-  if (stat(path, &sb) != 0 || lode_sysdb_open(path, 0, &sys, err, sizeof err) != LODE_OK) return;
+  if ((!lode_sysdb_is_url(path) && stat(path, &sb) != 0) || lode_sysdb_open(path, 0, &sys, err, sizeof err) != LODE_OK) return;
   int more = 1;
   for (int guard = 0; more && guard < 100000; guard++)
     if (lode_trace_materialize(sys, 5000, &more, err, sizeof err) != LODE_OK) {

@@ -127,7 +127,7 @@ static int list_row(void *ud, const lode_wf_row *r) {
 static int open_db(lode_cli *c, lode_sysdb **db) {
   char err[512];
   struct stat st;
-  if (stat(c->db, &st) != 0) {
+  if (!lode_sysdb_is_url(c->db) && stat(c->db, &st) != 0) {
     fprintf(stderr, "lode: no state database at %s (use --db or $LODE_DB)\n", c->db);
     return LODE_EXIT_USAGE;
   }

@@ -90,11 +90,11 @@ int lode__pg_queue_claim(lode_sysdb *db, const lode_queue_limits *ql, const char
   int rc = lode__pg_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
   int64_t n = max_n;
-  int64_t now = lode_now_ms();
   int limited = ql->concurrency > 0 || ql->worker_concurrency > 0 || ql->limit > 0;
   if (limited)
     rc = lode__pg_run(db, -1, "SELECT pg_advisory_xact_lock(hashtext('lode.queue.' || $1))", &q1,
                       "cannot lock the queue", err, errlen);
+  int64_t now = lode_now_ms();
   if (rc == LODE_OK && ql->concurrency > 0) {
     int64_t running = count1(db,
                              "SELECT count(*) FROM workflows WHERE queue=$1 AND status='PENDING'",
@@ -126,6 +126,10 @@ int lode__pg_queue_claim(lode_sysdb *db, const lode_queue_limits *ql, const char
   }
   char **out = NULL;
   int got = 0;
+  /* the start time is taken after the counts: an outcome they saw was
+   * stamped before it committed, so the recorded starts and ends of one
+   * queue never overlap beyond its limits */
+  now = lode_now_ms();
   if (rc == LODE_OK && n > 0) {
     lode__pgq q = {0};
     lode__pgq_text(&q, ql->name);
