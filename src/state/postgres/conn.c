@@ -57,6 +57,46 @@ uint8_t *lode__pg_blob(const PGresult *r, int row, int col, size_t *n) {
   return p;
 }
 
+/* ---- text the server accepts ------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at p (1-4), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p) {
+  if (p[0] < 0x80) return 1;
+  size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+  if (!n || (n == 3 && p[0] >= 0xf0)) return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) return 0;
+  if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) return 0;
+  return n;
+}
+
+/* PostgreSQL refuses text that is not UTF-8 (SQLite stores any bytes): a
+ * Lua string (a name, an error message) may be anything. NULL if s is
+ * valid, else a malloc'd copy with each invalid byte as U+FFFD. */
+static char *utf8_fixed(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, n;
+  while (p[i] && (n = utf8_seq(p + i))) i += n;
+  if (!p[i]) return NULL;
+  size_t len = strlen(s);
+  char *out = malloc(len * 3 + 1);
+  if (!out) return NULL;
+  size_t o = 0;
+  for (i = 0; p[i];) {
+    n = utf8_seq(p + i);
+    if (n) {
+      memcpy(out + o, p + i, n);
+      o += n, i += n;
+    } else {
+      memcpy(out + o, "\xef\xbf\xbd", 3);
+      o += 3, i++;
+    }
+  }
+  out[o] = 0;
+  return out;
+}
+
 /* ---- notifications ------------------------------------------------------ */
 
 static void drain(lode_sysdb *db) {
@@ -231,10 +271,29 @@ static int replay(lode_sysdb *db) {
   return ok;
 }
 
+static PGresult *exec_valid(lode_sysdb *db, int slot, const char *sql, const lode__pgq *q,
+                           const char *what, char *err, size_t errlen, int *rc);
+
 PGresult *lode__pg_exec(lode_sysdb *db, int slot, const char *sql, const lode__pgq *q,
                         const char *what, char *err, size_t errlen, int *rc) {
   static const lode__pgq none;
   if (!q) q = &none;
+  char *fixed[LODE__PG_MAXP];
+  int nfixed = 0;
+  lode__pgq copy;
+  for (int i = 0; i < q->n; i++) {
+    char *f = q->v[i] && !q->fmt[i] ? utf8_fixed(q->v[i]) : NULL;
+    if (!f) continue;
+    if (!nfixed) copy = *q;
+    copy.v[i] = fixed[nfixed++] = f;
+  }
+  PGresult *r = exec_valid(db, slot, sql, nfixed ? &copy : q, what, err, errlen, rc);
+  for (int i = 0; i < nfixed; i++) free(fixed[i]);
+  return r;
+}
+
+static PGresult *exec_valid(lode_sysdb *db, int slot, const char *sql, const lode__pgq *q,
+                           const char *what, char *err, size_t errlen, int *rc) {
   *rc = LODE_OK;
   for (int attempt = 0;; attempt++) {
     PGresult *r = db->c ? send1(db, slot, sql, q->n, q->v, q->len, q->fmt) : NULL;
