@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "state/postgres/pg_int.h"
 
@@ -17,7 +18,13 @@
   "executor_id,recovery_attempts,max_recovery_attempts,trace_id,span_id,parent_span_id," \
   "queue,created_at,updated_at,started_at,ended_at,deadline_ms,traced,trace_extra"
 
+/* The workflow is another executor's now: said here too, since a worker
+ * does not print a failed child's error (the process must be seen to have
+ * stopped it). */
 static int fenced_err(lode_sysdb *db, const char *id, char *err, size_t errlen) {
+  lode_warn("workflow '%s' is no longer this process's (its lease ran out and another "
+            "process took it over); this process stops it and records nothing more of it",
+            id);
   snprintf(err, errlen,
            "workflow '%s' is no longer this process's (executor %s): its lease ran out and "
            "another process took it over (docs/postgres.md, \"Leases and fencing\"); nothing "
