@@ -376,9 +376,13 @@ def test_three_hosts_serve_one_ingestion_one_killed(lode):
         run = lode.start("run", INGEST, "corpus", "--store", store, "--workers", "2", env=env)
         try:
             # one of the workers dies once files are flowing
-            assert wait_for(lambda: lode.sql(
-                "select count(*) from workflows where name='process_file_workflow' and"
-                " status='SUCCESS'")[0][0] >= 30, timeout=120)
+            def flowing():
+                try:
+                    return lode.sql("select count(*) from workflows where"
+                                    " name='process_file_workflow' and status='SUCCESS'")[0][0] >= 30
+                except RuntimeError:  # the schema is not made yet
+                    return False
+            assert wait_for(flowing, timeout=120)
             kill9(hosts[0])
             out, err = run.communicate(timeout=600)
             assert run.returncode == 0, err
