@@ -10,7 +10,8 @@ none. The build runs it (CMake target `layers`) and so does `make test`
 of each rule in a copy of the tree and expects it to be found).
 
 A file belongs to the layer of its folder: src/base, src/state (the
-interface) and src/state/sqlite (its SQLite backend), src/core (the engine),
+interface and its dispatch) and src/state/sqlite, src/state/postgres (its
+SQLite and PostgreSQL backends), src/core (the engine),
 src/trace, src/kernels, src/lua, src/cli. Every subfolder of src/state is a
 backend, whose headers only its own files include.
 """
@@ -35,6 +36,9 @@ LUA_PUBLIC = {"lua/lode_host.h"}
 
 # System headers a layer must not include.
 SQLITE_OK_FILES = re.compile(r"^(state/sqlite/.*|base/busy\.[ch]|kernels/store[^/]*\.[ch])$")
+# libpq: the PostgreSQL backend of the state database, and the vector store
+PG_OK_FILES = re.compile(r"^(state/postgres/.*|kernels/store[^/]*\.[ch])$")
+PG_CALL = re.compile(r"\bPQ[a-z][A-Za-z0-9_]*\s*\(")
 LUA_HEADERS = {"lua.h", "lauxlib.h", "lualib.h", "lua.hpp"}
 NO_LUA = {"base", "state", "state/backend", "core", "trace", "kernels"}
 
@@ -88,6 +92,10 @@ def check(src):
                         problems.append("%s: includes <sqlite3.h>; only the state backend"
                                         " (src/state/sqlite), base/busy and the vector store"
                                         " use SQLite" % where)
+                    if base == "libpq-fe.h" and not PG_OK_FILES.match(rel):
+                        problems.append("%s: includes <libpq-fe.h>; only the state backend"
+                                        " src/state/postgres and the vector store use libpq"
+                                        % where)
                     if base in LUA_HEADERS and layer in NO_LUA:
                         problems.append("%s: includes <%s>; only src/lua and src/cli know Lua"
                                         % (where, inc))
@@ -119,6 +127,15 @@ def check(src):
                     problems.append("%s:%d: calls %s (%d SQLite call(s) in this file); only"
                                     " the state backend (src/state/sqlite), base/busy and the"
                                     " vector store call SQLite"
+                                    % (rel, calls[0][0], calls[0][1], len(calls)))
+            if not PG_OK_FILES.match(rel):
+                code = strip_comments(text)
+                calls = [(no, m.group(0).rstrip("( "))
+                         for no, line in enumerate(code.splitlines(), 1)
+                         for m in [PG_CALL.search(line)] if m]
+                if calls:
+                    problems.append("%s:%d: calls %s (%d libpq call(s) in this file); only"
+                                    " src/state/postgres and the vector store call libpq"
                                     % (rel, calls[0][0], calls[0][1], len(calls)))
     problems += cycles(edges)
     return problems
