@@ -18,7 +18,9 @@ static const struct {
      "Workflows recorded by another version of the pipeline file are listed with\n"
      "the commands that resume or cancel them, and left alone.\n\n"
      "  --id ID        idempotency key: an id that exists returns its recorded result\n"
-     "  --db PATH      state database (default $LODE_DB, else .lode/lode.db)\n"
+     "  --db PATH      state database (default $LODE_DB, else .lode/lode.db): a\n"
+     "                 file, or a postgresql://user@host:port/db URL to share one\n"
+     "                 database between many machines (docs/postgres.md)\n"
      "  --sync MODE    normal (default): a kill -9 loses no finished step;\n"
      "                 full: every checkpoint also survives power loss\n"
      "  --timeout S    cancel the workflow (and its children) after S seconds\n"
@@ -49,8 +51,10 @@ static const struct {
      "the number of cores), each with its own Lua state, claim queued workflows\n"
      "within their queues' limits (concurrency is global across processes,\n"
      "worker_concurrency per process, limiter = { limit, period }). Several\n"
-     "workers and runs may share one state database. On stop, what a worker\n"
-     "holds goes back to its queue and is claimed again: never lost."},
+     "workers and runs may share one state database: with --db postgresql://...\n"
+     "on many machines (docs/postgres.md; a machine that stops renewing its\n"
+     "lease, $LODE_PG_LEASE_S, default 30 s, has its work taken over). On stop,\n"
+     "what a worker holds goes back to its queue and is claimed again: never lost."},
     {"trace", "lode trace WORKFLOW_ID|TRACE_ID [--depth N] [--errors] [--name GLOB] [--slowest K]\n"
               "           [--span SPAN_ID [--full]] [--all] [--json] [--html FILE] [--db PATH]",
      "Draws the trace tree of a run from the local database (no Opik needed): each\n"

@@ -60,15 +60,13 @@ def max_running(lode, queue, executor=None):
     return best
 
 
-SUM = r'''
-local lode = require("lode")
-local add = lode.step("add", function(a, b) return a + b end)
-return lode.workflow("sum", function(n)
-  local s = 0
-  for i = 1, tonumber(n) do s = add(s, i) end
-  return s
-end)
-'''
+def docs_example():
+    """The pipeline docs/postgres.md shows (its first lua block), run as written."""
+    text = open(os.path.join(lodeutil.SOURCE, "docs", "postgres.md")).read()
+    return re.search(r"```lua\n(.*?)```", text, re.S).group(1)
+
+
+SUM = docs_example()
 
 
 def test_every_cli_command_works_on_postgres(lode):
