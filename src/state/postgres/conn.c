@@ -326,6 +326,14 @@ static PGresult *exec_valid(lode_sysdb *db, int slot, const char *sql, const lod
       *rc = LODE_EDB;
       return NULL;
     }
+    if (db->in_tx && db->no_replay) {
+      snprintf(err, errlen, "%s: %s: the connection was lost in the transaction", db->shown,
+               what);
+      db->in_tx = 0;
+      log_clear(db);
+      *rc = LODE_EDB;
+      return NULL;
+    }
     if (db->in_tx && !replay(db)) {
       snprintf(err, errlen, "%s: %s: cannot redo the transaction after reconnecting: %s",
                db->shown, what, PQerrorMessage(db->c));

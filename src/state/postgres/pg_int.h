@@ -62,6 +62,8 @@ struct lode_sysdb {
   char *shown; /* the URL without a password, for messages */
   char prepared[LODE__PG_SLOTS];
   int in_tx, readonly;
+  int no_replay; /* this transaction is not sent again after a reconnect
+                    (a claim: sent again, it would pick other rows) */
   unsigned commits;  /* this connection's committed writes */
   unsigned notified; /* status changes announced by others (lode_status) */
   unsigned wakes;    /* queue work announced (lode_wake) */

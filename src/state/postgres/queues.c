@@ -89,6 +89,7 @@ int lode__pg_queue_claim(lode_sysdb *db, const lode_queue_limits *ql, const char
   }
   int rc = lode__pg_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
+  db->no_replay = 1;
   int64_t n = max_n;
   int limited = ql->concurrency > 0 || ql->worker_concurrency > 0 || ql->limit > 0;
   if (limited)
@@ -157,9 +158,16 @@ int lode__pg_queue_claim(lode_sysdb *db, const lode_queue_limits *ql, const char
     }
   }
   if (rc == LODE_OK) rc = lode__pg_commit(db, err, errlen);
+  db->no_replay = 0;
   if (rc != LODE_OK) {
     lode__pg_rollback(db);
-    for (int i = 0; i < got; i++) free(out[i]);
+    /* a commit whose answer was lost may have happened: what it claimed
+     * goes back to the queue (nothing was started), to be claimed again */
+    char e2[256];
+    for (int i = 0; i < got; i++) {
+      lode__pg_release(db, executor_id, out[i], e2, sizeof e2);
+      free(out[i]);
+    }
     free(out);
     return rc;
   }
