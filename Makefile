@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = build-essential cmake pkg-config \
   liblua5.4-dev lua5.4 libsqlite3-dev sqlite3 libcurl4-openssl-dev libcjson-dev \
   libcmocka-dev lua-busted libutf8proc-dev libxxhash-dev libxml2-dev \
-  libpoppler-glib-dev libmd4c-dev python3 python3-pytest python3-yaml \
+  libpoppler-glib-dev libmd4c-dev zlib1g-dev python3 python3-pytest python3-yaml \
   python3-jsonschema chromium postgresql libpq-dev
 
 .PHONY: all deps build demo test test-sanitizers bench fuzz clean

@@ -138,7 +138,7 @@ dbos_run() { # -> steps/s
 lode_run() { # mode run -> "process_s executor_s"
   local db="$tmp/lode-$1-$2.db" t0 t1 out
   t0=$(date +%s%N)
-  out=$("$lode" run "$here/noop10.lua" "$N" "$STEPS" --db "$db" --sync "$1" 2>"$tmp/lode.err") ||
+  out=$("$lode" run --db "$db" --sync "$1" "$here/noop10.lua" "$N" "$STEPS" 2>"$tmp/lode.err") ||
     { cat "$tmp/lode.err" >&2; die "lode run failed (--sync $1)"; }
   t1=$(date +%s%N)
   python3 - "$db" "$out" "$N" "$STEPS" "$t0" "$t1" <<'PY' || die "lode run (--sync $1) did not check out"
@@ -179,7 +179,7 @@ lode_pg_run() { # mode run -> "process_s executor_s"
 }
 
 for mode in normal full; do  # load the binary and the page cache once
-  "$lode" run "$here/noop10.lua" 1 "$STEPS" --db "$tmp/warm-$mode.db" --sync "$mode" >/dev/null 2>&1 ||
+  "$lode" run --db "$tmp/warm-$mode.db" --sync "$mode" "$here/noop10.lua" 1 "$STEPS" >/dev/null 2>&1 ||
     die "lode warm-up run failed (--sync $mode)"
 done
 runs=$tmp/runs.txt
@@ -202,7 +202,7 @@ done
 for mode in normal full; do
   db=$tmp/procs-$mode.db t0=$(date +%s%N)
   for ((i = 1; i <= N; i++)); do
-    "$lode" run "$here/noop10.lua" 1 "$STEPS" --db "$db" --sync "$mode" >/dev/null 2>"$tmp/lode.err" ||
+    "$lode" run --db "$db" --sync "$mode" "$here/noop10.lua" 1 "$STEPS" >/dev/null 2>"$tmp/lode.err" ||
       { cat "$tmp/lode.err" >&2; die "lode run failed (--sync $mode, process $i)"; }
   done
   echo "$mode $t0 $(date +%s%N)" >>"$tmp/procs.txt"

@@ -51,7 +51,7 @@ run() { # name env... -- args: prints wall seconds, peak KB and CPU seconds (use
     || { echo "run $name failed:"; cat "$work/$name.err"; exit 1; }
   tail -1 "$work/$name.time" | awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}'
 }
-ingest=("$lode" run "$src/pipelines/ingest_folder.lua" corpus --include '*.html' --workers "${WORKERS:-2}")
+ingest=("$lode" run --workers "${WORKERS:-2}" "$src/pipelines/ingest_folder.lua" corpus --include '*.html')
 # The machine is shared and a run lasts about a second, so each figure is the
 # median of REPEAT rounds (default 3); a round runs every configuration back
 # to back on fresh databases, so they see the same moments of the host. One

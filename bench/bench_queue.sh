@@ -15,19 +15,19 @@ cd "$work"
 rate() { # prints workflows/s from the JSON result
   python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.0f" % (r["n"]/r["seconds"]))'
 }
-seq=$("$lode" run queue_bench.lua inline "$n" --db seq.db --workers 1 2>/dev/null | rate)
-w1=$("$lode" run queue_bench.lua queue "$n" --db w1.db --workers 1 2>/dev/null | rate)
-w2=$("$lode" run queue_bench.lua queue "$n" --db w2.db --workers 2 2>/dev/null | rate)
+seq=$("$lode" run --db seq.db --workers 1 queue_bench.lua inline "$n" 2>/dev/null | rate)
+w1=$("$lode" run --db w1.db --workers 1 queue_bench.lua queue "$n" 2>/dev/null | rate)
+w2=$("$lode" run --db w2.db --workers 2 queue_bench.lua queue "$n" 2>/dev/null | rate)
 echo "sequential (inline children):  $seq workflows/s"
 echo "queue, --workers 1:            $w1 workflows/s  ($(python3 -c "print('%.2f' % ($w1/$seq))")x sequential)"
 echo "queue, --workers 2:            $w2 workflows/s  ($(python3 -c "print('%.2f' % ($w2/$seq))")x sequential)"
 
 # two processes: a worker serving the queue, and the run (which serves it too)
-LODE_STATS=1 "$lode" worker queue_bench.lua --db two.db --workers 1 2> worker.err &
+LODE_STATS=1 "$lode" worker --db two.db --workers 1 queue_bench.lua 2> worker.err &
 wpid=$!
 sleep 0.5
 start=$(date +%s.%N)
-LODE_STATS=1 "$lode" run queue_bench.lua queue "$n" --db two.db --workers 1 > two.json 2> run.err
+LODE_STATS=1 "$lode" run --db two.db --workers 1 queue_bench.lua queue "$n" > two.json 2> run.err
 end=$(date +%s.%N)
 kill -TERM $wpid; wait $wpid || true
 total=$(python3 -c "print('%.0f' % ($n/($end-$start)))")

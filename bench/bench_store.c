@@ -138,9 +138,99 @@ done:
   return rc;
 }
 
+/* ---- backends: the same puts and searches on SQLite and PostgreSQL ---------- */
+#define B_PER_DOC 20
+static const char *WORDS[] = {"store", "chunk", "vector", "search", "lode", "queue",
+                              "workflow", "step", "trace", "replay", "durable", "host",
+                              "keyword", "hybrid", "ranking", "filter", "embed", "split"};
+
+static int bench_backend(const char *label, const char *loc, int64_t docs, int64_t dims,
+                         int nq) {
+  char err[LODE_STORE_ERRLEN];
+  lode_store *s = NULL;
+  if (lode_store_open(loc, "bench/random", &s, err, sizeof err) != 0) return die("open", err);
+  float *v = malloc((size_t)(B_PER_DOC * dims) * sizeof *v);
+  char (*texts)[900] = malloc(B_PER_DOC * sizeof *texts);
+  lode_store_chunk ch[B_PER_DOC];
+  double t0 = now_s();
+  for (int64_t d = 0; d < docs; d++) {
+    for (int i = 0; i < B_PER_DOC; i++) {
+      for (int64_t j = 0; j < dims; j++) v[i * dims + j] = frand();
+      unit(v + i * dims, dims);
+      size_t len = 0;
+      while (len < 800) {
+        const char *w = WORDS[(rng >> 7) % (sizeof WORDS / sizeof *WORDS)];
+        (void)frand();
+        len += (size_t)snprintf(texts[i] + len, sizeof texts[i] - len, "%s%lld ", w,
+                                (long long)(rng % 1000));
+      }
+      ch[i] = (lode_store_chunk){texts[i], len, 0, (int64_t)len, "[\"Bench\"]"};
+    }
+    char path[64], hash[32];
+    snprintf(path, sizeof path, "bench/doc%06lld.md", (long long)d);
+    snprintf(hash, sizeof hash, "h%lld", (long long)d);
+    lode_store_doc doc = {path, hash, NULL, "Bench", "text/markdown", 16000};
+    if (lode_store_put(s, &doc, ch, B_PER_DOC, v, dims, err, sizeof err)) return die("put", err);
+  }
+  double put_s = now_s() - t0;
+  lode_store_hit *hits = NULL;
+  size_t nh = 0;
+  t0 = now_s();
+  if (lode_store_search(s, v, dims, K, NULL, &hits, &nh, err, sizeof err))
+    return die("search", err);
+  double load_s = now_s() - t0;
+  lode_store_hits_free(hits, nh);
+  double *vt = calloc((size_t)nq, sizeof *vt), *kt = calloc((size_t)nq, sizeof *kt);
+  for (int q = 0; q < nq; q++) {
+    for (int64_t j = 0; j < dims; j++) v[j] = frand();
+    unit(v, dims);
+    double t = now_s();
+    if (lode_store_search(s, v, dims, K, NULL, &hits, &nh, err, sizeof err))
+      return die("search", err);
+    vt[q] = now_s() - t;
+    lode_store_hits_free(hits, nh);
+    char text[64];
+    snprintf(text, sizeof text, "%s%d %s", WORDS[q % 18], q * 37 % 1000, WORDS[(q + 5) % 18]);
+    t = now_s();
+    if (lode_store_search_text(s, text, K, NULL, &hits, &nh, err, sizeof err))
+      return die("keyword search", err);
+    kt[q] = now_s() - t;
+    lode_store_hits_free(hits, nh);
+  }
+  printf("  %-10s put %6.0f docs/s (%6.0f chunks/s), cache load %.2f s, vector search %6.2f "
+         "ms, keyword search %6.2f ms (medians)\n",
+         label, (double)docs / put_s, (double)(docs * B_PER_DOC) / put_s, load_s,
+         median(vt, nq) * 1e3, median(kt, nq) * 1e3);
+  free(vt);
+  free(kt);
+  free(v);
+  free(texts);
+  lode_store_free(s);
+  return 0;
+}
+
+/* bench_store backends DOCS DIMS QUERIES WORKDIR PG_URL */
+static int compare_backends(int argc, char **argv) {
+  if (argc < 7) {
+    fprintf(stderr, "usage: bench_store backends DOCS DIMS QUERIES WORKDIR PG_URL\n");
+    return 2;
+  }
+  int64_t docs = atoll(argv[2]), dims = atoll(argv[3]);
+  int nq = atoi(argv[4]);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/bench_backends.db", argv[5]);
+  printf("%lld documents x %d chunks (800 bytes of text, %lld dims), one process, one "
+         "connection\n",
+         (long long)docs, B_PER_DOC, (long long)dims);
+  if (bench_backend("SQLite", path, docs, dims, nq) != 0) return 1;
+  return bench_backend("PostgreSQL", argv[6], docs, dims, nq);
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "backends")) return compare_backends(argc, argv);
   if (argc < 5) {
-    fprintf(stderr, "usage: bench_store N DIMS QUERIES WORKDIR [VEC0_SO]\n");
+    fprintf(stderr, "usage: bench_store N DIMS QUERIES WORKDIR [VEC0_SO]\n"
+                    "       bench_store backends DOCS DIMS QUERIES WORKDIR PG_URL\n");
     return 2;
   }
   int64_t n = atoll(argv[1]), dims = atoll(argv[2]);

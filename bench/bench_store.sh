@@ -36,4 +36,14 @@ for spec in "100000 384 30" "1000000 384 10"; do
   }'
   echo "$out" | grep -q "agree with lode: NO" && { echo "  results disagree with sqlite-vec"; status=1; }
 done
+
+# The same puts (documents of 20 chunks) and searches on both backends: a
+# private PostgreSQL (tests/pg/pgserver.py), fsync and synchronous_commit on.
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  /usr/bin/python3 "$here/tests/pg/pgserver.py" run -- sh -c \
+    "\"$bin\" backends 1000 384 30 \"$work\" \"\$LODE_TEST_PG\"" || status=1
+else
+  echo "note: PostgreSQL not installed (make deps); skipping the backends comparison"
+fi
 exit $status

@@ -8,10 +8,18 @@ pkg_check_modules(LODE_SF_XML REQUIRED IMPORTED_TARGET libxml-2.0)
 pkg_check_modules(LODE_SF_POPPLER REQUIRED IMPORTED_TARGET poppler-glib)
 pkg_check_modules(LODE_SF_GLIB REQUIRED IMPORTED_TARGET glib-2.0)
 pkg_check_modules(LODE_SF_MD4C REQUIRED IMPORTED_TARGET md4c)
+# gzip-compressed documents (x.md.gz) are inflated by fs_load.c
+pkg_check_modules(LODE_SF_ZLIB REQUIRED IMPORTED_TARGET zlib)
+# the store on PostgreSQL (src/kernels/store_pg.c)
+pkg_check_modules(LODE_SF_PQ REQUIRED IMPORTED_TARGET libpq)
 
 list(APPEND LODE_KERNEL_SOURCES
   src/kernels/store.c
   src/kernels/store_search.c
+  src/kernels/store_share.c
+  src/kernels/store_sqlite.c
+  src/kernels/store_sqlite_read.c
+  src/kernels/store_pg.c
   src/kernels/fs.c
   src/kernels/fs_load.c
   src/kernels/fs_html.c
@@ -30,7 +38,7 @@ set_source_files_properties(src/kernels/fs_pdf.c PROPERTIES
   INCLUDE_DIRECTORIES "${LODE_SF_POPPLER_INCLUDE_DIRS}")
 list(APPEND LODE_KERNEL_LIBS PkgConfig::LODE_SF_SQLITE PkgConfig::LODE_SF_XXHASH
   PkgConfig::LODE_SF_XML PkgConfig::LODE_SF_GOBJECT PkgConfig::LODE_SF_GLIB
-  PkgConfig::LODE_SF_MD4C ${CMAKE_DL_LIBS})
+  PkgConfig::LODE_SF_MD4C PkgConfig::LODE_SF_ZLIB PkgConfig::LODE_SF_PQ ${CMAKE_DL_LIBS})
 list(APPEND LODE_LUA_AREA_SOURCES src/lua/lode_lua_store.c src/lua/lode_lua_fs.c)
 list(APPEND LODE_C_TESTS test_store test_fs)
 

@@ -24,13 +24,16 @@ local args = require("lode.args")
 local rag = require("lode.rag")
 local progress = require("lode.progress")
 
-local SPEC = args.spec{
+-- Declared, so `lode run` checks the arguments before recording anything.
+local SPEC = args.declare{
   usage = "lode run pipelines/ingest_folder.lua FOLDER [options]",
   summary = "Ingests FOLDER's documents (Markdown, HTML, PDF, text) into a vector store:\n" ..
-            "unchanged files are skipped, changed ones replaced, vanished ones removed.",
+            "unchanged files are skipped, changed ones replaced; vanished ones are listed,\n" ..
+            "and removed with --cleanup full.",
   positional = { { name = "folder", required = true, help = "the folder to ingest" } },
   options = {
-    { name = "store", default = ".lode/store.db", metavar = "PATH", help = "the store file" },
+    { name = "store", default = ".lode/store.db", metavar = "PATH|URL",
+      help = "the store file, or a postgresql:// URL" },
     { name = "size", type = "integer", default = 1000, min = 1,
       help = "chunk size in code points" },
     { name = "overlap", type = "integer", default = 200, min = 0,
@@ -42,17 +45,32 @@ local SPEC = args.spec{
     { name = "dims", type = "integer", min = 1,
       help = "vector size (hash: default 384; openai: requested dimensions)" },
     { name = "include", type = "list", metavar = "GLOB",
-      help = "only files matching GLOB (default *.md *.markdown *.html *.htm *.txt *.pdf *.rst)" },
+      help = "only files matching GLOB (default *.md *.markdown *.html *.htm *.txt *.pdf *.rst, each also .gz)" },
     { name = "exclude", type = "list", metavar = "GLOB", help = "skip files or folders matching GLOB" },
     { name = "max-bytes", type = "integer", default = 64 * 1024 * 1024, min = 1,
       help = "files larger than this fail" },
+    { name = "cleanup", type = "choice", choices = { "none", "incremental", "full" },
+      default = "incremental",
+      help = "vanished files in scope: kept and listed (incremental), removed (full), not looked for (none)" },
     { name = "follow-links", type = "choice", choices = { "inside", "all", "none" },
       default = "inside",
       help = "symbolic links followed: only those staying inside FOLDER (default), all, none" },
   },
+  check = function(o)
+    if o.overlap >= o.size then
+      return nil, string.format("--overlap (%d) must be smaller than --size (%d)", o.overlap, o.size)
+    end
+    return true
+  end,
 }
 
-local DEFAULT_INCLUDE = { "*.md", "*.markdown", "*.html", "*.htm", "*.txt", "*.pdf", "*.rst" }
+-- Each kind also gzip-compressed (x.md.gz), as Debian ships most of its docs;
+-- the loader inflates them (docs/fs.md, "Compressed files").
+local DEFAULT_INCLUDE = {}
+for _, g in ipairs{ "*.md", "*.markdown", "*.html", "*.htm", "*.txt", "*.pdf", "*.rst" } do
+  DEFAULT_INCLUDE[#DEFAULT_INCLUDE + 1] = g
+  DEFAULT_INCLUDE[#DEFAULT_INCLUDE + 1] = g .. ".gz"
+end
 
 local function file_size(path)
   local f = io.open(path, "rb")
@@ -62,10 +80,16 @@ local function file_size(path)
   return n
 end
 
--- Walks the folder, hashes each file, and removes from the store what was
--- ingested from this folder before but is gone now. The removal lives here,
--- not in a step of its own, so the trace keeps the shape drawn above; deleting is
--- idempotent, so a re-run of this step after a crash is harmless.
+-- Walks the folder and hashes each file. Cleanup is scoped, as LangChain's
+-- indexing API scopes it to a source (docs/pipelines.md, "Cleanup"): the
+-- scope is FOLDER with this run's include and exclude globs, and only a
+-- stored document in that scope whose file the walk no longer finds has
+-- vanished. What another scope ingested (another folder, files these globs
+-- leave out) is never touched. `--cleanup full` deletes the vanished ones;
+-- the default, incremental, only replaces changed files and lists the
+-- vanished ones; none does not look for them. The deletion lives here, not
+-- in a step of its own, so the trace keeps the shape drawn above; deleting
+-- is idempotent, so a re-run of this step after a crash is harmless.
 -- A file whose path and content hash the store already holds is not given a
 -- child workflow (a child costs a queue claim and several commits, which was
 -- most of a second pass): the step's output lists it under `skipped`, so the
@@ -95,15 +119,26 @@ local discover_files_step = lode.step("discover_files_step", function(folder, o)
       files[#files + 1] = { path = path, hash = hash, size = file_size(path) }
     end
   end
-  local removed = {}
-  local prefix = folder .. "/"
-  for _, p in ipairs(store:paths()) do
-    if p:sub(1, #prefix) == prefix and not seen[p] then
-      store:delete(p)
-      removed[#removed + 1] = p
+  -- a link the walk did not follow is still there: not vanished
+  for _, rel in ipairs(rels.skipped or {}) do seen[folder .. "/" .. rel] = true end
+  local removed, vanished = {}, {}
+  if o.cleanup ~= "none" then
+    local prefix = folder .. "/"
+    local scope = { include = o.include, exclude = o.exclude }
+    for _, p in ipairs(store:paths()) do
+      if p:sub(1, #prefix) == prefix and not seen[p]
+         and lode.fs.walk_matches(p:sub(#prefix + 1), scope) then
+        if o.cleanup == "full" then
+          store:delete(p)
+          removed[#removed + 1] = p
+        else
+          vanished[#vanished + 1] = p
+        end
+      end
     end
   end
-  return { files = files, skipped = skipped, skipped_bytes = skipped_bytes, removed = removed }
+  return { files = files, skipped = skipped, skipped_bytes = skipped_bytes, removed = removed,
+           vanished = vanished }
 end)
 
 local check_exists_step = lode.step("check_exists_step", function(store_path, path, hash)
@@ -230,39 +265,75 @@ local function finish_file(handle)
   return pcall(handle.result, handle)
 end
 
+-- A failure's reason without the step name and the file's own path, so that
+-- files failing the same way group together.
+local function failure_kind(f)
+  local r = f.reason
+  local at = r:find(f.path .. ": ", 1, true)
+  if at then r = r:sub(1, at - 1) .. r:sub(at + #f.path + 2) end
+  return (r:gsub("^[%w_]+_step: ", ""))
+end
+
+-- Many failures are summarised by reason (a folder of binaries would print
+-- thousands of lines); a few are listed one per line. Each is printed once.
+local LIST_FAILURES = 20
+
 local function print_summary(s)
   local w = io.stderr
   w:write(string.format(
-    "ingested %d, skipped %d unchanged, failed %d, removed %d of %d files; %d chunks, %.1f MB\n",
-    s.ingested, s.skipped, #s.failed, #s.removed, s.files, s.chunks, s.bytes / 1048576))
+    "%d files: ingested %d, skipped %d unchanged, failed %d; removed %d; %d chunks, %.1f MB\n",
+    s.files, s.ingested, s.skipped, #s.failed, #s.removed, s.chunks, s.bytes / 1048576))
   for _, p in ipairs(s.removed) do w:write("  removed: ", p, "\n") end
-  for _, f in ipairs(s.failed) do w:write("  failed: ", f.path, ": ", f.reason, "\n") end
+  if #s.vanished > 0 then
+    w:write(string.format("%d stored files of this scope are gone from the folder; " ..
+                          "kept (--cleanup full removes them):\n", #s.vanished))
+    for i, p in ipairs(s.vanished) do
+      if i > LIST_FAILURES then
+        w:write(string.format("  ... and %d more\n", #s.vanished - LIST_FAILURES))
+        break
+      end
+      w:write("  vanished: ", p, "\n")
+    end
+  end
+  if #s.failed <= LIST_FAILURES then
+    for _, f in ipairs(s.failed) do w:write("  failed: ", f.path, ": ", f.reason, "\n") end
+  else
+    local kinds, order = {}, {}
+    for _, f in ipairs(s.failed) do
+      local k = failure_kind(f)
+      if not kinds[k] then kinds[k] = {}; order[#order + 1] = k end
+      table.insert(kinds[k], f.path)
+    end
+    table.sort(order, function(a, b)
+      if #kinds[a] ~= #kinds[b] then return #kinds[a] > #kinds[b] end
+      return a < b
+    end)
+    for _, k in ipairs(order) do
+      local paths = kinds[k]
+      w:write(string.format("  failed: %d files: %s (%s%s)\n", #paths, k,
+                            table.concat(paths, ", ", 1, math.min(3, #paths)),
+                            #paths > 3 and ", ..." or ""))
+    end
+  end
   w:flush()
 end
 
 return lode.workflow("ingest_folder_workflow", function(...)
-  local opts, err = SPEC:parse({ ... })
-  if not opts then error("ingest_folder: " .. err, 0) end
-  if opts.help then
-    io.stderr:write(SPEC:help())
-    return nil
-  end
-  if opts.overlap >= opts.size then
-    error(string.format("ingest_folder: --overlap (%d) must be smaller than --size (%d)",
-                        opts.overlap, opts.size), 0)
-  end
+  local opts = SPEC:values({ ... })
   local folder = opts.folder:gsub("(.)/+$", "%1")
   local o = {
     store = opts.store, size = opts.size, overlap = opts.overlap,
     max_bytes = opts["max-bytes"],
     include = #opts.include > 0 and opts.include or DEFAULT_INCLUDE, exclude = opts.exclude,
+    cleanup = opts.cleanup,
     follow_links = opts["follow-links"],
     embed = rag.embed_options(opts),
   }
   local found = discover_files_step(folder, o)
   local s = { folder = folder, store = o.store, files = #found.files + #found.skipped,
               ingested = 0, skipped = #found.skipped,
-              failed = {}, removed = found.removed, chunks = 0, bytes = 0 }
+              failed = {}, removed = found.removed, vanished = found.vanished,
+              cleanup = o.cleanup, chunks = 0, bytes = 0 }
   local total = found.skipped_bytes
   for _, f in ipairs(found.files) do total = total + f.size end
   local p = progress.new{ total_files = s.files, total_bytes = total }
@@ -286,10 +357,9 @@ return lode.workflow("ingest_folder_workflow", function(...)
   p:finish()
   print_summary(s)
   if #s.failed > 0 then
-    local lines = {}
-    for _, f in ipairs(s.failed) do lines[#lines + 1] = "  " .. f.path .. ": " .. f.reason end
-    error(string.format("%d of %d files failed:\n%s", #s.failed, s.files,
-                        table.concat(lines, "\n")), 0)
+    -- the files are listed in the summary above; the error only counts
+    -- them. An outcome, not a bug: lode.fail prints it without a traceback.
+    lode.fail(string.format("%d of %d files failed (listed above)", #s.failed, s.files))
   end
   return s
 end, { phase = "INGESTION" })

@@ -10,8 +10,7 @@ none. The build runs it (CMake target `layers`) and so does `make test`
 of each rule in a copy of the tree and expects it to be found).
 
 A file belongs to the layer of its folder: src/base, src/state (the
-interface and its dispatch) and src/state/sqlite, src/state/postgres (its
-SQLite and PostgreSQL backends), src/core (the engine),
+interface) and src/state/sqlite (its SQLite backend), src/core (the engine),
 src/trace, src/kernels, src/lua, src/cli. Every subfolder of src/state is a
 backend, whose headers only its own files include.
 """
@@ -36,14 +35,15 @@ LUA_PUBLIC = {"lua/lode_host.h"}
 
 # System headers a layer must not include.
 SQLITE_OK_FILES = re.compile(r"^(state/sqlite/.*|base/busy\.[ch]|kernels/store[^/]*\.[ch])$")
-# libpq: the PostgreSQL backend of the state database, and the vector store
-PG_OK_FILES = re.compile(r"^(state/postgres/.*|kernels/store[^/]*\.[ch])$")
-PG_CALL = re.compile(r"\bPQ[a-z][A-Za-z0-9_]*\s*\(")
+# libpq: the PostgreSQL state backend and the store's PostgreSQL backend only.
+LIBPQ_OK_FILES = re.compile(r"^(state/postgres/.*|kernels/store_pg\.c)$")
+LIBPQ_HEADERS = {"libpq-fe.h", "libpq-events.h"}
 LUA_HEADERS = {"lua.h", "lauxlib.h", "lualib.h", "lua.hpp"}
 NO_LUA = {"base", "state", "state/backend", "core", "trace", "kernels"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 SQLITE_CALL = re.compile(r"\bsqlite3_[a-z0-9_]+\s*\(")
+LIBPQ_CALL = re.compile(r"\b(PQ[a-zA-Z0-9_]+|lo_[a-z_]+|pg_encoding_to_char)\s*\(")
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 STRING = re.compile(r'"(?:\\.|[^"\\\n])*"')
 
@@ -63,6 +63,18 @@ def strip_comments(text):
     def blank(m):
         return re.sub(r"[^\n]", " ", m.group(0))
     return COMMENT.sub(blank, STRING.sub(blank, text))
+
+
+def calls_of(pattern, rel, text, library, who):
+    """One problem naming the first call of `library` in the file, if any."""
+    code = strip_comments(text)
+    calls = [(no, m.group(0).rstrip("( "))
+             for no, line in enumerate(code.splitlines(), 1)
+             for m in [pattern.search(line)] if m]
+    if not calls:
+        return []
+    return ["%s:%d: calls %s (%d %s call(s) in this file); only %s"
+            % (rel, calls[0][0], calls[0][1], len(calls), library, who)]
 
 
 def check(src):
@@ -92,10 +104,11 @@ def check(src):
                         problems.append("%s: includes <sqlite3.h>; only the state backend"
                                         " (src/state/sqlite), base/busy and the vector store"
                                         " use SQLite" % where)
-                    if base == "libpq-fe.h" and not PG_OK_FILES.match(rel):
-                        problems.append("%s: includes <libpq-fe.h>; only the state backend"
-                                        " src/state/postgres and the vector store use libpq"
-                                        % where)
+                    if base in LIBPQ_HEADERS and not LIBPQ_OK_FILES.match(rel):
+                        problems.append("%s: includes <%s>; only the PostgreSQL state backend"
+                                        " (src/state/postgres) and the store's PostgreSQL"
+                                        " backend (src/kernels/store_pg.c) use libpq"
+                                        % (where, inc))
                     if base in LUA_HEADERS and layer in NO_LUA:
                         problems.append("%s: includes <%s>; only src/lua and src/cli know Lua"
                                         % (where, inc))
@@ -119,24 +132,12 @@ def check(src):
                         target != layer:
                     problems.append("%s: \"%s\" is internal to %s" % (where, inc, target))
             if not SQLITE_OK_FILES.match(rel):
-                code = strip_comments(text)
-                calls = [(no, m.group(0).rstrip("( "))
-                         for no, line in enumerate(code.splitlines(), 1)
-                         for m in [SQLITE_CALL.search(line)] if m]
-                if calls:
-                    problems.append("%s:%d: calls %s (%d SQLite call(s) in this file); only"
-                                    " the state backend (src/state/sqlite), base/busy and the"
-                                    " vector store call SQLite"
-                                    % (rel, calls[0][0], calls[0][1], len(calls)))
-            if not PG_OK_FILES.match(rel):
-                code = strip_comments(text)
-                calls = [(no, m.group(0).rstrip("( "))
-                         for no, line in enumerate(code.splitlines(), 1)
-                         for m in [PG_CALL.search(line)] if m]
-                if calls:
-                    problems.append("%s:%d: calls %s (%d libpq call(s) in this file); only"
-                                    " src/state/postgres and the vector store call libpq"
-                                    % (rel, calls[0][0], calls[0][1], len(calls)))
+                problems += calls_of(SQLITE_CALL, rel, text, "SQLite",
+                                     "the state backend (src/state/sqlite), base/busy and the"
+                                     " vector store call SQLite")
+            if not LIBPQ_OK_FILES.match(rel):
+                problems += calls_of(LIBPQ_CALL, rel, text, "libpq",
+                                     "src/state/postgres and src/kernels/store_pg.c call libpq")
     problems += cycles(edges)
     return problems
 

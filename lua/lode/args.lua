@@ -17,6 +17,16 @@
 --   local opts, err = spec:parse({ ... })   -- nil, message on bad usage
 --   if opts and opts.help then io.stderr:write(spec:help()) end
 --
+-- A pipeline declares its arguments with `args.declare{ ... }` (the same
+-- table, plus an optional `check = function(opts) return nil, msg end` for
+-- rules between options) at its top level. `lode run` then checks the
+-- command line against the declaration after loading the file and before it
+-- records anything: a usage error prints the message and the usage line and
+-- exits 2, `--help` prints the help text and exits 0; no workflow is
+-- recorded either way. The workflow body reads its arguments with
+-- `SPEC:values({ ... })`, which returns the options table (or raises a
+-- lode.fail error, without a traceback, if they were never checked).
+--
 -- Option types: "string", "integer", "number", "flag" (no value), "list"
 -- (repeatable; values collected in order), "choice" (with `choices`).
 -- `--name=value` and `--name value` are both accepted; `--` ends options.
@@ -27,6 +37,33 @@ local M = {}
 
 local Spec = {}
 Spec.__index = Spec
+
+-- Levenshtein distance between two short strings.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The declared option closest to a mistyped one ("--sotre" -> "--store"), or nil.
+local function suggest(spec, name)
+  local best, best_d
+  for _, o in ipairs(spec.options) do
+    local d = distance(name, o.name)
+    if not best_d or d < best_d then best, best_d = o.name, d end
+  end
+  local limit = math.max(1, math.min(2, #name // 2))
+  if best_d and best_d <= limit then return "--" .. best end
+  return nil
+end
 
 local function find(spec, name)
   for _, o in ipairs(spec.options) do
@@ -41,6 +78,7 @@ function M.spec(decl)
   local s = setmetatable({
     usage = decl.usage or "lode run PIPELINE.lua [options]",
     summary = decl.summary,
+    check = decl.check,
     positional = decl.positional or {},
     options = {},
   }, Spec)
@@ -106,7 +144,11 @@ function Spec:parse(argv)
       local name, value = a:match("^%-%-([%w_-]+)=(.*)$")
       name = name or a:match("^%-%-([%w_-]+)$")
       local o = name and find(self, name)
-      if not o then return nil, string.format("unknown option '%s'%s", a, hint) end
+      if not o then
+        local s = name and suggest(self, name)
+        return nil, string.format("unknown option '%s'%s%s", a:match("^[^=]*"),
+                                  s and ("; did you mean " .. s .. "?") or "", hint)
+      end
       if o.type == "flag" then
         if value then return nil, string.format("--%s takes no value%s", name, hint) end
         out[name] = true
@@ -144,30 +186,82 @@ function Spec:parse(argv)
   if #pos > #self.positional then
     return nil, string.format("unexpected argument '%s'%s", pos[#self.positional + 1], hint)
   end
+  if self.check then
+    local ok, err = self.check(out)
+    if not ok then return nil, tostring(err) .. hint end
+  end
   return out
 end
 
---- The --help text: usage, summary, positionals and every option.
-function Spec:help()
-  local lines = { "usage: " .. self.usage }
-  if self.summary then lines[#lines + 1] = "\n" .. self.summary end
-  if #self.positional > 0 then
-    lines[#lines + 1] = "\narguments:"
-    for _, p in ipairs(self.positional) do
-      local d = p.default ~= nil and string.format(" (default %s)", tostring(p.default)) or ""
-      lines[#lines + 1] = string.format("  %-26s %s%s", p.name:upper(), p.help or "", d)
-    end
+--- The options table of a workflow's arguments; bad usage raises a
+--- lode.fail error (a plain message, no traceback). `lode run` has checked
+--- them already when the pipeline declared them with args.declare.
+function Spec:values(argv)
+  local o, err = self:parse(argv)
+  if not o then
+    local lode = require("lode")
+    lode.fail(err)
   end
-  lines[#lines + 1] = "\noptions:"
+  if o.help then
+    require("lode").fail("--help is answered by `lode run PIPELINE --help`, before any workflow")
+  end
+  return o
+end
+
+--- The --help text: usage, summary, positionals and every option, in
+--- aligned columns (name, value, description).
+function Spec:help()
+  local rows = {}
+  local function metavar(o)
+    if o.type == "flag" then return "" end
+    return o.metavar or (o.type == "choice" and table.concat(o.choices, "|")
+                         or (o.type or "string"):upper())
+  end
+  for _, p in ipairs(self.positional) do
+    local d = p.default ~= nil and string.format(" (default %s)", tostring(p.default)) or ""
+    rows[#rows + 1] = { section = "arguments", p.name:upper(), "", (p.help or "") .. d }
+  end
   for _, o in ipairs(self.options) do
-    local left = "--" .. o.name
-    if o.type ~= "flag" then left = left .. " " .. (o.metavar or (o.type == "choice"
-      and table.concat(o.choices, "|") or (o.type or "string"):upper())) end
     local d = o.default ~= nil and string.format(" (default %s)", tostring(o.default)) or ""
     if o.type == "list" then d = " (repeatable)" end
-    lines[#lines + 1] = string.format("  %-26s %s%s", left, o.help or "", d)
+    rows[#rows + 1] = { section = "options", "--" .. o.name, metavar(o), (o.help or "") .. d }
+  end
+  local w1, w2 = 0, 0
+  for _, r in ipairs(rows) do
+    w1 = math.max(w1, #r[1])
+    w2 = math.max(w2, #r[2])
+  end
+  local lines = { "usage: " .. self.usage }
+  if self.summary then lines[#lines + 1] = "\n" .. self.summary end
+  local section
+  for _, r in ipairs(rows) do
+    if r.section ~= section then
+      section = r.section
+      lines[#lines + 1] = "\n" .. section .. ":"
+    end
+    local line = string.format("  %-" .. w1 .. "s  %-" .. w2 .. "s  %s", r[1], r[2], r[3])
+    lines[#lines + 1] = (line:gsub("%s+$", ""))
   end
   return table.concat(lines, "\n") .. "\n"
+end
+
+--- Declares the pipeline's arguments (see the module comment): a spec that
+--- `lode run` checks before any workflow is recorded.
+function M.declare(decl)
+  local s = M.spec(decl)
+  M._declared = s
+  return s
+end
+
+-- Called by the host (lode run) after loading a pipeline, with its arguments:
+-- "ok"; "help", the help text; or "usage", the message, the usage line.
+function M._host_check(argv)
+  local s = M._declared
+  if not s then return "ok" end
+  local o, err = s:parse(argv)
+  if not o then return "usage", (err:gsub(" %(see %-%-help%)$", "")), s.usage end
+  if o.help then return "help", s:help() end
+  return "ok"
 end
 
 return M

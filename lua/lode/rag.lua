@@ -77,7 +77,13 @@ function M.embed_options_for_identity(id)
                       id.provider), 0)
 end
 
+--- True if `location` names a PostgreSQL store (postgresql:// or postgres://).
+function M.is_url(location)
+  return tostring(location):match("^postgres[ql]*://") ~= nil
+end
+
 local function mkdir_for(path)
+  if M.is_url(path) then return end
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then
     -- lode.store.open wants the folder to exist; there is no mkdir in Lua.

@@ -165,6 +165,14 @@ function embed.new(opts) end
 ---@field end integer
 ---@field headers? any
 ---@field chunk_id integer
+---@field paths? string[] every path holding the same content (filter passed), path first
+---@field vector_rank? integer hybrid: rank in the vector list
+---@field keyword_rank? integer hybrid: rank in the keyword list
+
+---@class lode.StoreFilter
+---@field path? string a glob over the stored path (no '/': the file name)
+---@field path_prefix? string
+---@field mime? string
 
 ---@class lode.Store: userdata
 local Store = {}
@@ -187,17 +195,24 @@ function Store:paths() end
 function Store:count() end
 ---@return string? identity, integer dims
 function Store:embedder() end
---- Exact top-k by dot product.
----@param vector number[]|lode.Matrix
+--- Exact top-k by dot product (mode "vector"), by keywords ("keyword") or
+--- both fused by reciprocal rank fusion ("hybrid", the default with text).
+---@param vector? number[]|lode.Matrix nil only for mode "keyword"
 ---@param k? integer
----@param opts? { filter?: { path_prefix?: string, mime?: string } }
+---@param opts? { filter?: lode.StoreFilter, text?: string, mode?: "vector"|"keyword"|"hybrid" }
 ---@return lode.Hit[]
 function Store:search(vector, k, opts) end
+--- Keyword search (SQLite FTS5 BM25; PostgreSQL full-text search).
+---@param text string
+---@param k? integer
+---@param opts? { filter?: lode.StoreFilter }
+---@return lode.Hit[]
+function Store:search_text(text, k, opts) end
 function Store:close() end
 
 ---@class lode.store
 local store = {}
----@param path string
+---@param path string a SQLite file, or a postgresql:// URL
 ---@param opts? { embedder?: string|{ provider: string, model: string, dims: integer }|{ id: string } }
 ---@return lode.Store
 function store.open(path, opts) end
@@ -334,5 +349,10 @@ function lode.uuid() end
 ---@param report table
 ---@return boolean recorded
 function lode.progress(report) end
+
+--- Raises a failure that is not a bug ("3 of 40 files failed", a usage
+--- error): recorded and printed without a Lua traceback.
+---@param message string
+function lode.fail(message) end
 
 return lode

@@ -72,7 +72,10 @@ int lode_cli_report_result(lua_State *L, int rc, int status, const char *id, int
     fputs(lode_buf_cstr(&b), stdout);
     lode_buf_free(&b);
   }
-  fprintf(stderr, "lode: workflow %s failed (%s):\n%s\n", id, lode_wf_status_name(status), msg);
+  if (status == LODE_WF_CANCELLED)
+    fprintf(stderr, "lode: workflow %s stopped (CANCELLED): %s\n", id, msg);
+  else
+    fprintf(stderr, "lode: workflow %s failed (%s):\n%s\n", id, lode_wf_status_name(status), msg);
   return LODE_EXIT_FAILED;
 }
 

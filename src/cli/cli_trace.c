@@ -25,7 +25,7 @@
 static int open_db(const char *path, int readonly, lode_sysdb **db) {
   struct stat sb;
   char err[512];
-  if (!lode_sysdb_is_url(path) && stat(path, &sb) != 0) {
+  if (!lode_cli_db_is_url(path) && stat(path, &sb) != 0) {
     fprintf(stderr, "lode: no database at %s (run a pipeline first, or pass --db PATH)\n", path);
     return -1;
   }
@@ -48,20 +48,23 @@ static int resolve(lode_sysdb *db, const char *id, char **trace_id, char **span_
 }
 
 /* Workflow and step spans are rendered from their rows in batches (by the
- * exporter, or here): bring the trace store up to date before showing it. A
- * database that cannot be written (a read-only copy) is shown as it is. */
-static void render_pending(const char *path) {
-  lode_sysdb *sys = NULL;
-  char err[512];
+ * exporter, or here): bring the trace store up to date before showing it,
+ * through the connection that then reads it. Its close, the last one,
+ * checkpoints the log and removes the -wal and -shm files; a read-only
+ * connection closing last would leave them. A database that cannot be
+ * written (a read-only copy) is shown as it is. */
+static int open_rendered(const char *path, lode_sysdb **db) {
   struct stat sb;
-  if ((!lode_sysdb_is_url(path) && stat(path, &sb) != 0) || lode_sysdb_open(path, 0, &sys, err, sizeof err) != LODE_OK) return;
+  char err[512];
+  if (!lode_cli_db_is_url(path) && stat(path, &sb) != 0) return open_db(path, 1, db);
+  if (lode_sysdb_open(path, 0, db, err, sizeof err) != LODE_OK) return open_db(path, 1, db);
   int more = 1;
   for (int guard = 0; more && guard < 100000; guard++)
-    if (lode_trace_materialize(sys, 5000, &more, err, sizeof err) != LODE_OK) {
+    if (lode_trace_materialize(*db, 5000, &more, err, sizeof err) != LODE_OK) {
       fprintf(stderr, "lode: warning: %s\n", err);
       break;
     }
-  lode_sysdb_close(sys);
+  return 0;
 }
 
 #define TRACE_USAGE                                                                     \
@@ -109,7 +112,12 @@ static int write_file(const char *path, const lode_buf *b) {
   return 0;
 }
 
-int lode_cmd_trace(lode_cli *c) {
+static const lode_cli_opt trace_opts[] = {
+    {"--depth", "N"},   {"--errors", NULL},    {"--name", "GLOB"}, {"--slowest", "K"},
+    {"--span", "SPAN_ID"}, {"--full", NULL},   {"--all", NULL},    {"--html", "FILE"},
+    {"--db", "PATH"},   {"--json", NULL},      {NULL, NULL}};
+
+int lode_cmd_trace(lode_cli *c, int argc, char **argv) {
   lode_sysdb *db = NULL;
   char *trace_id = NULL, *span_id = NULL, *opik = NULL, err[512];
   const char *id = NULL, *html = NULL;
@@ -118,25 +126,26 @@ int lode_cmd_trace(lode_cli *c) {
   int rc = LODE_EXIT_FAILED;
   memset(&v, 0, sizeof v);
   lode_buf_init(&out, (size_t)256 << 20);
-  for (int i = 0; i < c->argc; i++) {
-    const char *a = c->argv[i], *val = i + 1 < c->argc ? c->argv[i + 1] : NULL;
-    int bad = 0;
-    if (!strcmp(a, "--errors")) v.errors = 1;
-    else if (!strcmp(a, "--full")) v.full = 1;
-    else if (!strcmp(a, "--all")) v.all = 1;
-    else if (!strcmp(a, "--depth") && val) bad = int_arg(a, c->argv[++i], &v.depth);
-    else if (!strcmp(a, "--slowest") && val) bad = int_arg(a, c->argv[++i], &v.slowest);
-    else if (!strcmp(a, "--name") && val) v.name_glob = c->argv[++i];
-    else if (!strcmp(a, "--span") && val) v.span_id = c->argv[++i];
-    else if (!strcmp(a, "--html") && val) html = c->argv[++i];
-    else if (a[0] != '-' && !id) id = a;
-    else bad = 1;
-    if (bad) {
-      fprintf(stderr, TRACE_USAGE);
-      rc = LODE_EXIT_USAGE;
-      goto done;
-    }
+  int pr = lode_cli_parse(c, "trace", trace_opts, argc, argv, 0);
+  if (pr) {
+    rc = pr > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
+    goto done;
   }
+  const char *a;
+  v.errors = lode_cli_get(c, "--errors") != NULL;
+  v.full = lode_cli_get(c, "--full") != NULL;
+  v.all = lode_cli_get(c, "--all") != NULL;
+  v.name_glob = lode_cli_get(c, "--name");
+  v.span_id = lode_cli_get(c, "--span");
+  html = lode_cli_get(c, "--html");
+  if (((a = lode_cli_get(c, "--depth")) && int_arg("--depth", a, &v.depth)) ||
+      ((a = lode_cli_get(c, "--slowest")) && int_arg("--slowest", a, &v.slowest)) ||
+      c->argc > 1) {
+    if (c->argc > 1) fprintf(stderr, "lode trace: one id at a time, not '%s'\n", c->argv[1]);
+    rc = LODE_EXIT_USAGE;
+    goto done;
+  }
+  if (c->argc == 1) id = c->argv[0];
   if ((!id && !html) || (v.full && !v.span_id)) {
     fprintf(stderr, v.full && !v.span_id ? "lode: --full goes with --span SPAN_ID\n"
                                          : TRACE_USAGE);
@@ -144,8 +153,11 @@ int lode_cmd_trace(lode_cli *c) {
     goto done;
   }
   v.json = c->json;
-  render_pending(c->db);
-  if (open_db(c->db, 1, &db)) goto done;
+  if (lode_cli_check_db(c)) {
+    rc = LODE_EXIT_USAGE;
+    goto done;
+  }
+  if (open_rendered(c->db, &db)) goto done;
   if (!lode_sysdb_has_trace_store(db)) {
     fprintf(stderr, "lode: %s has no trace records yet\n", c->db);
     goto done;
@@ -237,32 +249,38 @@ static int list_failed(lode_sysdb *db, int json) {
   return LODE_EXIT_OK;
 }
 
-int lode_cmd_export(lode_cli *c) {
+static const lode_cli_opt export_opts[] = {{"--failed", NULL},  {"--retry-failed", NULL},
+                                           {"--timeout", "SECONDS"}, {"--db", "PATH"},
+                                           {"--json", NULL},    {NULL, NULL}};
+
+int lode_cmd_export(lode_cli *c, int argc, char **argv) {
   int show_failed = 0, retry_failed = 0, rc = LODE_EXIT_FAILED;
   double timeout = 60.0;
   lode_sysdb *db = NULL;
   lode_opik_config cfg;
   char err[512];
   memset(&cfg, 0, sizeof cfg);
-  for (int i = 0; i < c->argc; i++) {
-    const char *a = c->argv[i];
-    if (!strcmp(a, "--failed")) show_failed = 1;
-    else if (!strcmp(a, "--retry-failed")) retry_failed = 1;
-    else if (!strcmp(a, "--timeout")) {
-      /* seconds for the whole delivery, requests included (docs/cli.md);
-       * 0: one pass, no waiting for records in backoff */
-      char *end = NULL;
-      if (i + 1 < c->argc) timeout = strtod(c->argv[++i], &end);
-      if (!end || end == c->argv[i] || *end || !(timeout >= 0) || timeout > 86400) {
-        fprintf(stderr, "lode: export --timeout takes seconds (a number from 0 to 86400)\n");
-        return LODE_EXIT_USAGE;
-      }
-    } else {
-      fprintf(stderr, "usage: lode export [--failed] [--retry-failed] [--timeout SECONDS] "
-                      "[--db PATH] [--json]\n");
+  int pr = lode_cli_parse(c, "export", export_opts, argc, argv, 0);
+  if (pr) return pr > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
+  if (c->argc) {
+    fprintf(stderr, "lode export: unexpected argument '%s'\n", c->argv[0]);
+    lode_cmd_usage("export");
+    return LODE_EXIT_USAGE;
+  }
+  show_failed = lode_cli_get(c, "--failed") != NULL;
+  retry_failed = lode_cli_get(c, "--retry-failed") != NULL;
+  const char *t = lode_cli_get(c, "--timeout");
+  if (t) {
+    /* seconds for the whole delivery, requests included (docs/cli.md);
+     * 0: one pass, no waiting for records in backoff */
+    char *end = NULL;
+    timeout = strtod(t, &end);
+    if (end == t || *end || !(timeout >= 0) || timeout > 86400) {
+      fprintf(stderr, "lode: export --timeout takes seconds (a number from 0 to 86400)\n");
       return LODE_EXIT_USAGE;
     }
   }
+  if (lode_cli_check_db(c)) return LODE_EXIT_USAGE;
   if (open_db(c->db, 0, &db)) goto done;
   if (show_failed && !retry_failed) {
     rc = list_failed(db, c->json);

@@ -89,11 +89,25 @@ static void on_signal(int sig) {
   atomic_store(&got_signal, 1);
 }
 
-int lode_cmd_worker(lode_cli *c) {
-  if (c->argc < 1) {
-    fprintf(stderr, "usage: lode worker PIPELINE.lua [--workers N] [--db PATH]\n");
+static const lode_cli_opt worker_opts[] = {
+    {"--workers", "N"}, {"--db", "PATH"}, {"--sync", "MODE"}, {NULL, NULL}};
+
+int lode_cmd_worker(lode_cli *c, int argc, char **argv) {
+  int pr = lode_cli_parse(c, "worker", worker_opts, argc, argv, 1);
+  if (pr) return pr > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
+  if (c->argc != 1) {
+    if (!c->argc)
+      fprintf(stderr, "lode worker: no pipeline file\n");
+    else if (c->argv[1][0] == '-')
+      fprintf(stderr, "lode worker: '%s' after the pipeline file: lode's options go before it "
+                      "(lode worker %s ... %s)\n", c->argv[1], c->argv[1], c->argv[0]);
+    else
+      fprintf(stderr, "lode worker: a worker takes no pipeline arguments (its workflows carry "
+                      "their own)\n");
+    lode_cmd_usage("worker");
     return LODE_EXIT_USAGE;
   }
+  if (lode_cli_check_db(c)) return LODE_EXIT_USAGE;
   /* load once here: a bad file is reported (exit 2) before any thread starts,
    * and this state recovers the pipeline's unfinished workflows */
   lua_State *L;

@@ -101,12 +101,20 @@ static void fmt_duration(char *out, size_t n, int64_t ms) {
 
 typedef struct list_ctx {
   int json, count;
+  int limit;  /* rows shown; the others are only counted */
+  long more;  /* rows past the limit */
   lode_buf *b;
   lode_sysdb *db;
 } list_ctx;
 
+/* Rows past --limit are counted up to this many ("at least N more"). */
+#define LIST_COUNT_CAP 100000
+
 static int list_row(void *ud, const lode_wf_row *r) {
   list_ctx *lc = ud;
+  if (lc->limit > 0 && lc->count >= lc->limit) {
+    return ++lc->more >= LIST_COUNT_CAP;
+  }
   char *prog = progress_of(lc->db, r->id);
   if (lc->json) {
     if (lc->count) lode_buf_putc(lc->b, ',');
@@ -127,7 +135,7 @@ static int list_row(void *ud, const lode_wf_row *r) {
 static int open_db(lode_cli *c, lode_sysdb **db) {
   char err[512];
   struct stat st;
-  if (!lode_sysdb_is_url(c->db) && stat(c->db, &st) != 0) {
+  if (!lode_cli_db_is_url(c->db) && stat(c->db, &st) != 0) {
     fprintf(stderr, "lode: no state database at %s (use --db or $LODE_DB)\n", c->db);
     return LODE_EXIT_USAGE;
   }
@@ -138,29 +146,43 @@ static int open_db(lode_cli *c, lode_sysdb **db) {
   return LODE_EXIT_OK;
 }
 
-/* Parses `--flag VALUE` pairs out of the positional args. */
-static const char *flag(lode_cli *c, const char *name) {
-  for (int i = 0; i + 1 < c->argc; i++)
-    if (!strcmp(c->argv[i], name)) return c->argv[i + 1];
-  return NULL;
-}
-
 static int cmd_list(lode_cli *c, lode_sysdb *db) {
   lode_wf_filter f = {-1, NULL, NULL, 0, 0, 0, 0, 0};
-  const char *s = flag(c, "--status");
+  const char *s = lode_cli_get(c, "--status");
   if (s && (f.status = lode_wf_status_parse(s)) < 0) {
     fprintf(stderr, "lode: unknown status '%s' (ENQUEUED, PENDING, SUCCESS, ERROR, "
                     "CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED)\n", s);
     return LODE_EXIT_USAGE;
   }
-  f.name = flag(c, "--name");
-  const char *lim = flag(c, "--limit");
-  f.limit = lim ? atoi(lim) : 100;
-  const char *since = flag(c, "--since"); /* seconds ago */
-  if (since) f.since_ms = lode_now_ms() - (int64_t)(atof(since) * 1000);
+  f.name = lode_cli_get(c, "--name");
+  /* top-level runs unless asked: an ingestion's thousand children would
+   * bury them */
+  f.roots_only = !lode_cli_get(c, "--children") && !lode_cli_get(c, "--all");
+  const char *lim = lode_cli_get(c, "--limit");
+  int limit = 100;
+  if (lim) {
+    char *end;
+    long n = strtol(lim, &end, 10);
+    if (end == lim || *end || n < 0 || n > 100000000) {
+      fprintf(stderr, "lode workflow list: --limit takes a number >= 0 (0: no limit), not '%s'\n",
+              lim);
+      return LODE_EXIT_USAGE;
+    }
+    limit = (int)n;
+  }
+  const char *since = lode_cli_get(c, "--since"); /* seconds ago */
+  if (since) {
+    char *end;
+    double sec = strtod(since, &end);
+    if (end == since || *end || !(sec >= 0)) {
+      fprintf(stderr, "lode workflow list: --since takes seconds ago (>= 0), not '%s'\n", since);
+      return LODE_EXIT_USAGE;
+    }
+    f.since_ms = lode_now_ms() - (int64_t)(sec * 1000);
+  }
   lode_buf b;
   lode_buf_init(&b, 0);
-  list_ctx lc = {c->json, 0, &b, db};
+  list_ctx lc = {c->json, 0, limit, 0, &b, db};
   if (c->json) lode_buf_putc(&b, '[');
   else printf("%-40s %-28s %-31s %-19s  %s\n", "ID", "NAME", "STATUS", "CREATED", "DURATION");
   char err[512];
@@ -170,6 +192,9 @@ static int cmd_list(lode_cli *c, lode_sysdb *db) {
     fputs(lode_buf_cstr(&b), stdout);
   }
   lode_buf_free(&b);
+  if (rc == LODE_OK && lc.more)
+    fprintf(c->json ? stderr : stdout, "%s%ld more row%s not shown (use --limit N, 0 for all)\n",
+            lc.more >= LIST_COUNT_CAP ? "at least " : "", lc.more, lc.more == 1 ? "" : "s");
   if (rc != LODE_OK) {
     fprintf(stderr, "lode: %s\n", err);
     return LODE_EXIT_FAILED;
@@ -294,14 +319,8 @@ static int cmd_steps(lode_cli *c, lode_sysdb *db, const char *id) {
   return LODE_EXIT_OK;
 }
 
-static int has_flag(lode_cli *c, const char *name) {
-  for (int i = 0; i < c->argc; i++)
-    if (!strcmp(c->argv[i], name)) return 1;
-  return 0;
-}
-
 static int cmd_cancel(lode_cli *c, lode_sysdb *db, const char *id) {
-  if (has_flag(c, "--children")) {
+  if (lode_cli_get(c, "--children")) {
     char err[512];
     int n = 0;
     if (lode_sysdb_cancel_tree(db, id, &n, err, sizeof err) != LODE_OK) {
@@ -335,6 +354,22 @@ static int cmd_cancel(lode_cli *c, lode_sysdb *db, const char *id) {
 
 static int run_recorded(lode_cli *c, const char *pipeline, const char *id);
 
+/* The number of the workflow's first failed step (1 if none is recorded). */
+static long failed_step(lode_sysdb *db, const char *id) {
+  lode_step_row *steps;
+  size_t n;
+  char err[256];
+  long no = 1;
+  if (lode_sysdb_steps_load(db, id, &steps, &n, err, sizeof err) != LODE_OK) return no;
+  for (size_t i = 0; i < n; i++)
+    if (steps[i].status == LODE_WF_ERROR) {
+      no = (long)steps[i].step_no;
+      break;
+    }
+  lode_step_rows_free(steps, n);
+  return no;
+}
+
 /* Checks the workflow can be resumed and marks it PENDING again. Returns -1
  * to go on, or the exit code. On -1, *pipeline holds the recorded file. */
 static int resume_prepare(lode_sysdb *db, const char *id, char **pipeline) {
@@ -353,13 +388,22 @@ static int resume_prepare(lode_sysdb *db, const char *id, char **pipeline) {
   } else if (r.status == LODE_WF_SUCCESS) {
     printf("%s already finished (SUCCESS); nothing to resume\n", id);
     code = LODE_EXIT_OK;
+  } else if (r.status == LODE_WF_ERROR) {
+    /* as in DBOS: ERROR is final; fork runs it again (docs/cli.md) */
+    long failed = failed_step(db, id);
+    fprintf(stderr,
+            "lode: %s ended in ERROR, which is final: resume runs on a PENDING, CANCELLED or\n"
+            "MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow. To run it again as a new workflow:\n"
+            "  from the failed step (keeping the steps before it):  lode workflow fork %s --step %ld\n"
+            "  from the start:                                       lode workflow fork %s --step 1\n",
+            id, id, failed, id);
+    code = LODE_EXIT_USAGE;
   } else if (!r.pipeline) {
     fprintf(stderr, "lode: %s has no recorded pipeline file\n", id);
     code = LODE_EXIT_USAGE;
   } else {
     int changed;
-    unsigned from = (1u << LODE_WF_CANCELLED) | (1u << LODE_WF_ERROR) |
-                    (1u << LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED);
+    unsigned from = (1u << LODE_WF_CANCELLED) | (1u << LODE_WF_MAX_RECOVERY_ATTEMPTS_EXCEEDED);
     if (lode_sysdb_wf_set_status(db, id, LODE_WF_PENDING, from, &changed, err, sizeof err) ||
         lode_sysdb_wf_reset_attempts(db, id, err, sizeof err)) {
       fprintf(stderr, "lode: %s\n", err);
@@ -414,7 +458,7 @@ static int run_recorded(lode_cli *c, const char *pipeline, const char *id) {
 /* lode workflow fork ID --step N [--id NEW]: a new workflow that keeps the
  * checkpoints before step N and runs the rest again. Closes db. */
 static int cmd_fork(lode_cli *c, lode_sysdb *db, const char *id) {
-  const char *st = flag(c, "--step");
+  const char *st = lode_cli_get(c, "--step");
   long step = st ? atol(st) : 1;
   if (step < 1) {
     fprintf(stderr, "lode: --step takes a step number >= 1\n");
@@ -448,24 +492,62 @@ static int cmd_fork(lode_cli *c, lode_sysdb *db, const char *id) {
   return code;
 }
 
-int lode_cmd_workflow(lode_cli *c) {
-  if (c->argc < 1) {
+/* Each subcommand's options (cli.h). */
+#define COMMON {"--db", "PATH"}, {"--json", NULL}
+static const lode_cli_opt list_opts[] = {{"--status", "S"},  {"--name", "NAME"},
+                                         {"--limit", "N"},   {"--since", "SECONDS"},
+                                         {"--children", NULL}, {"--all", NULL},
+                                         COMMON,             {NULL, NULL}};
+static const lode_cli_opt id_opts[] = {COMMON, {NULL, NULL}};
+static const lode_cli_opt cancel_opts[] = {{"--children", NULL}, COMMON, {NULL, NULL}};
+static const lode_cli_opt resume_opts[] = {{"--sync", "MODE"}, COMMON, {NULL, NULL}};
+static const lode_cli_opt fork_opts[] = {{"--step", "N"}, {"--id", "NEW_ID"}, {"--sync", "MODE"},
+                                         COMMON, {NULL, NULL}};
+
+static const struct {
+  const char *name;
+  const lode_cli_opt *opts;
+  int ids; /* how many ID arguments it takes */
+} subs[] = {{"list", list_opts, 0},     {"get", id_opts, 1},       {"steps", id_opts, 1},
+            {"cancel", cancel_opts, 1}, {"resume", resume_opts, 1}, {"fork", fork_opts, 1},
+            {"queue", id_opts, 0}};
+
+int lode_cmd_workflow(lode_cli *c, int argc, char **argv) {
+  /* `lode workflow --help` and `lode workflow --db x list` */
+  int k = 0;
+  while (k < argc && argv[k][0] == '-') {
+    if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+      lode_cmd_help("workflow");
+      return LODE_EXIT_OK;
+    }
+    int take = !strcmp(argv[k], "--db") && k + 1 < argc ? 2 : 1;
+    if (lode_cli_parse(c, "workflow", id_opts, take, argv + k, 0)) return LODE_EXIT_USAGE;
+    k += take;
+  }
+  if (k >= argc) {
     lode_cmd_help("workflow");
     return LODE_EXIT_USAGE;
   }
-  const char *sub = c->argv[0];
-  int needs_id = strcmp(sub, "list") != 0 && strcmp(sub, "queue") != 0;
-  if (needs_id && c->argc < 2) {
-    fprintf(stderr, "usage: lode workflow %s ID\n", sub);
+  const char *sub = argv[k];
+  size_t si = 0, nsub = sizeof subs / sizeof subs[0];
+  while (si < nsub && strcmp(subs[si].name, sub)) si++;
+  if (si == nsub) {
+    fprintf(stderr, "lode: unknown workflow command '%s' (list, get, steps, cancel, resume, "
+                    "fork, queue); see 'lode help workflow'\n", sub);
     return LODE_EXIT_USAGE;
   }
-  const char *id = needs_id ? c->argv[1] : NULL;
-  if (strcmp(sub, "list") && strcmp(sub, "get") && strcmp(sub, "steps") &&
-      strcmp(sub, "cancel") && strcmp(sub, "resume") && strcmp(sub, "fork") &&
-      strcmp(sub, "queue")) {
-    fprintf(stderr, "lode: unknown workflow command '%s'; see 'lode help workflow'\n", sub);
+  char cmd[32];
+  snprintf(cmd, sizeof cmd, "workflow %s", sub);
+  int pr = lode_cli_parse(c, cmd, subs[si].opts, argc - k - 1, argv + k + 1, 0);
+  if (pr) return pr > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
+  if (c->argc != subs[si].ids) {
+    if (c->argc < subs[si].ids) fprintf(stderr, "lode %s: no workflow ID\n", cmd);
+    else fprintf(stderr, "lode %s: unexpected argument '%s'\n", cmd, c->argv[subs[si].ids]);
+    lode_cmd_usage(cmd);
     return LODE_EXIT_USAGE;
   }
+  const char *id = subs[si].ids ? c->argv[0] : NULL;
+  if (lode_cli_check_db(c)) return LODE_EXIT_USAGE;
   lode_sysdb *db;
   int rc = open_db(c, &db);
   if (rc != LODE_EXIT_OK) return rc;

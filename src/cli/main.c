@@ -1,4 +1,9 @@
-/* main.c - the lode command line: parses, dispatches, reports. */
+/* main.c - the lode command line: global options, then the command.
+ *
+ *   lode [--db PATH] [--json] [--sync MODE] COMMAND [options] [arguments]
+ *
+ * Each command parses the rest of the line against its own option table
+ * (cli.h, lode_cli_parse). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,85 +14,88 @@
 #include "kernels/store.h"
 #include "lode_config.h"
 
-/* Splits common options out of argv; positional args stay in order. Options
- * after the pipeline's own arguments are still lode's only if they are known;
- * everything after "--" is positional. `own_timeout`: the command parses
- * --timeout itself (lode export: seconds to deliver, 0 allowed), so it stays
- * in argv. */
-static int parse(int argc, char **argv, lode_cli *c, int own_timeout) {
-  c->argv = calloc((size_t)argc + 1, sizeof *c->argv);
-  if (!c->argv) return -1;
-  c->argc = 0;
-  int rest = 0;
-  for (int i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    const char **slot = NULL;
-    if (!rest && !strcmp(a, "--")) { rest = 1; continue; }
-    if (!rest && !strcmp(a, "--json")) { c->json = 1; continue; }
-    if (!rest && !strcmp(a, "--db")) slot = &c->db;
-    else if (!rest && !strcmp(a, "--id")) slot = &c->id;
-    else if (!rest && !strcmp(a, "--sync")) slot = &c->sync;
-    else if (!rest && !own_timeout && !strcmp(a, "--timeout")) {
-      if (i + 1 >= argc || !(atof(argv[i + 1]) > 0) || atof(argv[i + 1]) > LODE_MAX_SECONDS) {
-        fprintf(stderr, "lode: --timeout needs a number of seconds > 0, at most 1e9\n");
-        return -1;
-      }
-      c->timeout = atof(argv[++i]);
-      continue;
-    } else if (!rest && !strcmp(a, "--workers")) {
-      if (i + 1 >= argc) { fprintf(stderr, "lode: --workers needs a number\n"); return -1; }
-      c->workers = atoi(argv[++i]);
-      if (c->workers < 1) { fprintf(stderr, "lode: --workers needs a number >= 1\n"); return -1; }
-      continue;
-    }
-    if (slot) {
-      if (i + 1 >= argc) { fprintf(stderr, "lode: %s needs a value\n", a); return -1; }
-      *slot = argv[++i];
-      continue;
-    }
-    c->argv[c->argc++] = argv[i];
-  }
-  if (c->sync && strcmp(c->sync, "normal") && strcmp(c->sync, "full")) {
-    fprintf(stderr, "lode: --sync takes 'normal' or 'full', not '%s'\n", c->sync);
-    return -1;
-  }
-  return 0;
+static const char *const commands[] = {"run", "workflow", "worker", "trace", "export",
+                                       "test", "help", "version", NULL};
+
+/* The closest command to a mistyped one, or NULL. */
+static const char *suggest_command(const char *given) {
+  lode_cli_opt as_opts[16];
+  int n = 0;
+  for (; commands[n]; n++) as_opts[n] = (lode_cli_opt){commands[n], NULL};
+  as_opts[n] = (lode_cli_opt){NULL, NULL};
+  const char *s = lode_cli_suggest(given, as_opts);
+  return s && s[0] != '-' ? s : NULL;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
+  lode_cli c;
+  memset(&c, 0, sizeof c);
+  /* global options, before the command */
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--version")) {
+      printf("lode %s\n", LODE_VERSION);
+      return LODE_EXIT_OK;
+    }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      lode_cmd_help(NULL);
+      return LODE_EXIT_OK;
+    }
+    if (!strcmp(a, "--")) {
+      i++;
+      break;
+    }
+    /* one global option at a time, through the same parser as a command's */
+    int take = 1;
+    const char *eq = strchr(a, '=');
+    if (!eq && (!strcmp(a, "--db") || !strcmp(a, "--sync"))) take = 2;
+    if (i + take > argc) take = argc - i;
+    lode_cli g = c;
+    int r = lode_cli_parse(&g, "", lode_cli_globals(), take, argv + i, 0);
+    if (r != 0) return r > 0 ? LODE_EXIT_OK : LODE_EXIT_USAGE;
+    if (g.argc) break; /* not an option after all */
+    c.db = g.db;
+    c.json = g.json;
+    c.sync = g.sync;
+    i += take - 1;
+  }
+  if (i >= argc) {
     lode_cmd_help(NULL);
     return LODE_EXIT_USAGE;
   }
-  const char *cmd = argv[1];
-  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+  const char *cmd = argv[i];
+  int rest_argc = argc - i - 1;
+  char **rest = argv + i + 1;
+  if (!strcmp(cmd, "version")) {
     printf("lode %s\n", LODE_VERSION);
-    return 0;
+    return LODE_EXIT_OK;
   }
-  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
-    return lode_cmd_help(argc > 2 ? argv[2] : NULL) ? LODE_EXIT_USAGE : 0;
-
-  lode_cli c;
-  memset(&c, 0, sizeof c);
+  if (!strcmp(cmd, "help"))
+    return lode_cmd_help(rest_argc > 0 ? rest[0] : NULL) ? LODE_EXIT_USAGE : LODE_EXIT_OK;
+  if (!c.db) {
+    const char *env = getenv("LODE_DB");
+    c.db_default = !env || !*env;
+    c.db = lode_sysdb_default_path();
+  }
   int rc;
-  if (!strcmp(cmd, "test")) {
-    /* busted parses its own options: pass everything through */
-    c.argc = argc - 2;
-    c.argv = argv + 2;
-    return lode_cmd_test(&c);
-  }
-  if (parse(argc - 2, argv + 2, &c, !strcmp(cmd, "export"))) return LODE_EXIT_USAGE;
-  if (!c.db) c.db = lode_sysdb_default_path();
-  if (!strcmp(cmd, "run")) rc = lode_cmd_run(&c);
-  else if (!strcmp(cmd, "workflow")) rc = lode_cmd_workflow(&c);
-  else if (!strcmp(cmd, "worker")) rc = lode_cmd_worker(&c);
-  else if (!strcmp(cmd, "trace")) rc = lode_cmd_trace(&c);
-  else if (!strcmp(cmd, "export")) rc = lode_cmd_export(&c);
+  if (!strcmp(cmd, "run")) rc = lode_cmd_run(&c, rest_argc, rest);
+  else if (!strcmp(cmd, "workflow")) rc = lode_cmd_workflow(&c, rest_argc, rest);
+  else if (!strcmp(cmd, "worker")) rc = lode_cmd_worker(&c, rest_argc, rest);
+  else if (!strcmp(cmd, "trace")) rc = lode_cmd_trace(&c, rest_argc, rest);
+  else if (!strcmp(cmd, "export")) rc = lode_cmd_export(&c, rest_argc, rest);
+  else if (!strcmp(cmd, "test")) rc = lode_cmd_test(&c, rest_argc, rest);
   else {
-    fprintf(stderr, "lode: unknown command '%s'; see 'lode help'\n", cmd);
+    const char *s = suggest_command(cmd);
+    if (cmd[0] == '-')
+      fprintf(stderr, "lode: unknown option '%s' before the command; see 'lode help'\n", cmd);
+    else if (s)
+      fprintf(stderr, "lode: unknown command '%s'; did you mean '%s'? (see 'lode help')\n", cmd,
+              s);
+    else
+      fprintf(stderr, "lode: unknown command '%s'; see 'lode help'\n", cmd);
     rc = LODE_EXIT_USAGE;
   }
-  free(c.argv);
   if (getenv("LODE_STATS"))
     fprintf(stderr, "lode-stats: busy_wait_ms=%lld store_busy_wait_ms=%lld\n",
             (long long)lode_sysdb_busy_ms(), (long long)lode_store_busy_ms());

@@ -114,6 +114,29 @@ static int match_any(const char *const *pats, size_t n, const char *rel, const c
   return 0;
 }
 
+int lode_fs_walk_matches(const lode_fs_walk_opts *o, const char *rel) {
+  size_t n = strlen(rel);
+  char *buf = malloc(n + 1);
+  if (!buf) return -1;
+  memcpy(buf, rel, n + 1);
+  int ok = 1;
+  /* each folder on the way down, as the walk tests it before entering */
+  for (char *slash = strchr(buf, '/'); ok && slash; slash = strchr(slash + 1, '/')) {
+    *slash = 0;
+    const char *base = strrchr(buf, '/');
+    if (match_any(o->exclude, o->n_exclude, buf, base ? base + 1 : buf)) ok = 0;
+    *slash = '/';
+  }
+  if (ok) {
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    if (o->n_include && !match_any(o->include, o->n_include, buf, base)) ok = 0;
+    if (match_any(o->exclude, o->n_exclude, buf, base)) ok = 0;
+  }
+  free(buf);
+  return ok;
+}
+
 /* ---- walk ------------------------------------------------------------------ */
 #define MAX_DEPTH 256
 

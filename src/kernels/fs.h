@@ -69,6 +69,13 @@ void lode_fs_hash(const void *p, size_t n, char out[33]);
 /* The same hash of a file's content, streamed (no size limit). */
 int lode_fs_hash_file(const char *path, char out[33], char *err, size_t errlen);
 
+/* 1 if a walk with these include/exclude patterns would report the file
+ * `rel` (a path relative to the folder walked) were it there: it matches an
+ * include pattern (or there are none), and neither it nor a folder above it
+ * matches an exclude pattern. Tells which stored documents a run's scope
+ * covers (docs/pipelines.md, "Cleanup"). -1: out of memory. */
+int lode_fs_walk_matches(const lode_fs_walk_opts *opts, const char *rel);
+
 /* ---- loaders --------------------------------------------------------------- */
 typedef enum lode_fs_kind {
   LODE_FS_AUTO = 0, /* by extension, then by content */

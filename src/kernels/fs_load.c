@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 #include "base/buf.h"
 #include "kernels/fs_int.h"
@@ -234,10 +235,130 @@ done:
   return rc;
 }
 
+/* ---- gzip: x.md.gz is x.md (docs/fs.md, "Compressed files") ---- */
+static int ends_ci(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && !strcasecmp(s + n - k, suffix);
+}
+
+static int is_gzip(const char *name, const void *p, size_t n) {
+  const unsigned char *b = p;
+  return (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) || (name && ends_ci(name, ".gz"));
+}
+
+/* Inflates every member of a gzip stream (gzip files may be concatenations)
+ * into at most max bytes; a larger result fails, so a small file cannot
+ * expand into gigabytes. */
+static int gunzip(const char *name, const void *p, size_t n, size_t max, char **out,
+                  size_t *outn, char *err, size_t errlen) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (inflateInit2(&z, 15 + 16) != Z_OK) {
+    lode__fs_seterr(err, errlen, "%s: out of memory", name);
+    return -1;
+  }
+  size_t cap = n * 4 + 4096 < max + 1 ? n * 4 + 4096 : max + 1, len = 0;
+  char *buf = malloc(cap + 1);
+  int zr = Z_OK;
+  const char *why = NULL;
+  if (!buf) why = "out of memory";
+  z.next_in = (Bytef *)p;
+  while (!why) {
+    size_t in_left = n - (size_t)((const char *)z.next_in - (const char *)p);
+    if (!in_left && zr == Z_STREAM_END) break;
+    if (len == cap) {
+      if (cap > max) {
+        why = "too large when decompressed";
+        break;
+      }
+      size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+      char *nb = realloc(buf, ncap + 1);
+      if (!nb) {
+        why = "out of memory";
+        break;
+      }
+      buf = nb, cap = ncap;
+    }
+    if (zr == Z_STREAM_END) {
+      /* another member follows; trailing zero padding (tar's habit) ends it */
+      const unsigned char *q = z.next_in;
+      size_t k = 0;
+      while (k < in_left && q[k] == 0) k++;
+      if (k == in_left) break;
+      if (inflateReset(&z) != Z_OK) {
+        why = "corrupt gzip data";
+        break;
+      }
+    }
+    uInt chunk_in = in_left > (1u << 30) ? 1u << 30 : (uInt)in_left;
+    size_t room = cap - len;
+    uInt chunk_out = room > (1u << 30) ? 1u << 30 : (uInt)room;
+    z.avail_in = chunk_in;
+    z.next_out = (Bytef *)buf + len;
+    z.avail_out = chunk_out;
+    zr = inflate(&z, Z_NO_FLUSH);
+    len += chunk_out - z.avail_out;
+    if (zr == Z_STREAM_END) continue;
+    if (zr == Z_BUF_ERROR && z.avail_out && !z.avail_in) {
+      why = "truncated gzip data";
+    } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+      why = zr == Z_MEM_ERROR ? "out of memory" : "corrupt gzip data";
+    }
+  }
+  inflateEnd(&z);
+  if (!why && len > max) why = "too large when decompressed";
+  if (why) {
+    free(buf);
+    if (!strcmp(why, "too large when decompressed"))
+      lode__fs_seterr(err, errlen, "%s: %s (more than max_bytes, %zu bytes)", name, why, max);
+    else
+      lode__fs_seterr(err, errlen, "%s: %s", name, why);
+    return -1;
+  }
+  buf[len] = 0;
+  *out = buf;
+  *outn = len;
+  return 0;
+}
+
+static int load_plain(const char *name, const void *p, size_t n, lode_fs_kind kind,
+                      lode_fs_doc *out, char *err, size_t errlen);
+
+static int load_gzip(const char *name, const void *p, size_t n, lode_fs_kind kind, size_t max,
+                     lode_fs_doc *out, char *err, size_t errlen) {
+  char *data = NULL;
+  size_t len = 0;
+  if (gunzip(name, p, n, max ? max : LODE_FS_DEFAULT_MAX_BYTES, &data, &len, err, errlen))
+    return -1;
+  /* the kind comes from the inner name (x.md.gz is Markdown) and content */
+  if (kind == LODE_FS_AUTO) {
+    size_t k = strlen(name);
+    char *inner = malloc(k + 1);
+    if (!inner) {
+      free(data);
+      lode__fs_seterr(err, errlen, "%s: out of memory", name);
+      return -1;
+    }
+    memcpy(inner, name, k + 1);
+    if (ends_ci(inner, ".gz")) inner[k - 3] = 0;
+    kind = lode_fs_sniff(inner, data, len);
+    free(inner);
+  }
+  int rc = load_plain(name, data, len, kind, out, err, errlen);
+  free(data);
+  return rc;
+}
+
 int lode_fs_load_bytes(const char *name, const void *p, size_t n, lode_fs_kind kind,
                        lode_fs_doc *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   if (!name) name = "(bytes)";
+  if (is_gzip(name, p, n)) return load_gzip(name, p, n, kind, 0, out, err, errlen);
+  return load_plain(name, p, n, kind, out, err, errlen);
+}
+
+static int load_plain(const char *name, const void *p, size_t n, lode_fs_kind kind,
+                      lode_fs_doc *out, char *err, size_t errlen) {
   if (kind == LODE_FS_AUTO) kind = lode_fs_sniff(name, p, n);
   switch (kind) {
     case LODE_FS_MARKDOWN:
@@ -262,7 +383,9 @@ int lode_fs_load(const char *path, lode_fs_kind kind, size_t max_bytes, lode_fs_
   size_t n = 0;
   memset(out, 0, sizeof *out);
   if (lode_fs_read(path, max_bytes, &data, &n, err, errlen) != 0) return -1;
-  int rc = lode_fs_load_bytes(path, data, n, kind, out, err, errlen);
+  int rc = is_gzip(path, data, n)
+               ? load_gzip(path, data, n, kind, max_bytes, out, err, errlen)
+               : load_plain(path, data, n, kind, out, err, errlen);
   free(data);
   return rc;
 }

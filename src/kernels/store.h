@@ -1,18 +1,22 @@
 #ifndef LODE_STORE_H
 #define LODE_STORE_H
-/* store.h - documents, chunks and their vectors in one SQLite file, with an
- * exact top-k vector search computed in C.
+/* store.h - documents, chunks and their vectors in one SQLite file or one
+ * PostgreSQL database, with an exact top-k vector search computed in C,
+ * keyword search (SQLite FTS5 BM25, PostgreSQL full-text search) and hybrid
+ * ranking of the two (reciprocal rank fusion).
  *
- * Ownership: a lode_store owns its SQLite connection and its in-memory vector
- * cache; lode_store_free releases both. Strings passed in are copied by
- * SQLite before the call returns. Results (lode_store_hit) are owned by the
- * caller and released with lode_store_hits_free.
+ * Ownership: a lode_store owns its database connection and its in-memory
+ * vector cache; lode_store_free releases both. Strings passed in are copied
+ * before the call returns. Results (lode_store_hit) are owned by the caller
+ * and released with lode_store_hits_free.
  *
  * Concurrency: one lode_store per thread. Several processes may write the
- * same file: writes take the write lock up front (BEGIN IMMEDIATE) and wait
- * for it up to a busy timeout. Every write bumps a generation counter stored
- * in the file, so a search in any process notices the change and reloads its
- * vector cache.
+ * same SQLite file: writes take the write lock up front (BEGIN IMMEDIATE) and
+ * wait for it up to a busy timeout. Any number of processes and hosts may
+ * write one PostgreSQL store: a put locks its document's row, so two puts of
+ * one path serialise and the last one wins whole. Every write bumps a
+ * generation counter stored in the database, so a search in any process
+ * notices the change and reloads its vector cache.
  *
  * Errors: functions return 0 on success and -1 on failure, with a message
  * naming the store file (and the document, when there is one) in `err`. */
@@ -45,16 +49,35 @@ typedef struct lode_store_chunk {
 typedef struct lode_store_filter {
   const char *path_prefix; /* NULL: any path */
   const char *mime;        /* NULL: any mime */
+  const char *path_glob;   /* NULL: any path; else as lode_fs_glob_match, a
+                              pattern without '/' matching the last component */
 } lode_store_filter;
 
 typedef struct lode_store_hit {
-  float score; /* dot product of query and chunk vector (cosine when unit-length) */
+  /* vector search: dot product of query and chunk vector (cosine when
+   * unit-length); keyword: BM25 (SQLite) or ts_rank_cd (PostgreSQL), higher
+   * is better; hybrid: the fused score sum(1 / (LODE_STORE_RRF_K + rank)) */
+  float score;
   int64_t chunk_id, ordinal, start, end;
   char *path, *text, *headers; /* headers: JSON text or NULL */
   size_t text_len;
+  /* every stored path with the same content (hash) that passes the filter,
+   * path first; NULL (n_paths 0) when the content is stored under one path */
+  char **paths;
+  size_t n_paths;
+  int64_t vector_rank, keyword_rank; /* hybrid: rank in each list, 0 if absent */
 } lode_store_hit;
 
-/* Opens (creating if needed) the store at `path`. `embedder` identifies the
+/* Reciprocal rank fusion's constant (Cormack et al. 2009). */
+#define LODE_STORE_RRF_K 60
+
+/* True if `location` names a PostgreSQL store (postgresql:// or postgres://). */
+int lode_store_is_url(const char *location);
+
+/* Opens (creating if needed) the store at `path`: a SQLite file, or a
+ * PostgreSQL database given as a URL (postgresql://user@host:port/db, with
+ * libpq's conventions: PG* variables, sslmode, ~/.pgpass), whose tables live
+ * in the schema lode_store. `embedder` identifies the
  * embedder whose vectors the store holds (e.g. "hash/v1/384"); NULL accepts
  * whatever the store recorded. If the store already recorded another
  * embedder, opening fails, so vectors of different models never mix. */
@@ -110,5 +133,21 @@ int lode_store_search(lode_store *s, const float *query, int64_t dims, int64_t k
                       const lode_store_filter *filter, lode_store_hit **hits, size_t *n_hits,
                       char *err, size_t errlen);
 void lode_store_hits_free(lode_store_hit *hits, size_t n);
+
+/* Keyword search: chunks matching any word of `text` (letters and digits;
+ * SQLite: FTS5 with the porter stemmer, ranked by BM25; PostgreSQL: the
+ * 'english' text search configuration, ranked by ts_rank_cd), best first,
+ * equal scores by chunk id. Filters and duplicate collapsing as for
+ * lode_store_search. */
+int lode_store_search_text(lode_store *s, const char *text, int64_t k,
+                           const lode_store_filter *filter, lode_store_hit **hits,
+                           size_t *n_hits, char *err, size_t errlen);
+
+/* Hybrid: the vector and keyword rankings (each its best k) fused by
+ * reciprocal rank fusion, best first; equal fused scores by the better
+ * single rank, then chunk id. */
+int lode_store_search_hybrid(lode_store *s, const float *query, int64_t dims, const char *text,
+                             int64_t k, const lode_store_filter *filter, lode_store_hit **hits,
+                             size_t *n_hits, char *err, size_t errlen);
 
 #endif

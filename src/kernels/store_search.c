@@ -1,22 +1,32 @@
-/* store_search.c - exact top-k search over the store's vectors.
+/* store_search.c - exact top-k search over the store's vectors, and the
+ * part of keyword search that every backend shares.
  *
- * The vectors live in SQLite, one blob per chunk; scanning blobs through
- * SQLite would cost far more than the arithmetic, so the first search loads
+ * The vectors live in the database, one row per chunk; scanning them through
+ * SQL would cost far more than the arithmetic, so the first search loads
  * them all into one contiguous float32 array (rows in chunk-id order) and
- * later searches reuse it until meta.generation moves (any write, from any
- * process). A search is one read transaction: the generation check, the scan
- * and the fetch of the hits' text see the same snapshot, so a concurrent
- * writer never makes a hit vanish half-way.
+ * later searches reuse it until the stored generation moves (any write, from
+ * any process or host). A search is one read transaction (a snapshot): the
+ * generation check, the scan and the fetch of the hits' text see the same
+ * data, so a concurrent writer never makes a hit vanish half-way.
+ *
+ * Filters and duplicates are decided per document, in C, over the cached
+ * document list: documents with the same content hash are one content
+ * (stored once, store_share.c), and a search returns its chunks once, under
+ * the first such document's path that passes the filter, with every passing
+ * path in hit->paths.
  *
  * The scan is memory-bound: it streams n*dims floats once per query, with a
  * dot product written so the compiler vectorises it (independent
  * accumulators, no -ffast-math needed) and a k-entry min-heap that is touched
  * only when a row beats the current k-th best. This file is built with -O3
  * (cmake/store_fs.cmake). */
+#include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/fs.h"
 #include "kernels/store_int.h"
 
 #define MAX_K 100000
@@ -25,10 +35,15 @@ void lode__store_cache_clear(lode__store_cache *c) {
   for (int64_t i = 0; i < c->n_docs; i++) {
     free(c->doc_paths[i]);
     free(c->doc_mimes[i]);
+    free(c->doc_hashes[i]);
   }
   free(c->doc_paths);
   free(c->doc_mimes);
+  free(c->doc_hashes);
+  free(c->doc_holds);
   free(c->doc_ids);
+  free(c->doc_group);
+  free(c->group_size);
   free(c->vecs);
   free(c->chunk_ids);
   free(c->doc_idx);
@@ -67,114 +82,107 @@ static int oom(lode_store *s, char *err, size_t errlen) {
   return -1;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-  return strdup(t ? (const char *)t : "");
+int lode__store_cache_add_doc(lode__store_cache *c, int64_t id, const char *path,
+                              const char *mime, const char *hash, int holds) {
+  if (c->n_docs == c->cap_docs) {
+    int64_t cap = c->cap_docs ? c->cap_docs * 2 : 256;
+    int64_t *ids = realloc(c->doc_ids, (size_t)cap * sizeof *ids);
+    if (ids) c->doc_ids = ids;
+    char **p = realloc(c->doc_paths, (size_t)cap * sizeof *p);
+    if (p) c->doc_paths = p;
+    char **m = realloc(c->doc_mimes, (size_t)cap * sizeof *m);
+    if (m) c->doc_mimes = m;
+    char **h = realloc(c->doc_hashes, (size_t)cap * sizeof *h);
+    if (h) c->doc_hashes = h;
+    char *o = realloc(c->doc_holds, (size_t)cap);
+    if (o) c->doc_holds = o;
+    if (!ids || !p || !m || !h || !o) return -1;
+    c->cap_docs = cap;
+  }
+  int64_t i = c->n_docs;
+  c->doc_ids[i] = id;
+  c->doc_paths[i] = strdup(path ? path : "");
+  c->doc_mimes[i] = strdup(mime ? mime : "");
+  c->doc_hashes[i] = hash && *hash ? strdup(hash) : NULL;
+  c->doc_holds[i] = (char)(holds != 0);
+  c->n_docs++;
+  return c->doc_paths[i] && c->doc_mimes[i] && (!hash || !*hash || c->doc_hashes[i]) ? 0 : -1;
 }
 
-static int load_docs(lode_store *s, lode__store_cache *c, char *err, size_t errlen) {
-  sqlite3_stmt *st = NULL;
-  int rc = -1, step;
-  int64_t cap = 0;
-  if (sqlite3_prepare_v2(s->db, "SELECT id, path, mime FROM documents ORDER BY id", -1, &st,
-                         NULL) != SQLITE_OK)
-    goto dberr;
-  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-    if (c->n_docs == cap) {
-      cap = cap ? cap * 2 : 256;
-      int64_t *ids = realloc(c->doc_ids, (size_t)cap * sizeof *ids);
-      if (ids) c->doc_ids = ids;
-      char **p = realloc(c->doc_paths, (size_t)cap * sizeof *p);
-      if (p) c->doc_paths = p;
-      char **m = realloc(c->doc_mimes, (size_t)cap * sizeof *m);
-      if (m) c->doc_mimes = m;
-      if (!ids || !p || !m) goto nomem;
+int lode__store_cache_reserve(lode__store_cache *c, int64_t count) {
+  if (count <= 0) return 0;
+  if ((uint64_t)count > SIZE_MAX / sizeof(float) / (uint64_t)c->dims) return -1;
+  c->vecs = malloc((size_t)count * (size_t)c->dims * sizeof(float));
+  c->chunk_ids = malloc((size_t)count * sizeof *c->chunk_ids);
+  c->doc_idx = malloc((size_t)count * sizeof *c->doc_idx);
+  if (!c->vecs || !c->chunk_ids || !c->doc_idx) return -1;
+  c->cap_vecs = count;
+  return 0;
+}
+
+float *lode__store_cache_add_vec(lode__store_cache *c, int64_t chunk_id, int64_t doc_id) {
+  int64_t di = doc_index(c, doc_id);
+  if (di < 0 || c->n >= c->cap_vecs) return NULL;
+  c->chunk_ids[c->n] = chunk_id;
+  c->doc_idx[c->n] = (int32_t)di;
+  return c->vecs + (c->n++) * c->dims;
+}
+
+/* ---- identical content -------------------------------------------------------- */
+static const lode__store_cache *sort_cache; /* qsort has no context argument */
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_by_hash(const void *pa, const void *pb) {
+  int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
+  int r = strcmp(sort_cache->doc_hashes[a], sort_cache->doc_hashes[b]);
+  return r ? r : (a > b) - (a < b);
+}
+
+/* doc_group, group_size and n_dups from the hashes: documents sorted by
+ * hash, each run's lowest index is its head. */
+static int group_docs(lode__store_cache *c) {
+  size_t n = (size_t)c->n_docs;
+  c->doc_group = malloc((n ? n : 1) * sizeof *c->doc_group);
+  c->group_size = calloc(n ? n : 1, sizeof *c->group_size);
+  int32_t *order = malloc((n ? n : 1) * sizeof *order);
+  if (!c->doc_group || !c->group_size || !order) {
+    free(order);
+    return -1;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    c->doc_group[i] = (int32_t)i;
+    if (c->doc_hashes[i]) order[m++] = (int32_t)i;
+  }
+  pthread_mutex_lock(&sort_mu);
+  sort_cache = c;
+  qsort(order, m, sizeof *order, cmp_by_hash);
+  pthread_mutex_unlock(&sort_mu);
+  for (size_t i = 1; i < m; i++) {
+    int32_t prev = c->doc_group[order[i - 1]];
+    if (!strcmp(c->doc_hashes[order[i]], c->doc_hashes[prev])) {
+      c->doc_group[order[i]] = prev;
+      c->n_dups++;
     }
-    int64_t i = c->n_docs;
-    c->doc_ids[i] = sqlite3_column_int64(st, 0);
-    c->doc_paths[i] = dup_col(st, 1);
-    c->doc_mimes[i] = dup_col(st, 2);
-    c->n_docs++;
-    if (!c->doc_paths[i] || !c->doc_mimes[i]) goto nomem;
   }
-  if (step != SQLITE_DONE) goto dberr;
-  rc = 0;
-  goto done;
-nomem:
-  oom(s, err, errlen);
-  goto done;
-dberr:
-  lode__store_seterr(err, errlen, "store %s: loading documents: %s", s->path,
-                     sqlite3_errmsg(s->db));
-done:
-  sqlite3_finalize(st);
-  return rc;
+  for (size_t i = 0; i < n; i++) c->group_size[c->doc_group[i]]++;
+  free(order);
+  return 0;
 }
 
-/* Fills c with every vector of the store's dims. Runs inside the caller's
- * read transaction. */
-static int load_vectors(lode_store *s, lode__store_cache *c, char *err, size_t errlen) {
-  sqlite3_stmt *st = NULL;
-  int rc = -1, step;
-  int64_t count = 0;
-  if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM vectors WHERE dims = ?", -1, &st,
-                         NULL) != SQLITE_OK)
-    goto dberr;
-  sqlite3_bind_int64(st, 1, c->dims);
-  if (sqlite3_step(st) != SQLITE_ROW) goto dberr;
-  count = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  st = NULL;
-  if (count > 0) {
-    if ((uint64_t)count > SIZE_MAX / sizeof(float) / (uint64_t)c->dims) goto nomem;
-    c->vecs = malloc((size_t)count * (size_t)c->dims * sizeof(float));
-    c->chunk_ids = malloc((size_t)count * sizeof *c->chunk_ids);
-    c->doc_idx = malloc((size_t)count * sizeof *c->doc_idx);
-    if (!c->vecs || !c->chunk_ids || !c->doc_idx) goto nomem;
-  }
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT v.chunk_id, c.doc_id, v.data FROM vectors v"
-                         " JOIN chunks c ON c.id = v.chunk_id WHERE v.dims = ?"
-                         " ORDER BY v.chunk_id",
-                         -1, &st, NULL) != SQLITE_OK)
-    goto dberr;
-  sqlite3_bind_int64(st, 1, c->dims);
-  size_t row_bytes = (size_t)c->dims * sizeof(float);
-  while ((step = sqlite3_step(st)) == SQLITE_ROW && c->n < count) {
-    const void *blob = sqlite3_column_blob(st, 2);
-    int64_t di = doc_index(c, sqlite3_column_int64(st, 1));
-    /* a blob of the wrong size can only come from outside lode: skip it
-     * rather than read past its end */
-    if ((size_t)sqlite3_column_bytes(st, 2) != row_bytes || !blob || di < 0) continue;
-    memcpy(c->vecs + c->n * c->dims, blob, row_bytes);
-    c->chunk_ids[c->n] = sqlite3_column_int64(st, 0);
-    c->doc_idx[c->n] = (int32_t)di;
-    c->n++;
-  }
-  if (step != SQLITE_DONE && step != SQLITE_ROW) goto dberr;
-  rc = 0;
-  goto done;
-nomem:
-  oom(s, err, errlen);
-  goto done;
-dberr:
-  lode__store_seterr(err, errlen, "store %s: loading vectors: %s", s->path,
-                     sqlite3_errmsg(s->db));
-done:
-  sqlite3_finalize(st);
-  return rc;
-}
-
-/* Makes the cache match generation `gen` of the file. */
+/* Makes the cache match generation `gen`; runs inside the read snapshot. */
 static int ensure_cache(lode_store *s, int64_t gen, char *err, size_t errlen) {
   lode__store_cache *c = &s->cache;
   if (c->valid && c->generation == gen && c->dims == s->dims) return 0;
   lode__store_cache_clear(c);
   c->dims = s->dims;
-  if (c->dims > 0 && (load_docs(s, c, err, errlen) != 0 ||
-                      load_vectors(s, c, err, errlen) != 0)) {
+  if (s->ops->load(s, c, err, errlen) != 0) {
     lode__store_cache_clear(c);
     return -1;
+  }
+  if (group_docs(c) != 0) {
+    lode__store_cache_clear(c);
+    return oom(s, err, errlen);
   }
   c->generation = gen;
   c->valid = 1;
@@ -240,57 +248,96 @@ static int cmp_best_first(const void *pa, const void *pb) {
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static size_t scan(const lode__store_cache *c, const float *q, size_t k, const char *allowed,
+static size_t scan(const lode__store_cache *c, const float *q, size_t k, const int32_t *show,
                    heap_entry *h) {
   size_t n = 0;
   const int64_t dims = c->dims;
   const float *v = c->vecs;
-  if (!allowed) {
+  if (!show) {
     for (int64_t r = 0; r < c->n; r++, v += dims) offer(h, &n, k, dot16(v, q, dims), r);
   } else {
     for (int64_t r = 0; r < c->n; r++, v += dims)
-      if (allowed[c->doc_idx[r]]) offer(h, &n, k, dot16(v, q, dims), r);
+      if (show[c->doc_idx[r]] >= 0) offer(h, &n, k, dot16(v, q, dims), r);
   }
   return n;
 }
 
-/* Which documents pass the filter, as a flag per cached document; *out is
- * NULL when there is no filter. -1 if out of memory. */
-static int filter_docs(const lode__store_cache *c, const lode_store_filter *f, char **out) {
+static int passes(const lode__store_cache *c, const lode_store_filter *f, int64_t i) {
+  if (!f) return 1;
+  if (f->path_prefix && strncmp(c->doc_paths[i], f->path_prefix, strlen(f->path_prefix)))
+    return 0;
+  if (f->mime && strcmp(c->doc_mimes[i], f->mime)) return 0;
+  if (f->path_glob) {
+    const char *p = c->doc_paths[i], *base = strrchr(p, '/');
+    if (!lode_fs_glob_match(f->path_glob, strchr(f->path_glob, '/') || !base ? p : base + 1))
+      return 0;
+  }
+  return 1;
+}
+
+static int has_filter(const lode_store_filter *f) {
+  return f && (f->path_prefix || f->mime || f->path_glob);
+}
+
+/* Which documents' chunks a search scans, and under which path it shows
+ * them, as one entry per cached document: the index of the document whose
+ * path a hit shows, or -1 when the document's chunks are not searched. Per
+ * content (documents of one hash): the chunks of its first holder (lowest
+ * id; the one that stores them), shown under the first document (lowest
+ * id) that passes the filter; none when no document passes. *out is NULL
+ * when every document shows itself (no filter, no shared content). -1 if
+ * out of memory. */
+static int filter_docs(const lode__store_cache *c, const lode_store_filter *f, int32_t **out) {
   *out = NULL;
-  if (!f || (!f->path_prefix && !f->mime)) return 0;
-  char *allowed = calloc((size_t)(c->n_docs ? c->n_docs : 1), 1);
-  if (!allowed) return -1;
-  size_t plen = f->path_prefix ? strlen(f->path_prefix) : 0;
-  for (int64_t i = 0; i < c->n_docs; i++)
-    allowed[i] = (!f->path_prefix || strncmp(c->doc_paths[i], f->path_prefix, plen) == 0) &&
-                 (!f->mime || strcmp(c->doc_mimes[i], f->mime) == 0);
-  *out = allowed;
+  if (!has_filter(f) && c->n_dups == 0) return 0;
+  size_t n = (size_t)(c->n_docs ? c->n_docs : 1);
+  int32_t *show = malloc(n * sizeof *show), *holder = malloc(n * sizeof *holder),
+          *first = malloc(n * sizeof *first);
+  if (!show || !holder || !first) {
+    free(show);
+    free(holder);
+    free(first);
+    return -1;
+  }
+  for (int64_t i = 0; i < c->n_docs; i++) holder[i] = first[i] = show[i] = -1;
+  for (int64_t i = 0; i < c->n_docs; i++) {
+    int32_t g = c->doc_group[i];
+    if (c->doc_holds[i] && holder[g] < 0) holder[g] = (int32_t)i;
+    if (first[g] < 0 && passes(c, f, i)) first[g] = (int32_t)i;
+  }
+  for (int64_t g = 0; g < c->n_docs; g++)
+    if (holder[g] >= 0) show[holder[g]] = first[g];
+  free(holder);
+  free(first);
+  *out = show;
   return 0;
 }
 
-static int fetch_hit(lode_store *s, sqlite3_stmt *st, lode_store_hit *hit, char *err,
-                     size_t errlen) {
-  sqlite3_reset(st);
-  sqlite3_bind_int64(st, 1, hit->chunk_id);
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    lode__store_seterr(err, errlen, "store %s: reading chunk %lld: %s", s->path,
-                       (long long)hit->chunk_id, sqlite3_errmsg(s->db));
-    return -1;
+/* The hit's path becomes the shown document's, and hit->paths lists every
+ * path of its content that passes the filter (shown first), when there is
+ * more than one. */
+static int fill_paths(const lode__store_cache *c, const lode_store_filter *f,
+                      lode_store_hit *hit, int64_t di, const int32_t *show) {
+  int64_t sd = show ? show[di] : di;
+  if (sd != di) {
+    free(hit->path);
+    if (!(hit->path = strdup(c->doc_paths[sd]))) return -1;
   }
-  hit->ordinal = sqlite3_column_int64(st, 0);
-  hit->start = sqlite3_column_int64(st, 2);
-  hit->end = sqlite3_column_int64(st, 3);
-  int tl = sqlite3_column_bytes(st, 1);
-  const void *t = sqlite3_column_blob(st, 1);
-  hit->text = malloc((size_t)tl + 1);
-  hit->path = dup_col(st, 5);
-  if (sqlite3_column_type(st, 4) != SQLITE_NULL) hit->headers = dup_col(st, 4);
-  if (!hit->text || !hit->path || (sqlite3_column_type(st, 4) != SQLITE_NULL && !hit->headers))
-    return oom(s, err, errlen);
-  if (tl) memcpy(hit->text, t, (size_t)tl);
-  hit->text[tl] = 0;
-  hit->text_len = (size_t)tl;
+  int32_t g = c->doc_group[di];
+  if (c->group_size[g] < 2) return 0;
+  if (!(hit->paths = calloc((size_t)c->group_size[g], sizeof *hit->paths))) return -1;
+  hit->paths[hit->n_paths++] = strdup(c->doc_paths[sd]);
+  for (int64_t i = 0; i < c->n_docs && hit->n_paths < (size_t)c->group_size[g]; i++)
+    if (i != sd && c->doc_group[i] == g && passes(c, f, i))
+      hit->paths[hit->n_paths++] = strdup(c->doc_paths[i]);
+  for (size_t i = 0; i < hit->n_paths; i++)
+    if (!hit->paths[i]) return -1;
+  if (hit->n_paths == 1) { /* the others did not pass the filter */
+    free(hit->paths[0]);
+    free(hit->paths);
+    hit->paths = NULL;
+    hit->n_paths = 0;
+  }
   return 0;
 }
 
@@ -300,27 +347,109 @@ void lode_store_hits_free(lode_store_hit *hits, size_t n) {
     free(hits[i].path);
     free(hits[i].text);
     free(hits[i].headers);
+    for (size_t j = 0; j < hits[i].n_paths; j++) free(hits[i].paths[j]);
+    free(hits[i].paths);
   }
   free(hits);
+}
+
+static int check_k(lode_store *s, int64_t k, char *err, size_t errlen) {
+  if (k >= 0 && k <= MAX_K) return 0;
+  lode__store_seterr(err, errlen, "store %s: search: k must be in 0..%d, got %lld", s->path,
+                     MAX_K, (long long)k);
+  return -1;
+}
+
+/* The part every search shares: the snapshot, the cache, the document
+ * flags; then `rank` fills the hits' chunk ids and scores (and *di, each
+ * hit's document index); then their text and paths. */
+typedef int (*rank_fn)(lode_store *s, void *ud, const int32_t *show, lode_store_hit *out,
+                       int64_t *di, size_t k, size_t *n, char *err, size_t errlen);
+
+static int run_search(lode_store *s, int64_t k, const lode_store_filter *filter, rank_fn rank,
+                      void *ud, lode_store_hit **hits, size_t *n_hits, char *err,
+                      size_t errlen) {
+  int rc = -1;
+  int64_t gen = 0, *di = NULL;
+  int32_t *show = NULL;
+  lode_store_hit *out = NULL;
+  size_t n = 0;
+  *hits = NULL;
+  *n_hits = 0;
+  if (s->ops->read_begin(s, &gen, err, errlen) != 0) return -1;
+  if (ensure_cache(s, gen, err, errlen) != 0) goto done;
+  const lode__store_cache *c = &s->cache;
+  if (k == 0) {
+    rc = 0;
+    goto done;
+  }
+  if (filter_docs(c, filter, &show) != 0 || !(out = calloc((size_t)k, sizeof *out)) ||
+      !(di = malloc((size_t)k * sizeof *di))) {
+    oom(s, err, errlen);
+    goto done;
+  }
+  if (rank(s, ud, show, out, di, (size_t)k, &n, err, errlen) != 0) goto done;
+  if (n && s->ops->fetch(s, out, n, err, errlen) != 0) goto done;
+  for (size_t i = 0; i < n; i++) {
+    if (fill_paths(c, filter, &out[i], di[i], show) != 0) {
+      oom(s, err, errlen);
+      goto done;
+    }
+  }
+  rc = 0;
+done:
+  s->ops->read_end(s);
+  free(show);
+  free(di);
+  if (rc == 0 && n) {
+    *hits = out;
+    *n_hits = n;
+  } else {
+    lode_store_hits_free(out, rc == 0 ? 0 : n);
+  }
+  return rc;
+}
+
+typedef struct vec_query {
+  const float *q;
+  int64_t dims;
+} vec_query;
+
+static int rank_vector(lode_store *s, void *ud, const int32_t *show, lode_store_hit *out,
+                       int64_t *di, size_t k, size_t *n, char *err, size_t errlen) {
+  const vec_query *vq = ud;
+  const lode__store_cache *c = &s->cache;
+  *n = 0;
+  if (c->n > 0 && vq->dims != c->dims) {
+    lode__store_seterr(err, errlen,
+                       "store %s: search: the query has %lld dims, the store holds %lld; "
+                       "embed it with the store's embedder (%s)",
+                       s->path, (long long)vq->dims, (long long)c->dims,
+                       s->embedder ? s->embedder : "not recorded");
+    return -1;
+  }
+  if (c->n == 0) return 0;
+  if (k > (size_t)c->n) k = (size_t)c->n;
+  heap_entry *h = malloc(k * sizeof *h);
+  if (!h) return oom(s, err, errlen);
+  size_t found = scan(c, vq->q, k, show, h);
+  qsort(h, found, sizeof *h, cmp_best_first);
+  for (size_t i = 0; i < found; i++) {
+    out[i].score = h[i].score;
+    out[i].chunk_id = c->chunk_ids[h[i].row];
+    di[i] = c->doc_idx[h[i].row];
+  }
+  *n = found;
+  free(h);
+  return 0;
 }
 
 int lode_store_search(lode_store *s, const float *query, int64_t dims, int64_t k,
                       const lode_store_filter *filter, lode_store_hit **hits, size_t *n_hits,
                       char *err, size_t errlen) {
-  int rc = -1;
-  int64_t gen = 0;
-  char *allowed = NULL;
-  heap_entry *h = NULL;
-  sqlite3_stmt *st = NULL;
-  lode_store_hit *out = NULL;
-  size_t n = 0;
   *hits = NULL;
   *n_hits = 0;
-  if (k < 0 || k > MAX_K) {
-    lode__store_seterr(err, errlen, "store %s: search: k must be in 0..%d, got %lld", s->path,
-                       MAX_K, (long long)k);
-    return -1;
-  }
+  if (check_k(s, k, err, errlen) != 0) return -1;
   for (int64_t i = 0; i < dims; i++) {
     if (!isfinite(query[i])) {
       lode__store_seterr(err, errlen,
@@ -329,72 +458,82 @@ int lode_store_search(lode_store *s, const float *query, int64_t dims, int64_t k
       return -1;
     }
   }
-  if (lode__store_exec(s, "BEGIN", err, errlen) != 0) return -1;
-  if (lode__store_generation(s, &gen, err, errlen) != 0) goto done;
-  if (!s->cache.valid || s->cache.generation != gen) {
-    /* dims may have been recorded by another process since we opened */
-    sqlite3_stmt *m = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'dims'", -1, &m, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(m) == SQLITE_ROW)
-      s->dims = sqlite3_column_int64(m, 0);
-    sqlite3_finalize(m);
-  }
-  if (ensure_cache(s, gen, err, errlen) != 0) goto done;
-  const lode__store_cache *c = &s->cache;
-  if (c->n > 0 && dims != c->dims) {
-    lode__store_seterr(err, errlen,
-                       "store %s: search: the query has %lld dims, the store holds %lld; "
-                       "embed it with the store's embedder (%s)",
-                       s->path, (long long)dims, (long long)c->dims,
-                       s->embedder ? s->embedder : "not recorded");
-    goto done;
-  }
-  if ((size_t)k > (size_t)c->n) k = c->n;
-  if (k == 0 || c->n == 0) {
-    rc = 0;
-    goto done;
-  }
-  if (filter_docs(c, filter, &allowed) != 0 || !(h = malloc((size_t)k * sizeof *h))) {
-    oom(s, err, errlen);
-    goto done;
-  }
-  size_t found = scan(c, query, (size_t)k, allowed, h);
-  qsort(h, found, sizeof *h, cmp_best_first);
-  if (found == 0) {
-    rc = 0;
-    goto done;
-  }
-  if (!(out = calloc(found, sizeof *out))) {
-    oom(s, err, errlen);
-    goto done;
-  }
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT c.ordinal, c.text, c.start_byte, c.end_byte, c.headers, d.path"
-                         " FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id = ?",
-                         -1, &st, NULL) != SQLITE_OK) {
-    lode__store_seterr(err, errlen, "store %s: search: %s", s->path, sqlite3_errmsg(s->db));
-    goto done;
-  }
-  for (n = 0; n < found; n++) {
-    out[n].score = h[n].score;
-    out[n].chunk_id = c->chunk_ids[h[n].row];
-    if (fetch_hit(s, st, &out[n], err, errlen) != 0) {
-      n++;
-      goto done;
+  vec_query vq = {query, dims};
+  return run_search(s, k, filter, rank_vector, &vq, hits, n_hits, err, errlen);
+}
+
+/* ---- keyword search ------------------------------------------------------------ */
+size_t lode__store_terms(const char *text, char **buf, const char **terms, size_t max) {
+  size_t len = strlen(text), n = 0;
+  char *b = malloc(len + 1), *w = b;
+  *buf = b;
+  if (!b) return 0;
+  const unsigned char *p = (const unsigned char *)text;
+  while (*p && n < max) {
+    while (*p && !(isalnum(*p) || *p >= 0x80)) p++;
+    const unsigned char *start = p;
+    while (*p && (isalnum(*p) || *p >= 0x80)) p++;
+    size_t l = (size_t)(p - start);
+    if (!l) break;
+    if (l > 64) {
+      l = 64; /* a cut inside a UTF-8 sequence would be invalid text */
+      while (l > 0 && (start[l] & 0xC0) == 0x80) l--;
+      if (!l) continue;
     }
+    terms[n++] = w;
+    memcpy(w, start, l);
+    w += l;
+    *w++ = 0;
   }
-  rc = 0;
-done:
-  sqlite3_finalize(st);
-  sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-  free(allowed);
-  free(h);
-  if (rc == 0) {
-    *hits = out;
-    *n_hits = n;
-  } else {
-    lode_store_hits_free(out, n);
+  return n;
+}
+
+typedef struct kw_query {
+  const char *const *terms;
+  size_t n_terms;
+} kw_query;
+
+/* Asks the backend for ranked matches, keeps those of allowed documents,
+ * and asks again for more (four times as many) while fewer than k were kept
+ * and the backend had more: exact top k whatever the filter. */
+static int rank_keyword(lode_store *s, void *ud, const int32_t *show, lode_store_hit *out,
+                        int64_t *di, size_t k, size_t *n, char *err, size_t errlen) {
+  const kw_query *kq = ud;
+  const lode__store_cache *c = &s->cache;
+  *n = 0;
+  if (!kq->n_terms) return 0;
+  int64_t limit = (int64_t)k * 2 + 20;
+  for (;;) {
+    lode__store_kw *m = NULL;
+    size_t nm = 0;
+    if (s->ops->keyword(s, kq->terms, kq->n_terms, limit, &m, &nm, err, errlen) != 0)
+      return -1;
+    *n = 0;
+    for (size_t i = 0; i < nm && *n < k; i++) {
+      int64_t d = doc_index(c, m[i].doc_id);
+      if (d < 0 || (show && show[d] < 0)) continue;
+      out[*n].chunk_id = m[i].chunk_id;
+      out[*n].score = m[i].score;
+      di[(*n)++] = d;
+    }
+    free(m);
+    if (*n >= k || (int64_t)nm < limit || limit > INT64_MAX / 8) return 0;
+    limit *= 4;
   }
+}
+
+int lode_store_search_text(lode_store *s, const char *text, int64_t k,
+                           const lode_store_filter *filter, lode_store_hit **hits,
+                           size_t *n_hits, char *err, size_t errlen) {
+  *hits = NULL;
+  *n_hits = 0;
+  if (check_k(s, k, err, errlen) != 0) return -1;
+  char *buf = NULL;
+  const char *terms[LODE_STORE_MAX_TERMS];
+  size_t nt = lode__store_terms(text ? text : "", &buf, terms, LODE_STORE_MAX_TERMS);
+  if (!buf) return oom(s, err, errlen);
+  kw_query kq = {terms, nt};
+  int rc = run_search(s, k, filter, rank_keyword, &kq, hits, n_hits, err, errlen);
+  free(buf);
   return rc;
 }

@@ -69,3 +69,39 @@ int lode_host_sched_pass(lua_State *L) { return lode__sched_pass(L, 1); }
 int lode_host_sched_release(lua_State *L) { return lode__sched_release(L); }
 
 int lode_host_state_gave_up(char *msg, size_t n) { return lode__state_gave_up(msg, n); }
+
+int lode_host_check_args(lua_State *L, int idx, int nargs, lode_buf *out) {
+  int top = lua_gettop(L);
+  idx = lua_absindex(L, idx);
+  int code = 0;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "lode.args"); /* [package, loaded, args?] */
+  if (lua_type(L, -1) != LUA_TTABLE) goto done; /* nothing declared */
+  lua_getfield(L, -1, "_host_check");
+  if (lua_type(L, -1) != LUA_TFUNCTION) goto done;
+  lua_createtable(L, nargs, 0);
+  for (int i = 0; i < nargs; i++) {
+    lua_pushvalue(L, idx + i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  if (lode_lua_pcall(L, 1, 3) != LUA_OK) {
+    /* a broken declaration (its check function raised): the pipeline's bug */
+    lode_buf_printf(out, "the pipeline's argument check failed: %s", lode_lua_errstr(L, -1));
+    code = 2;
+    goto done;
+  }
+  /* [.., kind, a, b] */
+  const char *kind = lua_tostring(L, -3);
+  if (kind && !strcmp(kind, "help")) {
+    lode_buf_puts(out, lua_tostring(L, -2) ? lua_tostring(L, -2) : "");
+    code = 1;
+  } else if (kind && !strcmp(kind, "usage")) {
+    lode_buf_printf(out, "%s\nusage: %s", lua_tostring(L, -2) ? lua_tostring(L, -2) : "bad usage",
+                    lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    code = 2;
+  }
+done:
+  lua_settop(L, top);
+  return code;
+}

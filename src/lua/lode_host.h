@@ -67,6 +67,12 @@ const char *lode_host_last_id(lua_State *L);
  * not after). Returns 0 with its main workflow pushed, or -1 with err
  * naming the file (and line) and what to do. */
 int lode_host_load_pipeline(lua_State *L, const char *path, char *err, size_t errlen);
+/* After lode_host_load_pipeline: checks the nargs values at idx (the
+ * command line after the pipeline file) against the arguments the pipeline
+ * declared with lode.args.declare, before anything is recorded. Returns 0
+ * (they fit, or nothing was declared), 1 with the help text appended to out
+ * (--help), or 2 with the usage error and the usage line appended to out. */
+int lode_host_check_args(lua_State *L, int idx, int nargs, lode_buf *out);
 /* 1 if the value at idx is a workflow object; its name is pushed if so. */
 int lode_lua_is_workflow(lua_State *L, int idx);
 /* Pushes the workflow declared with this name, or nil. */

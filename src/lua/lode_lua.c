@@ -1,6 +1,7 @@
 /* lode_lua.c - state creation, protected calls and the list of API areas. */
 #include "lua/lode_lua.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,8 +151,59 @@ void lode_lua_push_errmsg(lua_State *L, int idx) {
   }
 }
 
+/* ---- lode.fail: an error that is not a bug --------------------------------
+ * A failure the code expected and explained (bad arguments, "3 of 40 files
+ * failed", a cancel) carries no traceback: the message handler passes its
+ * message on as it is. The value is a table { message = ... } whose
+ * metatable is LODE_FAIL_MT, so a pcall in the user's code can tell it
+ * apart; tostring() gives the message. */
+#define LODE_FAIL_MT "lode.fail"
+
+static int fail_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  if (lua_type(L, -1) != LUA_TSTRING) lua_pushliteral(L, "(lode.fail without a message)");
+  return 1;
+}
+
+int lode__is_fail(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, LODE_FAIL_MT);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
+}
+
+int lode__raise_fail(lua_State *L, const char *msg) {
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  if (luaL_newmetatable(L, LODE_FAIL_MT)) {
+    lua_pushcfunction(L, fail_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
+  return lua_error(L);
+}
+
+/* lode.fail(message): raises a failure that prints without a traceback. */
+static int l_fail(lua_State *L) {
+  const char *msg = luaL_checkstring(L, 1);
+  return lode__raise_fail(L, msg);
+}
+
+/* A traceback is added once: an error that already carries one (a step's
+ * error re-raised in its workflow) is passed on as it is. */
+#define TRACEBACK_MARK "\nstack traceback:\n"
+
+int lode__has_traceback(const char *msg) { return msg && strstr(msg, TRACEBACK_MARK) != NULL; }
+
 int lode_lua_traceback(lua_State *L) {
+  if (lode__is_fail(L, 1)) {
+    lua_getfield(L, 1, "message");
+    return 1;
+  }
   const char *msg = lua_tostring(L, 1);
+  if (msg && strstr(msg, TRACEBACK_MARK)) return 1;
   if (msg == NULL) {
     lode_lua_push_errmsg(L, 1);
     msg = lua_tostring(L, -1);
@@ -187,6 +239,8 @@ void lode_lua_open_all(lua_State *L) {
   lua_newtable(L); /* [lode] */
   lua_pushliteral(L, LODE_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushcfunction(L, l_fail);
+  lua_setfield(L, -2, "fail");
   lode_lua_open_workflow(L);
   lode_lua_open_codec(L);
   lode_lua_open_trace(L);
@@ -197,6 +251,61 @@ void lode_lua_open_all(lua_State *L) {
   lode_lua_open_store(L);
   lode_lua_open_fs(L);
   lode_lua_open_progress(L);
+}
+
+/* The folder holding the running binary (/proc/self/exe, links resolved);
+ * 0 when unknown. */
+static int exe_dir(char *out, size_t n) {
+  char buf[PATH_MAX];
+  ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (k <= 0) return 0;
+  buf[k] = 0;
+  char *slash = strrchr(buf, '/');
+  if (!slash) return 0;
+  *slash = 0;
+  if ((size_t)snprintf(out, n, "%s", buf[0] ? buf : "/") >= n) return 0;
+  return 1;
+}
+
+static int same_dir(const char *a, const char *b) {
+  char ra[PATH_MAX], rb[PATH_MAX];
+  return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+}
+
+/* lode's library folders, in the order require() tries them: $LODE_LUA_PATH,
+ * then the source tree's lua/ for the build-folder binary, or for an
+ * installed one BINDIR/../share/lode/lua (so a moved prefix, or one other
+ * than the configured, works) and the configured prefix's. Each kept in
+ * `tried` (";"-separated, for the not-found message) whether or not it
+ * exists. */
+static int lode_dirs(const char *dirs[4], char rel[PATH_MAX]) {
+  int n = 0;
+  const char *env = getenv("LODE_LUA_PATH");
+  if (env && *env) dirs[n++] = env;
+  char bin[PATH_MAX];
+  int have_bin = exe_dir(bin, sizeof bin);
+  if (have_bin && same_dir(bin, LODE_BUILD_DIR)) {
+    dirs[n++] = LODE_LUA_DIR_BUILD;
+  } else {
+    if (have_bin && (size_t)snprintf(rel, PATH_MAX, "%s/../share/lode/lua", bin) < PATH_MAX) {
+      char real[PATH_MAX];
+      /* shown resolved when it exists: "/opt/x/bin/../share" reads badly */
+      if (realpath(rel, real)) memcpy(rel, real, strlen(real) + 1);
+      dirs[n++] = rel;
+    }
+    if (!(n && !strcmp(dirs[n - 1], LODE_LUA_DIR_INSTALL))) dirs[n++] = LODE_LUA_DIR_INSTALL;
+  }
+  return n;
+}
+
+/* A searcher that finds nothing: when no searcher finds a module, say which lode library
+ * folders were looked in (Lua's own message lists only package.path's
+ * patterns, which leave out folders that do not exist). */
+static int lode_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_pushfstring(L, "lode's library folders tried for '%s': %s", name,
+                  lua_tostring(L, lua_upvalueindex(1)));
+  return 1;
 }
 
 /* package.path: pipeline folder first (user modules shadow nothing of ours
@@ -212,10 +321,12 @@ static void set_paths(lua_State *L, const char *extra_dir) {
     luaL_addstring(&b, extra_dir);
     luaL_addstring(&b, "/?/init.lua;");
   }
-  const char *env = getenv("LODE_LUA_PATH");
-  const char *dirs[3] = {env, LODE_LUA_DIR_BUILD, LODE_LUA_DIR_INSTALL};
-  for (int i = 0; i < 3; i++) {
-    if (!dirs[i] || access(dirs[i], R_OK) != 0) continue;
+  const char *dirs[4];
+  char rel[PATH_MAX];
+  int n = lode_dirs(dirs, rel);
+  luaL_Buffer t;
+  for (int i = 0; i < n; i++) {
+    if (access(dirs[i], R_OK) != 0) continue;
     luaL_addstring(&b, dirs[i]);
     luaL_addstring(&b, "/?.lua;");
     luaL_addstring(&b, dirs[i]);
@@ -225,7 +336,25 @@ static void set_paths(lua_State *L, const char *extra_dir) {
   luaL_addvalue(&b);
   luaL_pushresult(&b);
   lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
+  /* [package] */
+  luaL_buffinit(L, &t);
+  for (int i = 0; i < n; i++) {
+    if (i) luaL_addstring(&t, ", ");
+    luaL_addstring(&t, dirs[i]);
+    if (access(dirs[i], R_OK) != 0) luaL_addstring(&t, " (missing)");
+  }
+  luaL_pushresult(&t);
+  lua_getfield(L, -2, "searchers"); /* [package, tried, searchers] */
+  lua_insert(L, -2);                /* [package, searchers, tried] */
+  lua_pushcclosure(L, lode_searcher, 1);
+  /* second, after preload: its line then leads the not-found message, which
+   * lode cuts when long */
+  for (lua_Integer i = (lua_Integer)lua_rawlen(L, -2); i >= 2; i--) {
+    lua_rawgeti(L, -2, i);
+    lua_rawseti(L, -3, i + 1);
+  }
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 2);
 }
 
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {

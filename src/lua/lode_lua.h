@@ -32,5 +32,12 @@ void lode_lua_open_progress(lua_State *L);
 
 /* The message handler itself (usable with lua_pcall / coroutines). */
 int lode_lua_traceback(lua_State *L);
+/* Raises a lode.fail error with msg: a failure that is not a bug, which the
+ * message handler passes on without a traceback (lode.fail in Lua). */
+int lode__raise_fail(lua_State *L, const char *msg);
+/* 1 if the value at idx is a lode.fail error. */
+int lode__is_fail(lua_State *L, int idx);
+/* 1 if an error message already carries a Lua traceback. */
+int lode__has_traceback(const char *msg);
 
 #endif

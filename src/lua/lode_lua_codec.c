@@ -2,6 +2,7 @@
 #include "lua/lode_lua_codec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_EXTS 16
@@ -96,6 +97,110 @@ static int in_array_part(lua_State *L, int k, uint64_t narr) {
   return ki >= 1 && (uint64_t)ki <= narr;
 }
 
+/* ---- keys in a stable order ------------------------------------------------
+ * The hash part of a table is encoded with its keys sorted (booleans, then
+ * numbers, then strings byte-wise), not in lua_next's order, which changes
+ * from one process to the next (string hashes are seeded): the same value
+ * gives the same bytes, so checkpoints, inputs compared by `lode run --id`
+ * and every JSON lode prints are deterministic. */
+typedef struct skey {
+  int type;       /* LUA_TBOOLEAN, LUA_TNUMBER, LUA_TSTRING */
+  int b, isint;
+  lua_Integer i;
+  lua_Number f;
+  const char *s;  /* a key of the table, so it lives while the table does */
+  size_t len;
+} skey;
+
+static int type_rank(int t) { return t == LUA_TBOOLEAN ? 0 : t == LUA_TNUMBER ? 1 : 2; }
+
+static int skey_cmp(const void *pa, const void *pb) {
+  const skey *a = pa, *b = pb;
+  if (a->type != b->type) return type_rank(a->type) - type_rank(b->type);
+  if (a->type == LUA_TBOOLEAN) return a->b - b->b;
+  if (a->type == LUA_TNUMBER) {
+    if (a->isint && b->isint) return a->i < b->i ? -1 : a->i > b->i;
+    lua_Number x = a->isint ? (lua_Number)a->i : a->f, y = b->isint ? (lua_Number)b->i : b->f;
+    if (x != y) return x < y ? -1 : 1;
+    return b->isint - a->isint;
+  }
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->s, b->s, n);
+  return c ? c : (a->len < b->len ? -1 : a->len > b->len);
+}
+
+/* The keys of a table outside its array part, sorted. Small tables (most
+ * step outputs) use the array inside; a bigger one a userdata on the stack
+ * (`pushed`), freed by the collector whatever happens. */
+#define SMALL_KEYS 16
+typedef struct key_list {
+  skey *v;
+  size_t n;
+  int pushed, sortable;
+  skey small[SMALL_KEYS];
+} key_list;
+
+/* One pass of lua_next: counts the keys (returned), and stores those
+ * outside 1..narr in kl->v while they fit in cap (*overflow otherwise). */
+static uint64_t collect_keys(lua_State *L, int idx, uint64_t narr, key_list *kl, size_t cap,
+                             int *overflow) {
+  uint64_t total = 0;
+  kl->n = 0;
+  kl->sortable = 1;
+  *overflow = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* [.., key, value] */
+    int ki = lua_gettop(L) - 1;
+    lua_pop(L, 1);
+    total++;
+    if (in_array_part(L, ki, narr)) continue;
+    int t = lua_type(L, ki);
+    if (t != LUA_TBOOLEAN && t != LUA_TNUMBER && t != LUA_TSTRING) {
+      kl->sortable = 0;
+      continue;
+    }
+    if (kl->n >= cap) {
+      *overflow = 1;
+      continue;
+    }
+    skey *e = &kl->v[kl->n++];
+    memset(e, 0, sizeof *e);
+    e->type = t;
+    if (t == LUA_TBOOLEAN) e->b = lua_toboolean(L, ki);
+    else if (t == LUA_TNUMBER && lua_isinteger(L, ki)) e->isint = 1, e->i = lua_tointeger(L, ki);
+    else if (t == LUA_TNUMBER) e->f = lua_tonumber(L, ki);
+    else e->s = lua_tolstring(L, ki, &e->len);
+  }
+  return total;
+}
+
+/* Fills kl with the table's keys outside 1..narr, sorted (kl->sortable 0
+ * when a key is of a type that cannot be sorted: enc_key refuses it anyway,
+ * in lua_next's order), and returns the count of all its keys. */
+static uint64_t sorted_keys(lua_State *L, int idx, uint64_t narr, key_list *kl) {
+  int overflow;
+  kl->pushed = 0;
+  kl->v = kl->small;
+  uint64_t total = collect_keys(L, idx, narr, kl, SMALL_KEYS, &overflow);
+  if (overflow && kl->sortable) {
+    kl->v = lua_newuserdatauv(L, (size_t)(total - narr) * sizeof *kl->v, 0);
+    kl->pushed = 1;
+    collect_keys(L, idx, narr, kl, (size_t)(total - narr), &overflow);
+  }
+  if (kl->sortable) qsort(kl->v, kl->n, sizeof *kl->v, skey_cmp);
+  return total;
+}
+
+/* Pushes key number i of the sorted keys, then its value: [.., key, value]. */
+static void push_sorted_pair(lua_State *L, int idx, const skey *e) {
+  if (e->type == LUA_TBOOLEAN) lua_pushboolean(L, e->b);
+  else if (e->type == LUA_TNUMBER && e->isint) lua_pushinteger(L, e->i);
+  else if (e->type == LUA_TNUMBER) lua_pushnumber(L, e->f);
+  else lua_pushlstring(L, e->s, e->len);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, idx);
+}
+
 static int enc_table(enc *e, int idx) {
   if (e->preview) return enc_table_preview(e, idx);
   if (enc_enter(e, idx)) return -1;
@@ -108,12 +213,8 @@ static int enc_table(enc *e, int idx) {
     narr++;
   }
   lua_pop(L, 1);
-  uint64_t total = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    total++;
-    lua_pop(L, 1);
-  }
+  key_list kl;
+  uint64_t total = sorted_keys(L, idx, narr, &kl); /* [.., keys?] */
   if (lode_codec_put_table(e->out, narr, total - narr)) return enc_fail(e, "is too large");
   for (uint64_t i = 1; i <= narr; i++) {
     lua_pushinteger(L, (lua_Integer)i);
@@ -126,6 +227,23 @@ static int enc_table(enc *e, int idx) {
     e->pathlen = old;
     e->path[old] = 0;
   }
+  if (kl.sortable) {
+    for (size_t i = 0; i < kl.n; i++) {
+      if (!lua_checkstack(L, 4)) return enc_fail(e, "cannot be encoded (Lua stack full)");
+      push_sorted_pair(L, idx, &kl.v[i]); /* [.., keys?, key, value] */
+      int k = lua_gettop(L) - 1;
+      size_t old = path_push(e, k);
+      int rc = enc_key(e, k) || enc_value(e, k + 1);
+      lua_pop(L, 2);
+      if (rc) return -1; /* a pushed key list stays for the collector */
+      e->pathlen = old;
+      e->path[old] = 0;
+    }
+    if (kl.pushed) lua_pop(L, 1);
+    e->depth--;
+    return 0;
+  }
+  if (kl.pushed) lua_pop(L, 1);
   lua_pushnil(L);
   while (lua_next(L, idx)) { /* [.., key, value] */
     int k = lua_gettop(L) - 1;
@@ -169,23 +287,42 @@ static int enc_table_preview(enc *e, int idx) {
     if (rc) goto done;
   }
   lua_pop(L, 1);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) { /* [.., key, value] */
-    int k = lua_gettop(L) - 1;
-    if (in_array_part(L, k, narr)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    if (e->used >= e->budget) {
-      left++;
-    } else {
+  key_list kl;
+  sorted_keys(L, idx, narr, &kl); /* [.., keys?] */
+  if (kl.sortable) {
+    for (size_t i = 0; i < kl.n && !rc; i++) {
+      if (e->used >= e->budget) {
+        left++;
+        continue;
+      }
+      push_sorted_pair(L, idx, &kl.v[i]);
+      int k = lua_gettop(L) - 1;
       rc = enc_key(e, k) || enc_value(e, k + 1);
       kept_hash++;
+      lua_pop(L, 2);
     }
-    lua_pop(L, 1);
-    if (rc) {
+    if (kl.pushed) lua_pop(L, 1);
+    if (rc) goto done;
+  } else {
+    if (kl.pushed) lua_pop(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* [.., key, value] */
+      int k = lua_gettop(L) - 1;
+      if (in_array_part(L, k, narr)) {
+        lua_pop(L, 1);
+        continue;
+      }
+      if (e->used >= e->budget) {
+        left++;
+      } else {
+        rc = enc_key(e, k) || enc_value(e, k + 1);
+        kept_hash++;
+      }
       lua_pop(L, 1);
-      goto done;
+      if (rc) {
+        lua_pop(L, 1);
+        goto done;
+      }
     }
   }
   if (left) {

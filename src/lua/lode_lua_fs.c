@@ -166,6 +166,19 @@ static int l_walk(lua_State *L) {
   return 1;
 }
 
+/* lode.fs.walk_matches(rel, { include = ..., exclude = ... }) -> bool */
+static int l_walk_matches(lua_State *L) {
+  const char *rel = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lode_fs_walk_opts o = {0};
+  o.include = patterns(L, 2, "include", &o.n_include);
+  o.exclude = patterns(L, 2, "exclude", &o.n_exclude);
+  int r = lode_fs_walk_matches(&o, rel);
+  if (r < 0) return luaL_error(L, "walk_matches: out of memory");
+  lua_pushboolean(L, r);
+  return 1;
+}
+
 static int l_glob_match(lua_State *L) {
   lua_pushboolean(L, lode_fs_glob_match(luaL_checkstring(L, 1), luaL_checkstring(L, 2)));
   return 1;
@@ -238,6 +251,7 @@ static int l_load_pdf(lua_State *L) { return load_as(L, LODE_FS_PDF); }
 static const luaL_Reg fs_funcs[] = {
     {"walk", l_walk},
     {"glob_match", l_glob_match},
+    {"walk_matches", l_walk_matches},
     {"read", l_read},
     {"hash", l_hash},
     {"hash_file", l_hash_file},

@@ -542,7 +542,7 @@ static int result_cont(lua_State *L, int st, lua_KContext ctx) {
   int64_t pos = lua_tointeger(L, 2);
   char derr[ERRLEN];
   if (lode_wf_check_deadline(lode__host(L)->current, derr, sizeof derr) != LODE_OK)
-    return luaL_error(L, "%s", derr);
+    return lode__raise_fail(L, derr);
   lode_wf_outcome o;
   if (!outcome_of(L, h->id, &o)) {
     lode_wf_outcome_clear(&o);
@@ -569,8 +569,9 @@ static int h_result(lua_State *L) {
     char err[ERRLEN];
     int64_t pos;
     const lode_step_row *rec;
-    if (lode_wf_step_next(hs->current, "lode.result", &pos, &rec, err, sizeof err) != LODE_OK)
-      return luaL_error(L, "%s", err);
+    int nrc = lode_wf_step_next(hs->current, "lode.result", &pos, &rec, err, sizeof err);
+    if (nrc != LODE_OK)
+      return nrc == LODE_ECANCELLED ? lode__raise_fail(L, err) : luaL_error(L, "%s", err);
     if (rec) { /* recorded: the wait is not repeated */
       if (rec->status != LODE_WF_SUCCESS) {
         lua_pushstring(L, rec->error ? rec->error : "failed");
@@ -655,8 +656,9 @@ static int enqueue(lua_State *L, const char *queue, int wf_arg, int priority_on)
   int64_t pos = 0;
   if (parent) {
     const lode_step_row *rec;
-    if (lode_wf_step_next(parent, name, &pos, &rec, err, sizeof err) != LODE_OK)
-      return luaL_error(L, "%s", err);
+    int nrc = lode_wf_step_next(parent, name, &pos, &rec, err, sizeof err);
+    if (nrc != LODE_OK)
+      return nrc == LODE_ECANCELLED ? lode__raise_fail(L, err) : luaL_error(L, "%s", err);
     if (rec) {
       if (rec->status != LODE_WF_SUCCESS || !rec->child_id) {
         lua_pushstring(L, rec->error ? rec->error : "enqueue failed");
@@ -811,7 +813,7 @@ static int sleep_cont(lua_State *L, int st, lua_KContext ctx) {
   int64_t wake = (int64_t)ctx;
   char derr[ERRLEN];
   if (lode_wf_check_deadline(lode__host(L)->current, derr, sizeof derr) != LODE_OK)
-    return luaL_error(L, "%s", derr);
+    return lode__raise_fail(L, derr);
   if (lode_now_ms() < wake) {
     lua_pushboolean(L, 1);
     lua_replace(L, 3); /* it waits in this process: its span is ours to write */
@@ -836,8 +838,9 @@ static int l_sleep(lua_State *L) {
   char err[ERRLEN];
   int64_t pos;
   const lode_step_row *rec;
-  if (lode_wf_step_next(hs->current, "lode.sleep", &pos, &rec, err, sizeof err) != LODE_OK)
-    return luaL_error(L, "%s", err);
+  int nrc = lode_wf_step_next(hs->current, "lode.sleep", &pos, &rec, err, sizeof err);
+  if (nrc != LODE_OK)
+    return nrc == LODE_ECANCELLED ? lode__raise_fail(L, err) : luaL_error(L, "%s", err);
   int64_t wake, started;
   if (rec) {
     if (!rec->output || lode_lua_decode(L, rec->output, rec->output_len, err, sizeof err))

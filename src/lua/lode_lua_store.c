@@ -436,38 +436,27 @@ static int hits_gc(lua_State *L) {
   return 0;
 }
 
-static int l_search(lua_State *L) {
-  lode_store *s = check_open(L);
-  float *tmp = NULL;
-  int64_t dims = 0;
-  const float *q = lode_lua_vector_arg(L, 2, &dims, &tmp);
-  lua_Integer k = luaL_optinteger(L, 3, 10);
-  lode_store_filter f = {0};
-  if (lua_type(L, 4) == LUA_TTABLE) {
-    lua_getfield(L, 4, "filter");
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      int t = lua_gettop(L);
-      f.path_prefix = opt_string_field(L, t, "path_prefix");
-      f.mime = opt_string_field(L, t, "mime");
-    } else if (!lua_isnil(L, -1)) {
-      return luaL_error(L, "search: filter must be a table, not %s", luaL_typename(L, -1));
-    }
+/* opts.filter -> f; its strings stay anchored in opts (an argument) */
+static void read_filter(lua_State *L, int opts, lode_store_filter *f) {
+  memset(f, 0, sizeof *f);
+  if (lua_type(L, opts) != LUA_TTABLE) return;
+  lua_getfield(L, opts, "filter");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    int t = lua_gettop(L);
+    f->path_prefix = opt_string_field(L, t, "path_prefix");
+    f->mime = opt_string_field(L, t, "mime");
+    f->path_glob = opt_string_field(L, t, "path");
+  } else if (!lua_isnil(L, -1)) {
+    luaL_error(L, "search: filter must be a table, not %s", luaL_typename(L, -1));
   }
-  char err[LODE_STORE_ERRLEN];
-  hits_ud *h = lua_newuserdatauv(L, sizeof *h, 0);
-  h->hits = NULL;
-  h->n = 0;
-  lua_newtable(L); /* a metatable just for __gc */
-  lua_pushcfunction(L, hits_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  int rc = lode_store_search(s, q, dims, (int64_t)k, &f, &h->hits, &h->n, err, sizeof err);
-  free(tmp);
-  if (rc != 0) return raise_err(L, err);
+  lua_pop(L, 1); /* the filter table stays alive in opts */
+}
+
+static void push_hits(lua_State *L, const hits_ud *h, int hybrid) {
   lua_createtable(L, (int)h->n, 0);
   for (size_t i = 0; i < h->n; i++) {
     const lode_store_hit *x = &h->hits[i];
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 10);
     lua_pushnumber(L, x->score);
     lua_setfield(L, -2, "score");
     lua_pushstring(L, x->path);
@@ -484,8 +473,85 @@ static int l_search(lua_State *L) {
     lua_setfield(L, -2, "chunk_id");
     push_json_text(L, x->headers);
     lua_setfield(L, -2, "headers");
+    if (x->n_paths) {
+      lua_createtable(L, (int)x->n_paths, 0);
+      for (size_t j = 0; j < x->n_paths; j++) {
+        lua_pushstring(L, x->paths[j]);
+        lua_rawseti(L, -2, (lua_Integer)j + 1);
+      }
+      lua_setfield(L, -2, "paths");
+    }
+    if (hybrid) {
+      if (x->vector_rank) {
+        lua_pushinteger(L, x->vector_rank);
+        lua_setfield(L, -2, "vector_rank");
+      }
+      if (x->keyword_rank) {
+        lua_pushinteger(L, x->keyword_rank);
+        lua_setfield(L, -2, "keyword_rank");
+      }
+    }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
+}
+
+static hits_ud *new_hits(lua_State *L) {
+  hits_ud *h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->hits = NULL;
+  h->n = 0;
+  lua_newtable(L); /* a metatable just for __gc */
+  lua_pushcfunction(L, hits_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  return h;
+}
+
+/* store:search(vector, k [, { filter =, text =, mode = }]): mode "vector"
+ * (the default without text), "hybrid" (the default with text) or "keyword"
+ * (vector may then be nil). */
+static int l_search(lua_State *L) {
+  lode_store *s = check_open(L);
+  lua_Integer k = luaL_optinteger(L, 3, 10);
+  lode_store_filter f;
+  read_filter(L, 4, &f);
+  const char *text = NULL, *mode = NULL;
+  if (lua_type(L, 4) == LUA_TTABLE) {
+    text = opt_string_field(L, 4, "text");
+    mode = opt_string_field(L, 4, "mode");
+  }
+  if (!mode) mode = text ? "hybrid" : "vector";
+  int m = !strcmp(mode, "vector") ? 0 : !strcmp(mode, "keyword") ? 1 : !strcmp(mode, "hybrid") ? 2 : -1;
+  if (m < 0) return luaL_error(L, "search: mode must be vector, keyword or hybrid, not '%s'", mode);
+  if (m > 0 && !text) return luaL_error(L, "search: mode '%s' needs opts.text", mode);
+  float *tmp = NULL;
+  int64_t dims = 0;
+  const float *q = m == 1 ? NULL : lode_lua_vector_arg(L, 2, &dims, &tmp);
+  char err[LODE_STORE_ERRLEN];
+  hits_ud *h = new_hits(L);
+  int rc = m == 0   ? lode_store_search(s, q, dims, (int64_t)k, &f, &h->hits, &h->n, err,
+                                        sizeof err)
+           : m == 1 ? lode_store_search_text(s, text, (int64_t)k, &f, &h->hits, &h->n, err,
+                                             sizeof err)
+                    : lode_store_search_hybrid(s, q, dims, text, (int64_t)k, &f, &h->hits,
+                                               &h->n, err, sizeof err);
+  free(tmp);
+  if (rc != 0) return raise_err(L, err);
+  push_hits(L, h, m == 2);
+  return 1;
+}
+
+/* store:search_text(text, k [, { filter = }]): keyword search alone. */
+static int l_search_text(lua_State *L) {
+  lode_store *s = check_open(L);
+  const char *text = luaL_checkstring(L, 2);
+  lua_Integer k = luaL_optinteger(L, 3, 10);
+  lode_store_filter f;
+  read_filter(L, 4, &f);
+  char err[LODE_STORE_ERRLEN];
+  hits_ud *h = new_hits(L);
+  if (lode_store_search_text(s, text, (int64_t)k, &f, &h->hits, &h->n, err, sizeof err) != 0)
+    return raise_err(L, err);
+  push_hits(L, h, 0);
   return 1;
 }
 
@@ -505,6 +571,7 @@ static int l_tostring(lua_State *L) {
 static const luaL_Reg store_methods[] = {
     {"has", l_has},       {"get", l_get},     {"put", l_put},     {"delete", l_delete},
     {"paths", l_paths},   {"count", l_count}, {"search", l_search},
+    {"search_text", l_search_text},
     {"embedder", l_embedder}, {"close", l_close}, {NULL, NULL}};
 
 static const luaL_Reg store_meta[] = {

@@ -94,6 +94,12 @@ static int raise_msg(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
+/* The error of lode_wf_step_next: a cancel (or a deadline, which cancels)
+ * is no bug of the caller's code, so it carries no traceback. */
+static int raise_next(lua_State *L, int rc, const char *msg) {
+  return rc == LODE_ECANCELLED ? lode__raise_fail(L, msg) : raise_msg(L, msg);
+}
+
 lode_exec *lode__need_exec(lua_State *L) {
   char err[ERRLEN];
   lode_exec *ex = lode_host_exec(L, err, sizeof err);
@@ -310,8 +316,16 @@ static int one_attempt(lua_State *L, const retry_opts *r, int attempt, int obj, 
     lua_pushfstring(L, "attempt %d of %d: ", attempt, r->max_attempts);
     luaL_addvalue(&errs);
   }
-  lua_pushvalue(L, -2);
-  luaL_addvalue(&errs);
+  /* the traceback once: the last attempt's (the others had the same one) */
+  size_t mlen;
+  const char *m = lua_tolstring(L, -2, &mlen);
+  const char *tb = attempt < r->max_attempts && m ? strstr(m, "\nstack traceback:\n") : NULL;
+  if (tb) {
+    luaL_addlstring(&errs, m, (size_t)(tb - m));
+  } else {
+    lua_pushvalue(L, -2);
+    luaL_addvalue(&errs);
+  }
   luaL_addchar(&errs, '\n');
   luaL_pushresult(&errs); /* [.., errs, msg, joined] */
   lua_replace(L, err_idx);
@@ -430,12 +444,16 @@ typedef struct step_run {
   retry_opts ro;
   int64_t pos, started;
   int nargs, attempt;
+  char *errs; /* the failed attempts' errors so far (malloc'd), or NULL: a
+               * step that succeeds on a later attempt records them */
 } step_run;
 
 static int step_run_gc(lua_State *L) {
   step_run *sr = luaL_checkudata(L, 1, STEP_RUN_MT);
   free(sr->in);
   sr->in = NULL;
+  free(sr->errs);
+  sr->errs = NULL;
   if (sr->att) free_attempts(sr->att, sr->max_att);
   sr->att = NULL;
   return 0;
@@ -454,7 +472,7 @@ static int step_abandon(lua_State *L, step_run *sr, const char *msg) {
   sr->in = NULL;
   if (sr->att) free_attempts(sr->att, sr->max_att);
   sr->att = NULL;
-  return raise_msg(L, msg);
+  return lode__raise_fail(L, msg);
 }
 
 /* The attempts of a step in a workflow. Stack: [self, args..., sr, errs].
@@ -497,6 +515,8 @@ static int step_cont(lua_State *L, int st, lua_KContext ctx) {
     }
     double delay = backoff_s(&sr->ro, a);
     lode_debug("step '%s' attempt %d failed; retrying in %.3fs", name, a, delay);
+    free(sr->errs);
+    sr->errs = strdup(lua_tostring(L, err_idx));
     h->in_step = 0;
     if (lode__sched_in_task(L)) {
       lode__sched_wait_until(L, lode_now_ms() + (int64_t)(delay * 1000.0));
@@ -522,7 +542,7 @@ static int step_call(lua_State *L) {
   int64_t pos;
   const lode_step_row *rec;
   int rc = lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err);
-  if (rc != LODE_OK) return raise_msg(L, err);
+  if (rc != LODE_OK) return raise_next(L, rc, err);
   if (rec) return replay(L, rec, "step");
 
   lode_test_crash_point(name);
@@ -579,6 +599,8 @@ static int step_finish(lua_State *L, step_run *sr, int attempts) {
   if (attempts > 0) {
     row.attempts = attempts;
     row.status = LODE_WF_SUCCESS;
+    /* the attempts that failed before this one (lode workflow steps shows them) */
+    if (attempts > 1 && sr->errs) row.error = sr->errs;
     char eerr[512];
     if (lode_lua_encode(L, -1, &out, eerr, sizeof eerr)) {
       /* not retried: the same function would return the same kind of value */
@@ -613,7 +635,7 @@ static int step_finish(lua_State *L, step_run *sr, int attempts) {
   } else if (f) {
     outj = row.output ? lode_span_json(row.output, row.output_len, 0) : NULL;
     nspans = lode__frame_spans(f, ex, lode_wf_id(wf), pos, lode_wf_recovery_attempts(wf), in,
-                               outj, row.error, att, row.attempts < max_att ? row.attempts : max_att,
+                               outj, row.status == LODE_WF_SUCCESS ? NULL : row.error, att, row.attempts < max_att ? row.attempts : max_att,
                                &spans);
   }
   rc = lode_wf_step_record(wf, &row, spans, nspans, err, sizeof err);
@@ -625,6 +647,8 @@ static int step_finish(lua_State *L, step_run *sr, int attempts) {
   if (att) free_attempts(att, max_att);
   sr->att = NULL;
   lode_buf_free(&out);
+  free(sr->errs);
+  sr->errs = NULL;
   if (rc != LODE_OK) return raise_msg(L, err);
   if (row.status != LODE_WF_SUCCESS) return lua_error(L);
   return 1;
@@ -656,8 +680,8 @@ static int recorded_value(lua_State *L, const char *name, void (*fn)(lua_State *
   char err[ERRLEN];
   int64_t pos;
   const lode_step_row *rec;
-  if (lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err) != LODE_OK)
-    return raise_msg(L, err);
+  int nrc = lode_wf_step_next(wf, name, &pos, &rec, err, sizeof err);
+  if (nrc != LODE_OK) return raise_next(L, nrc, err);
   if (rec) return replay(L, rec, "value");
   fn(L);
   if (lode__record_top(L, wf, pos, name, 1, NULL, 0, err, sizeof err) != LODE_OK)
@@ -788,10 +812,15 @@ int lode__body_run(lua_State *L, int idx) {
   } else {
     /* rendered on L: no calls on a coroutine that died of an error */
     lua_xmove(co, L, 1);
+    int plain = lode__is_fail(L, -1);
     lode_lua_push_errmsg(L, -1);
-    luaL_traceback(L, co, lua_tostring(L, -1), 0);
-    lua_remove(L, -2);
-    lua_remove(L, -2);
+    if (plain || lode__has_traceback(lua_tostring(L, -1))) {
+      lua_remove(L, -2); /* a lode.fail, or a step's error with its own */
+    } else {
+      luaL_traceback(L, co, lua_tostring(L, -1), 0);
+      lua_remove(L, -2);
+      lua_remove(L, -2);
+    }
     status = LODE_WF_ERROR;
   }
   /* [.., result-or-error] */
@@ -1072,8 +1101,8 @@ static int wf_call(lua_State *L) {
   char err[ERRLEN];
   int64_t pos;
   const lode_step_row *rec;
-  if (lode_wf_step_next(parent, name, &pos, &rec, err, sizeof err) != LODE_OK)
-    return raise_msg(L, err);
+  int nrc = lode_wf_step_next(parent, name, &pos, &rec, err, sizeof err);
+  if (nrc != LODE_OK) return raise_next(L, nrc, err);
   if (rec) return replay(L, rec, "child workflow");
   int64_t started = lode_now_ms();
   int r = lode__begin_body(L, 1, NULL, parent, pos, 2, nargs, 0, &status);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "base/buf.h"
 #include "base/util.h"
@@ -619,13 +620,122 @@ static void test_big_file(void **state) {
   unlink(path);
 }
 
+/* the scope test agrees with the walk: what it would report, and only that */
+static void test_walk_matches(void **state) {
+  (void)state;
+  const char *inc[] = {"*.md", "docs/*.txt"}, *exc[] = {"build", "secret*"};
+  lode_fs_walk_opts o = {0};
+  o.include = inc, o.n_include = 2, o.exclude = exc, o.n_exclude = 2;
+  assert_int_equal(lode_fs_walk_matches(&o, "a.md"), 1);
+  assert_int_equal(lode_fs_walk_matches(&o, "x/y/a.md"), 1);
+  assert_int_equal(lode_fs_walk_matches(&o, "docs/n.txt"), 1);
+  assert_int_equal(lode_fs_walk_matches(&o, "n.txt"), 0);          /* not included */
+  assert_int_equal(lode_fs_walk_matches(&o, "build/a.md"), 0);     /* folder excluded */
+  assert_int_equal(lode_fs_walk_matches(&o, "x/build/z/a.md"), 0); /* at any depth */
+  assert_int_equal(lode_fs_walk_matches(&o, "secret.md"), 0);      /* file excluded */
+  assert_int_equal(lode_fs_walk_matches(&o, "buildings/a.md"), 1);
+  lode_fs_walk_opts all = {0};
+  assert_int_equal(lode_fs_walk_matches(&all, "any/thing.bin"), 1);
+}
+
+/* ---- gzip (docs/fs.md, "Compressed files") ---- */
+/* gzip of p[0..n) appended to out */
+static void gzip_into(lode_buf *out, const void *p, size_t n) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  size_t cap = deflateBound(&z, (uLong)n);
+  unsigned char *tmp = malloc(cap);
+  assert_non_null(tmp);
+  z.next_in = (Bytef *)p;
+  z.avail_in = (uInt)n;
+  z.next_out = tmp;
+  z.avail_out = (uInt)cap;
+  assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+  assert_int_equal(lode_buf_append(out, tmp, cap - z.avail_out), 0);
+  deflateEnd(&z);
+  free(tmp);
+}
+
+static void write_gz(const char *rel, const char *text) {
+  lode_buf b;
+  lode_buf_init(&b, LODE_BUF_DEFAULT_MAX);
+  gzip_into(&b, text, strlen(text));
+  write_file(rel, b.p, b.len);
+  lode_buf_free(&b);
+}
+
+static void test_gzip(void **state) {
+  (void)state;
+  /* the kind comes from the name inside: x.md.gz is Markdown */
+  const char *md = "# Zstd notes\n\nFast compression.\n";
+  write_gz("readme.md.gz", md);
+  expect_load("readme.md.gz", LODE_FS_AUTO, "text/markdown", md, "Zstd notes");
+  write_gz("page.html.gz", "<html><head><title>T</title></head><body><p>Hi</p></body></html>");
+  expect_load("page.html.gz", LODE_FS_AUTO, "text/html", "Hi", "T");
+  write_gz("changelog.gz", "plain text\n");
+  expect_load("changelog.gz", LODE_FS_AUTO, "text/plain", "plain text\n", NULL);
+  /* by content when the name does not say it: gzip data in a .txt */
+  write_gz("packed.txt", "inside\n");
+  expect_load("packed.txt", LODE_FS_AUTO, "text/plain", "inside\n", NULL);
+
+  /* several members (gzip a >> b), then tar-style zero padding */
+  lode_buf b;
+  lode_buf_init(&b, LODE_BUF_DEFAULT_MAX);
+  gzip_into(&b, "one\n", 4);
+  gzip_into(&b, "two\n", 4);
+  lode_buf_append(&b, "\0\0\0\0", 4);
+  write_file("multi.txt.gz", b.p, b.len);
+  expect_load("multi.txt.gz", LODE_FS_AUTO, "text/plain", "one\ntwo\n", NULL);
+
+  /* cut short, corrupt, or a binary inside: errors naming the file */
+  write_file("cut.md.gz", b.p, 12);
+  expect_error("cut.md.gz", LODE_FS_AUTO, "truncated gzip data");
+  write_file("fake.md.gz", "not gzip at all", 15);
+  expect_error("fake.md.gz", LODE_FS_AUTO, "corrupt gzip data");
+  lode_buf_reset(&b);
+  unsigned char bin[2048];
+  for (size_t i = 0; i < sizeof bin; i++) bin[i] = (unsigned char)(i * 7 + 3);
+  gzip_into(&b, bin, sizeof bin);
+  write_file("blob.bin.gz", b.p, b.len);
+  expect_error("blob.bin.gz", LODE_FS_AUTO, "binary file, not loaded");
+
+  /* a bomb: 32 MiB of zeros packed into a few KB stops at max_bytes */
+  size_t big = (size_t)32 << 20;
+  char *zeros = calloc(1, big);
+  assert_non_null(zeros);
+  memset(zeros, 'a', big);
+  lode_buf_reset(&b);
+  gzip_into(&b, zeros, big);
+  assert_true(b.len < 100000);
+  write_file("bomb.txt.gz", b.p, b.len);
+  char path[512], err[LODE_FS_ERRLEN];
+  lode_fs_doc d;
+  path_of(path, sizeof path, "bomb.txt.gz");
+  assert_int_equal(lode_fs_load(path, LODE_FS_AUTO, 1 << 20, &d, err, sizeof err), -1);
+  assert_non_null(strstr(err, path));
+  assert_non_null(strstr(err, "too large when decompressed"));
+  /* within the limit it loads whole */
+  assert_int_equal(lode_fs_load(path, LODE_FS_AUTO, 0, &d, err, sizeof err), 0);
+  assert_int_equal(d.text_len, big);
+  lode_fs_doc_free(&d);
+  /* from memory too (lode.fs.load_bytes) */
+  assert_int_equal(lode_fs_load_bytes("x.md.gz", b.p, b.len, LODE_FS_AUTO, &d, err, sizeof err),
+                   0);
+  assert_string_equal(d.mime, "text/markdown");
+  lode_fs_doc_free(&d);
+  free(zeros);
+  lode_buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_glob),          cmocka_unit_test(test_walk),
       cmocka_unit_test(test_walk_links),
       cmocka_unit_test(test_read_hash),     cmocka_unit_test(test_text_markdown),
       cmocka_unit_test(test_html),          cmocka_unit_test(test_html_hostile),          cmocka_unit_test(test_pdf),
-      cmocka_unit_test(test_big_file),
+      cmocka_unit_test(test_big_file),      cmocka_unit_test(test_gzip),
+      cmocka_unit_test(test_walk_matches),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,12 @@
 /* test_store.c - the store: idempotent atomic puts, deletes, identity checks,
- * cache reloads across connections and processes, and search results equal
- * to a brute-force reference over random vectors, several k and filters. */
+ * cache reloads across connections and processes, search results equal to a
+ * brute-force reference over random vectors, several k and filters, keyword
+ * and hybrid search, identical files collapsed.
+ *
+ * The same tests run on both backends: on SQLite by default, on PostgreSQL
+ * with LODE_TEST_STORE=pg and LODE_TEST_PG=URL (ctest's c.test_store.pg runs
+ * them under tests/pg/pgserver.py); each test then starts from an empty
+ * schema lode_store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +18,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "kernels/store.h"
 
@@ -31,8 +39,30 @@ static int teardown(void **state) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
+static int on_pg(void) {
+  const char *b = getenv("LODE_TEST_STORE");
+  return b && !strcmp(b, "pg");
+}
+
+/* The location of a new, empty store: a file, or the test server's database
+ * with the store's schema dropped. */
+static void fresh_location(const char *name) {
+  if (!on_pg()) {
+    snprintf(dbpath, sizeof dbpath, "%s/%s", tmpdir, name);
+    return;
+  }
+  const char *url = getenv("LODE_TEST_PG");
+  if (!url) fail_msg("LODE_TEST_STORE=pg needs LODE_TEST_PG (tests/pg/pgserver.py run --)");
+  snprintf(dbpath, sizeof dbpath, "%s", url);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd,
+           "psql -X -q -d '%s' -c 'DROP SCHEMA IF EXISTS lode_store CASCADE' >/dev/null 2>&1",
+           url);
+  if (system(cmd) != 0) fail_msg("cannot reset the store schema in %s", url);
+}
+
 static lode_store *fresh(const char *name, const char *embedder) {
-  snprintf(dbpath, sizeof dbpath, "%s/%s", tmpdir, name);
+  fresh_location(name);
   lode_store *s = NULL;
   if (lode_store_open(dbpath, embedder, &s, err, sizeof err) != 0) fail_msg("open: %s", err);
   return s;
@@ -237,8 +267,9 @@ static void test_brute_force(void **state) {
   }
   ref *r = malloc((size_t)n * sizeof *r);
   const lode_store_filter filters[] = {
-      {NULL, NULL}, {"docs/", NULL}, {NULL, "text/html"}, {"notes/", "text/plain"},
-      {"nothing/", NULL}, {"docs/d1", NULL}};
+      {NULL, NULL, NULL},     {"docs/", NULL, NULL},   {NULL, "text/html", NULL},
+      {"notes/", "text/plain", NULL}, {"nothing/", NULL, NULL}, {"docs/d1", NULL, NULL},
+      {NULL, NULL, "docs/*"}, {NULL, NULL, "d1*.txt"}};
   const int64_t ks[] = {1, 3, 10, 64, 5000};
   for (int qi = 0; qi < 5; qi++) {
     float q[37];
@@ -250,6 +281,10 @@ static void test_brute_force(void **state) {
         int d = (int)(i / per);
         if (f->path_prefix && strncmp(paths[d], f->path_prefix, strlen(f->path_prefix))) continue;
         if (f->mime && strcmp(mimes[d], f->mime)) continue;
+        /* the two globs: docs/ and its files, d1*.txt (matched against the file name) */
+        if (f->path_glob && !(!strcmp(f->path_glob, "d1*.txt") ? !strncmp(strrchr(paths[d], '/') + 1, "d1", 2)
+                                                     : !strncmp(paths[d], "docs/", 5)))
+          continue;
         double sc = 0;
         for (int64_t j = 0; j < dims; j++) sc += (double)v[i * dims + j] * q[j];
         r[m++] = (ref){sc, i};
@@ -319,6 +354,16 @@ static void test_reload_across_connections(void **state) {
   lode_store_free(b);
 }
 
+/* Waits for the forked writers; each must have exited 0. */
+static void wait_children(const pid_t *pids, int n) {
+  for (int p = 0; p < n; p++) {
+    int st = 0;
+    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+}
+
 static int add_path(void *ud, const char *path) {
   char *out = ud;
   strcat(out, path);
@@ -331,6 +376,7 @@ static void test_multi_process(void **state) {
   (void)state;
   lode_store *s = fresh("multi.db", "test/v1/4");
   lode_store_free(s);
+  fflush(NULL); /* the children must not write the parent's buffered output again */
   const int procs = 3, each = 20;
   pid_t pids[3];
   for (int p = 0; p < procs; p++) {
@@ -345,7 +391,7 @@ static void test_multi_process(void **state) {
         char path[32];
         snprintf(path, sizeof path, "p%d/%02d", p, i);
         lode_store_chunk ch[2] = {{"a", 1, 0, 1, NULL}, {"b", 1, 1, 2, NULL}};
-        lode_store_doc d = {path, "h", NULL, NULL, "text/plain", 2};
+        lode_store_doc d = {path, path, NULL, NULL, "text/plain", 2}; /* distinct content */
         /* each document twice: idempotent under contention too */
         if (lode_store_put(c, &d, ch, 2, v, 4, e, sizeof e) != 0) _exit(3);
         if (lode_store_put(c, &d, ch, 2, v, 4, e, sizeof e) != 0) _exit(3);
@@ -354,12 +400,7 @@ static void test_multi_process(void **state) {
       _exit(0);
     }
   }
-  for (int p = 0; p < procs; p++) {
-    int st = 0;
-    assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-  }
+  wait_children(pids, procs);
   assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
   counts(s, procs * each, procs * each * 2);
   char *all = calloc(1, 4096);
@@ -367,6 +408,297 @@ static void test_multi_process(void **state) {
   assert_true(!strncmp(all, "p0/00,p0/01,", 12));
   assert_non_null(strstr(all, "p2/19,"));
   free(all);
+  lode_store_free(s);
+}
+
+
+/* Several processes put the same documents at once, each several times: every
+ * path ends with exactly one copy of one version (no chunk twice). */
+static void test_same_doc_concurrently(void **state) {
+  (void)state;
+  lode_store *s = fresh("same.db", "test/v1/4");
+  lode_store_free(s);
+  fflush(NULL);
+  const int procs = 4, docs = 8, rounds = 6;
+  pid_t pids[4];
+  for (int p = 0; p < procs; p++) {
+    pids[p] = fork();
+    assert_true(pids[p] >= 0);
+    if (pids[p] == 0) {
+      lode_store *c = NULL;
+      char e[LODE_STORE_ERRLEN];
+      if (lode_store_open(dbpath, "test/v1/4", &c, e, sizeof e) != 0) _exit(2);
+      float v[4 * 5];
+      for (int i = 0; i < 20; i++) v[i] = (float)(i % 4 == p % 4);
+      for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < docs; i++) {
+          char path[32];
+          snprintf(path, sizeof path, "shared/%02d", (i + p) % docs);
+          /* each process writes its own number of chunks: a mix would show */
+          lode_store_chunk ch[5];
+          for (int j = 0; j < 5; j++) ch[j] = (lode_store_chunk){"same words", 10, j, j + 1, NULL};
+          lode_store_doc d = {path, path, NULL, NULL, "text/plain", 2}; /* distinct content */
+          if (lode_store_put(c, &d, ch, (size_t)(p + 2), v, 4, e, sizeof e) != 0) {
+            fprintf(stderr, "child %d: %s\n", p, e);
+            _exit(3);
+          }
+        }
+      }
+      lode_store_free(c);
+      _exit(0);
+    }
+  }
+  wait_children(pids, procs);
+  assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
+  int64_t total = 0;
+  for (int i = 0; i < docs; i++) {
+    char path[32];
+    snprintf(path, sizeof path, "shared/%02d", i);
+    lode_store_record rec;
+    int found = 0;
+    assert_int_equal(lode_store_get(s, path, &rec, &found, err, sizeof err), 0);
+    assert_true(found);
+    assert_true(rec.chunks >= 2 && rec.chunks <= 5);
+    total += rec.chunks;
+    lode_store_record_free(&rec);
+  }
+  counts(s, docs, total);
+  /* every chunk once: a search over all of them returns each stored chunk once */
+  float q[4] = {1, 0, 0, 0};
+  lode_store_hit *hits;
+  size_t nh;
+  assert_int_equal(lode_store_search(s, q, 4, 1000, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_int_equal(nh, total);
+  lode_store_hits_free(hits, nh);
+  lode_store_free(s);
+}
+
+/* Several processes put and delete copies of one content at once: it stays
+ * stored once, held by exactly one document, and every remaining copy sees
+ * its chunks. */
+static void test_shared_content_concurrently(void **state) {
+  (void)state;
+  lode_store *s = fresh("shared.db", "test/v1/4");
+  lode_store_free(s);
+  fflush(NULL);
+  const int procs = 4, copies = 6, rounds = 4;
+  pid_t pids[4];
+  for (int p = 0; p < procs; p++) {
+    pids[p] = fork();
+    assert_true(pids[p] >= 0);
+    if (pids[p] == 0) {
+      lode_store *c = NULL;
+      char e[LODE_STORE_ERRLEN];
+      if (lode_store_open(dbpath, "test/v1/4", &c, e, sizeof e) != 0) _exit(2);
+      float v[12] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+      lode_store_chunk ch[3] = {{"one", 3, 0, 3, NULL}, {"two", 3, 4, 7, NULL},
+                                {"three", 5, 8, 13, NULL}};
+      for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < copies; i++) {
+          char path[32];
+          snprintf(path, sizeof path, "p%d/%d", p, i);
+          lode_store_doc d = {path, "same", NULL, NULL, "text/plain", 13};
+          if (lode_store_put(c, &d, ch, 3, v, 4, e, sizeof e) != 0) {
+            fprintf(stderr, "child %d: %s\n", p, e);
+            _exit(3);
+          }
+          int removed = 0;
+          /* the odd copies go again, the last round keeps them gone */
+          if (i % 2 && lode_store_delete(c, path, &removed, e, sizeof e) != 0) {
+            fprintf(stderr, "child %d: %s\n", p, e);
+            _exit(4);
+          }
+        }
+      }
+      lode_store_free(c);
+      _exit(0);
+    }
+  }
+  wait_children(pids, procs);
+  assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
+  const int64_t left = procs * copies / 2;
+  counts(s, left, 3);
+  for (int p = 0; p < procs; p++) {
+    for (int i = 0; i < copies; i += 2) {
+      char path[32];
+      snprintf(path, sizeof path, "p%d/%d", p, i);
+      lode_store_record rec;
+      int found = 0;
+      assert_int_equal(lode_store_get(s, path, &rec, &found, err, sizeof err), 0);
+      assert_true(found);
+      assert_int_equal(rec.chunks, 3);
+      lode_store_record_free(&rec);
+    }
+  }
+  float q[4] = {1, 0, 0, 0};
+  lode_store_hit *hits;
+  size_t nh;
+  assert_int_equal(lode_store_search(s, q, 4, 100, NULL, &hits, &nh, err, sizeof err), 0);
+  assert_int_equal(nh, 3);
+  assert_int_equal(hits[0].n_paths, left);
+  assert_string_equal(hits[0].text, "one");
+  lode_store_hits_free(hits, nh);
+  lode_store_free(s);
+}
+
+static void put_text(lode_store *s, const char *path, const char *hash,
+                     const char *const *texts, size_t n, const float *vecs, int64_t dims) {
+  lode_store_chunk c[8];
+  for (size_t i = 0; i < n; i++)
+    c[i] = (lode_store_chunk){texts[i], strlen(texts[i]), (int64_t)i * 100,
+                              (int64_t)i * 100 + (int64_t)strlen(texts[i]), NULL};
+  lode_store_doc d = {path, hash, NULL, NULL, "text/markdown", -1};
+  if (lode_store_put(s, &d, c, n, vecs, dims, err, sizeof err) != 0) fail_msg("put: %s", err);
+}
+
+/* Keyword search finds words (stemmed), ranks by BM25 / ts_rank_cd, obeys
+ * filters; hybrid fuses both lists; identical files collapse. */
+static void test_keyword_hybrid_dedup(void **state) {
+  (void)state;
+  lode_store *s = fresh("kw.db", "test/v1/4");
+  const char *a[] = {"Zstandard compresses logs quickly.", "Nothing to see here."};
+  const char *b[] = {"The gardener waters tomatoes at dawn.", "Tomatoes need sun."};
+  const char *c[] = {"Compression with zstd is fast; zstd levels go to 22."};
+  float va[8] = {1, 0, 0, 0, 0, 1, 0, 0}, vb[8] = {0, 0, 1, 0, 0, 0, 0, 1}, vc[4] = {0, 1, 0, 0};
+  put_text(s, "docs/a.md", "ha", a, 2, va, 4);
+  put_text(s, "docs/b.md", "hb", b, 2, vb, 4);
+  put_text(s, "notes/c.md", "hc", c, 1, vc, 4);
+  put_text(s, "copy/a.md", "ha", a, 2, va, 4); /* the same content as docs/a.md */
+  lode_store_hit *hits;
+  size_t n;
+  assert_int_equal(lode_store_search_text(s, "how fast is zstd?", 10, NULL, &hits, &n, err,
+                                          sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "notes/c.md");
+  assert_true(hits[0].score > 0);
+  assert_int_equal(hits[0].ordinal, 1);
+  lode_store_hits_free(hits, n);
+  /* the porter / english stemmer: "tomato" finds "tomatoes"; b's two chunks */
+  assert_int_equal(lode_store_search_text(s, "tomato", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(hits[0].path, "docs/b.md");
+  lode_store_hits_free(hits, n);
+  /* a filter; punctuation and empty queries are no errors */
+  lode_store_filter only_notes = {NULL, NULL, "notes/*"};
+  assert_int_equal(lode_store_search_text(s, "tomatoes zstd", 10, &only_notes, &hits, &n, err,
+                                          sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "notes/c.md");
+  lode_store_hits_free(hits, n);
+  assert_int_equal(lode_store_search_text(s, " ?!\"' ", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 0);
+  lode_store_hits_free(hits, n);
+  /* identical files: one hit, both paths; a filter picks the copy it allows */
+  assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "docs/a.md");
+  assert_int_equal(hits[0].n_paths, 2);
+  assert_string_equal(hits[0].paths[0], "docs/a.md");
+  assert_string_equal(hits[0].paths[1], "copy/a.md");
+  lode_store_hits_free(hits, n);
+  lode_store_filter only_copy = {"copy/", NULL, NULL};
+  assert_int_equal(lode_store_search(s, va, 4, 10, &only_copy, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(hits[0].path, "copy/a.md");
+  assert_int_equal(hits[0].n_paths, 0);
+  lode_store_hits_free(hits, n);
+  assert_int_equal(lode_store_search(s, va, 4, 100, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 5); /* copy/a.md shares docs/a.md's two chunks */
+  lode_store_hits_free(hits, n);
+  counts(s, 4, 5); /* stored once */
+  lode_store_record rec;
+  int found = 0;
+  assert_int_equal(lode_store_get(s, "copy/a.md", &rec, &found, err, sizeof err), 0);
+  assert_true(found);
+  assert_int_equal(rec.chunks, 2);
+  lode_store_record_free(&rec);
+  /* hybrid: the vector ranks b first, the words rank c first; c is in both lists */
+  float q[4] = {0, 0.6f, 0.8f, 0};
+  assert_int_equal(lode_store_search_hybrid(s, q, 4, "zstd", 3, NULL, &hits, &n, err,
+                                            sizeof err), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(hits[0].path, "notes/c.md");
+  assert_int_equal(hits[0].keyword_rank, 1);
+  assert_true(hits[0].vector_rank >= 1);
+  assert_true(fabs(hits[0].score - (1.0 / (LODE_STORE_RRF_K + 1) +
+                                    1.0 / (LODE_STORE_RRF_K + hits[0].vector_rank))) < 1e-6);
+  for (size_t i = 1; i < n; i++) assert_true(hits[i].score <= hits[i - 1].score);
+  lode_store_hits_free(hits, n);
+  /* deleting the copy that holds the chunks hands them to the other, which
+   * is then found under its own path */
+  int removed = 0;
+  assert_int_equal(lode_store_delete(s, "docs/a.md", &removed, err, sizeof err), 0);
+  counts(s, 3, 5);
+  assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "copy/a.md");
+  assert_int_equal(hits[0].n_paths, 0);
+  lode_store_hits_free(hits, n);
+  /* three copies; the holder is put again with other content: the next copy
+   * holds the old content, the holder its new chunks */
+  put_text(s, "x/a.md", "ha", a, 2, va, 4);
+  put_text(s, "y/a.md", "ha", a, 2, va, 4);
+  counts(s, 5, 5);
+  put_text(s, "copy/a.md", "hz", c, 1, vc, 4);
+  counts(s, 5, 6);
+  assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(hits[0].path, "x/a.md");
+  assert_int_equal(hits[0].n_paths, 2);
+  assert_string_equal(hits[0].paths[1], "y/a.md");
+  lode_store_hits_free(hits, n);
+  /* a copy put again with the same content changes nothing */
+  put_text(s, "y/a.md", "ha", a, 2, va, 4);
+  counts(s, 5, 6);
+  /* the last holder of a content deleted with its copies: its chunks go */
+  assert_int_equal(lode_store_delete(s, "x/a.md", &removed, err, sizeof err), 0);
+  assert_int_equal(lode_store_delete(s, "y/a.md", &removed, err, sizeof err), 0);
+  counts(s, 3, 4);
+  assert_int_equal(lode_store_search_text(s, "zstandard", 10, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 0);
+  lode_store_hits_free(hits, n);
+  lode_store_free(s);
+}
+
+/* A store made before the keyword index (schema 1 without chunks_fts) gets
+ * it at its next open, filled from the chunks it holds. SQLite only. */
+static void test_fts_added_to_old_store(void **state) {
+  (void)state;
+  if (on_pg()) skip();
+  fresh_location("old.db");
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+                   "CREATE TABLE documents(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+                   " hash TEXT, metadata TEXT, title TEXT, mime TEXT, bytes INTEGER,"
+                   " updated_at INTEGER NOT NULL);"
+                   "CREATE TABLE chunks(id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL"
+                   " REFERENCES documents(id), ordinal INTEGER NOT NULL, text TEXT NOT NULL,"
+                   " start_byte INTEGER, end_byte INTEGER, headers TEXT,"
+                   " UNIQUE(doc_id, ordinal));"
+                   "CREATE TABLE vectors(chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id),"
+                   " dims INTEGER NOT NULL, data BLOB NOT NULL);"
+                   "INSERT INTO meta VALUES ('schema', 1), ('generation', 3);"
+                   "INSERT INTO documents VALUES (1, 'old.md', 'h', NULL, NULL, NULL, 5, 0);"
+                   "INSERT INTO chunks VALUES (7, 1, 1, 'an ancient parchment', 0, 20, NULL);",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  lode_store *s = NULL;
+  assert_int_equal(lode_store_open(dbpath, NULL, &s, err, sizeof err), 0);
+  lode_store_hit *hits;
+  size_t n;
+  assert_int_equal(lode_store_search_text(s, "parchments", 5, NULL, &hits, &n, err, sizeof err), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(hits[0].chunk_id, 7);
+  assert_string_equal(hits[0].text, "an ancient parchment");
+  lode_store_hits_free(hits, n);
+  /* and content sharing: a copy of old.md stores no chunks */
+  const char *t[] = {"an ancient parchment"};
+  put_text(s, "copy.md", "h", t, 1, NULL, 0);
+  counts(s, 2, 1);
   lode_store_free(s);
 }
 
@@ -378,6 +710,10 @@ int main(void) {
       cmocka_unit_test(test_brute_force),
       cmocka_unit_test(test_reload_across_connections),
       cmocka_unit_test(test_multi_process),
+      cmocka_unit_test(test_same_doc_concurrently),
+      cmocka_unit_test(test_shared_content_concurrently),
+      cmocka_unit_test(test_keyword_hybrid_dedup),
+      cmocka_unit_test(test_fts_added_to_old_store),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -101,6 +101,7 @@ class Lode:
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(text)
         return path

@@ -64,7 +64,7 @@ def max_running(lode, queue, executor=None):
     on_pg(), reason="the scheduler's case; run on SQLite")), 8])
 def test_1000_children_on_a_queue_of_concurrency_4(lode, workers):
     lode.write("p.lua", FANOUT)
-    p = lode.run("run", "p.lua", "1000", "--workers", str(workers), env={"SLOW": "1"}, check=0)
+    p = lode.run("run", "--workers", str(workers), "p.lua", "1000", env={"SLOW": "1"}, check=0)
     assert json.loads(p.stdout) == 1000 * 1001
     assert lode.sql("select status, count(*) from workflows where name='child' "
                     "group by status") == [("SUCCESS", 1000)]
@@ -76,12 +76,12 @@ def test_1000_children_on_a_queue_of_concurrency_4(lode, workers):
 def test_kill9_mid_fanout_then_every_child_succeeds_once(lode):
     lode.write("p.lua", FANOUT)
     env = {"SLOW": "1"}
-    proc = lode.start("run", "p.lua", "300", "--workers", "2", env=env)
+    proc = lode.start("run", "--workers", "2", "p.lua", "300", env=env)
     assert wait_for(lambda: len(lode.read_lines("effects.txt")) >= 60)
     kill9(proc)
     done_before = {r[0] for r in lode.sql(
         "select w.id from workflows w where name='child' and status='SUCCESS'")}
-    p = lode.run("run", "p.lua", "300", "--workers", "2", env=env, check=0)
+    p = lode.run("run", "--workers", "2", "p.lua", "300", env=env, check=0)
     assert json.loads(p.stdout) == 300 * 301
     assert lode.sql("select status, count(*) from workflows where name='child' "
                     "group by status") == [("SUCCESS", 300)]
@@ -115,10 +115,10 @@ end)
 
 def test_two_workers_and_a_run_share_the_queue_with_per_process_limits(lode):
     lode.write("p.lua", WORKERS)
-    ws = [lode.start("worker", "p.lua", "--workers", "2") for _ in range(2)]
+    ws = [lode.start("worker", "--workers", "2", "p.lua") for _ in range(2)]
     try:
         time.sleep(0.3)
-        p = lode.run("run", "p.lua", "60", "--workers", "2", check=0, timeout=120)
+        p = lode.run("run", "--workers", "2", "p.lua", "60", check=0, timeout=120)
         assert json.loads(p.stdout) == 60 * 61 // 2
     finally:
         for w in ws:
@@ -150,7 +150,7 @@ end)
 
 def test_rate_limiter_never_exceeds_limit_in_any_window(lode):
     lode.write("p.lua", LIMITED)
-    lode.run("run", "p.lua", "20", "--workers", "2", check=0, timeout=60)
+    lode.run("run", "--workers", "2", "p.lua", "20", check=0, timeout=60)
     starts = sorted(r[0] for r in lode.sql("select started_at from workflows where queue='limited'"))
     assert len(starts) == 20
     for i, s in enumerate(starts):
@@ -181,7 +181,7 @@ end)
 
 def test_priority_order_and_deduplication(lode):
     lode.write("p.lua", PRIORITY)
-    p = lode.run("run", "p.lua", "--workers", "1", check=0)
+    p = lode.run("run", "--workers", "1", "p.lua", check=0)
     out = json.loads(p.stdout)
     assert out["dedup_refused"] is True
     assert "dedup id 'once' is already used" in out["err"]
@@ -251,7 +251,7 @@ end)
 
 def test_cancel_resume_and_fork(lode):
     lode.write("p.lua", CANCEL)
-    proc = lode.start("run", "p.lua", "--id", "job")
+    proc = lode.start("run", "--id", "job", "p.lua")
     assert wait_for(lambda: "s2" in lode.read_lines("effects.txt"))
     lode.run("workflow", "cancel", "job", check=0)
     lode.write("released", "")
@@ -289,9 +289,9 @@ def test_cancelling_a_queued_workflow_frees_its_slot(lode):
     lode.write("p.lua", QUEUED_CANCEL)
     # enqueue only: no workers for the queue in this run (workers=1 and the
     # main workflow returns at once, releasing what it did not start)
-    lode.run("run", "p.lua", "--workers", "1", check=0)
+    lode.run("run", "--workers", "1", "p.lua", check=0)
     lode.run("workflow", "cancel", "q-a", check=0)
-    w = lode.start("worker", "p.lua", "--workers", "1")
+    w = lode.start("worker", "--workers", "1", "p.lua")
     try:
         assert wait_for(lambda: "b" in lode.read_lines("ran.txt"), timeout=20)
     finally:
@@ -323,7 +323,7 @@ end, { timeout = 1 })
 def test_timeout_cancels_the_workflow_and_its_children(lode):
     lode.write("p.lua", TIMEOUT)
     t0 = time.time()
-    p = lode.run("run", "p.lua", "--workers", "2", check=1)
+    p = lode.run("run", "--workers", "2", "p.lua", check=1)
     assert time.time() - t0 < 4
     assert "CANCELLED" in p.stderr and "deadline" in p.stderr, p.stderr
     statuses = dict(lode.sql("select name, status from workflows"))
@@ -333,7 +333,7 @@ def test_timeout_cancels_the_workflow_and_its_children(lode):
     assert steps < 20  # 1 s of 0.2 s steps in two workflows, not 100
     # --timeout on the command line does the same for a workflow without one
     lode.write("q.lua", TIMEOUT.replace(", { timeout = 1 })", ")"))
-    p = lode.run("run", "q.lua", "--workers", "2", "--timeout", "1", "--db", "other.db", check=1)
+    p = lode.run("run", "--workers", "2", "--timeout", "1", "--db", "other.db", "q.lua", check=1)
     assert "deadline" in p.stderr
 
 
@@ -358,8 +358,8 @@ end)
 
 def test_a_stopping_worker_releases_what_it_holds_and_nothing_is_lost(lode):
     lode.write("p.lua", RELEASE)
-    lode.run("run", "p.lua", "--workers", "1", check=0)  # enqueue only
-    w = lode.start("worker", "p.lua", "--workers", "1", env={"NAP": "3"})
+    lode.run("run", "--workers", "1", "p.lua", check=0)  # enqueue only
+    w = lode.start("worker", "--workers", "1", "p.lua", env={"NAP": "3"})
     assert wait_for(lambda: len(lode.read_lines("marks.txt")) == 2, timeout=20)
     w.send_signal(signal.SIGTERM)
     t0 = time.time()
@@ -369,7 +369,7 @@ def test_a_stopping_worker_releases_what_it_holds_and_nothing_is_lost(lode):
                     "order by id") == [("ENQUEUED", None), ("ENQUEUED", None)]
     # another worker claims them again and finishes them (the recorded wake-up
     # time holds); their first step is not run again
-    w2 = lode.start("worker", "p.lua", "--workers", "1", env={"NAP": "3"})
+    w2 = lode.start("worker", "--workers", "1", "p.lua", env={"NAP": "3"})
     try:
         assert wait_for(lambda: lode.sql("select count(*) from workflows where queue='held' "
                                          "and status='SUCCESS'") == [(2,)], timeout=20)
@@ -391,7 +391,7 @@ def test_a_deadline_cancel_that_cannot_be_recorded_is_reported(lode):
              "begin select raise(abort, 'cancel refused'); end")
     lode.write("p.lua", TIMEOUT.replace("q:enqueue({ workflow = kid, id = \"kid-1\" })",
                                         "nil"))
-    p = lode.run("run", "p.lua", "--workers", "1", check=1)
+    p = lode.run("run", "--workers", "1", "p.lua", check=1)
     assert "could not be cancelled" in p.stderr and "cancel refused" in p.stderr, p.stderr
     assert "was cancelled" not in p.stderr, p.stderr
 
@@ -420,7 +420,7 @@ def test_a_retry_back_off_yields_the_thread_to_other_workflows(lode):
     # docs/lua-api.md: inside a workflow the wait between attempts is like
     # lode.sleep; with one thread, the other workflow finishes meanwhile
     lode.write("p.lua", BACKOFF)
-    p = lode.run("run", "p.lua", "--workers", "1", check=0)
+    p = lode.run("run", "--workers", "1", "p.lua", check=0)
     assert json.loads(p.stdout) == ["flaky ok", "quick ok"]
     (fs, fe, att), = lode.sql("select started_at, ended_at, attempts from steps "
                               "where name='flaky'")
@@ -441,7 +441,7 @@ def test_a_deadline_during_a_retry_back_off_records_no_step(lode):
     # cancelled while waiting to retry: nothing is checkpointed for the step,
     # so a resumed workflow runs it again (as after a cancel before a step)
     lode.write("p.lua", DEADLINE_IN_BACKOFF)
-    p = lode.run("run", "p.lua", "--workers", "1", timeout=60)
+    p = lode.run("run", "--workers", "1", "p.lua", timeout=60)
     assert p.returncode != 0
     assert "deadline" in p.stderr, p.stderr
     assert lode.sql("select count(*) from steps where name='flaky'") == [(0,)]

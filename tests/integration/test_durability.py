@@ -58,14 +58,14 @@ def test_kill9_during_step3_resumes_without_rerunning_finished_steps(lode):
 
 def test_same_id_twice_runs_once_and_prints_recorded_result(lode):
     lode.write("p.lua", FIVE_STEPS)
-    first = lode.run("run", "p.lua", "y", "--id", "job-1", check=0)
-    second = lode.run("run", "p.lua", "y", "--id", "job-1", check=0)
+    first = lode.run("run", "--id", "job-1", "p.lua", "y", check=0)
+    second = lode.run("run", "--id", "job-1", "p.lua", "y", check=0)
     assert lode.read_lines("effects.txt") == ["s1", "s2", "s3", "s4", "s5"]
     assert json.loads(second.stdout) == json.loads(first.stdout) == {"result": "y12345", "n": 5}
     # reusing the id for another workflow name is an error
     lode.write("q.lua", 'local lode = require("lode")\n'
                'return lode.workflow("other", function() return 1 end)\n')
-    bad = lode.run("run", "q.lua", "--id", "job-1", check=2)
+    bad = lode.run("run", "--id", "job-1", "q.lua", check=2)
     assert "already used by workflow 'five'" in bad.stderr
 
 
@@ -238,7 +238,7 @@ def test_clean_runs_unregister_their_executor_and_a_killed_one_stays(lode):
     for arg in ("a", "b", "c"):
         lode.run("run", "p.lua", arg, check=0)
     assert lode.sql("select count(*) from executors") == [(0,)]
-    lode.run("run", "p.lua", "w", "--workers", "3", check=0)
+    lode.run("run", "--workers", "3", "p.lua", "w", check=0)
     assert lode.sql("select count(*) from executors") == [(0,)]
     proc = lode.start("run", "p.lua", "k", env={"HANG_AT_3": "1"})
     assert wait_for(lambda: "s3" in lode.read_lines("effects.txt")[-1:])

@@ -218,7 +218,7 @@ def test_runaway_step_is_interrupted_at_the_workflow_deadline(tmp_path, env):
     lode = Lode(tmp_path)
     lode.write("abuse.lua", RUNAWAY)
     t0 = time.monotonic()
-    proc = lode.start("run", "abuse.lua", "--timeout", "2")
+    proc = lode.start("run", "--timeout", "2", "abuse.lua")
     try:
         # the row exists from the start, so another process sees (and could cancel) it
         assert wait_for(lambda: "abuse" in lode.run("workflow", "list").stdout, timeout=1.5)
@@ -244,9 +244,11 @@ def test_step_timeout_interrupts_and_retries(tmp_path, env):
     assert time.monotonic() - t0 < 5
     assert "done on call 2" in p.stdout
     rows = lode.sql("select status, attempts, error from steps where name='flaky'")
-    assert rows == [("SUCCESS", 2, None)], rows
+    # the row keeps the failed attempt's error (lode workflow steps shows it, issue 14)
+    assert [r[:2] for r in rows] == [("SUCCESS", 2)], rows
+    assert rows[0][2].startswith("attempt 1 of 2: ") and "timed out after 1 s" in rows[0][2]
     # a step that always runs away fails after its attempts, saying why
-    p = lode.run("run", "p.lua", "--db", "other.db", env={"ALWAYS": "1"}, timeout=30)
+    p = lode.run("run", "--db", "other.db", "p.lua", env={"ALWAYS": "1"}, timeout=30)
     assert p.returncode != 0
     assert "step 'flaky' timed out after 1 s" in p.stderr, p.stderr
     with sqlite3.connect(os.path.join(lode.dir, "other.db")) as c:
@@ -392,7 +394,7 @@ def test_full_state_database_ends_the_run_and_nothing_is_lost(tmp_path, env, pag
     lode = Lode(tmp_path)
     lode.write("p.lua", FILL_UP)
     t0 = time.monotonic()
-    p = lode.run("run", "p.lua", "50", "--workers", workers, timeout=60,
+    p = lode.run("run", "--workers", workers, "p.lua", "50", timeout=60,
                  env={"LODE_TEST_MAX_PAGES": str(pages), "LODE_STATE_RETRY_S": "3"})
     took = time.monotonic() - t0
     assert p.returncode == 1, p.stdout + p.stderr
@@ -404,7 +406,7 @@ def test_full_state_database_ends_the_run_and_nothing_is_lost(tmp_path, env, pag
     assert "PENDING" not in kids and "ERROR" not in kids, kids  # all back on the queue
     assert kids.get("SUCCESS", 0) < 50
     # space is back: the next run takes everything up, each child once
-    p = lode.run("run", "p.lua", "50", "--workers", workers, timeout=60)
+    p = lode.run("run", "--workers", workers, "p.lua", "50", timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     assert lode.sql("select name, status, count(*) from workflows group by 1, 2 order by 1") == \
         [("fill", "SUCCESS", 1), ("kid", "SUCCESS", 50)]
@@ -437,7 +439,7 @@ def test_idle_worker_does_not_give_up_once_nothing_fails(tmp_path, env):
     lode.write("p.lua", ONE_KID)
     lode.run("run", "p.lua", check=0)  # enqueues kid-1 only
     pages = lode.sql("pragma page_count")[0][0]
-    w = lode.start("worker", "p.lua", "--workers", "1",
+    w = lode.start("worker", "--workers", "1", "p.lua",
                    env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "3"})
     try:
         time.sleep(0.8)  # kid-1's 80 KB checkpoint has failed (disk full)
@@ -476,7 +478,7 @@ def test_a_release_that_fails_is_retried_by_the_live_worker(tmp_path, env):
              "when new.status = 'ENQUEUED' and exists (select 1 from block) "
              "begin select raise(abort, 'release refused'); end")
     pages = lode.sql("pragma page_count")[0][0]
-    w = lode.start("worker", "p.lua", "--workers", "1",
+    w = lode.start("worker", "--workers", "1", "p.lua",
                    env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "60"})
     try:
         assert wait_for(lambda: lode.sql("select status, executor_id is not null from "
@@ -517,7 +519,7 @@ def test_a_body_failing_for_its_own_reason_after_a_fault_is_recorded(tmp_path, e
     lode.write("p.lua", OWN_FAILURE)
     lode.run("run", "p.lua", check=0)  # enqueues own-1 and kid-1 only
     pages = lode.sql("pragma page_count")[0][0]
-    w = lode.start("worker", "p.lua", "--workers", "1",
+    w = lode.start("worker", "--workers", "1", "p.lua",
                    env={"LODE_TEST_MAX_PAGES": str(pages + 4), "LODE_STATE_RETRY_S": "60"})
     try:
         time.sleep(0.5)  # kid-1's checkpoint has failed; own-1 sleeps
@@ -572,7 +574,7 @@ def test_a_workflow_deadline_firing_inside_an_inner_step_cancels_the_workflow(tm
     # recorded an ERROR checkpoint (a resumed workflow would replay it)
     lode = Lode(tmp_path)
     lode.write("p.lua", NESTED_DEADLINE)
-    p = lode.run("run", "p.lua", "--timeout", "1", timeout=60)
+    p = lode.run("run", "--timeout", "1", "p.lua", timeout=60)
     assert p.returncode != 0, p.stdout + p.stderr
     assert "deadline" in p.stderr, p.stderr
     assert lode.sql("select status from workflows where name='nest'") == [("CANCELLED",)]

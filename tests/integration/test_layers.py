@@ -64,6 +64,9 @@ PLANTED = [
     ("state/sysdb.h", '#include "core/executor.h"', "state may not include core"),
     ("base/buf.c", '#include "trace/trace.h"', "include cycle between folders"),
     ("misc/extra.c", "int x;", "not in a known layer"),
+    ("kernels/store_sqlite.c", "#include <libpq-fe.h>", "use libpq"),
+    ("kernels/store.c", "static void p(void *c) { PQfinish(c); }", "calls PQfinish"),
+    ("core/executor.c", "static int q(void *c) { return PQstatus(c); }", "calls PQstatus"),
 ]
 
 

@@ -121,7 +121,7 @@ def opik_env(opik):
 
 def summary_of(stderr):
     for line in stderr.splitlines():
-        if line.startswith("ingested "):
+        if " files: ingested " in line:
             return line
     raise AssertionError("no summary line in:\n" + stderr)
 
@@ -197,14 +197,16 @@ def test_corpus_ingested_as_one_trace_of_spec_shape_and_binary_file_fails(lode):
     n = len(files)
     assert n >= 200  # the issue's corpus size
     assert summary_of(p.stderr) == (
-        "ingested %d, skipped 0 unchanged, failed 2, removed 0 of %d files; " % (n - 2, n)
-        + summary_of(p.stderr).split("files; ")[1])
+        "%d files: ingested %d, skipped 0 unchanged, failed 2; removed 0; " % (n, n - 2)
+        + summary_of(p.stderr).split("removed 0; ")[1])
     assert "failed: corpus/txt/blob.txt: load_and_normalize_step: corpus/txt/blob.txt: binary file" \
         in p.stderr
     assert "failed: corpus/pdf/cut.pdf: load_and_normalize_step: corpus/pdf/cut.pdf: cannot load PDF" \
         in p.stderr
-    assert "2 of %d files failed:\n  corpus/pdf/cut.pdf: " % n in p.stderr
-    assert "\n  corpus/txt/blob.txt: " in p.stderr.split("files failed:")[1]
+    # each failure is printed once, in the summary; the error only counts them
+    assert "2 of %d files failed (listed above)" % n in p.stderr
+    assert p.stderr.count("corpus/txt/blob.txt: binary file") == 1
+    assert p.stderr.count("corpus/pdf/cut.pdf: cannot load PDF") == 1
     counts = check_trace(state, n, failed=["pdf/cut.pdf", "txt/blob.txt"])
     assert counts["process_file_workflow"] == n and counts["save_documents"] == n - 2
     docs, chunks = store_rows(os.path.join(lode.dir, "store.db"))
@@ -221,11 +223,11 @@ def test_corpus_ingested_as_one_trace_of_spec_shape_and_binary_file_fails(lode):
     assert any("Quarterly ingestion report" in c[2] for c in chunks)
     assert not any(c[0] == "corpus/txt/empty.txt" for c in chunks)
     assert all(c[6] is not None and len(c[6]) == 384 * 4 for c in chunks)
-    summary_chunks = int(summary_of(p.stderr).split("files; ")[1].split(" chunks")[0])
+    summary_chunks = int(summary_of(p.stderr).split("removed 0; ")[1].split(" chunks")[0])
     assert summary_chunks == len(chunks)
 
 
-def test_rerun_skips_unchanged_reingests_changed_removes_deleted(lode):
+def test_rerun_skips_unchanged_reingests_changed_removes_deleted_on_full_cleanup(lode):
     files = make_corpus(os.path.join(lode.dir, "corpus"), binary=False)
     n = len(files)
     first = json.loads(ingest(lode, check=0).stdout)
@@ -252,9 +254,15 @@ def test_rerun_skips_unchanged_reingests_changed_removes_deleted(lode):
     mine = [c[2] for c in chunks if c[0] == "corpus/txt/plain03.txt"]
     assert mine == ["Entirely new words about marmalade and kites."]
     assert len(docs) == n
-    # delete one: its document and chunks leave the store, and it is reported
+    # delete one: by default it is only listed; with --cleanup full its
+    # document and chunks leave the store, and it is reported
     os.remove(os.path.join(lode.dir, "corpus", "md", "sub0", "note03.md"))
-    gone = ingest(lode, check=0)
+    kept = ingest(lode, check=0)
+    r = json.loads(kept.stdout)
+    assert r["removed"] == {} and r["vanished"] == ["corpus/md/sub0/note03.md"]
+    assert "vanished: corpus/md/sub0/note03.md" in kept.stderr
+    assert len(store_rows(os.path.join(lode.dir, "store.db"))[0]) == n
+    gone = ingest(lode, "--cleanup", "full", check=0)
     r = json.loads(gone.stdout)
     assert r["removed"] == ["corpus/md/sub0/note03.md"] and r["skipped"] == n - 1
     assert "removed: corpus/md/sub0/note03.md" in gone.stderr
@@ -279,7 +287,7 @@ def test_planted_fact_is_the_top_query_result(lode):
     assert "corpus/md/sub1/note07.md > Note 7 > Reactor  [bytes %d-%d]" % (top["start"], top["end"]) \
         in p.stderr
     # `lode run --json` keeps stdout pure JSON
-    pj = lode.run("run", QUERY, "frobnitz zebulon", "--store", "store.db", "--json", check=0)
+    pj = lode.run("run", "--json", QUERY, "frobnitz zebulon", "--store", "store.db", check=0)
     assert json.loads(pj.stdout)["result"]["hits"][0]["path"] == "corpus/md/sub1/note07.md"
     # a store that does not exist is a clear error, not a crash
     pm = lode.run("run", QUERY, "x", "--store", "missing.db")
@@ -360,14 +368,15 @@ def test_demo_script_in_a_copy_of_the_tree(tmp_path):
 def test_bad_usage_missing_folder_and_embedder_mismatch_are_clear_errors(lode):
     p = lode.run("run", INGEST, "nowhere", "--store", "store.db")
     assert p.returncode == 1 and "nowhere" in p.stderr and "Segmentation" not in p.stderr
+    # usage errors are checked before a workflow is recorded: exit 2 (issue 14)
     p = lode.run("run", INGEST, "x", "--size", "100", "--overlap", "100")
-    assert p.returncode == 1 and "--overlap (100) must be smaller than --size (100)" in p.stderr
+    assert p.returncode == 2 and "--overlap (100) must be smaller than --size (100)" in p.stderr
     p = lode.run("run", INGEST, "x", "--provider", "bert")
-    assert p.returncode == 1 and "--provider takes one of hash, model2vec, openai, not 'bert'" in p.stderr
+    assert p.returncode == 2 and "--provider takes one of hash, model2vec, openai, not 'bert'" in p.stderr
     h = lode.run("run", INGEST, "--help", check=0)
     for opt in ["--store", "--size", "--overlap", "--provider", "--model", "--dims", "--include",
                 "--exclude", "--max-bytes", "--help"]:
-        assert opt in h.stderr
+        assert opt in h.stdout
     # a store keeps the vectors of one embedder; another one is refused by name
     os.makedirs(os.path.join(lode.dir, "corpus"))
     lode.write("corpus/a.md", "# A\n\nsome words about kites\n")
@@ -399,8 +408,9 @@ def test_model2vec_store_is_queried_with_the_same_model(lode):
     r = json.loads(ingest(lode, "--provider", "model2vec", "--model", model, check=0).stdout)
     assert r["ingested"] == 2
     # the fixture model is tiny: ask with a chunk's own text, which must score ~1
+    # (vector mode: the score is then the cosine, not hybrid's fused score)
     q = json.loads(lode.run("run", QUERY, "Tax forms are due in April with the receipts.", "2",
-                            "--store", "store.db", check=0).stdout)
+                            "--store", "store.db", "--mode", "vector", check=0).stdout)
     assert q["embedder"].startswith("model2vec/" + model + "/")
     assert q["hits"][0]["path"] == "corpus/b.txt" and q["hits"][0]["score"] > 0.999
     assert q["hits"][1]["score"] < 0.999
@@ -432,3 +442,79 @@ def test_openai_embedder_records_model_and_usage_on_the_span(lode):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def counts_add_up(r):
+    assert r["files"] == r["ingested"] + r["skipped"] + len(r["failed"]), r
+
+
+def test_scoped_cleanup_removes_nothing_outside_its_scope(lode):
+    """issue 14: `--exclude DIR` once deleted everything under DIR from the
+    store ("removed 1169 of 1088 files"). The scope is FOLDER plus the run's
+    globs: only what it covers can be removed, and only with --cleanup full."""
+    for d in ("keep", "other"):
+        for i in range(5):
+            lode.write("corpus/%s/n%d.md" % (d, i), "# %s %d\n\nWords about %s number %d.\n" % (d, i, d, i))
+    lode.write("corpus/top.txt", "top level text\n")
+    lode.write("elsewhere/e.md", "# E\n\nanother folder\n")
+    first = json.loads(ingest(lode, check=0).stdout)
+    assert first["ingested"] == 11
+    lode.run("run", INGEST, "elsewhere", "--store", "store.db", check=0)
+    store = os.path.join(lode.dir, "store.db")
+    everything = [d[0] for d in store_rows(store)[0]]
+    assert len(everything) == 12
+    # a narrower run (a folder excluded, or only some globs) removes nothing,
+    # even with --cleanup full, and its counts add up
+    for extra in (["--exclude", "other"], ["--include", "*.txt"], ["--exclude", "n[0-3].md"]):
+        p = ingest(lode, "--cleanup", "full", *extra, check=0)
+        r = json.loads(p.stdout)
+        counts_add_up(r)
+        assert r["removed"] == {} and r["vanished"] == {}, (extra, r)
+        assert "removed 0;" in summary_of(p.stderr)
+        assert [d[0] for d in store_rows(store)[0]] == everything
+    # files vanish inside and outside the scope: the default lists those
+    # inside, full removes exactly those, and nothing else
+    os.remove(os.path.join(lode.dir, "corpus/keep/n1.md"))
+    os.remove(os.path.join(lode.dir, "corpus/other/n2.md"))
+    r = json.loads(ingest(lode, "--exclude", "other", check=0).stdout)
+    counts_add_up(r)
+    assert r["vanished"] == ["corpus/keep/n1.md"] and r["removed"] == {}
+    assert [d[0] for d in store_rows(store)[0]] == everything
+    p = ingest(lode, "--exclude", "other", "--cleanup", "full", check=0)
+    r = json.loads(p.stdout)
+    counts_add_up(r)
+    assert r["removed"] == ["corpus/keep/n1.md"] and r["files"] == 5
+    assert "5 files: ingested 0, skipped 5 unchanged, failed 0; removed 1;" in summary_of(p.stderr)
+    left = [d[0] for d in store_rows(store)[0]]
+    assert left == [x for x in everything if x != "corpus/keep/n1.md"]
+    # --cleanup none does not even look
+    r = json.loads(ingest(lode, "--cleanup", "none", check=0).stdout)
+    assert r["vanished"] == {} and r["removed"] == {}
+    # the whole folder with full cleanup: now other/n2.md goes too
+    r = json.loads(ingest(lode, "--cleanup", "full", check=0).stdout)
+    assert r["removed"] == ["corpus/other/n2.md"]
+    assert "elsewhere/e.md" in [d[0] for d in store_rows(store)[0]]
+
+
+def test_gzip_documents_load_and_many_failures_print_once_by_reason(lode):
+    import gzip
+    os.makedirs(os.path.join(lode.dir, "corpus"))
+    with open(os.path.join(lode.dir, "corpus/zstd.md.gz"), "wb") as f:
+        f.write(gzip.compress(b"# Zstd\n\nThe zstd level 19 flag compresses hardest.\n"))
+    with open(os.path.join(lode.dir, "corpus/page.html.gz"), "wb") as f:
+        f.write(gzip.compress(b"<html><title>Pg</title><body><p>Gzipped page body.</p></body></html>"))
+    rng = random.Random(3)
+    for i in range(25):
+        with open(os.path.join(lode.dir, "corpus/blob%02d.txt" % i), "wb") as f:
+            f.write(bytes(rng.randrange(256) for _ in range(2000)))
+    p = ingest(lode, check=1)
+    docs, chunks = store_rows(os.path.join(lode.dir, "store.db"))
+    kinds = {d[0]: d[3] for d in docs}
+    assert kinds == {"corpus/page.html.gz": "text/html", "corpus/zstd.md.gz": "text/markdown"}
+    assert any("level 19" in c[2] for c in chunks)
+    # 25 failures of one kind: one line for the reason, no path printed twice
+    assert "failed: 25 files: binary file, not loaded (corpus/blob00.txt, corpus/blob01.txt, " \
+        "corpus/blob02.txt, ...)" in p.stderr, p.stderr
+    for i in range(25):
+        assert p.stderr.count("blob%02d.txt" % i) <= 1
+    assert "25 of 27 files failed (listed above)" in p.stderr

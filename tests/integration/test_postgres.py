@@ -71,17 +71,17 @@ SUM = docs_example()
 
 def test_every_cli_command_works_on_postgres(lode):
     lode.write("p.lua", SUM)
-    p = lode.run("run", "p.lua", "10", "--id", "sum-1", "--db", lode.db, check=0)
+    p = lode.run("run", "--id", "sum-1", "--db", lode.db, "p.lua", "10", check=0)
     assert p.stdout.strip() == "55"
     # the same id again is a replay: recorded result, nothing re-run
-    assert lode.run("run", "p.lua", "10", "--id", "sum-1", check=0).stdout.strip() == "55"
+    assert lode.run("run", "--id", "sum-1", "p.lua", "10", check=0).stdout.strip() == "55"
     rows = json.loads(lode.run("workflow", "list", "--json", check=0).stdout)
     assert [r["id"] for r in rows] == ["sum-1"] and rows[0]["status"] == "SUCCESS"
     got = json.loads(lode.run("workflow", "get", "sum-1", "--json", check=0).stdout)
     assert got["status"] == "SUCCESS"
     steps = lode.run("workflow", "steps", "sum-1", check=0).stdout
     assert len([l for l in steps.splitlines() if re.match(r"\d+\s+add", l)]) == 10
-    p = lode.run("workflow", "fork", "sum-1", "--step", "4", check=0)
+    p = lode.run("workflow", "fork", "--step", "4", "sum-1", check=0)
     assert "55" in p.stdout
     lode.run("trace", "sum-1", check=0)
     html = os.path.join(lode.dir, "t.html")
@@ -90,7 +90,7 @@ def test_every_cli_command_works_on_postgres(lode):
     assert lode.run("workflow", "queue", "--json", check=0).stdout.strip() == "[]"
     # a queued child shows in `workflow queue` while it runs
     lode.write("q.lua", QUEUED)
-    run = lode.start("run", "q.lua", "--id", "held")
+    run = lode.start("run", "--id", "held", "q.lua")
     assert wait_for(lambda: "held-child" in lode.run("workflow", "queue", check=0).stdout)
     lode.write("go", "")
     out, err = run.communicate(timeout=60)
@@ -98,7 +98,7 @@ def test_every_cli_command_works_on_postgres(lode):
     os.unlink(os.path.join(lode.dir, "go"))
     # cancel a running workflow from another process, then resume it
     lode.write("w.lua", WAITS)
-    run = lode.start("run", "w.lua", "--id", "waits")
+    run = lode.start("run", "--id", "waits", "w.lua")
     assert wait_for(lambda: lode.sql("select count(*) from steps where workflow_id='waits'")
                     == [(1,)])
     lode.run("workflow", "cancel", "waits", check=0)
@@ -174,10 +174,10 @@ end)
 
 def test_queue_limits_hold_across_hosts(lode):
     lode.write("p.lua", FANOUT)
-    ws = [lode.start("worker", "p.lua", "--workers", "2") for _ in range(3)]
+    ws = [lode.start("worker", "--workers", "2", "p.lua") for _ in range(3)]
     try:
         time.sleep(0.3)
-        p = lode.run("run", "p.lua", "60", "--workers", "2", check=0, timeout=120)
+        p = lode.run("run", "--workers", "2", "p.lua", "60", check=0, timeout=120)
         assert json.loads(p.stdout) == 60 * 61 // 2
     finally:
         for w in ws:
@@ -271,7 +271,7 @@ def test_a_host_paused_past_its_lease_records_nothing_for_work_taken_over(lode):
     env = {"LODE_PG_LEASE_S": "1"}
     a = lode.start("worker", "p.lua", env=env)
     time.sleep(0.5)
-    run = lode.start("run", "p.lua", "2", "--workers", "1", env=env)
+    run = lode.start("run", "--workers", "1", "p.lua", "2", env=env)
     b = None
     try:
         # A holds a child and is a few steps in
@@ -352,7 +352,7 @@ def test_a_server_restart_mid_run_loses_and_doubles_nothing(lode, server, tmp_pa
     assert sorted(set(effects)) == list(range(1, 61))
     assert len(effects) - 60 <= 1, effects
     # a server that stays away: a clear error naming it, after the bounded retry
-    run = lode.start("run", "p.lua", "200", "--id", "doomed", env={"LODE_PG_RETRY_S": "2"})
+    run = lode.start("run", "--id", "doomed", "p.lua", "200", env={"LODE_PG_RETRY_S": "2"})
     assert wait_for(lambda: len(lode.read_lines("effects.txt")) >= 70, timeout=30)
     server.stop()
     t0 = time.time()
@@ -365,18 +365,19 @@ def test_a_server_restart_mid_run_loses_and_doubles_nothing(lode, server, tmp_pa
 
 def test_three_hosts_serve_one_ingestion_one_killed(lode):
     """Item 2: three processes with their own executor ids serve one
-    ingestion of >= 200 files; one is SIGKILLed mid-run. The store is the
-    one given by $LODE_TEST_STORE (a postgresql:// URL once the PostgreSQL
-    store is on main), else a SQLite file the three share."""
+    ingestion of >= 200 files into a PostgreSQL state database and a
+    PostgreSQL store; one is SIGKILLed mid-run."""
     from test_pipelines import INGEST, check_trace, make_corpus, opik_env, store_rows
     files = make_corpus(os.path.join(lode.dir, "corpus"), binary=False)
     n = len(files)
     assert n >= 200
-    store = os.environ.get("LODE_TEST_STORE") or "store.db"
+    # the store on PostgreSQL too (a database of its own); $LODE_TEST_STORE
+    # may name another (a SQLite file the three share, say)
+    store = os.environ.get("LODE_TEST_STORE") or lodeutil.new_pg_database()
     with FakeOpik() as opik:
         env = opik_env(opik)
-        hosts = [lode.start("worker", INGEST, "--workers", "2", env=env) for _ in range(2)]
-        run = lode.start("run", INGEST, "corpus", "--store", store, "--workers", "2", env=env)
+        hosts = [lode.start("worker", "--workers", "2", INGEST, env=env) for _ in range(2)]
+        run = lode.start("run", "--workers", "2", INGEST, "corpus", "--store", store, env=env)
         try:
             # one of the workers dies once files are flowing
             def flowing():
@@ -406,7 +407,18 @@ def test_three_hosts_serve_one_ingestion_one_killed(lode):
     # by (workflow, step): a second run of a finished step would replay it)
     assert lode.sql("select count(*) from (select workflow_id, step_no, count(*) from steps"
                     " group by 1, 2 having count(*) > 1) d") == [(0,)]
-    if not store.startswith("postgres"):
+    if store.startswith("postgres"):
+        # every file once; every stored document has its chunks (its own or
+        # those of the identical content it shares), each (doc, ordinal) once
+        assert pg_psql(store, "select count(*), count(distinct path) from lode_store.documents") \
+            == [(n, n)]
+        assert pg_psql(store, "select path from lode_store.documents d where not exists"
+                              " (select 1 from lode_store.chunks c where"
+                              " c.doc_id = coalesce(d.shared_from, d.id))") \
+            == [("corpus/txt/empty.txt",)]  # the corpus's empty file has no chunk
+        assert pg_psql(store, "select count(*) from (select doc_id, ordinal from"
+                              " lode_store.chunks group by 1, 2 having count(*) > 1) x") == [(0,)]
+    else:
         docs, chunks = store_rows(os.path.join(lode.dir, store))
         assert len(docs) == n
         assert len({(c[0], c[1]) for c in chunks}) == len(chunks)  # no duplicate chunk

@@ -100,7 +100,7 @@ def test_one_trace_whose_tree_is_the_call_structure(lode):
     lode.write("p.lua", PIPELINE)
     with FakeOpik() as opik:
         # the queued and started children run on other worker threads
-        lode.run("run", "p.lua", "docs", "--workers", "3", env=opik_env(opik), check=0)
+        lode.run("run", "--workers", "3", "p.lua", "docs", env=opik_env(opik), check=0)
         state = opik.state()
     trace, by_id, children = check_one_clean_trace(state)
     assert trace["name"] == "ingest_folder_workflow"

@@ -68,11 +68,51 @@ describe("lode.args", function()
     local s = spec()
     assert.is_true(assert(s:parse({ "--help" })).help)
     local h = s:help()
-    for _, name in ipairs({ "--size INTEGER", "--ratio NUMBER", "--provider hash|openai",
-                            "--include GLOB", "--json", "--max-bytes", "--help", "FOLDER", "K",
-                            "(default 1000)", "(repeatable)" }) do
-      assert.truthy(h:find(name, 1, true), name)
+    for _, name in ipairs({ "--size%s+INTEGER", "--ratio%s+NUMBER", "--provider%s+hash|openai",
+                            "--include%s+GLOB", "--json", "--max%-bytes", "--help", "FOLDER", "K",
+                            "%(default 1000%)", "%(repeatable%)" }) do
+      assert.truthy(h:find(name), name)
     end
+  end)
+
+  it("--help aligns its columns: name, value, description (issue 14)", function()
+    local h = spec():help()
+    -- every description starts in the same column, even after a long value
+    local desc = h:match("\n(  %-%-provider[^\n]*)")
+    assert.truthy(desc:find("hash|openai  +embedder"), desc)
+    local at = h:match("\n  %-%-size%s+INTEGER%s+()chunk size")
+    local at2 = h:match("\n  %-%-provider%s+hash|openai%s+()embedder")
+    assert.are.equal(at2 - h:find("\n  %-%-provider"), at - h:find("\n  %-%-size"))
+  end)
+
+  it("suggests the closest option for a typo", function()
+    local _, err = spec():parse({ "x", "--sizee", "3" })
+    assert.truthy(err:find("did you mean --size?", 1, true), err)
+    local _, err2 = spec():parse({ "x", "--zzzzzz" })
+    assert.falsy(err2:find("did you mean", 1, true), err2)
+  end)
+
+  it("declare: the host checks arguments (usage, help, a check between options)", function()
+    local s = args.declare{
+      usage = "lode run y.lua N",
+      positional = { { name = "n", type = "integer", required = true } },
+      options = { { name = "max", type = "integer", default = 10 } },
+      check = function(o)
+        if o.n > o.max then return nil, "N must be at most --max" end
+        return true
+      end,
+    }
+    assert.are.equal("ok", args._host_check({ "3" }))
+    local kind, msg, usage = args._host_check({ "30" })
+    assert.are.same({ "usage", "N must be at most --max", "lode run y.lua N" }, { kind, msg, usage })
+    kind, msg = args._host_check({ "--help" })
+    assert.are.equal("help", kind)
+    assert.truthy(msg:find("usage: lode run y.lua N", 1, true))
+    assert.are.equal(3, s:values({ "3" }).n)
+    local ok, e = pcall(function() return s:values({ "x" }) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("takes a whole number", 1, true), tostring(e))
+    args._declared = nil
   end)
 
   it("the ingest pipeline's --help lists every option it reads", function()

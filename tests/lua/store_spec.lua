@@ -1,11 +1,22 @@
+-- The same spec runs on SQLite and, with LODE_TEST_STORE=pg and
+-- LODE_TEST_PG=URL (ctest's lua.store_spec.pg), on PostgreSQL: there each
+-- test starts from an empty schema lode_store.
 local lode = require("lode")
 
 local dir = os.getenv("LODE_TEST_TMPDIR") or "/tmp"
+local pg = os.getenv("LODE_TEST_STORE") == "pg" and os.getenv("LODE_TEST_PG")
 local seq = 0
 local function fresh(opts)
   seq = seq + 1
-  local path = string.format("%s/store-spec-%d-%d.db", dir, os.time(), seq)
-  os.remove(path)
+  local path
+  if pg then
+    path = pg
+    assert(os.execute("psql -X -q -d '" .. pg .. "' -c 'DROP SCHEMA IF EXISTS lode_store CASCADE'"
+                      .. " >/dev/null 2>&1"))
+  else
+    path = string.format("%s/store-spec-%d-%d.db", dir, os.time(), seq)
+    os.remove(path)
+  end
   return lode.store.open(path, opts), path
 end
 
@@ -156,6 +167,51 @@ describe("lode.store", function()
     local s = lode.store.open(path)
     assert.are.same({ "kept" }, s:paths())
     assert.are.equal("text", s:search({ 0.6, 0.8 }, 1)[1].text)
+    s:close()
+  end)
+
+  it("finds words: keyword search, hybrid ranking, path globs", function()
+    local s = fresh()
+    local m = lode.matrix.from({ { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 } })
+    s:put({ path = "docs/zstd.md", hash = "z" }, { "zstd compresses fast", "levels 1 to 22",
+                                                   "dictionary training" }, m)
+    s:put({ path = "docs/garden.md", hash = "g" }, { "tomatoes in the garden", "watering",
+                                                     "pruning zstd plants" }, m)
+    local hits = s:search_text("zstd", 10)
+    assert.are.equal(2, #hits)
+    for _, h in ipairs(hits) do assert.truthy(h.text:find("zstd")) end
+    hits = s:search_text("zstd", 10, { filter = { path = "garden.md" } })
+    assert.are.equal(1, #hits)
+    assert.are.equal("docs/garden.md", hits[1].path)
+    -- hybrid: the vector points at "levels", the words at zstd; fused by rank
+    local h = s:search({ 0, 1, 0 }, 3, { text = "zstd compresses" })
+    assert.are.equal(3, #h)
+    assert.are.equal("zstd compresses fast", h[1].text)
+    assert.are.equal(1, h[1].keyword_rank)
+    assert.is_true(h[1].score > h[2].score)
+    -- keyword mode needs no vector; vector mode ignores the text
+    assert.are.equal("zstd compresses fast",
+                     s:search(nil, 1, { mode = "keyword", text = "compresses" })[1].text)
+    assert.are.equal("levels 1 to 22", s:search({ 0, 1, 0 }, 1, { mode = "vector", text = "x" })[1].text)
+    assert.has_error(function() s:search({ 0, 1, 0 }, 1, { mode = "fuzzy", text = "x" }) end,
+                     "search: mode must be vector, keyword or hybrid, not 'fuzzy'")
+    s:close()
+  end)
+
+  it("collapses identical files into one hit that lists every path", function()
+    local s = fresh()
+    local m = lode.matrix.from({ { 1, 0 } })
+    s:put({ path = "a/readme.md", hash = "same" }, { "identical text" }, m)
+    s:put({ path = "b/readme.md", hash = "same" }, { "identical text" }, m)
+    s:put({ path = "c/other.md", hash = "other" }, { "other text" }, m)
+    local hits = s:search({ 1, 0 }, 10)
+    assert.are.equal(2, #hits)
+    assert.are.equal("a/readme.md", hits[1].path)
+    assert.are.same({ "a/readme.md", "b/readme.md" }, hits[1].paths)
+    assert.is_nil(hits[2].paths)
+    hits = s:search({ 1, 0 }, 10, { filter = { path = "b/*" } })
+    assert.are.equal(1, #hits)
+    assert.are.equal("b/readme.md", hits[1].path)
     s:close()
   end)
 end)
