@@ -5,7 +5,12 @@
 #         default settings: fsync on, synchronous_commit on), bench/dbos_bench.mjs.
 #   lode: bench/noop10.lua, a driver workflow running the STEPS-step workflow
 #         N times as child workflows in one process, --sync normal and full.
-# Targets: lode >= 50x DBOS's steps/s with --sync normal, >= 15x with full.
+#   lode on PostgreSQL: the same lode runs with --db postgresql://... on the
+#         SAME server as DBOS (a database of its own per run), so both pay
+#         the same commits (issue 12).
+# Targets: lode >= 50x DBOS's steps/s with --sync normal, >= 15x with full;
+# lode on the same PostgreSQL >= 8x DBOS and >= 70% of pgbench's one-client
+# rate of one-row commits (a step costs about one commit).
 #
 # It installs its peers when missing (Debian postgresql-15 with apt-get when
 # run as root, the SDK from npm into bench/.work/dbos), so they are never test
@@ -152,6 +157,27 @@ print((t1 - t0) / 1e9, max(b - a, 1) / 1000.0)
 PY
 }
 
+# lode with its state on the same PostgreSQL as DBOS: a fresh database per
+# run; the same checks, read with psql.
+lode_pg_run() { # mode run -> "process_s executor_s"
+  local name="lode_pg_$1_$2" t0 t1 out
+  psql_q postgres "CREATE DATABASE $name" || die "cannot create database $name"
+  local url="postgresql://postgres@127.0.0.1:$port/$name"
+  t0=$(date +%s%N)
+  out=$("$lode" run "$here/noop10.lua" "$N" "$STEPS" --db "$url" --sync "$1" 2>"$tmp/lode.err") ||
+    { cat "$tmp/lode.err" >&2; die "lode run on PostgreSQL failed (--sync $1)"; }
+  t1=$(date +%s%N)
+  python3 -c 'import json,sys; assert json.loads(sys.argv[1]) == {"workflows": int(sys.argv[2]), "steps": int(sys.argv[2]) * int(sys.argv[3])}' "$out" "$N" "$STEPS" ||
+    die "lode on PostgreSQL printed $out"
+  local got kids span
+  got=$(psql_q "$name" "SELECT count(*) FROM lode.steps WHERE name='noop' AND status='SUCCESS'")
+  [ "$got" = $((N * STEPS)) ] || die "lode on PostgreSQL recorded $got step checkpoints, expected $((N * STEPS))"
+  kids=$(psql_q "$name" "SELECT count(*) FROM lode.workflows WHERE name='noop10' AND status='SUCCESS'")
+  [ "$kids" = "$N" ] || die "lode on PostgreSQL recorded $kids child workflows, expected $N"
+  span=$(psql_q "$name" "SELECT greatest(ended_at - created_at, 1) FROM lode.workflows WHERE name='noop10_driver'")
+  python3 -c 'import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / 1e9, int(sys.argv[3]) / 1000.0)' "$t0" "$t1" "$span"
+}
+
 for mode in normal full; do  # load the binary and the page cache once
   "$lode" run --db "$tmp/warm-$mode.db" --sync "$mode" "$here/noop10.lua" 1 "$STEPS" >/dev/null 2>&1 ||
     die "lode warm-up run failed (--sync $mode)"
@@ -165,6 +191,8 @@ for ((r = 1; r <= REPEAT; r++)); do
     res=$(lode_run "$mode" "$r") || exit 1
     line+=" $res"
   done
+  res=$(lode_pg_run full "$r") || exit 1
+  line+=" $res"
   echo "$line" >>"$runs"
 done
 
@@ -228,7 +256,8 @@ import statistics as st, sys
 n, steps, pg_raw = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 sync_us = float(sys.argv[6])
 total = n * steps
-# One line per repeat: dbos_steps_per_s, then process_s executor_s for normal, then full.
+# One line per repeat: dbos_steps_per_s, then process_s executor_s for normal,
+# then full, then lode on PostgreSQL (--sync full).
 rows = [[float(x) for x in line.split()] for line in open(sys.argv[4])]
 dbos = [r[0] for r in rows]
 lode = {"normal": ([total / r[1] for r in rows], [total / r[2] for r in rows]),
@@ -249,6 +278,15 @@ for mode, (proc, exe) in lode.items():
             ok = m / d >= target[mode]
             line += f"  target >= {target[mode]:.0f}x: {'met' if ok else 'NOT MET'}"
         print(line)
+pg = [total / r[6] for r in rows]
+pgp = [total / r[5] for r in rows]
+m = st.median(pg)
+ratios = [x / y for x, y in zip(pg, dbos)]
+print(f"lode on the same PostgreSQL executor {m:9.0f} steps/s  {m / d:6.1f}x DBOS"
+      f"  (per-repeat ratios {min(ratios):.1f}-{max(ratios):.1f}x)  target >= 8x: "
+      f"{'met' if m / d >= 8 else 'NOT MET'}; {m / pg_raw * 100:.0f}% of pgbench's one-client rate"
+      f" (target >= 70%: {'met' if m / pg_raw >= 0.7 else 'NOT MET'})")
+print(f"lode on the same PostgreSQL process  {st.median(pgp):9.0f} steps/s  {st.median(pgp) / d:6.1f}x DBOS")
 for line in open(sys.argv[5]):
     mode, t0, t1 = line.split()
     rate = total / ((int(t1) - int(t0)) / 1e9)

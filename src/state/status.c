@@ -1,4 +1,5 @@
 /* status.c - workflow statuses, the same for every backend (state/sysdb.h). */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -24,3 +25,30 @@ int lode_wf_status_parse(const char *name) {
     if (!strcasecmp(name, status_names[i])) return i;
   return -1;
 }
+
+void lode_wf_row_clear(lode_wf_row *r) {
+  char **strs[] = {&r->id,      &r->name,    &r->parent_id,      &r->pipeline,
+                   &r->version, &r->error,   &r->trace_id,       &r->span_id,
+                   &r->parent_span_id, &r->executor_id, &r->queue};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    free(*strs[i]);
+    *strs[i] = NULL;
+  }
+  free(r->trace_extra);
+  free(r->input);
+  free(r->output);
+  memset(r, 0, sizeof *r);
+}
+
+void lode_step_rows_free(lode_step_row *rows, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].name);
+    free(rows[i].output);
+    free(rows[i].error);
+    free(rows[i].child_id);
+    free(rows[i].span_id);
+    free(rows[i].span_input);
+  }
+  free(rows);
+}
+

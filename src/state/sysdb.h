@@ -10,7 +10,12 @@
  * lode_status_code (base/error.h) and fill err on failure.
  *
  * Threads: one lode_sysdb per thread; SQLite's WAL lets connections of many
- * threads and processes share the file. */
+ * threads and processes share the file.
+ *
+ * Backends: a SQLite file (src/state/sqlite/) or, for a postgresql:// URL,
+ * PostgreSQL (src/state/postgres/, docs/postgres.md); lode_sysdb_open picks
+ * one (src/state/sysdb.c). Where a function below says what it means on
+ * SQLite, "On PostgreSQL" says what it means there. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +77,10 @@ typedef struct lode_step_row {
 void lode_wf_row_clear(lode_wf_row *r);
 void lode_step_rows_free(lode_step_row *rows, size_t n);
 
+/* 1 if name is a PostgreSQL URL (postgresql://, postgres://): the state
+ * database is then on PostgreSQL (docs/postgres.md), else it is a file. */
+int lode_sysdb_is_url(const char *name);
+
 /* Opens (creating and migrating) the database at path; parent folders are
  * created. sync_full: PRAGMA synchronous=FULL, else NORMAL. WAL always. */
 int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
@@ -82,7 +91,9 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
 int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen);
 void lode_sysdb_close(lode_sysdb *db);
 const char *lode_sysdb_path(lode_sysdb *db);
-/* Since when (epoch ms) a write to a state database of this process has
+/* On PostgreSQL a failing server is a connection fault (retried, then an
+ * error: docs/postgres.md), not tracked here: these report SQLite files.
+ * Since when (epoch ms) a write to a state database of this process has
  * failed for lack of space (*status LODE_EFULL) or an I/O error
  * (LODE_EIO), with no checkpoint or outcome written since and a failure
  * in the last minute; 0 when none. *last_ms (may be NULL): the latest
@@ -95,7 +106,9 @@ int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen, int64_t *last_
 unsigned lode_sysdb_faults(lode_sysdb *db);
 
 /* With sync_full: the next commits skip their fsync while on (they become
- * durable with the next full commit, WAL being sequential). No-op otherwise. */
+ * durable with the next full commit, WAL being sequential). No-op otherwise.
+ * On PostgreSQL: SET synchronous_commit TO off while on (durable with the
+ * next commit that waits for its flush). */
 void lode_sysdb_relax_sync(lode_sysdb *db, int on);
 
 int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen);
@@ -158,7 +171,9 @@ int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t er
 /* The connection's view of the file's data version (SQLite's
  * SQLITE_FCNTL_DATA_VERSION): it changes with every commit, this
  * connection's or another's, as seen when a transaction starts. 0 if
- * unknown. */
+ * unknown. On PostgreSQL: this connection's commits plus the status changes
+ * other connections announced (NOTIFY lode_status, sent by cancels and
+ * status changes), which is what the engine uses it for. */
 unsigned lode_sysdb_data_version(lode_sysdb *db);
 /* Replaces the workflow's trace attributes (lode_wf_row.trace_extra). */
 int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
@@ -167,7 +182,11 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
                         size_t errlen);
 
 /* Executors: one row per process, so recovery can tell a dead owner from a
- * live one. */
+ * live one. On PostgreSQL the row carries a lease that a thread renews
+ * ($LODE_PG_LEASE_S, default 30 s): alive means the lease has not run out
+ * (and, on the same host, the process still exists); a connection that
+ * registered an executor has its checkpoints and outcomes fenced (written
+ * only while the workflow is still that executor's; LODE_EBUSY otherwise). */
 int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen);
 void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id);
 /* 1 if the executor's process is alive (same host: pid and start time
@@ -213,7 +232,8 @@ int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, 
  * (docs/cli.md). */
 const char *lode_sysdb_default_path(void);
 
-/* Milliseconds this process spent waiting for other connections' locks. */
+/* Milliseconds this process spent waiting for other connections' locks
+ * (SQLite files; PostgreSQL's lock waits are the server's). */
 int64_t lode_sysdb_busy_ms(void);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "base/error.h"
@@ -22,11 +23,85 @@
 #include "base/util.h"
 
 static char path[256];
+/* $LODE_TEST_PG (tests/pg/pgserver.py run): the tests run on PostgreSQL,
+ * in a fresh schema; the SQLite-only ones (file format, migrations of the
+ * SQLite backend) are skipped, each says why. */
+static const char *pg_url;
 
 static int setup(void **state) {
   (void)state;
+  pg_url = getenv("LODE_TEST_PG");
+  if (pg_url && !*pg_url) pg_url = NULL;
+  if (pg_url) {
+    snprintf(path, sizeof path, "%s", pg_url);
+    PGconn *c = PQconnectdb(pg_url);
+    PQclear(PQexec(c, "DROP SCHEMA IF EXISTS lode CASCADE"));
+    PQfinish(c);
+    return PQstatus(c) == CONNECTION_OK ? 0 : 0;
+  }
   snprintf(path, sizeof path, "/tmp/lode-test-sysdb-%d/sub/state.db", (int)getpid());
   return 0;
+}
+
+#define SQLITE_ONLY(why)                                      \
+  do {                                                        \
+    if (pg_url) {                                             \
+      print_message("skipped on PostgreSQL: %s\n", why);      \
+      skip();                                                 \
+    }                                                         \
+  } while (0)
+
+/* Raw SQL on the test's database, whichever the backend (the tests look
+ * into rows the interface does not show). */
+typedef struct raw {
+  sqlite3 *lite;
+  PGconn *pg;
+} raw;
+
+static raw *raw_of(lode_sysdb *db) {
+  static raw r;
+  static char url[300];
+  if (pg_url) {
+    if (!r.pg || strcmp(url, lode_sysdb_path(db))) {
+      if (r.pg) PQfinish(r.pg);
+      snprintf(url, sizeof url, "%s", lode_sysdb_path(db));
+      r.pg = PQconnectdb(url);
+      PQclear(PQexec(r.pg, "SET search_path TO lode"));
+    }
+    r.lite = NULL;
+  } else {
+    r.lite = lode__sysdb_conn(db);
+  }
+  return &r;
+}
+
+static int raw_exec(raw *r, const char *sql) {
+  if (r->lite) return sqlite3_exec(r->lite, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+  PGresult *res = PQexec(r->pg, sql);
+  int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+  if (!ok) print_message("raw_exec: %s: %s", sql, PQerrorMessage(r->pg));
+  PQclear(res);
+  return ok ? 0 : -1;
+}
+
+/* The first column of the first row, as malloc'd text (NULL if none). */
+static char *raw_text(raw *r, const char *sql) {
+  char *out = NULL;
+  if (r->lite) {
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->lite, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+      out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+  }
+  PGresult *res = PQexec(r->pg, sql);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    print_message("raw_text: %s: %s", sql, PQerrorMessage(r->pg));
+  assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+  if (PQntuples(res) && !PQgetisnull(res, 0, 0)) out = strdup(PQgetvalue(res, 0, 0));
+  PQclear(res);
+  return out;
 }
 
 static int teardown(void **state) {
@@ -124,9 +199,44 @@ static void test_nondeterminism_message(void **state) {
 }
 
 /* An executor on a database of its own beside the others. */
+/* The database named by suffix: a file beside path, or on PostgreSQL a
+ * database made at its first use in this process (dropped first if a run
+ * before left it). */
+static void fresh_db(char *p, size_t n, const char *suffix) {
+  if (!pg_url) {
+    snprintf(p, n, "%s-%s.db", path, suffix);
+    return;
+  }
+  static char made[32][32];
+  char base[256], sql[128];
+  snprintf(base, sizeof base, "%s", pg_url);
+  char *slash = strrchr(base, '/');
+  assert_non_null(slash);
+  *slash = 0;
+  int i;
+  for (i = 0; i < 32 && made[i][0]; i++)
+    if (!strcmp(made[i], suffix)) {
+      snprintf(p, n, "%s/t_%s", base, suffix);
+      return;
+    }
+  if (i < 32) snprintf(made[i], sizeof made[i], "%s", suffix);
+  char admin[300];
+  snprintf(admin, sizeof admin, "%s/postgres", base);
+  PGconn *c = PQconnectdb(admin);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS t_%s WITH (FORCE)", suffix);
+  PQclear(PQexec(c, sql));
+  snprintf(sql, sizeof sql, "CREATE DATABASE t_%s", suffix);
+  PGresult *r = PQexec(c, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  PQfinish(c);
+  snprintf(p, n, "%s/t_%s", base, suffix);
+}
+
 static lode_exec *open_exec(const char *suffix) {
   char err[512], p[300];
-  snprintf(p, sizeof p, "%s-%s.db", path, suffix);
+  fresh_db(p, sizeof p, suffix);
   lode_exec *ex;
   lode_exec_opts o = {p, 0, "/p.lua", "v1"};
   assert_int_equal(lode_exec_open(&o, &ex, err, sizeof err), LODE_OK);
@@ -260,7 +370,15 @@ static void test_fresh_run_recorded_by_first_write(void **state) {
 /* Workflow and step spans are rendered from their rows: nothing is written
  * to the trace store on the step path, and each version (open, final) is
  * rendered once, with the tree's links and the step's fields. */
-static long long q_int(sqlite3 *db, const char *sql) {
+static long long q_int(raw *db, const char *sql) {
+  char *t = raw_text(db, sql);
+  long long v = t ? strtoll(t, NULL, 10) : -1;
+  if (t && (!strcmp(t, "t") || !strcmp(t, "f"))) v = t[0] == 't';
+  free(t);
+  return v;
+}
+
+static long long q_lite(sqlite3 *db, const char *sql) {
   sqlite3_stmt *st;
   assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
   long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
@@ -268,14 +386,13 @@ static long long q_int(sqlite3 *db, const char *sql) {
   return v;
 }
 
-static cJSON *q_body(sqlite3 *db, const char *where) {
+static cJSON *q_body(raw *db, const char *where) {
   char sql[256];
   snprintf(sql, sizeof sql, "SELECT body FROM trace_records WHERE %s", where);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  cJSON *o = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
+  char *t = raw_text(db, sql);
+  assert_non_null(t);
+  cJSON *o = cJSON_Parse(t);
+  free(t);
   assert_non_null(o);
   return o;
 }
@@ -292,6 +409,7 @@ static const char *jget(const cJSON *o, const char *k) {
  * this process's executors row when its last executor closes. */
 static void test_executors_unregistered_per_database(void **state) {
   (void)state;
+  SQLITE_ONLY("two state database files");
   char err[512], p1[300], p2[300];
   snprintf(p1, sizeof p1, "%s-ex1.db", path);
   snprintf(p2, sizeof p2, "%s-ex2.db", path);
@@ -300,21 +418,22 @@ static void test_executors_unregistered_per_database(void **state) {
   assert_int_equal(lode_exec_open(&o1, &a, err, sizeof err), LODE_OK);
   assert_int_equal(lode_exec_open(&o1, &b, err, sizeof err), LODE_OK);
   assert_int_equal(lode_exec_open(&o2, &c, err, sizeof err), LODE_OK);
-  assert_int_equal(q_int(lode__sysdb_conn(lode_exec_db(c)), "SELECT count(*) FROM executors"), 1);
+  assert_int_equal(q_int(raw_of(lode_exec_db(c)), "SELECT count(*) FROM executors"), 1);
   lode_exec_close(c); /* the last on p2, while p1 still has two */
   lode_exec_close(a);
-  assert_int_equal(q_int(lode__sysdb_conn(lode_exec_db(b)), "SELECT count(*) FROM executors"), 1);
+  assert_int_equal(q_int(raw_of(lode_exec_db(b)), "SELECT count(*) FROM executors"), 1);
   lode_exec_close(b);
   lode_sysdb *db;
   for (int i = 0; i < 2; i++) {
     assert_int_equal(lode_sysdb_open(i ? p2 : p1, 0, &db, err, sizeof err), LODE_OK);
-    assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM executors"), 0);
+    assert_int_equal(q_int(raw_of(db), "SELECT count(*) FROM executors"), 0);
     lode_sysdb_close(db);
   }
 }
 
 static void test_steps_output_last(void **state) {
   (void)state;
+  SQLITE_ONLY("the file format of the SQLite backend (core-6)");
   char err[512], p[300];
   snprintf(p, sizeof p, "%s-v5.db", path);
   lode_sysdb *db;
@@ -337,10 +456,10 @@ static void test_steps_output_last(void **state) {
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_table_info('steps')"), 13);
-  assert_int_equal(q_int(s, "SELECT cid FROM pragma_table_info('steps') WHERE name='output'"),
+  assert_int_equal(q_lite(s, "SELECT count(*) FROM pragma_table_info('steps')"), 13);
+  assert_int_equal(q_lite(s, "SELECT cid FROM pragma_table_info('steps') WHERE name='output'"),
                    12);
-  assert_int_equal(q_int(s, "SELECT count(*) FROM steps WHERE workflow_id='w' AND step_no=1"
+  assert_int_equal(q_lite(s, "SELECT count(*) FROM steps WHERE workflow_id='w' AND step_no=1"
                             " AND name='a' AND status='SUCCESS' AND length(output)=100000"
                             " AND error='e' AND attempts=2 AND child_id='c' AND span_id='s'"
                             " AND started_at=10 AND ended_at=11 AND span_input='{}'"
@@ -353,19 +472,20 @@ static void test_steps_output_last(void **state) {
  * fixed in the backend: nothing can be added at run time). */
 static void test_migrations_applied_in_order(void **state) {
   (void)state;
+  SQLITE_ONLY("the SQLite backend's migrations (PostgreSQL: test_postgres.py)");
   char err[512], p[300];
   snprintf(p, sizeof p, "%s-mig.db", path);
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   sqlite3 *s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "SELECT count(*) FROM lode_migrations"), 9);
-  assert_int_equal(q_int(s, "SELECT group_concat(name, ',') = 'core-1,trace-1,core-2,core-3,"
+  assert_int_equal(q_lite(s, "SELECT count(*) FROM lode_migrations"), 9);
+  assert_int_equal(q_lite(s, "SELECT group_concat(name, ',') = 'core-1,trace-1,core-2,core-3,"
                             "core-4,core-5,core-6,core-7,trace-2' FROM (SELECT name FROM lode_migrations"
                             " ORDER BY rowid)"),
                    1);
   lode_sysdb_close(db);
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
-  assert_int_equal(q_int(lode__sysdb_conn(db), "SELECT count(*) FROM lode_migrations"), 9);
+  assert_int_equal(q_int(raw_of(db), "SELECT count(*) FROM lode_migrations"), 9);
   lode_sysdb_close(db);
 }
 
@@ -373,12 +493,13 @@ static void test_migrations_applied_in_order(void **state) {
  * (docs/operations.md, "Upgrades"); nothing in it is changed. */
 static void test_newer_database_refused(void **state) {
   (void)state;
+  SQLITE_ONLY("the SQLite backend's schema versions (PostgreSQL: test_postgres.py)");
   char err[1024], p[300];
   snprintf(p, sizeof p, "%s-newer.db", path);
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   sqlite3 *s = lode__sysdb_conn(db);
-  assert_int_equal(q_int(s, "PRAGMA user_version"), 9);
+  assert_int_equal(q_lite(s, "PRAGMA user_version"), 9);
   assert_int_equal(sqlite3_exec(s, "INSERT INTO lode_migrations VALUES('core-99', 1)", NULL,
                                 NULL, NULL), SQLITE_OK);
   lode_sysdb_close(db);
@@ -405,6 +526,7 @@ static void test_newer_database_refused(void **state) {
 /* A damaged file is reported as damage, with the way to check it. */
 static void test_corrupt_database_reported(void **state) {
   (void)state;
+  SQLITE_ONLY("a damaged SQLite file");
   char err[1024], p[300];
   snprintf(p, sizeof p, "%s-corrupt.db", path);
   lode_sysdb *db;
@@ -430,7 +552,7 @@ static void test_render_passes_over_spanless_steps(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("spanless");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   lode_wf_start st = {"wf-s", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -464,7 +586,7 @@ static void test_spans_rendered_from_rows(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("render");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   const char *tags[] = {"nightly"};
   lode_wf_trace tr = {tags, 1, "{\"owner\":\"ops\"}", "INGESTION"};
   lode_wf_start st = {"wf-r", "main", NULL, 0, NULL, 0, 0, &tr, 0};
@@ -556,7 +678,7 @@ static void test_render_after_resume(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("resume");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   lode_wf_start st = {"wf-c", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
@@ -622,7 +744,7 @@ static void test_render_after_untraced_start(void **state) {
   lode_trace_set_disabled(0);
   ex = open_exec("untraced");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
   assert_int_equal(lode_wf_traced(wf), 1);
   assert_int_equal(lode_wf_step_next(wf, "a", &pos, &rec, err, sizeof err), LODE_OK);
@@ -651,14 +773,14 @@ static void test_render_parks_dead_owners(void **state) {
   lode_trace_set_disabled(0);
   lode_exec *ex = open_exec("park");
   lode_sysdb *db = lode_exec_db(ex);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   lode_wf_start st = {"wf-p", "main", NULL, 0, NULL, 0, 0, NULL, 0};
   lode_wf *wf;
   lode_wf_outcome done;
   assert_int_equal(lode_wf_begin(ex, &st, &wf, &done, err, sizeof err), LODE_OK);
   spanned_step(wf, "a");
   /* its process dies (an owner no longer registered) */
-  sqlite3_exec(s, "UPDATE workflows SET executor_id='gone' WHERE id='wf-p'", NULL, NULL, NULL);
+  raw_exec(s, "UPDATE workflows SET executor_id='gone' WHERE id='wf-p'");
   int more = 0;
   assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='a'"), 1);
@@ -668,14 +790,19 @@ static void test_render_parks_dead_owners(void **state) {
   lode_uuid7(sid2);
   lode_step_row r2 = {.step_no = 2, .name = "b", .status = LODE_WF_SUCCESS, .attempts = 1,
                       .span_id = sid2, .span_input = "", .started_at = 3, .ended_at = 4};
-  assert_int_equal(lode_sysdb_step_put(db, "wf-p", &r2, err, sizeof err), LODE_OK);
+  /* through a connection of no executor: on PostgreSQL, this executor's own
+   * checkpoints are fenced (the workflow is 'gone''s now) */
+  lode_sysdb *behind;
+  assert_int_equal(lode_sysdb_open(lode_sysdb_path(db), 0, &behind, err, sizeof err), LODE_OK);
+  assert_int_equal(lode_sysdb_step_put(behind, "wf-p", &r2, err, sizeof err), LODE_OK);
+  lode_sysdb_close(behind);
   assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='b'"), 0);
   /* claimed by a live process: looked at again */
   char sql[160];
   snprintf(sql, sizeof sql, "UPDATE workflows SET executor_id='%s' WHERE id='wf-p'",
            lode_exec_id(ex));
-  sqlite3_exec(s, sql, NULL, NULL, NULL);
+  raw_exec(s, sql);
   assert_int_equal(lode_trace_materialize(db, 100, &more, err, sizeof err), LODE_OK);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='b'"), 1);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_open WHERE parked_owner IS NULL OR "
@@ -712,7 +839,7 @@ static void test_render_in_batches(void **state) {
     passes++;
   }
   assert_true(passes > 3);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   /* 3 traces + 3 workflow spans + 21 step spans, each step once */
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records"), 27);
   assert_int_equal(q_int(s, "SELECT count(*) FROM trace_records WHERE name='s' AND rev>1"), 0);
@@ -727,7 +854,7 @@ static void test_render_in_batches(void **state) {
 
 static lode_sysdb *open_db(const char *suffix) {
   char err[512], p[300];
-  snprintf(p, sizeof p, "%s-%s.db", path, suffix);
+  fresh_db(p, sizeof p, suffix);
   lode_sysdb *db;
   assert_int_equal(lode_sysdb_open(p, 0, &db, err, sizeof err), LODE_OK);
   return db;
@@ -766,7 +893,7 @@ static void test_outbox(void **state) {
   (void)state;
   char err[256];
   lode_sysdb *db = open_db("outbox");
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   put_row(db, "a", "span", "{}", LODE_TRACE_PENDING);
   put_row(db, "b", "span", "{\"x\":1}", LODE_TRACE_PENDING);
   put_row(db, "c", "trace", "{}", LODE_TRACE_PENDING);
@@ -782,6 +909,9 @@ static void test_outbox(void **state) {
   assert_int_equal(lode_sysdb_outbox_load(db, "span", now, 10, see, &got, err, sizeof err),
                    LODE_OK);
   assert_int_equal(got.n, 2); /* a and b: d failed, e disabled */
+  /* on PostgreSQL a load claims its rows for a while (another exporter skips
+   * them); made due again, as at an exporter's next start */
+  assert_int_equal(lode_sysdb_outbox_undelay(db, err, sizeof err), LODE_OK);
   memset(&got, 0, sizeof got);
   got.stop_at = 1;
   assert_int_equal(lode_sysdb_outbox_load(db, "span", now, 10, see, &got, err, sizeof err),
@@ -854,6 +984,7 @@ static void test_trace_reads(void **state) {
   free(a), free(b);
   assert_int_equal(lode_sysdb_wf_trace_ref(db, "w2", &a, &b, err, sizeof err), LODE_ENOTFOUND);
   lode_sysdb_close(db);
+  if (pg_url) return; /* the rest is about SQLite files */
   /* read-only, and a file with no lode tables */
   snprintf(p, sizeof p, "%s-plain.db", path);
   sqlite3 *raw;
@@ -925,7 +1056,7 @@ static void test_render_rows(void **state) {
   assert_int_equal(lode_sysdb_render_set_cursor(db, cur + 7, err, sizeof err), LODE_OK);
   assert_int_equal(lode_sysdb_render_cursor(db, &cur, err, sizeof err), LODE_OK);
   assert_int_equal(cur, 7);
-  sqlite3 *s = lode__sysdb_conn(db);
+  raw *s = raw_of(db);
   assert_int_equal(lode_sysdb_trace_open_put(db, "wf-r", 1, err, sizeof err), LODE_OK);
   assert_int_equal(lode_sysdb_trace_open_advance(db, "wf-r", 3, err, sizeof err), LODE_OK);
   assert_int_equal(q_int(s, "SELECT steps_done FROM trace_open WHERE workflow_id='wf-r'"), 3);

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "base/error.h"
@@ -28,43 +29,100 @@
 #include "base/util.h"
 
 /* Records go through a state database (one at a time: SYS(db) is the one
- * open_mem opened); the tests read its tables on the same connection. */
+ * open_mem opened); the tests read its tables on their own. With
+ * $LODE_TEST_PG (tests/pg/pgserver.py run) that database is on PostgreSQL
+ * (emptied for each test) instead of SQLite's :memory:. */
+typedef struct tdb {
+  sqlite3 *lite;
+  PGconn *pg;
+} tdb;
 static lode_sysdb *the_sys;
-static sqlite3 *open_mem(void) {
+static tdb the_db;
+
+static const char *pg_url(void) {
+  const char *u = getenv("LODE_TEST_PG");
+  return u && *u ? u : NULL;
+}
+
+/* An empty PostgreSQL state database (the schema lode dropped). */
+static void pg_empty(void) {
+  PGconn *c = PQconnectdb(pg_url());
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  PQclear(PQexec(c, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS lode CASCADE"));
+  PQfinish(c);
+}
+
+static tdb *open_mem(void) {
   char err[256];
   assert_null(the_sys);
-  assert_int_equal(lode_sysdb_open(":memory:", 0, &the_sys, err, sizeof err), LODE_OK);
-  return lode__sysdb_conn(the_sys);
+  if (pg_url()) pg_empty();
+  assert_int_equal(lode_sysdb_open(pg_url() ? pg_url() : ":memory:", 0, &the_sys, err,
+                                   sizeof err), LODE_OK);
+  memset(&the_db, 0, sizeof the_db);
+  if (pg_url()) {
+    the_db.pg = PQconnectdb(pg_url());
+    PQclear(PQexec(the_db.pg, "SET search_path TO lode"));
+  } else {
+    the_db.lite = lode__sysdb_conn(the_sys);
+  }
+  return &the_db;
 }
-static lode_sysdb *SYS(sqlite3 *db) {
-  assert_ptr_equal(lode__sysdb_conn(the_sys), db);
+static lode_sysdb *SYS(tdb *db) {
+  assert_ptr_equal(&the_db, db);
   return the_sys;
 }
-static void close_mem(sqlite3 *db) {
+static void close_mem(tdb *db) {
   lode_sysdb_close(SYS(db));
+  if (db->pg) PQfinish(db->pg);
+  db->pg = NULL;
   the_sys = NULL;
 }
 
+/* The first cell of sql's first row (sql has at most one parameter, ?),
+ * malloc'd; NULL if none. */
+static char *cell(tdb *db, const char *sql, const char *id) {
+  char *out = NULL;
+  if (db->lite) {
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db->lite, sql, -1, &st, NULL), SQLITE_OK);
+    if (id) sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+      out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+  }
+  char q[512];
+  const char *m = strchr(sql, '?');
+  if (m) snprintf(q, sizeof q, "%.*s$1%s", (int)(m - sql), sql, m + 1);
+  else snprintf(q, sizeof q, "%s", sql);
+  PGresult *r = PQexecParams(db->pg, q, id ? 1 : 0, NULL, &id, NULL, NULL, 0);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  if (PQntuples(r) && !PQgetisnull(r, 0, 0)) out = strdup(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return out;
+}
+
+static void exec_sql(tdb *db, const char *sql) {
+  if (db->lite) {
+    sqlite3_exec(db->lite, sql, NULL, NULL, NULL);
+    return;
+  }
+  PQclear(PQexec(db->pg, sql));
+}
+
 /* The stored body of `id`, parsed (caller deletes). */
-static cJSON *body_of(sqlite3 *db, const char *id) {
-  sqlite3_stmt *st = NULL;
-  cJSON *o = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT body FROM trace_records WHERE id=?", -1, &st,
-                                      NULL), SQLITE_OK);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) o = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
+static cJSON *body_of(tdb *db, const char *id) {
+  char *t = cell(db, "SELECT body FROM trace_records WHERE id=?", id);
+  cJSON *o = t ? cJSON_Parse(t) : NULL;
+  free(t);
   assert_non_null(o);
   return o;
 }
 
-static long long col_int(sqlite3 *db, const char *sql, const char *id) {
-  sqlite3_stmt *st = NULL;
-  long long v = -1;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  if (id) sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
+static long long col_int(tdb *db, const char *sql, const char *id) {
+  char *t = cell(db, sql, id);
+  long long v = t ? strtoll(t, NULL, 10) : -1;
+  free(t);
   return v;
 }
 
@@ -107,7 +165,7 @@ static void test_uuid7_unique_across_fork(void **state) {
 
 static void test_upsert_bumps_rev_and_time(void **state) {
   (void)state;
-  sqlite3 *db = open_mem();
+  tdb *db = open_mem();
   char err[256], tid[37], sid[37];
   lode_trace_set_disabled(0);
   lode_uuid7(tid);
@@ -133,7 +191,7 @@ static void test_upsert_bumps_rev_and_time(void **state) {
 
 static void test_body_shapes(void **state) {
   (void)state;
-  sqlite3 *db = open_mem();
+  tdb *db = open_mem();
   char err[256], tid[37], sid[37], pid[37];
   lode_uuid7(tid), lode_uuid7(sid), lode_uuid7(pid);
   const char *tags[] = {"a", "b", "a"};
@@ -196,7 +254,7 @@ static void test_body_shapes(void **state) {
  * JSON either way, with the same meaning. */
 static void test_raw_fields(void **state) {
   (void)state;
-  sqlite3 *db = open_mem();
+  tdb *db = open_mem();
   char err[256], tid[37];
   lode_uuid7(tid);
   static const struct {
@@ -250,7 +308,7 @@ static void test_raw_fields(void **state) {
 /* Lua strings are bytes; Opik needs UTF-8 and bounded records. */
 static void test_hostile_values(void **state) {
   (void)state;
-  sqlite3 *db = open_mem();
+  tdb *db = open_mem();
   char err[256], tid[37], sid[37];
   lode_uuid7(tid), lode_uuid7(sid);
   size_t big = LODE_TRACE_MAX_VALUE_BYTES + 5000;
@@ -288,7 +346,7 @@ static void test_hostile_values(void **state) {
  * for one record (an error) never leaks into the next. */
 static void test_writer(void **state) {
   (void)state;
-  sqlite3 *db = open_mem();
+  tdb *db = open_mem();
   char err[256], tid[37], a[37], b[37];
   lode_uuid7(tid), lode_uuid7(a), lode_uuid7(b);
   lode_span_rec s = {0};
@@ -427,7 +485,7 @@ static void test_retry_after(void **state) {
 
 /* ---- the tree ------------------------------------------------------------------- */
 
-static void put(sqlite3 *db, const char *id, const char *tid, const char *parent, const char *name,
+static void put(tdb *db, const char *id, const char *tid, const char *parent, const char *name,
                 const char *type, int64_t start, int64_t end, const char *err_msg) {
   char err[256];
   lode_span_rec s = {0};
@@ -442,7 +500,7 @@ static void put(sqlite3 *db, const char *id, const char *tid, const char *parent
 
 static void test_render_tree(void **state) {
   (void)state;
-  sqlite3 *db = open_mem();
+  tdb *db = open_mem();
   char err[256];
   const char *tags[] = {"execution:workflow", "phase:INGESTION"};
   lode_trace_rec t = {0};
@@ -527,10 +585,20 @@ static void test_exporter_outage_keeps_pending(void **state) {
   char path[256], err[512], url[128], tid[37], sid[37];
   snprintf(path, sizeof path, "/tmp/lode_test_trace_%d.db", (int)getpid());
   unlink(path);
+  if (pg_url()) {
+    snprintf(path, sizeof path, "%s", pg_url());
+    pg_empty();
+  }
   lode_sysdb *sys = NULL;
   /* the exporter writes on its own connection: lode_sysdb waits for it */
   assert_int_equal(lode_sysdb_open(path, 0, &sys, err, sizeof err), LODE_OK);
-  sqlite3 *db = lode__sysdb_conn(sys);
+  tdb raw = {0}, *db = &raw;
+  if (pg_url()) {
+    raw.pg = PQconnectdb(pg_url());
+    PQclear(PQexec(raw.pg, "SET search_path TO lode"));
+  } else {
+    raw.lite = lode__sysdb_conn(sys);
+  }
   snprintf(url, sizeof url, "http://127.0.0.1:%d/api", dead_port());
   lode_opik_settings ex = LODE_OPIK_SETTINGS_INIT;
   ex.url = url, ex.api_key = "key-for-outage", ex.config_path = "/nonexistent";
@@ -568,8 +636,8 @@ static void test_exporter_outage_keeps_pending(void **state) {
 
   /* a damaged row is failed once, not retried forever; `lode export`
    * semantics: bounded by its timeout during an outage */
-  sqlite3_exec(db, "INSERT INTO trace_records(id, kind, body, rev, state, updated_at)"
-                   " VALUES('junk', 'span', 'garbage', 1, 'pending', 1)", NULL, NULL, NULL);
+  exec_sql(db, "INSERT INTO trace_records(id, kind, body, rev, state, updated_at)"
+               " VALUES('junk', 'span', 'garbage', 1, 'pending', 1)");
   lode_export_stats st;
   assert_int_equal(lode_opik_config_load(&cfg, &ex, err, sizeof err), 0);
   t0 = lode_mono_ns();
@@ -595,6 +663,7 @@ static void test_exporter_outage_keeps_pending(void **state) {
   assert_int_equal(lode_export_flush(path, &cfg, 1, &st, err, sizeof err), -1);
   assert_non_null(strstr(err, "OPIK_URL_OVERRIDE"));
   lode_sysdb_close(sys);
+  if (raw.pg) PQfinish(raw.pg);
   unlink(path);
   char side[300];
   snprintf(side, sizeof side, "%s-wal", path);

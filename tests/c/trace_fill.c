@@ -8,8 +8,9 @@
  *
  * --twice writes every span first as started (no end) and then again as
  * finished, like a real run; --pause-ms waits after each commit (so a live
- * exporter sends many small batches, as during a real run). Prints one JSON line with what it did. */
-#include <sqlite3.h>
+ * exporter sends many small batches, as during a real run). Prints one JSON line with what it did.
+ * DB is a file or a postgresql:// URL: everything goes through the state
+ * interface. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +18,9 @@
 #include "base/error.h"
 #include "trace/opik_config.h"
 #include "state/sysdb.h"
-#include "state/sqlite/sysdb_int.h"
 #include "trace/trace.h"
 #include "trace/trace_export.h"
 #include "base/util.h"
-
-static int exec(sqlite3 *db, const char *sql) {
-  char *msg = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    fprintf(stderr, "trace_fill: %s: %s\n", sql, msg);
-    sqlite3_free(msg);
-    return -1;
-  }
-  return 0;
-}
 
 int main(int argc, char **argv) {
   int ntraces = 1, nspans = 3, twice = 0, feedback = 0, do_export = 0, pause_ms = 0;
@@ -66,7 +56,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "trace_fill: %s\n", err);
     return 1;
   }
-  sqlite3 *db = lode__sysdb_conn(sys);
   lode_exporter *ex = NULL;
   lode_opik_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -92,7 +81,7 @@ int main(int argc, char **argv) {
     for (int pass = twice ? 0 : 1; pass < 2; pass++) {
       int fin = pass == 1;
       int64_t end = fin ? lode_now_ms() + 1 : 0;
-      if (exec(db, "BEGIN IMMEDIATE")) return 1;
+      if (lode_sysdb_begin(sys, err, sizeof err)) goto fail;
       lode_trace_rec tr = {tid, "fill_workflow", start, end, "{\"folder\":\"docs\"}",
                            fin ? "{\"files\":3}" : NULL, "{\"phase\":\"TEST\"}", tags, 2,
                            NULL, NULL, NULL};
@@ -127,14 +116,18 @@ int main(int argc, char **argv) {
           lode_trace_put_feedback(sys, tid, "quality", 0.75, "fine", err, sizeof err))
         goto fail;
       if (!pass || !twice) {
-        char sql[384];
-        snprintf(sql, sizeof sql,
-                 "INSERT OR REPLACE INTO workflows(id,name,status,trace_id,span_id,created_at,"
-                 "updated_at) VALUES('%s','fill_workflow','PENDING','%s','%s',0,0)",
-                 wfid, tid, ids[0]);
-        if (exec(db, sql)) return 1;
+        /* through the interface: the same on every backend */
+        lode_wf_row w;
+        memset(&w, 0, sizeof w);
+        w.id = wfid;
+        w.name = "fill_workflow";
+        w.status = LODE_WF_PENDING;
+        w.trace_id = tid;
+        w.span_id = ids[0];
+        int existed;
+        if (lode_sysdb_wf_insert(sys, &w, &existed, err, sizeof err)) goto fail;
       }
-      if (exec(db, "COMMIT")) return 1;
+      if (lode_sysdb_commit(sys, err, sizeof err)) goto fail;
       lode_exporter_kick(ex);
       if (pause_ms > 0) lode_sleep_s(pause_ms / 1000.0);
     }

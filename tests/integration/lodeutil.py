@@ -20,12 +20,62 @@ def opik_free_env(tmp_path):
     return e
 
 
+# With $LODE_TEST_PG (a PostgreSQL URL, set by `tests/pg/pgserver.py run`),
+# every Lode gets a fresh database on that server instead of a file: the
+# same tests then run on the PostgreSQL backend (ctest's *_pg entries).
+TEST_PG = os.environ.get("LODE_TEST_PG") or None
+_pg_count = [0]
+
+
+def on_pg():
+    return TEST_PG is not None
+
+
+def pg_psql(url, query):
+    """Runs SQL on PostgreSQL with psql; rows as tuples (numbers as int)."""
+    p = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
+                        "-d", url, "-c", "SET search_path TO lode, public", "-c", query],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode:
+        raise RuntimeError(f"psql: {query}: {p.stderr}")
+    rows = []
+    for line in p.stdout.splitlines():
+        cells = []
+        for c in line.split("\x1f"):
+            try:
+                cells.append(int(c))
+            except ValueError:
+                cells.append(None if c == "" else c)
+        rows.append(tuple(cells))
+    return rows
+
+
+def new_pg_database():
+    """A fresh database on the test server, its URL."""
+    _pg_count[0] += 1
+    name = "t%d_%d_%d" % (os.getpid(), _pg_count[0], int(time.time() * 1000) % 100000)
+    base = TEST_PG.rsplit("/", 1)[0]
+    subprocess.run(
+        ["psql", "-X", "-q", "-d", base + "/postgres", "-c", f'CREATE DATABASE "{name}"'],
+        check=True, capture_output=True, timeout=120)
+    return f"{base}/{name}"
+
+
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
 class Lode:
-    """Runs lode in a folder with its own state database."""
+    """Runs lode in a folder with its own state database (a file, or a fresh
+    PostgreSQL database when $LODE_TEST_PG is set)."""
 
     def __init__(self, folder):
         self.dir = str(folder)
-        self.db = os.path.join(self.dir, "state.db")
+        self.db = new_pg_database() if on_pg() else os.path.join(self.dir, "state.db")
 
     def env(self, extra=None):
         e = dict(os.environ)
@@ -64,6 +114,11 @@ class Lode:
             return [l.rstrip("\n") for l in f]
 
     def sql(self, query, *params):
+        if on_pg():
+            parts = query.split("?")
+            assert len(parts) == len(params) + 1, query
+            q = parts[0] + "".join(_sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
+            return pg_psql(self.db, q)
         con = sqlite3.connect(self.db)
         try:
             return con.execute(query, params).fetchall()

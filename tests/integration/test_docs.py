@@ -234,4 +234,5 @@ def test_not_run_blocks_are_few_and_reported():
     for page, line, why in not_run:
         print(f"not run: {page}:{line}: {why}")
     print(f"{len(not_run)} of {total} code blocks not run")
-    assert len(not_run) <= 13, not_run
+    # 13, and docs/postgres.md's set-up and many-machines commands (a server)
+    assert len(not_run) <= 15, not_run

@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_opik import FakeOpik  # noqa: E402
-from lodeutil import FILL, opik_free_env  # noqa: E402
+from lodeutil import FILL, new_pg_database, on_pg, opik_free_env, pg_psql  # noqa: E402
 
 BIN = os.environ.get("LODE_BIN", os.path.join(os.getcwd(), "build", "lode"))
 
@@ -51,7 +51,22 @@ def lode(env, *args, timeout=90):
                           timeout=timeout)
 
 
+def new_db(tmp_path):
+    """A state database: a file, or a fresh PostgreSQL database ($LODE_TEST_PG)."""
+    return new_pg_database() if on_pg() else tmp_path / "t.db"
+
+
+def query(db, sql):
+    if on_pg():
+        return pg_psql(db, sql)
+    with sqlite3.connect(str(db)) as c:
+        return c.execute(sql).fetchall()
+
+
 def rows(db):
+    if on_pg():
+        return [tuple(c if c is None else str(c) for c in r)
+                for r in pg_psql(db, "SELECT id, kind, state, body, name FROM trace_records")]
     with sqlite3.connect(str(db)) as c:
         return c.execute("SELECT id, kind, state, body, name FROM trace_records").fetchall()
 
@@ -74,7 +89,7 @@ def assert_final_versions(db, state):
 
 
 def test_outage_during_run_then_export_delivers_everything(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     env["OPIK_URL_OVERRIDE"] = dead_url()
     t0 = time.monotonic()
     out, _ = fill(db, env, "--traces", "3", "--spans", "5", "--twice", "--feedback",
@@ -96,7 +111,7 @@ def test_outage_during_run_then_export_delivers_everything(tmp_path, env):
 
 
 def test_live_exporter_keeps_the_newest_version(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     with FakeOpik() as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
         out, _ = fill(db, env, "--traces", "5", "--spans", "8", "--twice", "--export")
@@ -108,7 +123,7 @@ def test_live_exporter_keeps_the_newest_version(tmp_path, env):
 
 @pytest.mark.parametrize("seed", [3, 11])
 def test_flaky_opik_every_record_arrives(tmp_path, env, seed):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     with FakeOpik(fail_rate=0.3, seed=seed, retry_after=0.05) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
         out, _ = fill(db, env, "--traces", "20", "--spans", "10", "--twice", "--feedback",
@@ -129,7 +144,7 @@ def test_flaky_opik_every_record_arrives(tmp_path, env, seed):
 def test_batches_respect_item_and_byte_caps(tmp_path, env):
     """3,000 spans need >= 3 span batches of <= 1000 items; the fake's schema
     (maxItems 1000) would reject a bigger one."""
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     fill(db, env, "--traces", "5", "--spans", "600")
     with FakeOpik() as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
@@ -144,7 +159,7 @@ def test_batches_respect_item_and_byte_caps(tmp_path, env):
 
 
 def test_422_one_record_reported_others_delivered(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     fill(db, env, "--traces", "3", "--spans", "6", "--twice", "--bad-name", "poison_step")
     with FakeOpik(reject_names={"poison_step"}) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
@@ -177,7 +192,7 @@ def test_422_one_record_reported_others_delivered(tmp_path, env):
 def test_422_for_a_whole_batch(tmp_path, env):
     """The fake rejects the 2nd batch (and those records for good): they are
     failed, everything else is delivered, and the export ends."""
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     fill(db, env, "--traces", "4", "--spans", "5")
     with FakeOpik(fail_422_batch=2) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
@@ -192,7 +207,7 @@ def test_422_for_a_whole_batch(tmp_path, env):
 
 
 def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     key = "lode-SECRET-key-5f3a9c"
     env.update(OPIK_API_KEY=key, OPIK_WORKSPACE="team-ws", OPIK_PROJECT_NAME="rag demo",
                LODE_LOG="debug")
@@ -215,9 +230,8 @@ def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
     assert "warning" in logs  # the rejection was logged...
     assert key not in logs    # ...without the key
     # the server echoed our headers in its error bodies; what we kept is scrubbed
-    with sqlite3.connect(str(db)) as c:
-        kept = [r[0] for r in c.execute("SELECT last_error FROM trace_records"
-                                        " WHERE state='failed'")]
+    kept = [r[0] for r in query(db, "SELECT last_error FROM trace_records"
+                                   " WHERE state='failed'")]
     assert kept and all("request_headers" in k and "[redacted]" in k for k in kept)
     for f in os.listdir(tmp_path):
         with open(tmp_path / f, "rb") as fh:
@@ -226,7 +240,7 @@ def test_api_key_header_and_no_secret_anywhere(tmp_path, env):
 
 
 def test_track_disable_sends_nothing_ever(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     with FakeOpik() as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url
         env["OPIK_TRACK_DISABLE"] = "true"
@@ -246,7 +260,7 @@ def test_track_disable_sends_nothing_ever(tmp_path, env):
 
 
 def test_no_opik_configured_keeps_records_local(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     fill(db, env, "--traces", "1", "--spans", "2", "--export")
     p = lode(env, "export", "--db", str(db))
     assert p.returncode == 1 and "OPIK_URL_OVERRIDE" in p.stderr
@@ -301,10 +315,9 @@ def test_fake_cli_mode(tmp_path):
 
 
 def test_lode_trace_tree(tmp_path, env):
-    db = tmp_path / "t.db"
+    db = new_db(tmp_path)
     fill(db, env, "--traces", "2", "--spans", "6", "--twice")
-    with sqlite3.connect(str(db)) as c:
-        tid, sid = c.execute("SELECT trace_id, span_id FROM workflows WHERE id='wf-0'").fetchone()
+    (tid, sid), = query(db, "SELECT trace_id, span_id FROM workflows WHERE id='wf-0'")
     p = lode(env, "trace", "wf-0", "--db", str(db))
     assert p.returncode == 0, p.stderr
     # without the input/output previews each line carries (docs/tracing.md)

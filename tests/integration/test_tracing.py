@@ -210,7 +210,9 @@ end)
     tmp = os.path.join(lode.dir, "specdbs")
     os.makedirs(tmp)
     with FakeOpik() as opik:
-        env = opik_env(opik, LODE_TEST_TMPDIR=tmp)
+        # spec databases as files even in the PostgreSQL run: this is about
+        # what `lode test` keeps locally
+        env = opik_env(opik, LODE_TEST_TMPDIR=tmp, LODE_TEST_PG="")
         lode.run("test", env=env, check=0)
         # `lode test` keeps records locally (one database per spec file)
         dbs = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.endswith(".db")]

@@ -7,10 +7,22 @@ local progress = require("lode.progress")
 -- carry a marker unique to this run, so the one read is ours.
 local function recorded(marker)
   local dir = assert(os.getenv("LODE_TEST_TMPDIR"), "lode test sets LODE_TEST_TMPDIR")
-  local sh = string.format(
+  local pg = os.getenv("LODE_TEST_PG")
+  local sh
+  if pg and pg ~= "" then
+    -- on PostgreSQL (lode.test_helper: a database spec_* per spec file), with psql
+    local base = pg:match("^(.*)/[^/]*$")
+    sh = string.format(
+      "for d in $(psql -X -At -d '%s/postgres' -c \"SELECT datname FROM pg_database WHERE "
+        .. "datname LIKE 'spec\\_%%'\"); do psql -X -At -d '%s/'$d -c \"SELECT progress FROM "
+        .. "lode.workflow_progress WHERE progress LIKE '%%%s%%'\" 2>/dev/null; done",
+      base, base, marker)
+  else
+    sh = string.format(
     "for f in '%s'/spec-*.db; do sqlite3 -readonly \"$f\" "
       .. "\"SELECT progress FROM workflow_progress WHERE progress LIKE '%%%s%%'\" 2>/dev/null; done",
     dir, marker)
+  end
   local p = assert(io.popen(sh))
   local out = p:read("a")
   p:close()

@@ -21,7 +21,7 @@ static int64_t count1(lode_sysdb *db, const char *sql, const char *a, const char
   return n;
 }
 
-int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const char *executor_id,
+int lode__sqlite_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const char *executor_id,
                            int max_n, char ***ids, int *nids, char *err, size_t errlen) {
   *ids = NULL;
   *nids = 0;
@@ -31,7 +31,7 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
   if (count1(db, "SELECT EXISTS(SELECT 1 FROM workflows WHERE queue=?1 AND status='ENQUEUED')",
              q->name, NULL, 0) <= 0)
     return LODE_OK;
-  int rc = lode_sysdb_begin(db, err, errlen);
+  int rc = lode__sqlite_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
   int64_t n = max_n;
   int64_t now = lode_now_ms();
@@ -88,9 +88,9 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
     }
     sqlite3_finalize(u);
   }
-  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
+  if (rc == LODE_OK) rc = lode__sqlite_commit(db, err, errlen);
   if (rc != LODE_OK) {
-    lode_sysdb_rollback(db);
+    lode__sqlite_rollback(db);
     for (int i = 0; i < got; i++) free(out[i]);
     free(out);
     return rc;
@@ -100,7 +100,7 @@ int lode_sysdb_queue_claim(lode_sysdb *db, const lode_queue_limits *q, const cha
   return LODE_OK;
 }
 
-int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, char *err,
+int lode__sqlite_release(lode_sysdb *db, const char *executor_id, const char *id, char *err,
                        size_t errlen) {
   sqlite3_stmt *s;
   const char *sql = id ? "UPDATE workflows SET status='ENQUEUED', executor_id=NULL, "
@@ -119,7 +119,7 @@ int lode_sysdb_release(lode_sysdb *db, const char *executor_id, const char *id, 
   return LODE_OK;
 }
 
-int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_requeue_dead(lode_sysdb *db, char *err, size_t errlen) {
   /* queued workflows whose process died go back to their queue */
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(lode__sysdb_conn(db), "SELECT DISTINCT executor_id FROM workflows WHERE "
@@ -129,20 +129,20 @@ int lode_sysdb_requeue_dead(lode_sysdb *db, char *err, size_t errlen) {
   int n = 0;
   while (sqlite3_step(s) == SQLITE_ROW && n < 64) {
     const char *e = (const char *)sqlite3_column_text(s, 0);
-    if (!e || !lode_sysdb_executor_alive(db, e)) dead[n++] = e ? strdup(e) : NULL;
+    if (!e || !lode__sqlite_executor_alive(db, e)) dead[n++] = e ? strdup(e) : NULL;
   }
   sqlite3_finalize(s);
   int rc = LODE_OK;
   for (int i = 0; i < n; i++) {
-    if (dead[i] && rc == LODE_OK) rc = lode_sysdb_release(db, dead[i], NULL, err, errlen);
+    if (dead[i] && rc == LODE_OK) rc = lode__sqlite_release(db, dead[i], NULL, err, errlen);
     free(dead[i]);
   }
   return rc;
 }
 
-int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int64_t step,
+int lode__sqlite_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int64_t step,
                        const char *trace_id, const char *span_id, char *err, size_t errlen) {
-  int rc = lode_sysdb_begin(db, err, errlen);
+  int rc = lode__sqlite_begin(db, err, errlen);
   if (rc != LODE_OK) return rc;
   sqlite3_stmt *s = NULL;
   int64_t now = lode_now_ms();
@@ -182,12 +182,12 @@ int lode_sysdb_wf_fork(lode_sysdb *db, const char *src, const char *new_id, int6
   if (sqlite3_step(s) != SQLITE_DONE) rc = lode__sysdb_err(db, 0, "cannot copy steps", err, errlen);
 done:
   sqlite3_finalize(s);
-  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
-  if (rc != LODE_OK) lode_sysdb_rollback(db);
+  if (rc == LODE_OK) rc = lode__sqlite_commit(db, err, errlen);
+  if (rc != LODE_OK) lode__sqlite_rollback(db);
   return rc;
 }
 
-int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, size_t errlen) {
+int lode__sqlite_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, size_t errlen) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(lode__sysdb_conn(db),
                          "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION ALL SELECT w.id FROM "
@@ -205,7 +205,7 @@ int lode_sysdb_cancel_tree(lode_sysdb *db, const char *id, int *n, char *err, si
   return LODE_OK;
 }
 
-int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen) {
+int lode__sqlite_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, size_t errlen) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(lode__sysdb_conn(db),
                          "SELECT queue, status, id, name, priority, created_at, started_at, "
@@ -245,7 +245,7 @@ int lode_sysdb_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, 
 
 /* ---- progress (lode.progress) ------------------------------------------------ */
 
-int lode_sysdb_progress_put(lode_sysdb *db, const char *wf_id, const char *json, char *err,
+int lode__sqlite_progress_put(lode_sysdb *db, const char *wf_id, const char *json, char *err,
                             size_t errlen) {
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(lode__sysdb_conn(db),
@@ -263,7 +263,7 @@ int lode_sysdb_progress_put(lode_sysdb *db, const char *wf_id, const char *json,
   return rc;
 }
 
-int lode_sysdb_progress_get(lode_sysdb *db, const char *wf_id, char **json, int64_t *updated_at,
+int lode__sqlite_progress_get(lode_sysdb *db, const char *wf_id, char **json, int64_t *updated_at,
                             char *err, size_t errlen) {
   sqlite3_stmt *s = NULL;
   *json = NULL;

@@ -14,7 +14,7 @@
 #define PARKED                                                                   \
   "w.status='PENDING' AND o.parked_owner IS NOT NULL AND o.parked_owner IS w.executor_id"
 
-int lode_sysdb_render_pending(lode_sysdb *db) {
+int lode__sqlite_render_pending(lode_sysdb *db) {
   static const char *const q =
       "SELECT EXISTS(SELECT 1 FROM workflows WHERE rowid > "
       " (SELECT value FROM trace_cursor WHERE name='workflows'))"
@@ -31,7 +31,7 @@ int lode_sysdb_render_pending(lode_sysdb *db) {
   return yes;
 }
 
-int lode_sysdb_render_cursor(lode_sysdb *db, int64_t *cursor, char *err, size_t errlen) {
+int lode__sqlite_render_cursor(lode_sysdb *db, int64_t *cursor, char *err, size_t errlen) {
   sqlite3_stmt *st;
   *cursor = 0;
   if (sqlite3_prepare_v2(lode__sysdb_conn(db),
@@ -46,7 +46,7 @@ int lode_sysdb_render_cursor(lode_sysdb *db, int64_t *cursor, char *err, size_t 
   return LODE_OK;
 }
 
-int lode_sysdb_render_set_cursor(lode_sysdb *db, int64_t cursor, char *err, size_t errlen) {
+int lode__sqlite_render_set_cursor(lode_sysdb *db, int64_t cursor, char *err, size_t errlen) {
   char sql[128];
   snprintf(sql, sizeof sql, "UPDATE trace_cursor SET value=%lld WHERE name='workflows'",
            (long long)cursor);
@@ -55,7 +55,7 @@ int lode_sysdb_render_set_cursor(lode_sysdb *db, int64_t cursor, char *err, size
   return LODE_OK;
 }
 
-int lode_sysdb_render_new(lode_sysdb *db, int64_t after, int limit,
+int lode__sqlite_render_new(lode_sysdb *db, int64_t after, int limit,
                           int (*fn)(void *ud, int64_t rowid, const char *id, int traced), void *ud,
                           char *err, size_t errlen) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_RENDER_NEW,
@@ -76,7 +76,7 @@ int lode_sysdb_render_new(lode_sysdb *db, int64_t after, int limit,
   return rc;
 }
 
-int lode_sysdb_render_open(lode_sysdb *db,
+int lode__sqlite_render_open(lode_sysdb *db,
                            int (*fn)(void *ud, const char *id, int64_t steps_done,
                                      const char *owner),
                            void *ud, char *err, size_t errlen) {
@@ -100,7 +100,7 @@ int lode_sysdb_render_open(lode_sysdb *db,
   return rc;
 }
 
-int lode_sysdb_render_steps(lode_sysdb *db, const char *wf_id, int64_t after, int limit,
+int lode__sqlite_render_steps(lode_sysdb *db, const char *wf_id, int64_t after, int limit,
                             int (*fn)(void *ud, const lode_step_row *r), void *ud, char *err,
                             size_t errlen) {
   /* the output is the last column (core-6): rows without a span never read it */
@@ -161,25 +161,25 @@ static int run2(lode_sysdb *db, int slot, const char *sql, const char *id, int64
   return lode__sysdb_err(db, r, what, err, errlen);
 }
 
-int lode_sysdb_trace_open_put(lode_sysdb *db, const char *wf_id, int64_t steps_done, char *err,
+int lode__sqlite_trace_open_put(lode_sysdb *db, const char *wf_id, int64_t steps_done, char *err,
                               size_t errlen) {
   return run2(db, LODE__X_OPEN_PUT,
               "INSERT OR REPLACE INTO trace_open(workflow_id, steps_done) VALUES(?1, ?2)", wf_id,
               steps_done, NULL, err, errlen);
 }
 
-int lode_sysdb_trace_open_advance(lode_sysdb *db, const char *wf_id, int64_t steps_done,
+int lode__sqlite_trace_open_advance(lode_sysdb *db, const char *wf_id, int64_t steps_done,
                                   char *err, size_t errlen) {
   return run2(db, LODE__X_OPEN_ADVANCE, "UPDATE trace_open SET steps_done=?2 WHERE workflow_id=?1",
               wf_id, steps_done, NULL, err, errlen);
 }
 
-int lode_sysdb_trace_open_close(lode_sysdb *db, const char *wf_id, char *err, size_t errlen) {
+int lode__sqlite_trace_open_close(lode_sysdb *db, const char *wf_id, char *err, size_t errlen) {
   return run2(db, LODE__X_OPEN_CLOSE, "DELETE FROM trace_open WHERE workflow_id=?1", wf_id, 0,
               NULL, err, errlen);
 }
 
-int lode_sysdb_trace_open_park(lode_sysdb *db, const char *wf_id, const char *owner, char *err,
+int lode__sqlite_trace_open_park(lode_sysdb *db, const char *wf_id, const char *owner, char *err,
                                size_t errlen) {
   return run2(db, LODE__X_OPEN_PARK,
               "UPDATE trace_open SET parked_owner=?2 WHERE workflow_id=?1", wf_id, 0, owner, err,

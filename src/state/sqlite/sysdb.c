@@ -65,6 +65,7 @@ static const char *const stmt_sql[] = {
 };
 
 struct lode_sysdb {
+  LODE__SYSDB_HEAD;
   sqlite3 *db;
   lode_busy busy;
   int sync_full, relaxed;
@@ -123,7 +124,7 @@ int64_t lode_sysdb_fault(int *status, char *path, size_t pathlen, int64_t *last_
   return since;
 }
 
-unsigned lode_sysdb_faults(lode_sysdb *db) { return db ? db->faults : 0; }
+unsigned lode__sqlite_faults(lode_sysdb *db) { return db ? db->faults : 0; }
 
 /* What to do about SQLite's primary result code `code`, or "" (docs/operations.md,
  * "When the state database fails"). */
@@ -289,7 +290,7 @@ static lode_busy_kind busy_kind = LODE_BUSY_KIND(busy_naps_us, 30000);
 
 int64_t lode_sysdb_busy_ms(void) { return lode_busy_waited_ms(&busy_kind); }
 
-int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err,
+int lode__sqlite_open(const char *path, int sync_full, lode_sysdb **out, char *err,
                     size_t errlen) {
   *out = NULL;
   lode_sysdb *db = calloc(1, sizeof *db);
@@ -298,6 +299,7 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
     snprintf(err, errlen, "out of memory");
     return LODE_ENOMEM;
   }
+  db->ops = &lode__sqlite_ops;
   int rc = LODE_OK;
   /* it holds step outputs (document text): 0600 in a 0700 folder */
   if (lode_prepare_private_file(path, 1) != 0) {
@@ -350,19 +352,14 @@ int lode_sysdb_open(const char *path, int sync_full, lode_sysdb **out, char *err
   rc = migrate(db, err, errlen);
 done:
   if (rc != LODE_OK) {
-    lode_sysdb_close(db);
+    lode__sqlite_close(db);
     return rc;
   }
   *out = db;
   return LODE_OK;
 }
 
-const char *lode_sysdb_default_path(void) {
-  const char *p = getenv("LODE_DB");
-  return p && *p ? p : ".lode/lode.db";
-}
-
-int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen) {
+int lode__sqlite_open_readonly(const char *path, lode_sysdb **out, char *err, size_t errlen) {
   *out = NULL;
   lode_sysdb *db = calloc(1, sizeof *db);
   if (!db || !(db->path = strdup(path))) {
@@ -370,11 +367,12 @@ int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size
     snprintf(err, errlen, "out of memory");
     return LODE_ENOMEM;
   }
+  db->ops = &lode__sqlite_ops;
   /* no migration, no pragma that writes: a read-only copy stays as it is */
   if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
       SQLITE_OK) {
     int rc = db_err(db, 0, "cannot open", err, errlen);
-    lode_sysdb_close(db);
+    lode__sqlite_close(db);
     return rc;
   }
   sqlite3_busy_timeout(db->db, 5000);
@@ -387,14 +385,14 @@ int lode_sysdb_open_readonly(const char *path, lode_sysdb **out, char *err, size
   sqlite3_finalize(q);
   int rc = lode_file ? check_known(db, err, errlen) : LODE_OK;
   if (rc != LODE_OK) {
-    lode_sysdb_close(db);
+    lode__sqlite_close(db);
     return rc;
   }
   *out = db;
   return LODE_OK;
 }
 
-void lode_sysdb_close(lode_sysdb *db) {
+void lode__sqlite_close(lode_sysdb *db) {
   if (!db) return;
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->st[i]);
   for (int i = 0; i < LODE__X_COUNT; i++) sqlite3_finalize(db->xst[i]);
@@ -404,19 +402,19 @@ void lode_sysdb_close(lode_sysdb *db) {
 }
 
 
-unsigned lode_sysdb_data_version(lode_sysdb *db) {
+unsigned lode__sqlite_data_version(lode_sysdb *db) {
   unsigned v = 0;
   if (sqlite3_file_control(db->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
   return v;
 }
 
-void lode_sysdb_relax_sync(lode_sysdb *db, int on) {
+void lode__sqlite_relax_sync(lode_sysdb *db, int on) {
   if (!db->sync_full || db->relaxed == on) return;
   sqlite3_exec(db->db, on ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", NULL, NULL,
                NULL);
   db->relaxed = on;
 }
-const char *lode_sysdb_path(lode_sysdb *db) { return db->path; }
+const char *lode__sqlite_path(lode_sysdb *db) { return db->path; }
 
 static int run_simple(lode_sysdb *db, int which, const char *what, char *err, size_t errlen) {
   sqlite3_stmt *s = stmt(db, which);
@@ -427,19 +425,19 @@ static int run_simple(lode_sysdb *db, int which, const char *what, char *err, si
   return LODE_OK;
 }
 
-int lode_sysdb_begin(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_begin(lode_sysdb *db, char *err, size_t errlen) {
   return run_simple(db, S_BEGIN, "cannot begin a transaction", err, errlen);
 }
 /* A transaction that wrote nothing, and a rollback, release the write lock
  * without calling the WAL hook: lode_busy_released wakes the waiters then. */
-int lode_sysdb_commit(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_commit(lode_sysdb *db, char *err, size_t errlen) {
   lode_busy_releasing(&db->busy);
   int rc = run_simple(db, S_COMMIT, "cannot commit", err, errlen);
   lode_busy_released(&db->busy);
   if (rc == LODE_OK && db->wrote_progress) progress_written(db);
   return rc;
 }
-void lode_sysdb_rollback(lode_sysdb *db) {
+void lode__sqlite_rollback(lode_sysdb *db) {
   char e[64];
   db->wrote_progress = 0;
   if (sqlite3_get_autocommit(db->db)) return;
@@ -464,32 +462,6 @@ static uint8_t *col_blob(sqlite3_stmt *s, int i, size_t *n) {
   uint8_t *p = malloc(*n ? *n : 1);
   if (p) memcpy(p, b, *n);
   return p;
-}
-
-void lode_wf_row_clear(lode_wf_row *r) {
-  char **strs[] = {&r->id,      &r->name,    &r->parent_id,      &r->pipeline,
-                   &r->version, &r->error,   &r->trace_id,       &r->span_id,
-                   &r->parent_span_id, &r->executor_id, &r->queue};
-  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-    free(*strs[i]);
-    *strs[i] = NULL;
-  }
-  free(r->trace_extra);
-  free(r->input);
-  free(r->output);
-  memset(r, 0, sizeof *r);
-}
-
-void lode_step_rows_free(lode_step_row *rows, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    free(rows[i].name);
-    free(rows[i].output);
-    free(rows[i].error);
-    free(rows[i].child_id);
-    free(rows[i].span_id);
-    free(rows[i].span_input);
-  }
-  free(rows);
 }
 
 /* ---- workflows ----------------------------------------------------------- */
@@ -545,12 +517,12 @@ static int insert_row(lode_sysdb *db, const lode_wf_row *r, int priority, const 
   return LODE_OK;
 }
 
-int lode_sysdb_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
+int lode__sqlite_wf_insert(lode_sysdb *db, const lode_wf_row *r, int *existed, char *err,
                          size_t errlen) {
   return insert_row(db, r, 0, NULL, existed, err, errlen);
 }
 
-int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
+int lode__sqlite_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
                       size_t errlen) {
   memset(r, 0, sizeof *r);
   sqlite3_stmt *s = stmt(db, S_WF_GET);
@@ -594,7 +566,7 @@ int lode_sysdb_wf_get(lode_sysdb *db, const char *id, lode_wf_row *r, char *err,
   return LODE_OK;
 }
 
-int lode_sysdb_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
+int lode__sqlite_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
                          size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_STATUS);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
@@ -610,7 +582,7 @@ int lode_sysdb_wf_status(lode_sysdb *db, const char *id, int *status, char *err,
   return LODE_OK;
 }
 
-int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8_t *out,
+int lode__sqlite_wf_finish(lode_sysdb *db, const char *id, int status, const uint8_t *out,
                          size_t out_len, const char *error, char *err, size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_FINISH);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
@@ -630,7 +602,7 @@ int lode_sysdb_wf_finish(lode_sysdb *db, const char *id, int status, const uint8
   return LODE_OK;
 }
 
-int lode_sysdb_wf_set_status(lode_sysdb *db, const char *id, int status, unsigned from_mask,
+int lode__sqlite_wf_set_status(lode_sysdb *db, const char *id, int status, unsigned from_mask,
                              int *changed, char *err, size_t errlen) {
   char sql[512];
   int n = snprintf(sql, sizeof sql, "UPDATE workflows SET status=?, updated_at=? WHERE id=? "
@@ -656,7 +628,7 @@ int lode_sysdb_wf_set_status(lode_sysdb *db, const char *id, int status, unsigne
   return LODE_OK;
 }
 
-int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_executor,
+int lode__sqlite_wf_claim(lode_sysdb *db, const char *id, const char *expect_executor,
                         const char *executor_id, int bump, int *claimed, char *err,
                         size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_CLAIM);
@@ -674,7 +646,7 @@ int lode_sysdb_wf_claim(lode_sysdb *db, const char *id, const char *expect_execu
   return LODE_OK;
 }
 
-int lode_sysdb_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size_t errlen) {
+int lode__sqlite_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_RESET);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
   lode__bind_text(s, 1, id);
@@ -684,7 +656,7 @@ int lode_sysdb_wf_reset_attempts(lode_sysdb *db, const char *id, char *err, size
   return LODE_OK;
 }
 
-int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
+int lode__sqlite_wf_list(lode_sysdb *db, const lode_wf_filter *f,
                        int (*fn)(void *ud, const lode_wf_row *r), void *ud, char *err,
                        size_t errlen) {
   char sql[1024];
@@ -731,7 +703,7 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
     ret = db_err(db, rc, "cannot list workflows", err, errlen);
   for (size_t i = 0; i < nids && ret == LODE_OK; i++) {
     lode_wf_row r;
-    if (lode_sysdb_wf_get(db, ids[i], &r, err, errlen) != LODE_OK) continue;
+    if (lode__sqlite_wf_get(db, ids[i], &r, err, errlen) != LODE_OK) continue;
     int stop = fn(ud, &r);
     lode_wf_row_clear(&r);
     if (stop) break;
@@ -743,7 +715,7 @@ int lode_sysdb_wf_list(lode_sysdb *db, const lode_wf_filter *f,
 
 /* ---- steps --------------------------------------------------------------- */
 
-int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
+int lode__sqlite_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **rows,
                           size_t *n, char *err, size_t errlen) {
   *rows = NULL;
   *n = 0;
@@ -784,7 +756,7 @@ int lode_sysdb_steps_load(lode_sysdb *db, const char *wf_id, lode_step_row **row
   return ret;
 }
 
-int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *r, char *err,
+int lode__sqlite_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *r, char *err,
                         size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_STEP_PUT);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
@@ -811,7 +783,7 @@ int lode_sysdb_step_put(lode_sysdb *db, const char *wf_id, const lode_step_row *
   return LODE_OK;
 }
 
-int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen) {
+int lode__sqlite_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   static const char *const sql[] = {
       "UPDATE workflows SET traced=1 WHERE id=?1 AND traced IS NOT 1",
       "INSERT OR IGNORE INTO trace_open(workflow_id, steps_done)"
@@ -829,7 +801,7 @@ int lode_sysdb_trace_reopen(lode_sysdb *db, const char *id, char *err, size_t er
   return LODE_OK;
 }
 
-int lode_sysdb_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
+int lode__sqlite_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extra, char *err,
                                   size_t errlen) {
   sqlite3_stmt *s = stmt(db, S_WF_TRACE_EXTRA);
   if (!s) return db_err(db, 0, "prepare", err, errlen);
@@ -870,7 +842,7 @@ static void hostname(char *out, size_t n) {
   out[n - 1] = 0;
 }
 
-int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen) {
+int lode__sqlite_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   char host[256], start[64] = "";
   hostname(host, sizeof host);
   proc_start((long)getpid(), start, sizeof start);
@@ -889,7 +861,7 @@ int lode_sysdb_executor_register(lode_sysdb *db, const char *id, char *err, size
   return LODE_OK;
 }
 
-void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id) {
+void lode__sqlite_executor_unregister(lode_sysdb *db, const char *id) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, "DELETE FROM executors WHERE id=?", -1, &s, NULL) != SQLITE_OK)
     return;
@@ -898,7 +870,7 @@ void lode_sysdb_executor_unregister(lode_sysdb *db, const char *id) {
   sqlite3_finalize(s);
 }
 
-int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
+int lode__sqlite_executor_alive(lode_sysdb *db, const char *id) {
   if (!id) return 0;
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, "SELECT pid, host, proc_start FROM executors WHERE id=?", -1,
@@ -923,9 +895,15 @@ int lode_sysdb_executor_alive(lode_sysdb *db, const char *id) {
 
 /* ---- queues --------------------------------------------------------------- */
 
-int lode_sysdb_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, const char *dedup_id,
+int lode__sqlite_wf_enqueue(lode_sysdb *db, const lode_wf_row *r, int priority, const char *dedup_id,
                           int *existed, char *err, size_t errlen) {
   lode_wf_row q = *r;
   q.status = LODE_WF_ENQUEUED;
   return insert_row(db, &q, priority, dedup_id, existed, err, errlen);
 }
+
+const lode__sysdb_ops lode__sqlite_ops = {
+#define X(ret, name, params, args) .name = lode__sqlite_##name,
+    LODE__SYSDB_OPS(X)
+#undef X
+};

@@ -11,7 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/backend.h"
 #include "state/sysdb.h"
+
+/* The backend's side of every interface function (state/backend.h). */
+#define X(ret, name, params, args) ret lode__sqlite_##name params;
+LODE__SYSDB_OPS(X)
+#undef X
 
 /* Slots of cached statements for the backend files other than sysdb.c. */
 enum {

@@ -81,7 +81,7 @@ static const char *const upsert_sql =
     " next_attempt_at=0, updated_at=MAX(excluded.updated_at, updated_at + 1),"
     " otlp_state=excluded.otlp_state, otlp_attempts=0, otlp_error=NULL, otlp_next_at=0";
 
-int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
+int lode__sqlite_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_t errlen) {
   sqlite3_stmt *st = lode__sysdb_stmt(db, LODE__X_TRACE_UPSERT, upsert_sql);
   if (!st) return lode__sysdb_err(db, 0, "preparing the trace store upsert", err, errlen);
   lode__bind_text(st, 1, r->id);
@@ -111,7 +111,7 @@ int lode_sysdb_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, siz
 static int exec(lode_sysdb *db, const char *sql, const char *what, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(lode__sysdb_conn(db), sql, NULL, NULL, &msg) == SQLITE_OK) return LODE_OK;
-  snprintf(err, errlen, "%s: %s: %s", lode_sysdb_path(db), what, msg ? msg : "?");
+  snprintf(err, errlen, "%s: %s: %s", lode__sqlite_path(db), what, msg ? msg : "?");
   sqlite3_free(msg);
   return LODE_EDB;
 }
@@ -179,23 +179,23 @@ static const dest_sql dests[] = {
 
 static const dest_sql *dest(lode_sysdb *db) { return &dests[*lode__sysdb_outbox_dest(db)]; }
 
-void lode_sysdb_outbox_use(lode_sysdb *db, enum lode_outbox_dest d) {
+void lode__sqlite_outbox_use(lode_sysdb *db, enum lode_outbox_dest d) {
   *lode__sysdb_outbox_dest(db) = d == LODE_OUTBOX_OTLP ? LODE_OUTBOX_OTLP : LODE_OUTBOX_OPIK;
 }
 
-int lode_sysdb_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_outbox_start(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db, dest(db)->start, "preparing the trace outbox", err, errlen);
 }
 
-int lode_sysdb_outbox_undelay(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_outbox_undelay(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db, dest(db)->undelay, "making delayed trace records due", err, errlen);
 }
 
-int lode_sysdb_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
+int lode__sqlite_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db, dest(db)->retry_failed, "requeueing failed trace records", err, errlen);
 }
 
-int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
+int lode__sqlite_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
                            lode_outbox_fn fn, void *ud, char *err, size_t errlen) {
   const dest_sql *d = dest(db);
   sqlite3_stmt *st = lode__sysdb_stmt(db, d->slot_select, d->select);
@@ -217,7 +217,7 @@ int lode_sysdb_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int
   return rc;
 }
 
-int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode_outbox_ref *refs,
+int lode__sqlite_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode_outbox_ref *refs,
                            int n, const char *text, int64_t when, int *changed, char *err,
                            size_t errlen) {
   const dest_sql *d = dest(db);
@@ -225,7 +225,7 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
   if (!st) return lode__sysdb_err(db, 0, "preparing the outbox update", err, errlen);
   /* lode_sysdb's begin/commit/rollback: its releases wake this process's
    * waiting writers (base/busy.c) */
-  int rc = lode_sysdb_begin(db, err, errlen);
+  int rc = lode__sqlite_begin(db, err, errlen);
   for (int i = 0; i < n && rc == LODE_OK; i++) {
     sqlite3_bind_text(st, 1, refs[i].id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, refs[i].rev);
@@ -237,12 +237,12 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
     else if (changed) *changed += sqlite3_changes(lode__sysdb_conn(db));
   }
   sqlite3_clear_bindings(st);
-  if (rc == LODE_OK) rc = lode_sysdb_commit(db, err, errlen);
-  if (rc != LODE_OK) lode_sysdb_rollback(db);
+  if (rc == LODE_OK) rc = lode__sqlite_commit(db, err, errlen);
+  if (rc != LODE_OK) lode__sqlite_rollback(db);
   return rc;
 }
 
-int lode_sysdb_outbox_pending(lode_sysdb *db) {
+int lode__sqlite_outbox_pending(lode_sysdb *db) {
   const dest_sql *d = dest(db);
   sqlite3_stmt *st = lode__sysdb_stmt(db, d->slot_pending, d->pending);
   if (!st) return -1;
@@ -251,7 +251,7 @@ int lode_sysdb_outbox_pending(lode_sysdb *db) {
   return n;
 }
 
-int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_outbox_failure *f),
+int lode__sqlite_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_outbox_failure *f),
                              void *ud, char *err, size_t errlen) {
   sqlite3 *c = lode__sysdb_conn(db);
   sqlite3_stmt *st = NULL;
@@ -273,7 +273,7 @@ int lode_sysdb_outbox_failed(lode_sysdb *db, void (*fn)(void *ud, const lode_out
 
 /* ---- reading a trace ------------------------------------------------------------- */
 
-int lode_sysdb_trace_spans(lode_sysdb *db, const char *trace_id,
+int lode__sqlite_trace_spans(lode_sysdb *db, const char *trace_id,
                            int (*fn)(void *ud, const lode_trace_span_row *r), void *ud, char *err,
                            size_t errlen) {
   sqlite3_stmt *st = NULL;
@@ -332,7 +332,7 @@ static int two_texts(lode_sysdb *db, const char *sql, const char *key, char **a,
   return rc;
 }
 
-int lode_sysdb_trace_head(lode_sysdb *db, const char *trace_id, char **name, char **body,
+int lode__sqlite_trace_head(lode_sysdb *db, const char *trace_id, char **name, char **body,
                           char *err, size_t errlen) {
   return two_texts(db, "SELECT name, body FROM trace_records WHERE id=?1 AND kind='trace'",
                    trace_id, name, body, err, errlen);
@@ -351,9 +351,9 @@ static int has_table(lode_sysdb *db, const char *name) {
   return found;
 }
 
-int lode_sysdb_has_trace_store(lode_sysdb *db) { return has_table(db, "trace_records"); }
+int lode__sqlite_has_trace_store(lode_sysdb *db) { return has_table(db, "trace_records"); }
 
-int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, char **span_id,
+int lode__sqlite_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, char **span_id,
                             char *err, size_t errlen) {
   *trace_id = *span_id = NULL;
   /* a read-only database need not be a state database at all */
@@ -368,7 +368,7 @@ int lode_sysdb_wf_trace_ref(lode_sysdb *db, const char *wf_id, char **trace_id, 
   return rc;
 }
 
-int lode_sysdb_latest_trace(lode_sysdb *db, char **trace_id, char *err, size_t errlen) {
+int lode__sqlite_latest_trace(lode_sysdb *db, char **trace_id, char *err, size_t errlen) {
   char *unused = NULL;
   *trace_id = NULL;
   if (!has_table(db, "workflows")) return LODE_ENOTFOUND;
