@@ -361,7 +361,7 @@ def test_opik_down_exit_waits_only_the_grace_then_export_delivers(tmp_path, env)
     unreachable?)". Now a destination seen down gets a short grace
     (LODE_EXPORT_GRACE_MS, 1 s), the real cause is printed, and the records
     stay for a later `lode export`."""
-    db = tmp_path / "s.db"
+    db = new_db(tmp_path)
     (tmp_path / "ten.lua").write_text(STEPS10)
     env["OPIK_URL_OVERRIDE"] = dead_url()
     env["OPIK_DEFAULT_FLUSH_TIMEOUT"] = "10"
@@ -396,7 +396,7 @@ def test_opik_down_exit_waits_only_the_grace_then_export_delivers(tmp_path, env)
 
 def test_opik_answering_503_is_the_cause_printed(tmp_path, env):
     """An HTTP failure is named with its status and body, not guessed."""
-    db = tmp_path / "s.db"
+    db = new_db(tmp_path)
     (tmp_path / "ten.lua").write_text(STEPS10)
     with FakeOpik(fail_first=10**6) as opik:
         env["OPIK_URL_OVERRIDE"] = opik.url

@@ -315,6 +315,25 @@ static PGresult *exec_valid(lode_sysdb *db, int slot, const char *sql, const lod
       while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' ')) msg[--l] = 0;
       snprintf(err, errlen, "%s: %s: %s", db->shown, what, msg);
       const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+      /* a deadlock (40P01) or a serialization failure (40001) aborts the
+       * transaction through no fault of its own: as PostgreSQL advises, it
+       * is rolled back and sent again in full (its statements so far, then
+       * this one), a few times, after a short random pause. A queue claim's
+       * transaction is not replayed (it would pick other rows). */
+      int retry = state && (!strcmp(state, "40P01") || !strcmp(state, "40001")) &&
+                  attempt < 5 && !(db->in_tx && db->no_replay);
+      if (retry) {
+        PQclear(r);
+        lode_sleep_s(0.002 * (double)(1 + ((uint64_t)lode_mono_ns() >> 10) % (4u << attempt)));
+        if (!db->in_tx) continue;
+        PGresult *rb = PQexec(db->c, "ROLLBACK");
+        PQclear(rb);
+        if (replay(db)) continue;
+        snprintf(err, errlen, "%s: %s: cannot redo the transaction after a deadlock: %s",
+                 db->shown, what, PQerrorMessage(db->c));
+        *rc = LODE_EDB;
+        return NULL;
+      }
       *rc = state && !strcmp(state, "23505") ? LODE_ECONFLICT : LODE_EDB;
       PQclear(r);
       return NULL;

@@ -41,7 +41,7 @@ int lode__pg_trace_put(lode_sysdb *db, const lode_trace_row *r, char *err, size_
       " end_ms, error, body, rev, state, attempts, last_error, next_attempt_at, updated_at,"
       " otlp_state, otlp_attempts, otlp_error, otlp_next_at)"
       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, 0, NULL, 0, $12,"
-      " CASE WHEN $2='span' AND $8>0 THEN $11 END, 0, NULL, 0)"
+      " CASE WHEN $2::text='span' AND $8::bigint>0 THEN $11::text END, 0, NULL, 0)"
       " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, trace_id=excluded.trace_id,"
       " parent_id=excluded.parent_id, name=excluded.name, type=excluded.type,"
       " start_ms=excluded.start_ms, end_ms=excluded.end_ms, error=excluded.error,"
