@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "base/error.h"
+#include "state/sysdb.h"
 #include "base/util.h"
 
 /* Options every command that opens the state database takes, also before
@@ -165,7 +167,21 @@ int lode_cli_db_is_url(const char *s) {
 
 int lode_cli_check_db(const lode_cli *c) {
   const char *p = c->db;
-  if (!p || lode_cli_db_is_url(p)) return 0;
+  if (!p) return 0;
+  if (lode_cli_db_is_url(p)) {
+    /* a PostgreSQL server is tried before anything runs: a bad connection
+     * string, a refused password or role, an unreachable server or a
+     * database it may not use is a usage error (exit 2) with the server's
+     * own message, and nothing is written (docs/postgres.md) */
+    lode_sysdb *db = NULL;
+    char err[1024];
+    if (lode_sysdb_open(p, 0, &db, err, sizeof err) != LODE_OK) {
+      fprintf(stderr, "lode: --db: %s\n", err);
+      return -1;
+    }
+    lode_sysdb_close(db);
+    return 0;
+  }
   struct stat st;
   if (stat(p, &st) == 0) {
     if (S_ISDIR(st.st_mode)) {

@@ -424,3 +424,56 @@ def test_three_hosts_serve_one_ingestion_one_killed(lode):
         assert len({(c[0], c[1]) for c in chunks}) == len(chunks)  # no duplicate chunk
     counts = check_trace(state, n, killed=True)
     assert counts["process_file_workflow"] == n
+
+
+def test_bad_connections_are_usage_errors_and_write_nothing(tmp_path):
+    """Item 6: a bad connection string, a wrong password, an unknown role,
+    an unreachable server and a database the role may not use: each a clear
+    error naming the cause, exit 2, nothing written, for every command that
+    opens the state database. Its own server: password authentication needs
+    a pg_hba.conf line the shared one has not."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pg"))
+    from pgserver import PgServer
+    pg = PgServer().init()
+    hba = os.path.join(pg.data, "pg_hba.conf")
+    with open(hba) as f:
+        rules = f.read()
+    with open(hba, "w") as f:
+        f.write("host all pw 127.0.0.1/32 scram-sha-256\n" + rules)
+    try:
+        pg.start()
+        pg.psql("CREATE ROLE pw LOGIN PASSWORD 'right'")
+        pg.psql("CREATE DATABASE locked")
+        pg.psql("REVOKE CONNECT ON DATABASE locked FROM PUBLIC")
+        import socket
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        port = pg.port
+        cases = [
+            ("postgresql://lode@127.0.0.1:notaport/lode", "invalid"),
+            (f"postgresql://pw:wrong@127.0.0.1:{port}/lode", "password authentication failed"),
+            (f"postgresql://nosuch@127.0.0.1:{port}/lode", 'role "nosuch" does not exist'),
+            (f"postgresql://lode@127.0.0.1:{closed}/lode", "Connection refused"),
+            (f"postgresql://pw:right@127.0.0.1:{port}/locked", "permission denied for database"),
+        ]
+        (tmp_path / "p.lua").write_text(
+            'local lode = require("lode")\nreturn lode.workflow("p", function() return 1 end)\n')
+        commands = [["run", "p.lua"], ["worker", "p.lua"], ["workflow", "list"],
+                    ["trace", "0191e0a4-0000-7000-8000-000000000000"], ["export"]]
+        env = dict(os.environ, OPIK_URL_OVERRIDE="http://127.0.0.1:9/api",
+                   OPIK_CONFIG_PATH="/nonexistent")
+        env.pop("LODE_DB", None)
+        for url, why in cases:
+            for cmd in commands:
+                p = subprocess.run([lodeutil.LODE, "--db", url, *cmd], cwd=tmp_path, env=env,
+                                   capture_output=True, text=True, timeout=60)
+                assert p.returncode == 2, (url, cmd, p.returncode, p.stderr)
+                assert why in p.stderr, (url, cmd, p.stderr)
+                assert "wrong" not in p.stderr and "right" not in p.stderr, p.stderr
+        assert not (tmp_path / ".lode").exists()
+        for db in ("lode", "locked"):
+            assert pg.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'lode'",
+                           db=db).strip() == "0"
+    finally:
+        pg.close()
