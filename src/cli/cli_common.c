@@ -94,6 +94,27 @@ static void kick(void *ud) {
   lode_exporter_kick(otlp_exporter);
 }
 
+/* A backlog at least this big, waiting when a run starts, is said out loud:
+ * turning Opik on ships every record kept locally before (docs/tracing.md). */
+#define BACKLOG_NOTICE 500
+
+static void warn_backlog(const char *db_path) {
+  lode_sysdb *db = NULL;
+  char err[512];
+  if (lode_sysdb_open(db_path, 0, &db, err, sizeof err) != LODE_OK) return;
+  /* spans still kept in checkpoint rows count: render them (the exporter
+   * would do it first thing anyway) */
+  int more = 1;
+  for (int guard = 0; more && guard < 100000; guard++)
+    if (lode_trace_materialize(db, 5000, &more, err, sizeof err) != LODE_OK) break;
+  int n = lode_sysdb_outbox_pending(db);
+  lode_sysdb_close(db);
+  if (n >= BACKLOG_NOTICE)
+    lode_warn("%d trace records kept before this run are waiting for Opik and are sent now; "
+              "to send only recent ones, stop and run 'lode export --since 1h' first (older "
+              "records then stay local)", n);
+}
+
 void lode_cli_exporter_start(lua_State *L, const char *db_path) {
   char err[512];
   lode_opik_config cfg;
@@ -102,6 +123,7 @@ void lode_cli_exporter_start(lua_State *L, const char *db_path) {
     return;
   }
   flush_timeout = cfg.flush_timeout_s;
+  if (lode_opik_config_sends(&cfg)) warn_backlog(db_path);
   if (lode_opik_config_sends(&cfg)) {
     exporter = lode_exporter_start(db_path, &cfg, err, sizeof err);
     if (!exporter) lode_warn("cannot start the trace exporter: %s", err);

@@ -90,7 +90,7 @@ static const struct {
      "Spans are rendered from the checkpoints by the exporter when Opik is\n"
      "on; this first renders any not yet in the trace store (so it writes, and\n"
      "leaves no -wal or -shm file behind)."},
-    {"export", "lode export [--failed] [--retry-failed] [--timeout S] [--json] [--db PATH]",
+    {"export", "lode export [--failed] [--retry-failed] [--timeout S] [--since AGE] [--json] [--db PATH]",
      "Renders workflow and step spans still kept in their checkpoint rows, then\n"
      "delivers pending trace records now to Opik (OPIK_URL_OVERRIDE, OPIK_API_KEY,\n"
      "OPIK_WORKSPACE, OPIK_PROJECT_NAME or ~/.opik.config) and to the OTLP endpoint\n"
@@ -100,6 +100,9 @@ static const struct {
      "  --timeout S    give up after S seconds, requests in flight included\n"
      "                 (default 60; 0: one pass of at most half a second); what is\n"
      "                 left stays pending\n"
+     "  --since AGE    send only records of spans started within AGE (90, 30m, 2h,\n"
+     "                 7d); older pending ones stay local for good (a backlog kept\n"
+     "                 while Opik was off, which a run announces when it is big)\n"
      "Exits 1 when records are left pending or failed. A key or workspace refused\n"
      "by Opik (HTTP 401/403) stops the export at once and keeps every record\n"
      "pending: fix the key and run it again."},

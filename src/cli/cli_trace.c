@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "base/util.h"
 #include "base/buf.h"
 #include "base/error.h"
 #include "state/sysdb.h"
@@ -278,8 +279,19 @@ static void report(const lode_export_stats *st, const char *dest, const char *wh
 }
 
 static const lode_cli_opt export_opts[] = {{"--failed", NULL},  {"--retry-failed", NULL},
-                                           {"--timeout", "SECONDS"}, {"--db", "PATH"},
-                                           {"--json", NULL},    {NULL, NULL}};
+                                           {"--timeout", "SECONDS"}, {"--since", "AGE"},
+                                           {"--db", "PATH"},    {"--json", NULL},
+                                           {NULL, NULL}};
+
+/* "90", "90s", "30m", "2h", "7d" -> seconds; -1 if malformed. */
+static double parse_age(const char *t) {
+  char *end = NULL;
+  double v = strtod(t, &end);
+  if (end == t || !(v >= 0)) return -1;
+  double unit = !*end || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
+                : !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : -1;
+  return unit < 0 ? -1 : v * unit;
+}
 
 int lode_cmd_export(lode_cli *c, int argc, char **argv) {
   int show_failed = 0, retry_failed = 0, rc = LODE_EXIT_FAILED;
@@ -309,6 +321,13 @@ int lode_cmd_export(lode_cli *c, int argc, char **argv) {
       fprintf(stderr, "lode: export --timeout takes seconds (a number from 0 to 86400)\n");
       return LODE_EXIT_USAGE;
     }
+  }
+  const char *since_arg = lode_cli_get(c, "--since");
+  double since = since_arg ? parse_age(since_arg) : -1;
+  if (since_arg && since < 0) {
+    fprintf(stderr, "lode: export --since takes an age: seconds, or a number with s, m, h or d "
+                    "(30m, 2h, 7d), not '%s'\n", since_arg);
+    return LODE_EXIT_USAGE;
   }
   if (lode_cli_check_db(c)) return LODE_EXIT_USAGE;
   if (open_db(c->db, 0, &db)) goto done;
@@ -343,6 +362,29 @@ int lode_cmd_export(lode_cli *c, int argc, char **argv) {
       fprintf(stderr, "lode: %s\n", err);
       goto done;
     }
+  }
+  if (since >= 0) {
+    /* only recent records go: the older ones stay local for good. Spans
+     * still kept in checkpoint rows are rendered first, so they count. */
+    int more = 1;
+    for (int guard = 0; more && guard < 100000; guard++)
+      if (lode_trace_materialize(db, 5000, &more, err, sizeof err) != LODE_OK) {
+        fprintf(stderr, "lode: %s\n", err);
+        goto done;
+      }
+    int64_t before = lode_now_ms() - (int64_t)(since * 1000);
+    int kept = 0, okept = 0;
+    int r = opik ? lode_sysdb_outbox_keep_local(db, before, &kept, err, sizeof err) : LODE_OK;
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OTLP);
+    if (r == LODE_OK && otlp) r = lode_sysdb_outbox_keep_local(db, before, &okept, err, sizeof err);
+    lode_sysdb_outbox_use(db, LODE_OUTBOX_OPIK);
+    if (r != LODE_OK) {
+      fprintf(stderr, "lode: %s\n", err);
+      goto done;
+    }
+    if (!c->json && (kept || okept))
+      printf("kept %d record%s older than %s local for good (not sent)\n", kept + okept,
+             kept + okept == 1 ? "" : "s", since_arg);
   }
   lode_sysdb_close(db);
   db = NULL;

@@ -101,6 +101,8 @@
     (db, how, refs, n, text, when, changed, err, errlen))                                         \
   X(int, outbox_pending, (lode_sysdb * db), (db))                                                 \
   X(int, outbox_retry_failed, (lode_sysdb * db, LODE__E), (db, err, errlen))                      \
+  X(int, outbox_keep_local, (lode_sysdb * db, int64_t before_ms, int *n, LODE__E),                  \
+    (db, before_ms, n, err, errlen))                                                              \
   X(int, outbox_failed,                                                                           \
     (lode_sysdb * db, void (*fn)(void *ud, const lode_outbox_failure *f), void *ud, LODE__E),     \
     (db, fn, ud, err, errlen))                                                                    \

@@ -85,6 +85,11 @@ int lode_sysdb_outbox_mark(lode_sysdb *db, enum lode_outbox_mark how, const lode
 int lode_sysdb_outbox_pending(lode_sysdb *db);
 /* `lode export --retry-failed`: failed rows become pending and due. */
 int lode_sysdb_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen);
+/* `lode export --since`: pending rows that started before before_ms (their
+ * span's or trace's start; else when they were written) are kept local for good (as if recorded with tracking disabled); *n tells how
+ * many. */
+int lode_sysdb_outbox_keep_local(lode_sysdb *db, int64_t before_ms, int *n, char *err,
+                                 size_t errlen);
 /* `lode export --failed`: calls fn for each failed row, oldest first. */
 typedef struct lode_outbox_failure {
   const char *id, *kind, *trace_id, *name, *last_error;

@@ -407,3 +407,51 @@ def test_opik_answering_503_is_the_cause_printed(tmp_path, env):
         assert "not delivered to Opik yet (HTTP 503: " in p.stderr, p.stderr
         p = lode(env, "export", "--db", str(db), "--timeout", "0")
         assert "still pending for Opik (HTTP 503: " in p.stdout, p.stdout
+
+
+MANY = """local lode = require("lode")
+local s = lode.step("s", function(i) return i end)
+return lode.workflow("many", function(n)
+  for i = 1, tonumber(n) do s(i) end
+  return n
+end)
+"""
+
+
+def test_turning_opik_on_says_so_and_export_since_sends_only_recent(tmp_path, env):
+    """issue 14: records kept while Opik was off all went out, unannounced,
+    the first time it was turned on (a 2039-record backlog). A run now says
+    so; `lode export --since AGE` sends only the recent ones and keeps the
+    older ones local for good."""
+    db = new_db(tmp_path)
+    (tmp_path / "many.lua").write_text(MANY)
+    local = dict(env)
+    local.pop("OPIK_URL_OVERRIDE", None)
+    run = lambda e, *a: subprocess.run([BIN, "run", "--db", str(db), "many.lua", *a],
+                                       cwd=tmp_path, env=e, capture_output=True, text=True,
+                                       timeout=120)
+    assert run(local, "600").returncode == 0      # 602 records, Opik off
+    time.sleep(1.5)
+    assert run(local, "3").returncode == 0        # 5 newer ones
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = lode(env, "export", "--db", str(db), "--since", "1")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "kept 602 records older than 1 local for good" in p.stdout, p.stdout
+        st = opik.state()
+        assert len(st["traces"]) == 1 and len(st["spans"]) == 4
+        states = [r[2] for r in rows(db)]
+        assert states.count("disabled") == 602 and states.count("sent") == 5
+        # later exports never send them
+        p = lode(env, "export", "--db", str(db))
+        assert "delivered 0 records" in p.stdout
+    # a run that finds a backlog waiting says so before sending it
+    assert run(local, "600").returncode == 0
+    with FakeOpik() as opik:
+        env["OPIK_URL_OVERRIDE"] = opik.url
+        p = run(env, "1")
+        assert p.returncode == 0
+        assert "602 trace records kept before this run are waiting for Opik" in p.stderr, p.stderr
+        assert "lode export --since" in p.stderr
+    p = lode(env, "export", "--db", str(db), "--since", "soon")
+    assert p.returncode == 2 and "--since takes an age" in p.stderr

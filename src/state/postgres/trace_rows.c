@@ -124,6 +124,25 @@ int lode__pg_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
                "requeueing failed trace records", err, errlen);
 }
 
+int lode__pg_outbox_keep_local(lode_sysdb *db, int64_t before_ms, int *n, char *err,
+                               size_t errlen) {
+  lode__pgq q = {0};
+  lode__pgq_i64(&q, before_ms);
+  int rc;
+  PGresult *r = lode__pg_exec(db, -1,
+                              db->outbox_dest == LODE_OUTBOX_OTLP
+                                  ? "UPDATE trace_records SET otlp_state='disabled'"
+                                    " WHERE otlp_state='pending' AND COALESCE(NULLIF(start_ms, 0), updated_at)<$1"
+                                  : "UPDATE trace_records SET state='disabled'"
+                                    " WHERE state='pending' AND COALESCE(NULLIF(start_ms, 0), updated_at)<$1",
+                              &q, "keeping older trace records local", err, errlen, &rc);
+  if (!r) return rc;
+  *n = atoi(PQcmdTuples(r));
+  PQclear(r);
+  lode__pg_wrote(db);
+  return LODE_OK;
+}
+
 /* A loaded row is claimed for this long (its next_attempt_at moves past
  * it): other exporters skip it meanwhile, and it is due again if this one
  * dies before marking it. */

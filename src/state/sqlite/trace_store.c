@@ -195,6 +195,25 @@ int lode__sqlite_outbox_retry_failed(lode_sysdb *db, char *err, size_t errlen) {
   return exec(db, dest(db)->retry_failed, "requeueing failed trace records", err, errlen);
 }
 
+int lode__sqlite_outbox_keep_local(lode_sysdb *db, int64_t before_ms, int *n, char *err,
+                                   size_t errlen) {
+  int otlp = *lode__sysdb_outbox_dest(db) == LODE_OUTBOX_OTLP;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lode__sysdb_conn(db),
+                         otlp ? "UPDATE trace_records SET otlp_state='disabled'"
+                                " WHERE otlp_state='pending' AND COALESCE(NULLIF(start_ms, 0), updated_at)<?1"
+                              : "UPDATE trace_records SET state='disabled'"
+                                " WHERE state='pending' AND COALESCE(NULLIF(start_ms, 0), updated_at)<?1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return lode__sysdb_err(db, 0, "keeping older trace records local", err, errlen);
+  sqlite3_bind_int64(st, 1, before_ms);
+  int r = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (r != SQLITE_DONE) return lode__sysdb_err(db, r, "keeping older trace records local", err, errlen);
+  *n = sqlite3_changes(lode__sysdb_conn(db));
+  return LODE_OK;
+}
+
 int lode__sqlite_outbox_load(lode_sysdb *db, const char *kind, int64_t now_ms, int limit,
                            lode_outbox_fn fn, void *ud, char *err, size_t errlen) {
   const dest_sql *d = dest(db);
