@@ -201,3 +201,27 @@ int lode_prepare_private_file(const char *path, int mkdirs) {
   if (fd >= 0) return close(fd);
   return errno == EEXIST ? 0 : -1;
 }
+
+int lode_proc_start(long pid, char *out, size_t n) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t got = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[got] = 0;
+  char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  if (!p) return -1;
+  int field = 2;
+  for (p++; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  size_t i = 0;
+  while (*p && *p != ' ' && i + 1 < n) out[i++] = *p++;
+  out[i] = 0;
+  return i ? 0 : -1;
+}
+
+void lode_hostname(char *out, size_t n) {
+  if (gethostname(out, n) != 0) lode_strlcpy(out, "localhost", n);
+  out[n - 1] = 0;
+}

@@ -21,6 +21,13 @@ void lode_uuid7(char out[37]);
 void lode_iso8601(int64_t ms, char out[80]);
 /* strlcpy-like: always NUL-terminates, returns strlen(src). */
 size_t lode_strlcpy(char *dst, const char *src, size_t n);
+/* Field 22 of /proc/PID/stat, the process's start time in clock ticks since
+ * boot: with the pid it names one process for the life of the machine (how
+ * the state backends tell a live executor from a dead one). Returns 0, or -1
+ * when the process is gone. */
+int lode_proc_start(long pid, char *out, size_t n);
+/* gethostname, "localhost" if it fails; always NUL-terminated. */
+void lode_hostname(char *out, size_t n);
 /* The first line of `s` (up to a newline), cut to fit n bytes with its NUL:
  * a span's error message, whose traceback is the whole text. */
 void lode_first_line(const char *s, char *out, size_t n);

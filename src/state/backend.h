@@ -14,6 +14,13 @@
 #include "state/render_rows.h"
 #include "state/sysdb.h"
 #include "state/trace_store.h"
+#include "base/buf.h"
+
+/* `lode workflow queue`'s report, the same for every backend (status.c):
+ * the header (or "[") and one row; `more`: a row came before. */
+void lode__queue_report_head(lode_buf *out, int json);
+void lode__queue_report_row(lode_buf *out, int json, int more, const char *queue,
+                            const char *status, const char *id, const char *name, int priority);
 
 #define LODE__E char *err, size_t errlen
 /* X(return type, name, (parameters), (arguments)): every function that

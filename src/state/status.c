@@ -3,7 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "state/sysdb.h"
+#include "state/backend.h"
+#include "base/codec.h"
 
 static const char *const status_names[] = {
 #define X(s) #s,
@@ -52,3 +53,25 @@ void lode_step_rows_free(lode_step_row *rows, size_t n) {
   free(rows);
 }
 
+
+void lode__queue_report_head(lode_buf *out, int json) {
+  if (json) lode_buf_putc(out, '[');
+  else lode_buf_printf(out, "%-16s %-9s %-44s %-24s %s\n", "QUEUE", "STATUS", "ID", "NAME",
+                       "PRIORITY");
+}
+
+void lode__queue_report_row(lode_buf *out, int json, int more, const char *q, const char *st,
+                            const char *id, const char *name, int prio) {
+  if (!json) {
+    lode_buf_printf(out, "%-16s %-9s %-44s %-24s %d\n", q, st, id, name, prio);
+    return;
+  }
+  if (more) lode_buf_putc(out, ',');
+  lode_buf_puts(out, "{\"queue\":");
+  lode_json_put_str(out, q, strlen(q));
+  lode_buf_printf(out, ",\"status\":\"%s\",\"id\":", st);
+  lode_json_put_str(out, id, strlen(id));
+  lode_buf_puts(out, ",\"name\":");
+  lode_json_put_str(out, name, strlen(name));
+  lode_buf_printf(out, ",\"priority\":%d}", prio);
+}

@@ -281,25 +281,12 @@ int lode__pg_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err, si
                               " status DESC, priority, created_at",
                               NULL, "cannot read queues", err, errlen, &rc);
   if (!s) return rc;
-  if (json) lode_buf_putc(out, '[');
-  else lode_buf_printf(out, "%-16s %-9s %-44s %-24s %s\n", "QUEUE", "STATUS", "ID", "NAME",
-                       "PRIORITY");
+  lode__queue_report_head(out, json);
   for (int i = 0; i < PQntuples(s); i++) {
     const char *q = PQgetvalue(s, i, 0), *st = PQgetvalue(s, i, 1), *id = PQgetvalue(s, i, 2),
                *name = PQgetvalue(s, i, 3);
     int prio = atoi(PQgetvalue(s, i, 4));
-    if (json) {
-      if (i) lode_buf_putc(out, ',');
-      lode_buf_puts(out, "{\"queue\":");
-      lode_json_put_str(out, q, strlen(q));
-      lode_buf_printf(out, ",\"status\":\"%s\",\"id\":", st);
-      lode_json_put_str(out, id, strlen(id));
-      lode_buf_puts(out, ",\"name\":");
-      lode_json_put_str(out, name, strlen(name));
-      lode_buf_printf(out, ",\"priority\":%d}", prio);
-    } else {
-      lode_buf_printf(out, "%-16s %-9s %-44s %-24s %d\n", q, st, id, name, prio);
-    }
+    lode__queue_report_row(out, json, i > 0, q, st, id, name, prio);
   }
   PQclear(s);
   if (json) lode_buf_puts(out, "]\n");

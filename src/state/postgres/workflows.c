@@ -420,36 +420,12 @@ int lode__pg_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *extr
 
 /* ---- executors ----------------------------------------------------------- */
 
-/* Field 22 of /proc/PID/stat: the process start time in clock ticks since
- * boot. With the pid and the host it names one process. */
-static int proc_start(long pid, char *out, size_t n) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  size_t got = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[got] = 0;
-  char *p = strrchr(buf, ')');
-  if (!p) return -1;
-  int field = 2;
-  for (p++; *p && field < 22; p++)
-    if (*p == ' ') field++;
-  size_t i = 0;
-  while (*p && *p != ' ' && i + 1 < n) out[i++] = *p++;
-  out[i] = 0;
-  return i ? 0 : -1;
-}
-
-static void hostname(char *out, size_t n) {
-  if (gethostname(out, n) != 0) lode_strlcpy(out, "localhost", n);
-  out[n - 1] = 0;
-}
-
+/* An executor is its pid, host and process start (lode_proc_start): with
+ * the three it names one process. */
 int lode__pg_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   char host[256], start[64] = "";
-  hostname(host, sizeof host);
-  proc_start((long)getpid(), start, sizeof start);
+  lode_hostname(host, sizeof host);
+  lode_proc_start((long)getpid(), start, sizeof start);
   lode__pgq q = {0};
   lode__pgq_text(&q, id);
   lode__pgq_i64(&q, (int64_t)getpid());
@@ -494,10 +470,10 @@ int lode__pg_executor_alive(lode_sysdb *db, const char *id) {
   if (PQntuples(s) == 1) {
     alive = !strcmp(PQgetvalue(s, 0, 3), "t");
     char host[256], start[64];
-    hostname(host, sizeof host);
+    lode_hostname(host, sizeof host);
     if (alive && !strcmp(PQgetvalue(s, 0, 1), host)) {
       long pid = (long)lode__pg_i64(s, 0, 0);
-      alive = proc_start(pid, start, sizeof start) == 0 && !strcmp(start, PQgetvalue(s, 0, 2));
+      alive = lode_proc_start(pid, start, sizeof start) == 0 && !strcmp(start, PQgetvalue(s, 0, 2));
     }
   }
   PQclear(s);

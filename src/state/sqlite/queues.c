@@ -215,27 +215,14 @@ int lode__sqlite_queue_report(lode_sysdb *db, lode_buf *out, int json, char *err
                          -1, &s, NULL) != SQLITE_OK)
     return lode__sysdb_err(db, 0, "cannot read queues", err, errlen);
   int first = 1;
-  if (json) lode_buf_putc(out, '[');
-  else lode_buf_printf(out, "%-16s %-9s %-44s %-24s %s\n", "QUEUE", "STATUS", "ID", "NAME",
-                       "PRIORITY");
+  lode__queue_report_head(out, json);
   while (sqlite3_step(s) == SQLITE_ROW) {
     const char *q = (const char *)sqlite3_column_text(s, 0);
     const char *st = (const char *)sqlite3_column_text(s, 1);
     const char *id = (const char *)sqlite3_column_text(s, 2);
     const char *name = (const char *)sqlite3_column_text(s, 3);
     int prio = sqlite3_column_int(s, 4);
-    if (json) {
-      if (!first) lode_buf_putc(out, ',');
-      lode_buf_puts(out, "{\"queue\":");
-      lode_json_put_str(out, q, strlen(q));
-      lode_buf_printf(out, ",\"status\":\"%s\",\"id\":", st);
-      lode_json_put_str(out, id, strlen(id));
-      lode_buf_puts(out, ",\"name\":");
-      lode_json_put_str(out, name, strlen(name));
-      lode_buf_printf(out, ",\"priority\":%d}", prio);
-    } else {
-      lode_buf_printf(out, "%-16s %-9s %-44s %-24s %d\n", q, st, id, name, prio);
-    }
+    lode__queue_report_row(out, json, !first, q, st, id, name, prio);
     first = 0;
   }
   sqlite3_finalize(s);

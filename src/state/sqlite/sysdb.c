@@ -816,36 +816,10 @@ int lode__sqlite_wf_set_trace_extra(lode_sysdb *db, const char *id, const char *
 
 /* ---- executors ----------------------------------------------------------- */
 
-/* Field 22 of /proc/PID/stat: the process start time in clock ticks since
- * boot. With the pid it names one process for the life of the machine. */
-static int proc_start(long pid, char *out, size_t n) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  size_t got = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[got] = 0;
-  char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-  if (!p) return -1;
-  int field = 2;
-  for (p++; *p && field < 22; p++)
-    if (*p == ' ') field++;
-  size_t i = 0;
-  while (*p && *p != ' ' && i + 1 < n) out[i++] = *p++;
-  out[i] = 0;
-  return i ? 0 : -1;
-}
-
-static void hostname(char *out, size_t n) {
-  if (gethostname(out, n) != 0) lode_strlcpy(out, "localhost", n);
-  out[n - 1] = 0;
-}
-
 int lode__sqlite_executor_register(lode_sysdb *db, const char *id, char *err, size_t errlen) {
   char host[256], start[64] = "";
-  hostname(host, sizeof host);
-  proc_start((long)getpid(), start, sizeof start);
+  lode_hostname(host, sizeof host);
+  lode_proc_start((long)getpid(), start, sizeof start);
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO executors VALUES(?,?,?,?,?)", -1, &s,
                          NULL) != SQLITE_OK)
@@ -880,13 +854,13 @@ int lode__sqlite_executor_alive(lode_sysdb *db, const char *id) {
   int alive = 0;
   if (sqlite3_step(s) == SQLITE_ROW) {
     char host[256], start[64];
-    hostname(host, sizeof host);
+    lode_hostname(host, sizeof host);
     const char *rhost = (const char *)sqlite3_column_text(s, 1);
     const char *rstart = (const char *)sqlite3_column_text(s, 2);
     long pid = (long)sqlite3_column_int64(s, 0);
     if (rhost && strcmp(rhost, host) != 0)
       alive = 1; /* another host: assume alive (no heartbeat across hosts yet) */
-    else if (proc_start(pid, start, sizeof start) == 0 && rstart && !strcmp(start, rstart))
+    else if (lode_proc_start(pid, start, sizeof start) == 0 && rstart && !strcmp(start, rstart))
       alive = 1;
   }
   sqlite3_finalize(s);
